@@ -1,0 +1,151 @@
+/*
+ * Executes decoded text-protocol requests against the store and appends the replies as
+ * segments: reply bytes, and record slices for values, so values are never copied into a
+ * response.
+ */
+
+import { Reply, replyLine } from '../protocol/replies';
+import { Op, StoreMode, type GetRequest, type StoreRequest, type TextRequest } from '../protocol/text';
+import { ArithStatus, StoreResult, type Item } from '../store/store';
+import type { Segment } from '../records/types';
+import type { ServerContext } from '../context';
+import { statsReply } from '../stats';
+import { MEMCACHED_VERSION } from '../config';
+
+/** What the connection must do after the batch's replies are flushed. */
+export const enum After {
+  Continue = 0,
+  /** quit: close once the replies are written. */
+  Close,
+  /** Close at once without a reply. */
+  Drop,
+  /** shutdown: close and stop the server. */
+  Shutdown,
+}
+
+const VERSION_REPLY = replyLine(`VERSION ${MEMCACHED_VERSION}`);
+
+/** The value segment of an item: its record, created the first time it is served. */
+export function itemValue(ctx: ServerContext, item: Item): Segment {
+  let record = item.record as Segment | null;
+  if (record === null) {
+    record = ctx.engine.initRecord(item.data);
+    item.record = record;
+  }
+  return record;
+}
+
+/** "VALUE <key> <flags> <bytes>[ <cas>]\r\n" */
+function valueHeader(item: Item, withCas: boolean): Buffer {
+  const text = withCas
+    ? `VALUE ${item.key} ${item.flags} ${item.valueLength} ${item.cas}\r\n`
+    : `VALUE ${item.key} ${item.flags} ${item.valueLength}\r\n`;
+  return Buffer.from(text, 'latin1');
+}
+
+export function executeText(ctx: ServerContext, req: TextRequest, out: Segment[]): After {
+  switch (req.op) {
+    case Op.Get:
+      executeGet(ctx, req, out);
+      return After.Continue;
+    case Op.Store:
+      executeStore(ctx, req, out);
+      return After.Continue;
+    case Op.Delete: {
+      const deleted = ctx.store.delete(req.key);
+      if (!req.noreply) out.push(deleted ? Reply.DELETED : Reply.NOT_FOUND);
+      return After.Continue;
+    }
+    case Op.Arith: {
+      const result = ctx.store.arith(req.key, req.incr, req.delta);
+      if (req.noreply) return After.Continue;
+      if (result.status === ArithStatus.Ok) out.push(replyLine(result.value.toString()));
+      else out.push(result.status === ArithStatus.NotFound ? Reply.NOT_FOUND : Reply.NON_NUMERIC);
+      return After.Continue;
+    }
+    case Op.Touch: {
+      const item = ctx.store.touch(req.key, req.exptime);
+      if (!req.noreply) out.push(item !== null ? Reply.TOUCHED : Reply.NOT_FOUND);
+      return After.Continue;
+    }
+    case Op.FlushAll: {
+      let reply: Buffer = Reply.OK;
+      if (ctx.config.disableFlushAll) {
+        ctx.store.counters.cmd_flush++;
+        reply = Reply.FLUSH_NOT_ALLOWED;
+      } else if (Number.isNaN(req.delay)) {
+        ctx.store.counters.cmd_flush++;
+        reply = Reply.INVALID_EXPTIME;
+      } else {
+        ctx.store.flushAll(req.delay);
+      }
+      if (!req.noreply) out.push(reply);
+      return After.Continue;
+    }
+    case Op.Version:
+      out.push(VERSION_REPLY);
+      return After.Continue;
+    case Op.Verbosity:
+      ctx.settings.verbosity = Math.min(req.level, 2);
+      if (!req.noreply) out.push(Reply.OK);
+      return After.Continue;
+    case Op.Quit:
+      return After.Close;
+    case Op.Close:
+      return After.Drop;
+    case Op.Shutdown:
+      if (!ctx.config.enableShutdown) {
+        out.push(Reply.SHUTDOWN_NOT_ENABLED);
+        return After.Continue;
+      }
+      if (req.invalid) {
+        out.push(Reply.INVALID_SHUTDOWN_MODE);
+        return After.Continue;
+      }
+      return After.Shutdown;
+    case Op.Stats:
+      out.push(...statsReply(ctx, req.args));
+      return After.Continue;
+    case Op.Error:
+      if (!req.noreply) out.push(req.reply);
+      return After.Continue;
+    case Op.Admin:
+    case Op.Meta:
+      // Slab, LRU, crawler and watch administration have no equivalent in this store.
+      out.push(Reply.ERROR);
+      return After.Continue;
+  }
+}
+
+function executeGet(ctx: ServerContext, req: GetRequest, out: Segment[]): void {
+  const store = ctx.store;
+  const mark = out.length;
+  for (const key of req.keys) {
+    const item = req.touch ? store.getAndTouch(key, req.exptime) : store.get(key);
+    if (item === null) continue;
+    out.push(valueHeader(item, req.withCas), itemValue(ctx, item));
+  }
+  if (req.badKey) {
+    // memcached drops the values it had gathered and answers with an error.
+    out.length = mark;
+    out.push(Reply.BAD_FORMAT);
+    return;
+  }
+  out.push(Reply.END);
+}
+
+const STORE_REPLIES: Record<StoreResult, Buffer> = {
+  [StoreResult.Stored]: Reply.STORED,
+  [StoreResult.NotStored]: Reply.NOT_STORED,
+  [StoreResult.Exists]: Reply.EXISTS,
+  [StoreResult.NotFound]: Reply.NOT_FOUND,
+  [StoreResult.TooLarge]: Reply.TOO_LARGE,
+  [StoreResult.NoMemory]: Reply.OUT_OF_MEMORY_STORING,
+};
+
+function executeStore(ctx: ServerContext, req: StoreRequest, out: Segment[]): void {
+  const result = req.tooLarge
+    ? ctx.store.refuseTooLarge(req.mode, req.key)
+    : ctx.store.store(req.mode, req.key, req.flags, req.exptime, req.data, req.mode === StoreMode.Cas ? req.cas : 0n);
+  if (!req.noreply) out.push(STORE_REPLIES[result]);
+}

@@ -1,0 +1,117 @@
+/*
+ * The server's settings, named and defaulted as memcached 1.6 names and defaults them.
+ * `parseArgs` (server/cli-args.ts) fills a Config from memcached's command line.
+ */
+
+export type Protocol = 'auto' | 'ascii' | 'binary';
+export type RecordsBackendName = 'auto' | 'js' | 'native' | 'kmod';
+
+export interface Config {
+  /** -p: TCP port; 0 turns TCP off. */
+  port: number;
+  /** -U: UDP port; 0 (the default since 1.5.6) is off. */
+  udpPort: number;
+  /** -l: addresses to listen on; empty means every interface. */
+  listen: string[];
+  /** -s: unix socket path (turns TCP and UDP off). */
+  socketPath: string | null;
+  /** -a: unix socket mode, parsed from octal. */
+  socketMask: number;
+  /** -m: memory limit in bytes (given in megabytes). */
+  maxBytes: number;
+  /** -M: return an error instead of evicting. */
+  noEvict: boolean;
+  /** -c: most simultaneous connections. */
+  maxConns: number;
+  /** -t: worker threads (accepted for compatibility; reported in stats). */
+  threads: number;
+  /** -v count; memcached does not clamp it at startup (-vvvv reports verbosity 4), only the `verbosity` command clamps. */
+  verbose: number;
+  /** -I: largest item in bytes, header included. */
+  itemSizeMax: number;
+  /** -A: allow `shutdown`. */
+  enableShutdown: boolean;
+  /** -R: most requests served per connection per event. */
+  reqsPerEvent: number;
+  /** -B: protocol negotiation. */
+  protocol: Protocol;
+  /** -C: CAS unique ids off. */
+  disableCas: boolean;
+  /** -F: `flush_all` refused. */
+  disableFlushAll: boolean;
+  /** -X: `stats cachedump` and `lru_crawler metadump` refused. */
+  disableDumping: boolean;
+  /** -W: `watch` refused. */
+  disableWatch: boolean;
+  /** -b: listen backlog. */
+  backlog: number;
+  /** -f: slab growth factor (reported; the store does not use slabs). */
+  factor: number;
+  /** -n: minimum chunk size (reported). */
+  chunkSize: number;
+  /** -D: stats prefix delimiter. */
+  prefixDelimiter: string;
+  /** Per-prefix stats collection (`stats detail on`); giving -D turns it on at startup. */
+  detailEnabled: boolean;
+  /** -S: SASL required (binary protocol). */
+  sasl: boolean;
+  /** -Y: ascii auth file. */
+  authFile: string | null;
+  /** -u: user to switch to after binding; memcached requires it when started as root and ignores it otherwise. */
+  user: string | null;
+  /** -P: file to write the process id to. */
+  pidFile: string | null;
+  /** -o idle_timeout: seconds before an idle connection is closed; 0 never. */
+  idleTimeout: number;
+  /** -o track_sizes. */
+  trackSizes: boolean;
+  /** -o slab_chunk_max, bytes (reported). */
+  slabChunkMax: number;
+  /** -o hot_lru_pct, warm_lru_pct, ... and any other accepted suboption, verbatim, for `stats settings`. */
+  suboptions: Map<string, string>;
+  /** --records: which records backend to use. */
+  records: RecordsBackendName;
+}
+
+export const MEGABYTE = 1024 * 1024;
+
+export function defaultConfig(): Config {
+  return {
+    port: 11211,
+    udpPort: 0,
+    listen: [],
+    socketPath: null,
+    socketMask: 0o700,
+    maxBytes: 64 * MEGABYTE,
+    noEvict: false,
+    maxConns: 1024,
+    threads: 4,
+    verbose: 0,
+    itemSizeMax: 1 * MEGABYTE,
+    enableShutdown: false,
+    reqsPerEvent: 20,
+    protocol: 'auto',
+    disableCas: false,
+    disableFlushAll: false,
+    disableDumping: false,
+    disableWatch: false,
+    backlog: 1024,
+    factor: 1.25,
+    chunkSize: 48,
+    prefixDelimiter: ':',
+    detailEnabled: false,
+    sasl: false,
+    authFile: null,
+    user: null,
+    pidFile: null,
+    idleTimeout: 0,
+    trackSizes: false,
+    slabChunkMax: 512 * 1024,
+    suboptions: new Map(),
+    records: 'auto',
+  };
+}
+
+/** The memcached version recordcache answers as, so clients that gate features on it behave. */
+export const MEMCACHED_VERSION = '1.6.18';
+export const RECORDCACHE_VERSION = '0.1.0';

@@ -1,0 +1,56 @@
+/*
+ * What request handlers share: settings, the store, the records engine, server counters.
+ */
+
+import type { Config } from './config';
+import type { Store } from './store/store';
+import type { ListenerInfo, RecordsEngine } from './records/types';
+
+/** Connection-level counters reported by `stats`, named after memcached's. */
+export class ServerCounters {
+  currConnections = 0;
+  totalConnections = 0;
+  rejectedConnections = 0;
+  connectionStructures = 0;
+  bytesRead = 0;
+  bytesWritten = 0;
+  connYields = 0;
+  cmdMeta = 0;
+  authCmds = 0;
+  authErrors = 0;
+  acceptingConns = true;
+
+  /** stats reset: counters of events, not of current state. */
+  reset(): void {
+    this.totalConnections = 0;
+    this.rejectedConnections = 0;
+    this.bytesRead = 0;
+    this.bytesWritten = 0;
+    this.connYields = 0;
+    this.cmdMeta = 0;
+    this.authCmds = 0;
+    this.authErrors = 0;
+  }
+}
+
+/** Settings a client can change at run time. */
+export interface RuntimeSettings {
+  verbosity: number;
+  detailEnabled: boolean;
+}
+
+/** Per-connection protocol state. */
+export interface ClientState {
+  lastCommandTime: number;
+}
+
+export interface ServerContext {
+  readonly config: Config;
+  readonly store: Store;
+  readonly engine: RecordsEngine;
+  readonly counters: ServerCounters;
+  readonly settings: RuntimeSettings;
+  listeners: ListenerInfo[];
+  /** Relative time the server started. */
+  readonly startedAt: number;
+}

@@ -1,0 +1,48 @@
+/*
+ * memcached's reply strings, byte for byte, in one table. Replies are preallocated Buffers
+ * so the hot path appends a reference instead of encoding a string.
+ */
+
+const line = (text: string): Buffer => Buffer.from(text + '\r\n', 'latin1');
+
+export const Reply = {
+  STORED: line('STORED'),
+  NOT_STORED: line('NOT_STORED'),
+  EXISTS: line('EXISTS'),
+  NOT_FOUND: line('NOT_FOUND'),
+  DELETED: line('DELETED'),
+  TOUCHED: line('TOUCHED'),
+  END: line('END'),
+  OK: line('OK'),
+  RESET: line('RESET'),
+  ERROR: line('ERROR'),
+  VALUE: Buffer.from('VALUE ', 'latin1'),
+  CRLF: Buffer.from('\r\n', 'latin1'),
+
+  SHUTDOWN_NOT_ENABLED: line('ERROR: shutdown not enabled'),
+  TOO_MANY_CONNECTIONS: line('ERROR Too many open connections'),
+
+  BAD_FORMAT: line('CLIENT_ERROR bad command line format'),
+  BAD_STATS_FORMAT: line('CLIENT_ERROR bad command line'),
+  DELETE_USAGE: line('CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]'),
+  BAD_DATA_CHUNK: line('CLIENT_ERROR bad data chunk'),
+  INVALID_EXPTIME: line('CLIENT_ERROR invalid exptime argument'),
+  INVALID_DELTA: line('CLIENT_ERROR invalid numeric delta argument'),
+  NON_NUMERIC: line('CLIENT_ERROR cannot increment or decrement non-numeric value'),
+  FLUSH_NOT_ALLOWED: line('CLIENT_ERROR flush_all not allowed'),
+  CACHEDUMP_NOT_ALLOWED: line('CLIENT_ERROR stats cachedump not allowed'),
+  WATCH_NOT_ALLOWED: line('CLIENT_ERROR watch commands not allowed'),
+  STATS_DETAIL_USAGE: line('CLIENT_ERROR usage: stats detail on|off|dump'),
+  INVALID_SHUTDOWN_MODE: line('CLIENT_ERROR invalid shutdown mode'),
+  ILLEGAL_SLAB_ID: line('CLIENT_ERROR Illegal slab id'),
+
+  TOO_LARGE: line('SERVER_ERROR object too large for cache'),
+  OUT_OF_MEMORY_STORING: line('SERVER_ERROR out of memory storing object'),
+  OUT_OF_MEMORY_GET: line('SERVER_ERROR out of memory writing get response'),
+  OUT_OF_MEMORY: line('SERVER_ERROR out of memory'),
+} as const;
+
+/** A reply line built at run time (numbers, versions, stats rows). */
+export function replyLine(text: string): Buffer {
+  return line(text);
+}

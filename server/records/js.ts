@@ -1,0 +1,364 @@
+/*
+ * The portable records backend: Buffers and net.Socket writes, framing in TypeScript.
+ *
+ * A record is a reference to one immutable Buffer; sending it to many connections queues the
+ * same Buffer on each socket (Node copies it into the kernel once per socket). Requests are
+ * framed here and handed to the application only when whole, many at a time, and each
+ * batch's replies leave in one write (or one writev when large values are referenced).
+ */
+
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { FrameStatus, newTextFrame } from '../protocol/text';
+import type {
+  EngineHandlers,
+  Framer,
+  ListenOptions,
+  ListenerInfo,
+  RecordConnection,
+  RecordHandle,
+  RecordsEngine,
+  RequestBatch,
+  Segment,
+} from './types';
+
+/** Segments at least this large are handed to the socket by reference instead of copied. */
+const COPY_LIMIT = 4096;
+/** Stop reading a connection's requests while this much of its output is unwritten. */
+const OUTPUT_HIGH_WATER = 1024 * 1024;
+/** Deliver at most this many requests per batch, so one pipeline cannot starve the rest. */
+const MAX_BATCH = 1024;
+
+export class JsRecord implements RecordHandle {
+  readonly offset = 0;
+  readonly length: number;
+  constructor(readonly bytes: Buffer) {
+    this.length = bytes.length;
+  }
+  get record(): RecordHandle {
+    return this;
+  }
+}
+
+function segmentBytes(segment: Segment): Buffer {
+  if (Buffer.isBuffer(segment)) return segment;
+  const bytes = (segment.record as JsRecord).bytes;
+  return segment.offset === 0 && segment.length === bytes.length
+    ? bytes
+    : bytes.subarray(segment.offset, segment.offset + segment.length);
+}
+
+class JsConnection implements RecordConnection {
+  state: unknown = null;
+  framer: Framer | null = null;
+  /** Received bytes not yet framed into whole requests. */
+  pending: Buffer[] = [];
+  pendingLength = 0;
+  /** When nonzero, the length the pending request is known to need. */
+  needed = 0;
+  /** Bytes still to discard (the data of an item too large to store). */
+  swallow = 0;
+  /** Reading is paused until the socket drains. */
+  blocked = false;
+  closing = false;
+  readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0 };
+
+  constructor(
+    readonly id: number,
+    readonly socket: net.Socket,
+    readonly remote: string,
+    readonly local: string,
+  ) {}
+
+  end(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+}
+
+export class JsRecordsEngine implements RecordsEngine {
+  readonly name = 'js' as const;
+  private readonly servers: net.Server[] = [];
+  private readonly open = new Set<JsConnection>();
+  private readonly freeIds: number[] = [];
+  private nextId = 0;
+  private handlers: EngineHandlers | null = null;
+  private readonly frame = newTextFrame();
+  private idleTimeoutMs = 0;
+
+  setIdleTimeout(seconds: number): void {
+    this.idleTimeoutMs = seconds * 1000;
+  }
+
+  initRecord(bytes: Buffer): RecordHandle {
+    return new JsRecord(bytes);
+  }
+
+  delRecord(_record: RecordHandle): void {
+    // The Buffer lives as long as any socket still references it; nothing else to release.
+  }
+
+  sendRecord(message: readonly Segment[], group: readonly RecordConnection[], _priority = 0): void {
+    if (message.length === 0) return;
+    // One socket write per connection: small segments are copied together, large ones referenced.
+    let total = 0;
+    let large = false;
+    for (const segment of message) {
+      total += segment.length;
+      if (segment.length >= COPY_LIMIT) large = true;
+    }
+    let chunks: Buffer[];
+    if (!large) {
+      chunks = [concatSegments(message, 0, message.length, total)];
+    } else {
+      chunks = [];
+      let runStart = 0;
+      let runBytes = 0;
+      for (let i = 0; i < message.length; i++) {
+        const segment = message[i];
+        if (segment.length >= COPY_LIMIT) {
+          if (i > runStart) chunks.push(concatSegments(message, runStart, i, runBytes));
+          chunks.push(segmentBytes(segment));
+          runStart = i + 1;
+          runBytes = 0;
+        } else {
+          runBytes += segment.length;
+        }
+      }
+      if (message.length > runStart) chunks.push(concatSegments(message, runStart, message.length, runBytes));
+    }
+    for (const target of group) {
+      const conn = target as JsConnection;
+      if (conn.socket.destroyed) continue;
+      if (chunks.length === 1) {
+        conn.socket.write(chunks[0]);
+      } else {
+        conn.socket.cork();
+        for (const chunk of chunks) conn.socket.write(chunk);
+        conn.socket.uncork();
+      }
+      this.handlers?.onBytesWritten(total);
+    }
+  }
+
+  unsendRecord(_record: RecordHandle, _group: readonly RecordConnection[]): number {
+    // Bytes handed to a net.Socket cannot be taken back; the js backend queues nothing of its own.
+    return 0;
+  }
+
+  async listen(options: ListenOptions, handlers: EngineHandlers): Promise<ListenerInfo[]> {
+    this.handlers = handlers;
+    const infos: ListenerInfo[] = [];
+    const onConnection = (label: string) => (socket: net.Socket) => this.accept(socket, label);
+    if (options.unix !== null) {
+      const { path, mode } = options.unix;
+      try {
+        if (fs.lstatSync(path).isSocket()) fs.unlinkSync(path);
+      } catch {
+        // no stale socket to remove
+      }
+      const server = net.createServer({ noDelay: true }, onConnection(`unix:${path}`));
+      await listenOn(server, { path, backlog: options.backlog });
+      fs.chmodSync(path, mode);
+      this.servers.push(server);
+      infos.push({ address: `unix:${path}`, id: this.allocateId() });
+    }
+    for (const { host, port } of options.tcp) {
+      const server = net.createServer({ noDelay: true }, onConnection(''));
+      await listenOn(server, host === null ? { port, backlog: options.backlog } : { host, port, backlog: options.backlog });
+      this.servers.push(server);
+      const address = server.address() as net.AddressInfo;
+      infos.push({ address: `tcp:${formatAddress(address.address, address.port)}`, id: this.allocateId() });
+    }
+    return infos;
+  }
+
+  async stopListening(): Promise<void> {
+    const servers = this.servers.splice(0);
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+
+  connections(): Iterable<RecordConnection> {
+    return this.open;
+  }
+
+  async drain(): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const conn of this.open) {
+      waits.push(new Promise<void>((resolve) => conn.socket.once('close', () => resolve())));
+      conn.end();
+    }
+    await Promise.all(waits);
+  }
+
+  private allocateId(): number {
+    return this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.nextId++;
+  }
+
+  /** `unixLabel` names the unix socket a connection came through ('' for TCP). */
+  private accept(socket: net.Socket, unixLabel: string): void {
+    const handlers = this.handlers as EngineHandlers;
+    const remote =
+      unixLabel !== '' || socket.remoteAddress === undefined
+        ? unixLabel
+        : `tcp:${formatAddress(socket.remoteAddress, socket.remotePort ?? 0)}`;
+    const local =
+      socket.localAddress === undefined ? remote : `tcp:${formatAddress(socket.localAddress, socket.localPort ?? 0)}`;
+    const conn = new JsConnection(this.allocateId(), socket, remote, local);
+    const refusal = handlers.onOpen(conn);
+    if (refusal !== null) {
+      this.freeIds.push(conn.id);
+      socket.on('error', () => undefined);
+      socket.end(refusal);
+      return;
+    }
+    this.open.add(conn);
+    socket.setNoDelay(true);
+    if (this.idleTimeoutMs > 0) {
+      socket.setTimeout(this.idleTimeoutMs, () => socket.destroy());
+    }
+    socket.on('data', (chunk: Buffer) => this.receive(conn, chunk));
+    socket.on('drain', () => {
+      if (conn.blocked) {
+        conn.blocked = false;
+        socket.resume();
+        this.receive(conn, null);
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.open.delete(conn);
+      this.freeIds.push(conn.id);
+      conn.pending = [];
+      handlers.onClose(conn);
+    });
+  }
+
+  /** Adds received bytes and delivers every whole request they complete. */
+  private receive(conn: JsConnection, chunk: Buffer | null): void {
+    if (conn.closing) return;
+    if (chunk !== null) {
+      this.handlers?.onBytesRead(chunk.length);
+      if (conn.swallow > 0) {
+        const skip = Math.min(conn.swallow, chunk.length);
+        conn.swallow -= skip;
+        if (skip === chunk.length) return;
+        chunk = chunk.subarray(skip);
+      }
+      conn.pending.push(chunk);
+      conn.pendingLength += chunk.length;
+      if (conn.blocked || (conn.needed > 0 && conn.pendingLength < conn.needed)) return;
+    }
+    if (conn.pendingLength === 0) return;
+    const buf = conn.pending.length === 1 ? conn.pending[0] : Buffer.concat(conn.pending, conn.pendingLength);
+    conn.pending = [];
+    conn.pendingLength = 0;
+    conn.needed = 0;
+    this.process(conn, buf);
+  }
+
+  private process(conn: JsConnection, buf: Buffer): void {
+    const handlers = this.handlers as EngineHandlers;
+    const batch = conn.batch;
+    batch.buf = buf;
+    batch.count = 0;
+    let off = 0;
+    const end = buf.length;
+    while (off < end) {
+      if (conn.swallow > 0) {
+        const skip = Math.min(conn.swallow, end - off);
+        conn.swallow -= skip;
+        off += skip;
+        continue;
+      }
+      if (conn.framer === null) conn.framer = handlers.framerFor(conn, buf[off]);
+      const frame = conn.framer(buf, off, end, this.frame);
+      if (frame.status === FrameStatus.Whole) {
+        batch.starts[batch.count] = off;
+        batch.lengths[batch.count] = frame.length;
+        batch.count++;
+        off += frame.length;
+        conn.swallow = frame.swallow;
+        if (batch.count === MAX_BATCH) {
+          this.deliver(conn);
+          if (conn.closing) return;
+          if (conn.socket.writableLength > OUTPUT_HIGH_WATER) return this.block(conn, buf, off);
+        }
+      } else if (frame.status === FrameStatus.NeedMore) {
+        conn.needed = frame.needed;
+        break;
+      } else {
+        this.deliver(conn);
+        conn.end();
+        return;
+      }
+    }
+    this.deliver(conn);
+    if (conn.closing) return;
+    if (off < end) {
+      // Keep only the unframed tail, copied if small so the whole chunk is not retained.
+      const rest = end - off < 65536 ? Buffer.from(buf.subarray(off)) : buf.subarray(off);
+      conn.pending.push(rest);
+      conn.pendingLength = rest.length;
+    }
+    if (conn.socket.writableLength > OUTPUT_HIGH_WATER) {
+      conn.blocked = true;
+      conn.socket.pause();
+    }
+  }
+
+  /** Stops reading until the socket drains, keeping the unprocessed bytes. */
+  private block(conn: JsConnection, buf: Buffer, off: number): void {
+    conn.blocked = true;
+    conn.socket.pause();
+    if (off < buf.length) {
+      const rest = buf.subarray(off);
+      conn.pending.push(rest);
+      conn.pendingLength += rest.length;
+    }
+  }
+
+  private deliver(conn: JsConnection): void {
+    if (conn.batch.count === 0) return;
+    (this.handlers as EngineHandlers).onRequests(conn, conn.batch);
+    conn.batch.count = 0;
+  }
+}
+
+function concatSegments(message: readonly Segment[], from: number, to: number, total: number): Buffer {
+  if (to - from === 1) return segmentBytes(message[from]);
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = from; i < to; i++) {
+    const segment = message[i];
+    if (Buffer.isBuffer(segment)) {
+      segment.copy(out, at);
+    } else {
+      const bytes = (segment.record as JsRecord).bytes;
+      bytes.copy(out, at, segment.offset, segment.offset + segment.length);
+    }
+    at += segment.length;
+  }
+  return out;
+}
+
+function listenOn(server: net.Server, options: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function formatAddress(address: string, port: number): string {
+  const host = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,105 @@
+/*
+ * The records API (DESIGN.md): values handed to the engine once and sent from one buffer to
+ * every connection that asks; requests delivered whole. Every backend (js, native, kmod)
+ * implements RecordsEngine; protocol and store code see only these types.
+ */
+
+import type { TextFrame } from '../protocol/text';
+
+export type BackendName = 'js' | 'native' | 'kmod';
+
+/**
+ * A handle to immutable bytes owned by the engine. A handle is also a slice of its whole
+ * self, so the common case (send the whole value) needs no slice object.
+ */
+export interface RecordHandle {
+  readonly record: RecordHandle;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Part of a record: a value inside a larger record, for instance. */
+export interface RecordSlice {
+  readonly record: RecordHandle;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** A response is a list of segments: bytes the response owns, or slices of records. */
+export type Segment = Buffer | RecordSlice;
+
+/** A framer finds where one whole request ends (see protocol/text.ts frameText). */
+export type Framer = (buf: Buffer, start: number, end: number, out: TextFrame) => TextFrame;
+
+/** A client connection as the engine presents it. */
+export interface RecordConnection {
+  /** A small number unique among open connections (reported as memcached reports fds). */
+  readonly id: number;
+  /** "tcp:127.0.0.1:5000" or "unix:/path". */
+  readonly remote: string;
+  readonly local: string;
+  /** Application state hung off the connection. */
+  state: unknown;
+  /** Close once everything queued on it has been written. */
+  end(): void;
+  /** Close at once, dropping queued output. */
+  destroy(): void;
+}
+
+/** Whole requests of one batch: request i is at buf[starts[i], starts[i] + lengths[i]). */
+export interface RequestBatch {
+  buf: Buffer;
+  starts: number[];
+  lengths: number[];
+  count: number;
+}
+
+export interface ListenerInfo {
+  /** "tcp:127.0.0.1:11211" or "unix:/path". */
+  readonly address: string;
+  readonly id: number;
+}
+
+export interface EngineHandlers {
+  /** A connection was accepted. Return a refusal message to send before closing it, or null to keep it. */
+  onOpen(conn: RecordConnection): Buffer | null;
+  /** The framer for a connection, chosen from its first byte (protocol negotiation). */
+  framerFor(conn: RecordConnection, firstByte: number): Framer;
+  /** recvRecord: whole requests that arrived on conn. Responses go out through sendRecord. */
+  onRequests(conn: RecordConnection, batch: RequestBatch): void;
+  onClose(conn: RecordConnection): void;
+  /** Bytes read from clients (for stats bytes_read). */
+  onBytesRead(n: number): void;
+  onBytesWritten(n: number): void;
+}
+
+export interface ListenOptions {
+  tcp: { host: string | null; port: number }[];
+  unix: { path: string; mode: number } | null;
+  backlog: number;
+}
+
+export interface RecordsEngine {
+  readonly name: BackendName;
+
+  /** Hand bytes to the engine once; the handle can then be sent to any number of connections. */
+  initRecord(bytes: Buffer): RecordHandle;
+  /** Release the handle; sends already queued stay valid until written. */
+  delRecord(record: RecordHandle): void;
+  /**
+   * Queue a message (segments: bytes and record slices) on every connection of `group`, after
+   * what each already has queued. Higher priority is written first across connections.
+   */
+  sendRecord(message: readonly Segment[], group: readonly RecordConnection[], priority?: number): void;
+  /** Drop queued, not yet started sends of `record` on the group's connections; returns how many. */
+  unsendRecord(record: RecordHandle, group: readonly RecordConnection[]): number;
+
+  /** Accept connections and deliver whole requests (recvRecord) to the handlers. */
+  listen(options: ListenOptions, handlers: EngineHandlers): Promise<ListenerInfo[]>;
+  /** Stop accepting; open connections stay. */
+  stopListening(): Promise<void>;
+  /** Open connections. */
+  connections(): Iterable<RecordConnection>;
+  /** Resolves once every connection has flushed and closed (after end()). */
+  drain(): Promise<void>;
+}

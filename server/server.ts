@@ -1,0 +1,156 @@
+/*
+ * The server: connects the records engine (sockets, whole requests) to the protocols and the
+ * store, and flushes each batch's replies with one sendRecord.
+ */
+
+import type { Config } from './config';
+import { ServerCounters, type ClientState, type ServerContext } from './context';
+import { Store } from './store/store';
+import { SystemClock, type Clock } from './store/clock';
+import { decodeText, frameText, type TextLimits } from './protocol/text';
+import { Reply } from './protocol/replies';
+import { After, executeText } from './commands/text';
+import type { EngineHandlers, Framer, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch, Segment } from './records/types';
+
+/**
+ * memcached refuses a connection whose fd is at least maxconns - 1; its own listening
+ * sockets, event loops and thread pipes hold this many fds below the first client.
+ */
+const RESERVED_FDS = 12;
+
+export class Server {
+  readonly ctx: ServerContext;
+  private readonly limits: TextLimits;
+  private readonly textFramer: Framer;
+  /** Replies of the batch being executed; sendRecord consumes it before the next batch. */
+  private readonly out: Segment[] = [];
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+  /** Called when a client asks for shutdown (with -A). */
+  onShutdownRequest: (() => void) | null = null;
+
+  constructor(
+    readonly config: Config,
+    readonly engine: RecordsEngine,
+    clock: Clock = new SystemClock(),
+  ) {
+    const store = new Store(
+      {
+        maxBytes: config.maxBytes,
+        itemSizeMax: config.itemSizeMax,
+        casEnabled: !config.disableCas,
+        noEvict: config.noEvict,
+      },
+      clock,
+    );
+    store.onUnlink = (item) => {
+      if (item.record !== null) {
+        engine.delRecord(item.record as never);
+        item.record = null;
+      }
+    };
+    this.ctx = {
+      config,
+      store,
+      engine,
+      counters: new ServerCounters(),
+      settings: { verbosity: config.verbose, detailEnabled: false },
+      listeners: [],
+      startedAt: clock.now(),
+    };
+    this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
+    const limits = this.limits;
+    this.textFramer = (buf, start, end, out) => frameText(buf, start, end, limits, out);
+  }
+
+  async start(): Promise<ListenerInfo[]> {
+    const cfg = this.config;
+    const tcp =
+      cfg.socketPath !== null || cfg.port === 0
+        ? []
+        : cfg.listen.length === 0
+          ? [{ host: null, port: cfg.port }]
+          : cfg.listen.map((host) => ({ host, port: cfg.port }));
+    const listeners = await this.engine.listen(
+      {
+        tcp,
+        unix: cfg.socketPath === null ? null : { path: cfg.socketPath, mode: cfg.socketMask },
+        backlog: cfg.backlog,
+      },
+      this.handlers(),
+    );
+    this.ctx.listeners = listeners;
+    this.ctx.counters.totalConnections += listeners.length;
+    this.sweepTimer = setInterval(() => this.ctx.store.sweep(), 1000);
+    this.sweepTimer.unref();
+    return listeners;
+  }
+
+  /** Stop accepting, let every connection finish the replies in progress, then close. */
+  stop(): Promise<void> {
+    if (this.stopping === null) {
+      this.stopping = (async () => {
+        if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+        this.ctx.counters.acceptingConns = false;
+        await this.engine.stopListening();
+        await this.engine.drain();
+      })();
+    }
+    return this.stopping;
+  }
+
+  private handlers(): EngineHandlers {
+    const ctx = this.ctx;
+    const counters = ctx.counters;
+    const maxClients = Math.max(1, this.config.maxConns - RESERVED_FDS);
+    return {
+      onOpen: (conn: RecordConnection) => {
+        if (counters.currConnections >= maxClients) {
+          counters.rejectedConnections++;
+          return Reply.TOO_MANY_CONNECTIONS;
+        }
+        counters.currConnections++;
+        counters.totalConnections++;
+        counters.connectionStructures = Math.max(counters.connectionStructures, counters.currConnections + 1);
+        const state: ClientState = { lastCommandTime: ctx.store.clock.now() };
+        conn.state = state;
+        return null;
+      },
+      framerFor: () => this.textFramer,
+      onRequests: (conn, batch) => this.execute(conn, batch),
+      onClose: () => {
+        counters.currConnections--;
+      },
+      onBytesRead: (n) => {
+        counters.bytesRead += n;
+      },
+      onBytesWritten: (n) => {
+        counters.bytesWritten += n;
+      },
+    };
+  }
+
+  private execute(conn: RecordConnection, batch: RequestBatch): void {
+    const ctx = this.ctx;
+    const out = this.out;
+    const limits = this.limits;
+    let after = After.Continue;
+    for (let i = 0; i < batch.count; i++) {
+      const req = decodeText(batch.buf, batch.starts[i], batch.lengths[i], limits);
+      after = executeText(ctx, req, out);
+      if (after !== After.Continue) break;
+    }
+    (conn.state as ClientState).lastCommandTime = ctx.store.clock.now();
+    if (after === After.Drop || after === After.Shutdown) {
+      out.length = 0;
+      conn.destroy();
+      if (after === After.Shutdown) this.onShutdownRequest?.();
+      return;
+    }
+    if (out.length > 0) {
+      this.engine.sendRecord(out, [conn]);
+      out.length = 0;
+    }
+    if (after === After.Close) conn.end();
+  }
+}

@@ -1,0 +1,428 @@
+/*
+ * The `stats` family of replies, with memcached 1.6's names, order and formats. Items are
+ * reported in the slab classes memcached would have put them in (-n, -f, slab_chunk_max),
+ * so tools that read `stats items` and `stats slabs` see familiar shapes.
+ */
+
+import { Reply } from './protocol/replies';
+import type { ServerContext, ClientState } from './context';
+import { MEMCACHED_VERSION } from './config';
+
+const ITEM_HEADER = 48;
+const SLAB_PAGE_SIZE = 1024 * 1024;
+const CHUNK_ALIGN_BYTES = 8;
+const MAX_NUMBER_OF_SLAB_CLASSES = 64;
+
+/** Chunk sizes of memcached's slab classes for these settings; class ids start at 1. */
+export function slabClassSizes(chunkSize: number, factor: number, slabChunkMax: number): number[] {
+  const sizes: number[] = [];
+  let size = ITEM_HEADER + chunkSize;
+  while (sizes.length < MAX_NUMBER_OF_SLAB_CLASSES - 2) {
+    if (size >= slabChunkMax / factor) break;
+    if (size % CHUNK_ALIGN_BYTES !== 0) size += CHUNK_ALIGN_BYTES - (size % CHUNK_ALIGN_BYTES);
+    sizes.push(size);
+    size = Math.floor(size * factor);
+  }
+  sizes.push(slabChunkMax);
+  return sizes;
+}
+
+function classOf(sizes: number[], itemSize: number): number {
+  for (let i = 0; i < sizes.length; i++) if (itemSize <= sizes[i]) return i + 1;
+  return sizes.length;
+}
+
+function rows(pairs: [string, string | number][]): Buffer {
+  let text = '';
+  for (const [name, value] of pairs) text += `STAT ${name} ${value}\r\n`;
+  text += 'END\r\n';
+  return Buffer.from(text, 'latin1');
+}
+
+function seconds(micros: number): string {
+  const s = Math.floor(micros / 1e6);
+  return `${s}.${String(Math.floor(micros % 1e6)).padStart(6, '0')}`;
+}
+
+export function statsReply(ctx: ServerContext, args: string[]): Buffer[] {
+  if (args.length === 0) return [generalStats(ctx)];
+  const sub = args[0];
+  switch (sub) {
+    case 'reset':
+      ctx.store.resetCounters();
+      ctx.counters.reset();
+      return [Reply.RESET];
+    case 'detail':
+      if (args.length < 2) return [Reply.STATS_DETAIL_USAGE];
+      if (args[1] === 'on' || args[1] === 'off') {
+        ctx.settings.detailEnabled = args[1] === 'on';
+        return [Reply.OK];
+      }
+      if (args[1] === 'dump') return [Reply.END];
+      return [Reply.STATS_DETAIL_USAGE];
+    case 'settings':
+      return [settingsStats(ctx)];
+    case 'cachedump':
+      return [cachedump(ctx, args)];
+    case 'conns':
+      return [connsStats(ctx)];
+    case 'items':
+      return [itemsStats(ctx)];
+    case 'slabs':
+      return [slabsStats(ctx)];
+    case 'sizes':
+      return [ctx.config.trackSizes ? sizesStats(ctx) : rows([['sizes_status', 'disabled']])];
+    case 'sizes_enable':
+      ctx.config.trackSizes = true;
+      return [rows([['sizes_status', 'enabled']])];
+    case 'sizes_disable':
+      ctx.config.trackSizes = false;
+      return [rows([['sizes_status', 'disabled']])];
+    default:
+      return [Reply.ERROR];
+  }
+}
+
+function generalStats(ctx: ServerContext): Buffer {
+  const s = ctx.store.counters;
+  const c = ctx.counters;
+  const now = ctx.store.clock.now();
+  const usage = process.cpuUsage();
+  const threads = ctx.config.threads;
+  return rows([
+    ['pid', process.pid],
+    ['uptime', now - 60],
+    ['time', now + ctx.store.clock.processStarted],
+    ['version', MEMCACHED_VERSION],
+    ['libevent', `libuv-${process.versions.uv}`],
+    ['pointer_size', 64],
+    ['rusage_user', seconds(usage.user)],
+    ['rusage_system', seconds(usage.system)],
+    ['max_connections', ctx.config.maxConns],
+    ['curr_connections', c.currConnections],
+    ['total_connections', c.totalConnections],
+    ['rejected_connections', c.rejectedConnections],
+    ['connection_structures', c.connectionStructures],
+    ['response_obj_oom', 0],
+    ['response_obj_count', c.currConnections + 1],
+    ['response_obj_bytes', (c.currConnections + 1) * 8192],
+    ['read_buf_count', c.currConnections + 1],
+    ['read_buf_bytes', (c.currConnections + 1) * 16384],
+    ['read_buf_bytes_free', 0],
+    ['read_buf_oom', 0],
+    ['reserved_fds', 5],
+    ['cmd_get', s.cmd_get],
+    ['cmd_set', s.cmd_set],
+    ['cmd_flush', s.cmd_flush],
+    ['cmd_touch', s.cmd_touch],
+    ['cmd_meta', c.cmdMeta],
+    ['get_hits', s.get_hits],
+    ['get_misses', s.get_misses],
+    ['get_expired', s.get_expired],
+    ['get_flushed', s.get_flushed],
+    ['delete_misses', s.delete_misses],
+    ['delete_hits', s.delete_hits],
+    ['incr_misses', s.incr_misses],
+    ['incr_hits', s.incr_hits],
+    ['decr_misses', s.decr_misses],
+    ['decr_hits', s.decr_hits],
+    ['cas_misses', s.cas_misses],
+    ['cas_hits', s.cas_hits],
+    ['cas_badval', s.cas_badval],
+    ['touch_hits', s.touch_hits],
+    ['touch_misses', s.touch_misses],
+    ['store_too_large', s.store_too_large],
+    ['store_no_memory', s.store_no_memory],
+    ['auth_cmds', c.authCmds],
+    ['auth_errors', c.authErrors],
+    ['bytes_read', c.bytesRead],
+    ['bytes_written', c.bytesWritten],
+    ['limit_maxbytes', ctx.store.maxBytes],
+    ['accepting_conns', c.acceptingConns ? 1 : 0],
+    ['listen_disabled_num', 0],
+    ['time_in_listen_disabled_us', 0],
+    ['threads', threads],
+    ['conn_yields', c.connYields],
+    ['hash_power_level', 16],
+    ['hash_bytes', 524288],
+    ['hash_is_expanding', 0],
+    ['slab_reassign_rescues', 0],
+    ['slab_reassign_chunk_rescues', 0],
+    ['slab_reassign_evictions_nomem', 0],
+    ['slab_reassign_inline_reclaim', 0],
+    ['slab_reassign_busy_items', 0],
+    ['slab_reassign_busy_deletes', 0],
+    ['slab_reassign_running', 0],
+    ['slabs_moved', 0],
+    ['lru_crawler_running', 0],
+    ['lru_crawler_starts', 1],
+    ['lru_maintainer_juggles', 0],
+    ['malloc_fails', 0],
+    ['log_worker_dropped', 0],
+    ['log_worker_written', 0],
+    ['log_watcher_skipped', 0],
+    ['log_watcher_sent', 0],
+    ['log_watchers', 0],
+    ['unexpected_napi_ids', 0],
+    ['round_robin_fallback', 0],
+    ['bytes', ctx.store.bytes],
+    ['curr_items', ctx.store.currItems],
+    ['total_items', s.total_items],
+    ['slab_global_page_pool', 0],
+    ['expired_unfetched', s.expired_unfetched],
+    ['evicted_unfetched', s.evicted_unfetched],
+    ['evicted_active', s.evicted_active],
+    ['evictions', s.evictions],
+    ['reclaimed', s.reclaimed],
+    ['crawler_reclaimed', s.crawler_reclaimed],
+    ['crawler_items_checked', 0],
+    ['lrutail_reflocked', 0],
+    ['moves_to_cold', 0],
+    ['moves_to_warm', 0],
+    ['moves_within_lru', 0],
+    ['direct_reclaims', 0],
+    ['lru_bumps_dropped', 0],
+  ]);
+}
+
+function settingsStats(ctx: ServerContext): Buffer {
+  const cfg = ctx.config;
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  const opt = (name: string, fallback: string) => cfg.suboptions.get(name) ?? fallback;
+  const inter = cfg.listen.length === 0 ? 'NULL' : cfg.listen.join(',');
+  return rows([
+    ['maxbytes', ctx.store.maxBytes],
+    ['maxconns', cfg.maxConns],
+    ['tcpport', cfg.socketPath === null ? cfg.port : 0],
+    ['udpport', cfg.udpPort],
+    ['inter', inter],
+    ['verbosity', ctx.settings.verbosity],
+    ['oldest', 0],
+    ['evictions', cfg.noEvict ? 'off' : 'on'],
+    ['domain_socket', cfg.socketPath ?? 'NULL'],
+    ['umask', cfg.socketMask.toString(8)],
+    ['shutdown_command', yes(cfg.enableShutdown)],
+    ['growth_factor', cfg.factor.toFixed(2)],
+    ['chunk_size', cfg.chunkSize],
+    ['num_threads', cfg.threads],
+    ['num_threads_per_udp', cfg.threads],
+    ['stat_key_prefix', cfg.prefixDelimiter],
+    ['detail_enabled', yes(ctx.settings.detailEnabled)],
+    ['reqs_per_event', cfg.reqsPerEvent],
+    ['cas_enabled', yes(!cfg.disableCas)],
+    ['tcp_backlog', cfg.backlog],
+    ['binding_protocol', cfg.protocol === 'auto' ? 'auto-negotiate' : cfg.protocol],
+    ['auth_enabled_sasl', yes(cfg.sasl)],
+    ['auth_enabled_ascii', yes(cfg.authFile !== null)],
+    ['item_size_max', cfg.itemSizeMax],
+    ['maxconns_fast', yes(!cfg.suboptions.has('no_maxconns_fast'))],
+    ['hashpower_init', opt('hashpower', '0')],
+    ['slab_reassign', yes(!cfg.suboptions.has('no_slab_reassign'))],
+    ['slab_automove', opt('slab_automove', '1')],
+    ['slab_automove_ratio', '0.80'],
+    ['slab_automove_window', 30],
+    ['slab_chunk_max', cfg.slabChunkMax],
+    ['lru_crawler', yes(!cfg.suboptions.has('no_lru_crawler'))],
+    ['lru_crawler_sleep', opt('lru_crawler_sleep', '100')],
+    ['lru_crawler_tocrawl', opt('lru_crawler_tocrawl', '0')],
+    ['tail_repair_time', opt('tail_repair_time', '0')],
+    ['flush_enabled', yes(!cfg.disableFlushAll)],
+    ['dump_enabled', yes(!cfg.disableDumping)],
+    ['hash_algorithm', opt('hash_algorithm', 'murmur3')],
+    ['lru_maintainer_thread', yes(!cfg.suboptions.has('no_lru_maintainer'))],
+    ['lru_segmented', yes(!cfg.suboptions.has('no_lru_maintainer'))],
+    ['hot_lru_pct', opt('hot_lru_pct', '20')],
+    ['warm_lru_pct', opt('warm_lru_pct', '40')],
+    ['hot_max_factor', Number(opt('hot_max_factor', '0.2')).toFixed(2)],
+    ['warm_max_factor', Number(opt('warm_max_factor', '2.0')).toFixed(2)],
+    ['temp_lru', yes(cfg.suboptions.has('temporary_ttl'))],
+    ['temporary_ttl', opt('temporary_ttl', '61')],
+    ['idle_timeout', cfg.idleTimeout],
+    ['watcher_logbuf_size', 262144],
+    ['worker_logbuf_size', 65536],
+    ['read_buf_mem_limit', opt('read_buf_mem_limit', '0')],
+    ['track_sizes', yes(cfg.trackSizes)],
+    ['inline_ascii_response', 'no'],
+    ['ext_item_size', 512],
+    ['ext_item_age', 4294967295],
+    ['ext_low_ttl', 0],
+    ['ext_recache_rate', 2000],
+    ['ext_wbuf_size', 4194304],
+    ['ext_compact_under', 0],
+    ['ext_drop_under', 0],
+    ['ext_max_sleep', 1000000],
+    ['ext_max_frag', '0.80'],
+    ['slab_automove_freeratio', '0.010'],
+    ['ext_drop_unread', 'no'],
+    ['ssl_enabled', 'no'],
+    ['ssl_chain_cert', '(null)'],
+    ['ssl_key', '(null)'],
+    ['ssl_verify_mode', 0],
+    ['ssl_keyformat', 1],
+    ['ssl_ciphers', 'NULL'],
+    ['ssl_ca_cert', 'NULL'],
+    ['ssl_wbuf_size', 16384],
+    ['ssl_session_cache', 'no'],
+    ['ssl_kernel_tls', 'no'],
+    ['ssl_min_version', 'tlsv1.2'],
+    ['num_napi_ids', '(null)'],
+    ['memory_file', '(null)'],
+    ['records_backend', ctx.engine.name],
+  ]);
+}
+
+interface ClassUsage {
+  count: number;
+  requested: number;
+  oldest: number;
+}
+
+function usageByClass(ctx: ServerContext, sizes: number[]): Map<number, ClassUsage> {
+  const usage = new Map<number, ClassUsage>();
+  for (const item of ctx.store.items()) {
+    const id = classOf(sizes, item.size);
+    let u = usage.get(id);
+    if (u === undefined) {
+      u = { count: 0, requested: 0, oldest: item.time };
+      usage.set(id, u);
+    }
+    u.count++;
+    u.requested += item.size;
+    if (item.time < u.oldest) u.oldest = item.time;
+  }
+  return usage;
+}
+
+function classSizes(ctx: ServerContext): number[] {
+  return slabClassSizes(ctx.config.chunkSize, ctx.config.factor, ctx.config.slabChunkMax);
+}
+
+function itemsStats(ctx: ServerContext): Buffer {
+  const usage = usageByClass(ctx, classSizes(ctx));
+  const now = ctx.store.clock.now();
+  const out: [string, number][] = [];
+  for (const id of [...usage.keys()].sort((a, b) => a - b)) {
+    const u = usage.get(id) as ClassUsage;
+    const p = `items:${id}:`;
+    out.push(
+      [p + 'number', u.count],
+      [p + 'number_hot', 0],
+      [p + 'number_warm', 0],
+      [p + 'number_cold', u.count],
+      [p + 'age_hot', 0],
+      [p + 'age_warm', 0],
+      [p + 'age', now - u.oldest],
+      [p + 'mem_requested', u.requested],
+      [p + 'evicted', 0],
+      [p + 'evicted_nonzero', 0],
+      [p + 'evicted_time', 0],
+      [p + 'outofmemory', 0],
+      [p + 'tailrepairs', 0],
+      [p + 'reclaimed', 0],
+      [p + 'expired_unfetched', 0],
+      [p + 'evicted_unfetched', 0],
+      [p + 'evicted_active', 0],
+      [p + 'crawler_reclaimed', 0],
+      [p + 'crawler_items_checked', 0],
+      [p + 'lrutail_reflocked', 0],
+      [p + 'moves_to_cold', 0],
+      [p + 'moves_to_warm', 0],
+      [p + 'moves_within_lru', 0],
+      [p + 'direct_reclaims', 0],
+      [p + 'hits_to_hot', 0],
+      [p + 'hits_to_warm', 0],
+      [p + 'hits_to_cold', 0],
+      [p + 'hits_to_temp', 0],
+    );
+  }
+  return rows(out);
+}
+
+function slabsStats(ctx: ServerContext): Buffer {
+  const sizes = classSizes(ctx);
+  const usage = usageByClass(ctx, sizes);
+  const out: [string, number][] = [];
+  let malloced = 0;
+  const ids = [...usage.keys()].sort((a, b) => a - b);
+  for (const id of ids) {
+    const u = usage.get(id) as ClassUsage;
+    const size = sizes[id - 1];
+    const perPage = Math.max(1, Math.floor(SLAB_PAGE_SIZE / size));
+    const pages = Math.ceil(u.count / perPage);
+    malloced += pages * SLAB_PAGE_SIZE;
+    out.push(
+      [`${id}:chunk_size`, size],
+      [`${id}:chunks_per_page`, perPage],
+      [`${id}:total_pages`, pages],
+      [`${id}:total_chunks`, pages * perPage],
+      [`${id}:used_chunks`, u.count],
+      [`${id}:free_chunks`, pages * perPage - u.count],
+      [`${id}:free_chunks_end`, 0],
+      [`${id}:get_hits`, 0],
+      [`${id}:cmd_set`, 0],
+      [`${id}:delete_hits`, 0],
+      [`${id}:incr_hits`, 0],
+      [`${id}:decr_hits`, 0],
+      [`${id}:cas_hits`, 0],
+      [`${id}:cas_badval`, 0],
+      [`${id}:touch_hits`, 0],
+    );
+  }
+  out.push(['active_slabs', ids.length], ['total_malloced', malloced]);
+  return rows(out);
+}
+
+function sizesStats(ctx: ServerContext): Buffer {
+  // memcached buckets item sizes by 32 bytes.
+  const buckets = new Map<number, number>();
+  for (const item of ctx.store.items()) {
+    const bucket = Math.ceil(item.size / 32) * 32;
+    buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
+  }
+  const out: [string, number][] = [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]);
+  return rows(out);
+}
+
+function cachedump(ctx: ServerContext, args: string[]): Buffer {
+  if (ctx.config.disableDumping) return Reply.CACHEDUMP_NOT_ALLOWED;
+  if (args.length < 3) return Reply.BAD_STATS_FORMAT;
+  const id = Number(args[1]);
+  const limit = Number(args[2]);
+  if (!/^\d+$/.test(args[1]) || !/^\d+$/.test(args[2])) return Reply.BAD_FORMAT;
+  if (id >= MAX_NUMBER_OF_SLAB_CLASSES) return Reply.ILLEGAL_SLAB_ID;
+  const sizes = classSizes(ctx);
+  let text = '';
+  let shown = 0;
+  const processStarted = ctx.store.clock.processStarted;
+  for (const item of ctx.store.items()) {
+    if (classOf(sizes, item.size) !== id) continue;
+    if (limit !== 0 && shown >= limit) break;
+    const exp = item.exptime === 0 ? 0 : item.exptime + processStarted;
+    text += `ITEM ${item.key} [${item.valueLength} b; ${exp} s]\r\n`;
+    shown++;
+  }
+  return Buffer.from(text + 'END\r\n', 'latin1');
+}
+
+function connsStats(ctx: ServerContext): Buffer {
+  const now = ctx.store.clock.now();
+  const out: [string, string | number][] = [];
+  for (const listener of ctx.listeners) {
+    out.push(
+      [`${listener.id}:addr`, listener.address],
+      [`${listener.id}:state`, 'conn_listening'],
+      [`${listener.id}:secs_since_last_cmd`, now - ctx.startedAt],
+    );
+  }
+  for (const conn of ctx.engine.connections()) {
+    const state = conn.state as ClientState | null;
+    out.push([`${conn.id}:addr`, conn.remote]);
+    if (!conn.remote.startsWith('unix:')) out.push([`${conn.id}:listen_addr`, conn.local]);
+    out.push(
+      [`${conn.id}:state`, 'conn_parse_cmd'],
+      [`${conn.id}:secs_since_last_cmd`, state === null ? 0 : now - state.lastCommandTime],
+    );
+  }
+  return rows(out);
+}
+

@@ -1,0 +1,51 @@
+/*
+ * An item as memcached keeps it, and the size memcached charges for it.
+ */
+
+export const enum StoreMode {
+  Set = 1,
+  Add,
+  Replace,
+  Append,
+  Prepend,
+  Cas,
+}
+
+/** Bytes memcached charges an item: header, key + NUL, client flags if nonzero, data + CR LF, CAS. */
+export function itemTotal(nkey: number, flags: number, nbytesWithCrlf: number, casEnabled: boolean): number {
+  return 48 + nkey + 1 + (flags === 0 ? 0 : 4) + nbytesWithCrlf + (casEnabled ? 8 : 0);
+}
+
+export class Item {
+  /** Relative time the item was linked; flush_all compares against it. */
+  time: number;
+  /** Relative time of the last fetch. */
+  lastAccess: number;
+  /** Fetched at least once since it was stored. */
+  fetched = false;
+  /** Bytes memcached would charge for it (ITEM_ntotal). */
+  readonly size: number;
+  /** A records-engine handle for the data, created on demand by the server and released with the item. */
+  record: unknown = null;
+
+  constructor(
+    readonly key: string,
+    readonly flags: number,
+    /** Relative expiry time; 0 never expires. */
+    public exptime: number,
+    /** The value followed by CR LF. Never written after the item is linked. */
+    readonly data: Buffer,
+    public cas: number,
+    now: number,
+    casEnabled: boolean,
+  ) {
+    this.time = now;
+    this.lastAccess = now;
+    this.size = itemTotal(key.length, flags, data.length, casEnabled);
+  }
+
+  /** The value's length without its CR LF. */
+  get valueLength(): number {
+    return this.data.length - 2;
+  }
+}

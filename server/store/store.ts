@@ -1,0 +1,438 @@
+/*
+ * The cache: items with client flags, expiry and CAS ids, a memory limit with LRU eviction,
+ * lazy expiry on access plus a sweep that reclaims expired items, and memcached's item
+ * counters. Pure cache semantics over an injected clock: no sockets, no wire formats.
+ *
+ * An item's data is immutable once stored (it may be queued on many connections as a
+ * record); every mutation links a new data buffer.
+ */
+
+import { LRUCache } from 'lru-cache';
+import type { Clock } from './clock';
+import { Item, StoreMode, itemTotal } from './item';
+import { parseStoredCounter } from '../protocol/numbers';
+
+export { Item, StoreMode };
+
+/** 30 days: exptimes up to this are relative, larger ones are Unix times. */
+export const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
+
+export const enum StoreResult {
+  Stored = 1,
+  NotStored,
+  Exists,
+  NotFound,
+  TooLarge,
+  NoMemory,
+}
+
+export interface StoreOptions {
+  maxBytes: number;
+  itemSizeMax: number;
+  casEnabled: boolean;
+  /** -M: refuse to store instead of evicting. */
+  noEvict: boolean;
+}
+
+/** memcached's item and command counters that the store owns (names as in `stats`). */
+export class StoreCounters {
+  cmd_get = 0;
+  cmd_set = 0;
+  cmd_flush = 0;
+  cmd_touch = 0;
+  get_hits = 0;
+  get_misses = 0;
+  get_expired = 0;
+  get_flushed = 0;
+  delete_misses = 0;
+  delete_hits = 0;
+  incr_misses = 0;
+  incr_hits = 0;
+  decr_misses = 0;
+  decr_hits = 0;
+  cas_misses = 0;
+  cas_hits = 0;
+  cas_badval = 0;
+  touch_hits = 0;
+  touch_misses = 0;
+  store_too_large = 0;
+  store_no_memory = 0;
+  total_items = 0;
+  expired_unfetched = 0;
+  evicted_unfetched = 0;
+  evicted_active = 0;
+  evictions = 0;
+  reclaimed = 0;
+  crawler_reclaimed = 0;
+}
+
+export const enum ArithStatus {
+  Ok = 1,
+  NotFound,
+  NonNumeric,
+}
+
+export interface ArithResult {
+  status: ArithStatus;
+  value: bigint;
+  item: Item | null;
+}
+
+const U64_MASK = (1n << 64n) - 1n;
+
+export class Store {
+  readonly counters = new StoreCounters();
+  private readonly lru: LRUCache<string, Item>;
+  private nextCas = 0;
+  /** flush_all: items linked at or before this relative time are gone once it has passed (0: none). */
+  private oldestLive = 0;
+  /** flush_all: items with a CAS below this are gone (makes an immediate flush exact within a second). */
+  private oldestCas = 0;
+  /** Items with an expiry, by relative expiry second, for the sweep. */
+  private readonly expiring = new Map<number, Set<Item>>();
+  private sweptUntil: number;
+  /** Called when an item leaves the cache (to release its record). */
+  onUnlink: ((item: Item) => void) | null = null;
+
+  constructor(
+    private readonly options: StoreOptions,
+    readonly clock: Clock,
+  ) {
+    this.sweptUntil = clock.now();
+    this.lru = new LRUCache<string, Item>({
+      maxSize: options.maxBytes,
+      sizeCalculation: (item) => item.size,
+      dispose: (item, _key, reason) => {
+        if (reason === 'evict') this.onEvicted(item);
+        this.forget(item);
+      },
+    });
+  }
+
+  get maxBytes(): number {
+    return this.options.maxBytes;
+  }
+
+  /** Items currently linked (including expired ones not yet reclaimed, as memcached counts). */
+  get currItems(): number {
+    return this.lru.size;
+  }
+
+  /** Sum of the items' sizes as memcached charges them. */
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+
+  get casEnabled(): boolean {
+    return this.options.casEnabled;
+  }
+
+  /** memcached's realtime(): a protocol exptime to a relative expiry time (0 = never). */
+  realtime(exptime: number): number {
+    if (exptime < 0) exptime = REALTIME_MAXDELTA + 1;
+    if (exptime === 0) return 0;
+    if (exptime > REALTIME_MAXDELTA) {
+      if (exptime <= this.clock.processStarted) return 1;
+      return exptime - this.clock.processStarted;
+    }
+    return exptime + this.clock.now();
+  }
+
+  /** Whether an item of this shape fits under the item size limit. */
+  fits(nkey: number, flags: number, dataLength: number): boolean {
+    return itemTotal(nkey, flags, dataLength, this.options.casEnabled) <= this.options.itemSizeMax;
+  }
+
+  private newCas(): number {
+    return this.options.casEnabled ? ++this.nextCas : 0;
+  }
+
+  private isFlushed(item: Item, now: number): boolean {
+    const oldest = this.oldestLive;
+    if (oldest === 0 || oldest > now) return false;
+    return item.time <= oldest || (this.oldestCas !== 0 && item.cas !== 0 && item.cas < this.oldestCas);
+  }
+
+  /**
+   * The live item for key, or null. Expired and flushed items are unlinked here (lazy expiry).
+   * Does not count a fetch; `get` does.
+   */
+  peek(key: string): Item | null {
+    const item = this.lru.peek(key);
+    if (item === undefined) return null;
+    const now = this.clock.now();
+    if (this.isFlushed(item, now)) {
+      this.counters.get_flushed++;
+      this.unlink(item);
+      return null;
+    }
+    if (item.exptime !== 0 && item.exptime <= now) {
+      this.counters.get_expired++;
+      if (!item.fetched) this.counters.expired_unfetched++;
+      this.counters.reclaimed++;
+      this.unlink(item);
+      return null;
+    }
+    return item;
+  }
+
+  /** A fetch: counts a hit or miss, bumps the item in the LRU. */
+  get(key: string): Item | null {
+    this.counters.cmd_get++;
+    const item = this.peek(key);
+    if (item === null) {
+      this.counters.get_misses++;
+      return null;
+    }
+    this.counters.get_hits++;
+    this.bump(item);
+    return item;
+  }
+
+  /** gat: fetch and set a new expiry. Counted as a touch, as memcached counts it. */
+  getAndTouch(key: string, exptime: number): Item | null {
+    this.counters.cmd_touch++;
+    const item = this.peek(key);
+    if (item === null) {
+      this.counters.touch_misses++;
+      return null;
+    }
+    this.counters.touch_hits++;
+    this.setExptime(item, this.realtime(exptime));
+    this.bump(item);
+    return item;
+  }
+
+  touch(key: string, exptime: number): Item | null {
+    return this.getAndTouch(key, exptime);
+  }
+
+  private bump(item: Item): void {
+    item.fetched = true;
+    item.lastAccess = this.clock.now();
+    this.lru.get(item.key); // move to the most recently used end
+  }
+
+  /**
+   * set/add/replace/append/prepend/cas. `data` ends in CR LF and is copied.
+   * `cas` is the client's CAS for the cas command (0n: none).
+   */
+  store(mode: StoreMode, key: string, flags: number, exptime: number, data: Buffer, cas: bigint = 0n): StoreResult {
+    if (!this.fits(key.length, flags, data.length)) return this.refuseTooLarge(mode, key);
+    this.counters.cmd_set++;
+    const old = this.peek(key);
+    if (old !== null) {
+      const casMatch = cas !== 0n && cas === BigInt(old.cas);
+      switch (mode) {
+        case StoreMode.Add:
+          this.touchLru(old);
+          return StoreResult.NotStored;
+        case StoreMode.Cas:
+          if (!casMatch) {
+            this.counters.cas_badval++;
+            return StoreResult.Exists;
+          }
+          this.counters.cas_hits++;
+          break;
+        case StoreMode.Append:
+        case StoreMode.Prepend: {
+          if (cas !== 0n && !casMatch) return StoreResult.Exists;
+          const value = old.data.subarray(0, old.data.length - 2);
+          const joined =
+            mode === StoreMode.Append
+              ? Buffer.concat([value, data], value.length + data.length)
+              : Buffer.concat([data.subarray(0, data.length - 2), old.data], data.length - 2 + old.data.length);
+          if (!this.fits(key.length, old.flags, joined.length)) return StoreResult.NotStored;
+          return this.link(new Item(key, old.flags, old.exptime, joined, this.newCas(), this.clock.now(), this.casEnabled));
+        }
+        default:
+          break;
+      }
+    } else {
+      switch (mode) {
+        case StoreMode.Cas:
+          this.counters.cas_misses++;
+          return StoreResult.NotFound;
+        case StoreMode.Replace:
+        case StoreMode.Append:
+        case StoreMode.Prepend:
+          return StoreResult.NotStored;
+        default:
+          break;
+      }
+    }
+    const copy = Buffer.allocUnsafe(data.length);
+    data.copy(copy);
+    return this.link(new Item(key, flags, this.realtime(exptime), copy, this.newCas(), this.clock.now(), this.casEnabled));
+  }
+
+  /** An item too large for -I: counted, and a set must not leave the old value behind. */
+  refuseTooLarge(mode: StoreMode, key: string): StoreResult {
+    this.counters.store_too_large++;
+    if (mode === StoreMode.Set) this.delete(key, false);
+    return StoreResult.TooLarge;
+  }
+
+  private touchLru(item: Item): void {
+    this.lru.get(item.key);
+  }
+
+  /** Links a new item in place of any old one. */
+  private link(item: Item): StoreResult {
+    if (this.options.noEvict) {
+      const old = this.lru.peek(item.key);
+      const after = this.lru.calculatedSize - (old === undefined ? 0 : old.size) + item.size;
+      if (after > this.options.maxBytes) {
+        this.counters.store_no_memory++;
+        return StoreResult.NoMemory;
+      }
+    }
+    this.lru.set(item.key, item);
+    this.counters.total_items++;
+    if (item.exptime !== 0) this.expireAt(item);
+    return StoreResult.Stored;
+  }
+
+  delete(key: string, count = true): boolean {
+    const item = this.peek(key);
+    if (item === null) {
+      if (count) this.counters.delete_misses++;
+      return false;
+    }
+    if (count) this.counters.delete_hits++;
+    this.unlink(item);
+    return true;
+  }
+
+  /** incr/decr: 64-bit unsigned, wrapping on incr, stopping at 0 on decr. */
+  arith(key: string, incr: boolean, delta: bigint): ArithResult {
+    const item = this.peek(key);
+    if (item === null) {
+      if (incr) this.counters.incr_misses++;
+      else this.counters.decr_misses++;
+      return { status: ArithStatus.NotFound, value: 0n, item: null };
+    }
+    const current = item.data.length <= 2 ? null : parseStoredCounter(item.data);
+    if (current === null) return { status: ArithStatus.NonNumeric, value: 0n, item };
+    let value: bigint;
+    if (incr) {
+      value = (current + delta) & U64_MASK;
+      this.counters.incr_hits++;
+    } else {
+      value = delta > current ? 0n : current - delta;
+      this.counters.decr_hits++;
+    }
+    const digits = value.toString();
+    let data: Buffer;
+    if (digits.length + 2 <= item.data.length) {
+      // memcached rewrites a shorter result in place, padded with spaces to the old length.
+      data = Buffer.alloc(item.data.length, 0x20);
+      data.write(digits, 0, 'latin1');
+      data[data.length - 2] = 0x0d;
+      data[data.length - 1] = 0x0a;
+    } else {
+      data = Buffer.from(digits + '\r\n', 'latin1');
+    }
+    const next = new Item(key, item.flags, item.exptime, data, this.newCas(), item.time, this.casEnabled);
+    next.fetched = item.fetched;
+    next.lastAccess = item.lastAccess;
+    this.lru.set(key, next);
+    if (next.exptime !== 0) this.expireAt(next);
+    return { status: ArithStatus.Ok, value, item: next };
+  }
+
+  /** flush_all [delay]: with no delay, everything stored so far is gone now. */
+  flushAll(delay: number): void {
+    this.counters.cmd_flush++;
+    const now = this.clock.now();
+    const newOldest = delay > 0 ? this.realtime(delay) : now;
+    if (this.options.casEnabled) {
+      this.oldestLive = newOldest - 1;
+      if (this.oldestLive <= now) this.oldestCas = this.nextCas + 1;
+    } else {
+      this.oldestLive = newOldest;
+    }
+    if (delay <= 0) this.reclaimFlushed(now);
+  }
+
+  /** Reclaims the memory of flushed items (the effect is already visible through isFlushed). */
+  private reclaimFlushed(now: number): void {
+    const doomed: Item[] = [];
+    for (const item of this.lru.values()) if (this.isFlushed(item, now)) doomed.push(item);
+    for (const item of doomed) this.unlink(item);
+  }
+
+  /** Reclaims expired items and applies a delayed flush whose time has come. Call once a second. */
+  sweep(): void {
+    const now = this.clock.now();
+    if (this.oldestLive !== 0 && this.oldestLive <= now && this.oldestLive > this.sweptUntil - 1) {
+      this.reclaimFlushed(now);
+    }
+    for (let t = this.sweptUntil + 1; t <= now; t++) {
+      const due = this.expiring.get(t);
+      if (due === undefined) continue;
+      this.expiring.delete(t);
+      for (const item of due) {
+        if (this.lru.peek(item.key) !== item) continue;
+        if (!item.fetched) this.counters.expired_unfetched++;
+        this.counters.crawler_reclaimed++;
+        this.lru.delete(item.key);
+      }
+    }
+    this.sweptUntil = now;
+  }
+
+  private expireAt(item: Item): void {
+    const at = Math.max(item.exptime, this.sweptUntil + 1);
+    let due = this.expiring.get(at);
+    if (due === undefined) {
+      due = new Set();
+      this.expiring.set(at, due);
+    }
+    due.add(item);
+  }
+
+  private setExptime(item: Item, exptime: number): void {
+    if (item.exptime !== 0) this.expiring.get(Math.max(item.exptime, this.sweptUntil + 1))?.delete(item);
+    item.exptime = exptime;
+    if (exptime !== 0) this.expireAt(item);
+  }
+
+  private unlink(item: Item): void {
+    if (this.lru.peek(item.key) === item) this.lru.delete(item.key);
+  }
+
+  /** Bookkeeping for an item leaving the cache for any reason. */
+  private forget(item: Item): void {
+    if (item.exptime !== 0) {
+      const at = Math.max(item.exptime, this.sweptUntil + 1);
+      const due = this.expiring.get(at);
+      if (due !== undefined) {
+        due.delete(item);
+        if (due.size === 0) this.expiring.delete(at);
+      }
+    }
+    if (this.onUnlink !== null) this.onUnlink(item);
+  }
+
+  private onEvicted(item: Item): void {
+    const now = this.clock.now();
+    if (item.exptime !== 0 && item.exptime <= now) {
+      this.counters.reclaimed++;
+      return;
+    }
+    this.counters.evictions++;
+    if (!item.fetched) this.counters.evicted_unfetched++;
+    else if (item.lastAccess >= now - 60) this.counters.evicted_active++;
+  }
+
+  /** stats reset: zero the counters (items stay). */
+  resetCounters(): void {
+    Object.assign(this.counters, new StoreCounters());
+  }
+
+  /** Every live item, least recently used last; for stats cachedump and tests. */
+  *items(): IterableIterator<Item> {
+    yield* this.lru.values();
+  }
+}

@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { ArithStatus, REALTIME_MAXDELTA, Store, StoreMode, StoreResult, type StoreOptions } from '../server/store/store';
+import { ManualClock } from '../server/store/clock';
+import { itemTotal } from '../server/store/item';
+
+const MB = 1024 * 1024;
+const crlf = (s: string) => Buffer.from(s + '\r\n', 'latin1');
+
+function newStore(options: Partial<StoreOptions> = {}) {
+  const clock = new ManualClock();
+  const store = new Store({ maxBytes: 64 * MB, itemSizeMax: MB, casEnabled: true, noEvict: false, ...options }, clock);
+  return { store, clock };
+}
+
+function value(store: Store, key: string): string | null {
+  const item = store.peek(key);
+  return item === null ? null : item.data.subarray(0, item.data.length - 2).toString('latin1');
+}
+
+describe('store', () => {
+  it('stores by mode: add only when missing, replace only when present', () => {
+    const { store } = newStore();
+    assert.equal(store.store(StoreMode.Replace, 'k', 0, 0, crlf('a')), StoreResult.NotStored);
+    assert.equal(store.store(StoreMode.Add, 'k', 0, 0, crlf('a')), StoreResult.Stored);
+    assert.equal(store.store(StoreMode.Add, 'k', 0, 0, crlf('b')), StoreResult.NotStored);
+    assert.equal(store.store(StoreMode.Replace, 'k', 0, 0, crlf('c')), StoreResult.Stored);
+    assert.equal(value(store, 'k'), 'c');
+  });
+
+  it('append and prepend keep the old flags and expiry', () => {
+    const { store } = newStore();
+    store.store(StoreMode.Set, 'k', 7, 100, crlf('mid'));
+    store.store(StoreMode.Append, 'k', 1, 0, crlf('>'));
+    store.store(StoreMode.Prepend, 'k', 2, 0, crlf('<'));
+    const item = store.peek('k');
+    assert.equal(value(store, 'k'), '<mid>');
+    assert.equal(item?.flags, 7);
+    assert.equal(item?.exptime, store.realtime(100));
+  });
+
+  it('gives every mutation a new CAS and checks it on cas', () => {
+    const { store } = newStore();
+    store.store(StoreMode.Set, 'k', 0, 0, crlf('1'));
+    const first = store.peek('k')!.cas;
+    assert.equal(store.store(StoreMode.Cas, 'k', 0, 0, crlf('2'), BigInt(first + 1000)), StoreResult.Exists);
+    assert.equal(store.store(StoreMode.Cas, 'k', 0, 0, crlf('2'), BigInt(first)), StoreResult.Stored);
+    const second = store.peek('k')!.cas;
+    assert.notEqual(second, first);
+    store.arith('k', true, 1n);
+    assert.notEqual(store.peek('k')!.cas, second);
+    assert.equal(store.store(StoreMode.Cas, 'missing', 0, 0, crlf('x'), 1n), StoreResult.NotFound);
+    assert.equal(store.counters.cas_badval, 1);
+    assert.equal(store.counters.cas_hits, 1);
+    assert.equal(store.counters.cas_misses, 1);
+  });
+
+  it('has no CAS ids with -C', () => {
+    const { store } = newStore({ casEnabled: false });
+    store.store(StoreMode.Set, 'k', 0, 0, crlf('1'));
+    assert.equal(store.peek('k')!.cas, 0);
+  });
+
+  it('incr wraps at 2^64, decr stops at 0, shorter results are space padded', () => {
+    const { store } = newStore();
+    store.store(StoreMode.Set, 'n', 0, 0, crlf('18446744073709551615'));
+    assert.equal(store.arith('n', true, 2n).value, 1n);
+    store.store(StoreMode.Set, 'n', 0, 0, crlf('100'));
+    const r = store.arith('n', false, 1n);
+    assert.equal(r.status, ArithStatus.Ok);
+    assert.equal(r.value, 99n);
+    assert.equal(value(store, 'n'), '99 ');
+    assert.equal(store.arith('n', false, 1000n).value, 0n);
+    assert.equal(store.arith('n', true, 12345n).value, 12345n);
+    assert.equal(value(store, 'n'), '12345');
+  });
+
+  it('incr on non-numbers and missing keys', () => {
+    const { store } = newStore();
+    store.store(StoreMode.Set, 's', 0, 0, crlf('12abc'));
+    store.store(StoreMode.Set, 'e', 0, 0, crlf(''));
+    assert.equal(store.arith('s', true, 1n).status, ArithStatus.NonNumeric);
+    assert.equal(store.arith('e', true, 1n).status, ArithStatus.NonNumeric);
+    assert.equal(store.arith('none', true, 1n).status, ArithStatus.NotFound);
+    assert.equal(store.counters.incr_misses, 1);
+  });
+
+  it('expires relative, absolute and negative exptimes', () => {
+    const { store, clock } = newStore();
+    store.store(StoreMode.Set, 'rel', 0, 10, crlf('x'));
+    store.store(StoreMode.Set, 'abs', 0, clock.processStarted + clock.now() + 20, crlf('x'));
+    store.store(StoreMode.Set, 'past', 0, REALTIME_MAXDELTA + 1, crlf('x'));
+    store.store(StoreMode.Set, 'neg', 0, -1, crlf('x'));
+    assert.equal(store.get('past'), null);
+    assert.equal(store.get('neg'), null);
+    clock.advance(9);
+    assert.notEqual(store.get('rel'), null);
+    clock.advance(1);
+    assert.equal(store.get('rel'), null);
+    assert.notEqual(store.get('abs'), null);
+    clock.advance(10);
+    assert.equal(store.get('abs'), null);
+    assert.equal(store.counters.get_expired, 4);
+  });
+
+  it('the sweep reclaims expired items nobody asks for', () => {
+    const { store, clock } = newStore();
+    for (let i = 0; i < 100; i++) store.store(StoreMode.Set, `k${i}`, 0, 5, crlf('x'));
+    store.store(StoreMode.Set, 'forever', 0, 0, crlf('x'));
+    assert.equal(store.currItems, 101);
+    clock.advance(5);
+    store.sweep();
+    assert.equal(store.currItems, 1);
+    assert.equal(store.bytes, itemTotal('forever'.length, 0, 3, true));
+  });
+
+  it('touch moves the expiry, and the sweep follows it', () => {
+    const { store, clock } = newStore();
+    store.store(StoreMode.Set, 'k', 0, 5, crlf('x'));
+    assert.notEqual(store.touch('k', 100), null);
+    clock.advance(10);
+    store.sweep();
+    assert.notEqual(store.get('k'), null);
+    assert.equal(store.touch('missing', 1), null);
+  });
+
+  it('flush_all hides everything stored before it, including this second', () => {
+    const { store } = newStore();
+    store.store(StoreMode.Set, 'a', 0, 0, crlf('1'));
+    store.flushAll(0);
+    assert.equal(store.get('a'), null);
+    store.store(StoreMode.Set, 'b', 0, 0, crlf('2'));
+    assert.notEqual(store.get('b'), null);
+  });
+
+  it('delayed flush_all takes effect when its time comes', () => {
+    const { store, clock } = newStore();
+    store.store(StoreMode.Set, 'a', 0, 0, crlf('1'));
+    store.flushAll(5);
+    assert.notEqual(store.get('a'), null);
+    clock.advance(5);
+    assert.equal(store.get('a'), null);
+  });
+
+  it('evicts the least recently used item at the memory limit', () => {
+    const size = itemTotal(2, 0, 1002, true);
+    const { store } = newStore({ maxBytes: size * 3 });
+    const v = crlf('x'.repeat(1000));
+    store.store(StoreMode.Set, 'k1', 0, 0, v);
+    store.store(StoreMode.Set, 'k2', 0, 0, v);
+    store.store(StoreMode.Set, 'k3', 0, 0, v);
+    store.get('k1');
+    store.store(StoreMode.Set, 'k4', 0, 0, v);
+    assert.equal(store.peek('k2'), null);
+    assert.notEqual(store.peek('k1'), null);
+    assert.equal(store.counters.evictions, 1);
+    assert.ok(store.bytes <= size * 3);
+  });
+
+  it('-M refuses instead of evicting', () => {
+    const size = itemTotal(2, 0, 1002, true);
+    const { store } = newStore({ maxBytes: size * 2, noEvict: true });
+    const v = crlf('x'.repeat(1000));
+    store.store(StoreMode.Set, 'k1', 0, 0, v);
+    store.store(StoreMode.Set, 'k2', 0, 0, v);
+    assert.equal(store.store(StoreMode.Set, 'k3', 0, 0, v), StoreResult.NoMemory);
+    assert.notEqual(store.peek('k1'), null);
+  });
+
+  it('refuses items past -I, and a refused set drops the old value', () => {
+    const { store } = newStore({ itemSizeMax: 1024 });
+    store.store(StoreMode.Set, 'k', 0, 0, crlf('small'));
+    assert.equal(store.store(StoreMode.Set, 'k', 0, 0, crlf('x'.repeat(2000))), StoreResult.TooLarge);
+    assert.equal(store.peek('k'), null);
+    assert.equal(store.counters.store_too_large, 1);
+  });
+
+  it('tells the server when an item leaves, for any reason', () => {
+    const { store, clock } = newStore();
+    const gone: string[] = [];
+    store.onUnlink = (item) => gone.push(item.key);
+    store.store(StoreMode.Set, 'a', 0, 0, crlf('1'));
+    store.store(StoreMode.Set, 'a', 0, 0, crlf('2'));
+    store.store(StoreMode.Set, 'b', 0, 1, crlf('1'));
+    store.delete('a');
+    clock.advance(1);
+    store.sweep();
+    assert.deepEqual(gone, ['a', 'a', 'b']);
+  });
+});
