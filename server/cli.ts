@@ -2,6 +2,8 @@
  * recordcache's entry point: memcached's command line, then serve until told to stop.
  */
 
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import { parseArgs } from './cli-args';
 import { createEngine } from './records';
 import { JsRecordsEngine } from './records/js';
@@ -15,6 +17,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = parsed.code;
     return;
   }
+  if (parsed.stderr) process.stderr.write(parsed.stderr);
   const config = parsed.config;
   const { engine, notice } = createEngine(config.records);
   if (notice !== null) process.stderr.write(`${notice}\n`);
@@ -29,6 +32,9 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`failed to listen: ${e.message}\n`);
     process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
   }
+  if (config.pidFile !== null) writePidFile(config.pidFile);
+  if (config.user !== null) dropPrivileges(config.user);
+
   // The backend in use is the first thing an operator wants to know; memcached prints nothing else.
   process.stderr.write(`recordcache: records backend ${engine.name}\n`);
   if (config.verbose > 0) process.stderr.write(`recordcache: listening on ${listeners.map((l) => l.address).join(', ')}\n`);
@@ -43,8 +49,38 @@ export async function main(argv: string[]): Promise<void> {
     );
   };
   server.onShutdownRequest = stop;
+  if (config.pidFile !== null) {
+    const pidFile = config.pidFile;
+    process.on('exit', () => fs.rmSync(pidFile, { force: true }));
+  }
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+function writePidFile(path: string): void {
+  try {
+    fs.writeFileSync(path, `${process.pid}\n`);
+  } catch (err) {
+    process.stderr.write(`Could not open the pid file ${path} for writing: ${(err as Error).message}\n`);
+  }
+}
+
+/**
+ * -u: after binding, run as that user, as memcached does. Started as root without -u, the
+ * server keeps running as root (memcached refuses); the README's quick start runs that way.
+ */
+function dropPrivileges(user: string): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
+  try {
+    // The user's primary group, as getpwnam() gives memcached.
+    const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
+    process.setgroups?.([gid]);
+    process.setgid?.(gid);
+    process.setuid?.(user);
+  } catch (err) {
+    process.stderr.write(`can't run as ${user}: ${(err as Error).message}\n`);
+    process.exit(71);
+  }
 }
 
 if (require.main === module) {

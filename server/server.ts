@@ -4,6 +4,7 @@
  */
 
 import type { Config } from './config';
+import { parseListenEntry } from './cli-args';
 import { ServerCounters, type ClientState, type ServerContext } from './context';
 import { Store } from './store/store';
 import { SystemClock, type Clock } from './store/clock';
@@ -17,6 +18,11 @@ import type { EngineHandlers, Framer, ListenerInfo, RecordConnection, RecordsEng
  * sockets, event loops and thread pipes hold this many fds below the first client.
  */
 const RESERVED_FDS = 12;
+/**
+ * Replies one batch may queue before the rest of its requests wait for the connection to
+ * drain: a client that pipelines requests and never reads holds at most about this much.
+ */
+const BATCH_OUTPUT_BUDGET = 4 * 1024 * 1024;
 
 export class Server {
   readonly ctx: ServerContext;
@@ -70,7 +76,10 @@ export class Server {
         ? []
         : cfg.listen.length === 0
           ? [{ host: null, port: cfg.port }]
-          : cfg.listen.map((host) => ({ host, port: cfg.port }));
+          : cfg.listen.map((entry) => {
+              const address = parseListenEntry(entry);
+              return { host: address.host, port: address.port ?? cfg.port };
+            });
     const listeners = await this.engine.listen(
       {
         tcp,
@@ -130,27 +139,38 @@ export class Server {
     };
   }
 
-  private execute(conn: RecordConnection, batch: RequestBatch): void {
+  /** Executes a batch; returns how many requests it handled (fewer once the output budget is spent). */
+  private execute(conn: RecordConnection, batch: RequestBatch): number {
     const ctx = this.ctx;
     const out = this.out;
     const limits = this.limits;
     let after = After.Continue;
-    for (let i = 0; i < batch.count; i++) {
-      const req = decodeText(batch.buf, batch.starts[i], batch.lengths[i], limits);
+    let handled = 0;
+    let replyBytes = 0;
+    while (handled < batch.count) {
+      const req = decodeText(batch.buf, batch.starts[handled], batch.lengths[handled], limits);
+      const mark = out.length;
       after = executeText(ctx, req, out);
+      handled++;
       if (after !== After.Continue) break;
+      for (let i = mark; i < out.length; i++) replyBytes += out[i].length;
+      if (replyBytes > BATCH_OUTPUT_BUDGET) break;
     }
     (conn.state as ClientState).lastCommandTime = ctx.store.clock.now();
     if (after === After.Drop || after === After.Shutdown) {
       out.length = 0;
       conn.destroy();
       if (after === After.Shutdown) this.onShutdownRequest?.();
-      return;
+      return batch.count;
     }
     if (out.length > 0) {
       this.engine.sendRecord(out, [conn]);
       out.length = 0;
     }
-    if (after === After.Close) conn.end();
+    if (after === After.Close) {
+      conn.end();
+      return batch.count;
+    }
+    return handled;
   }
 }

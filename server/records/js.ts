@@ -28,6 +28,8 @@ const COPY_LIMIT = 4096;
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 /** Deliver at most this many requests per batch, so one pipeline cannot starve the rest. */
 const MAX_BATCH = 1024;
+/** How long a stopping server waits for clients to take their replies. */
+const DRAIN_GRACE_MS = 5000;
 
 export class JsRecord implements RecordHandle {
   readonly offset = 0;
@@ -61,6 +63,8 @@ class JsConnection implements RecordConnection {
   /** Reading is paused until the socket drains. */
   blocked = false;
   closing = false;
+  /** The server is stopping: answer the requests already received, read no more, then close. */
+  draining = false;
   readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0 };
 
   constructor(
@@ -73,6 +77,8 @@ class JsConnection implements RecordConnection {
   end(): void {
     if (this.closing) return;
     this.closing = true;
+    // Close once the replies are handed to the kernel, without waiting for the client's FIN.
+    this.socket.once('finish', () => this.socket.destroy());
     this.socket.end();
   }
 
@@ -180,21 +186,27 @@ export class JsRecordsEngine implements RecordsEngine {
   }
 
   async stopListening(): Promise<void> {
-    const servers = this.servers.splice(0);
-    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    // close() stops accepting at once; its callback would wait for every connection to end.
+    for (const server of this.servers.splice(0)) server.close();
   }
 
   connections(): Iterable<RecordConnection> {
     return this.open;
   }
 
-  async drain(): Promise<void> {
+  async drain(graceMs = DRAIN_GRACE_MS): Promise<void> {
     const waits: Promise<void>[] = [];
     for (const conn of this.open) {
       waits.push(new Promise<void>((resolve) => conn.socket.once('close', () => resolve())));
-      conn.end();
+      conn.draining = true;
+      if (!conn.blocked) conn.end();
     }
+    // A client that never reads would hold its replies, and the server, forever.
+    const timer = setTimeout(() => {
+      for (const conn of this.open) conn.destroy();
+    }, graceMs);
     await Promise.all(waits);
+    clearTimeout(timer);
   }
 
   private allocateId(): number {
@@ -224,13 +236,7 @@ export class JsRecordsEngine implements RecordsEngine {
       socket.setTimeout(this.idleTimeoutMs, () => socket.destroy());
     }
     socket.on('data', (chunk: Buffer) => this.receive(conn, chunk));
-    socket.on('drain', () => {
-      if (conn.blocked) {
-        conn.blocked = false;
-        socket.resume();
-        this.receive(conn, null);
-      }
-    });
+    socket.on('drain', () => this.unblock(conn));
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.open.delete(conn);
@@ -244,6 +250,7 @@ export class JsRecordsEngine implements RecordsEngine {
   private receive(conn: JsConnection, chunk: Buffer | null): void {
     if (conn.closing) return;
     if (chunk !== null) {
+      if (conn.draining) return;
       this.handlers?.onBytesRead(chunk.length);
       if (conn.swallow > 0) {
         const skip = Math.min(conn.swallow, chunk.length);
@@ -255,7 +262,10 @@ export class JsRecordsEngine implements RecordsEngine {
       conn.pendingLength += chunk.length;
       if (conn.blocked || (conn.needed > 0 && conn.pendingLength < conn.needed)) return;
     }
-    if (conn.pendingLength === 0) return;
+    if (conn.pendingLength === 0) {
+      if (conn.draining) conn.end();
+      return;
+    }
     const buf = conn.pending.length === 1 ? conn.pending[0] : Buffer.concat(conn.pending, conn.pendingLength);
     conn.pending = [];
     conn.pendingLength = 0;
@@ -270,6 +280,7 @@ export class JsRecordsEngine implements RecordsEngine {
     batch.count = 0;
     let off = 0;
     const end = buf.length;
+    let close = false;
     while (off < end) {
       if (conn.swallow > 0) {
         const skip = Math.min(conn.swallow, end - off);
@@ -279,55 +290,78 @@ export class JsRecordsEngine implements RecordsEngine {
       }
       if (conn.framer === null) conn.framer = handlers.framerFor(conn, buf[off]);
       const frame = conn.framer(buf, off, end, this.frame);
-      if (frame.status === FrameStatus.Whole) {
-        batch.starts[batch.count] = off;
-        batch.lengths[batch.count] = frame.length;
-        batch.count++;
-        off += frame.length;
-        conn.swallow = frame.swallow;
-        if (batch.count === MAX_BATCH) {
-          this.deliver(conn);
-          if (conn.closing) return;
-          if (conn.socket.writableLength > OUTPUT_HIGH_WATER) return this.block(conn, buf, off);
-        }
-      } else if (frame.status === FrameStatus.NeedMore) {
+      if (frame.status === FrameStatus.NeedMore) {
         conn.needed = frame.needed;
         break;
-      } else {
-        this.deliver(conn);
-        conn.end();
-        return;
+      }
+      if (frame.status === FrameStatus.Close) {
+        close = true;
+        break;
+      }
+      batch.starts[batch.count] = off;
+      batch.lengths[batch.count] = frame.length;
+      batch.count++;
+      off += frame.length;
+      conn.swallow = frame.swallow;
+      if (batch.count === MAX_BATCH) {
+        const resumeAt = this.deliver(conn);
+        if (conn.closing) return;
+        if (resumeAt !== -1) return this.block(conn, buf, resumeAt);
       }
     }
-    this.deliver(conn);
+    const resumeAt = this.deliver(conn);
     if (conn.closing) return;
+    if (resumeAt !== -1) return this.block(conn, buf, resumeAt);
+    if (close) {
+      conn.end();
+      return;
+    }
     if (off < end) {
       // Keep only the unframed tail, copied if small so the whole chunk is not retained.
       const rest = end - off < 65536 ? Buffer.from(buf.subarray(off)) : buf.subarray(off);
       conn.pending.push(rest);
       conn.pendingLength = rest.length;
     }
-    if (conn.socket.writableLength > OUTPUT_HIGH_WATER) {
+    if (conn.draining) {
+      conn.end();
+      return;
+    }
+    if (conn.socket.writableNeedDrain && conn.socket.writableLength > OUTPUT_HIGH_WATER) {
       conn.blocked = true;
       conn.socket.pause();
     }
   }
 
-  /** Stops reading until the socket drains, keeping the unprocessed bytes. */
+  /** Stops reading until the socket drains; the bytes from `off` on are processed then. */
   private block(conn: JsConnection, buf: Buffer, off: number): void {
     conn.blocked = true;
     conn.socket.pause();
+    // Requests already framed are framed again on resume; the swallow state belongs after them.
+    conn.swallow = 0;
     if (off < buf.length) {
       const rest = buf.subarray(off);
-      conn.pending.push(rest);
+      conn.pending.unshift(rest);
       conn.pendingLength += rest.length;
     }
+    // Without a pending 'drain' (the kernel took everything), give other connections a turn.
+    if (!conn.socket.writableNeedDrain) setImmediate(() => this.unblock(conn));
   }
 
-  private deliver(conn: JsConnection): void {
-    if (conn.batch.count === 0) return;
-    (this.handlers as EngineHandlers).onRequests(conn, conn.batch);
-    conn.batch.count = 0;
+  private unblock(conn: JsConnection): void {
+    if (!conn.blocked) return;
+    conn.blocked = false;
+    conn.socket.resume();
+    this.receive(conn, null);
+  }
+
+  /** Hands the batch over. Returns -1 when every request was handled, else where to resume. */
+  private deliver(conn: JsConnection): number {
+    const batch = conn.batch;
+    if (batch.count === 0) return -1;
+    const handled = (this.handlers as EngineHandlers).onRequests(conn, batch);
+    const resumeAt = handled < batch.count ? batch.starts[handled] : -1;
+    batch.count = 0;
+    return resumeAt;
   }
 }
 

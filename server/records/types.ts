@@ -65,8 +65,12 @@ export interface EngineHandlers {
   onOpen(conn: RecordConnection): Buffer | null;
   /** The framer for a connection, chosen from its first byte (protocol negotiation). */
   framerFor(conn: RecordConnection, firstByte: number): Framer;
-  /** recvRecord: whole requests that arrived on conn. Responses go out through sendRecord. */
-  onRequests(conn: RecordConnection, batch: RequestBatch): void;
+  /**
+   * recvRecord: whole requests that arrived on conn. Responses go out through sendRecord.
+   * Returns how many requests were handled; the rest are delivered again once the
+   * connection's output has drained (so a client that does not read stops being served).
+   */
+  onRequests(conn: RecordConnection, batch: RequestBatch): number;
   onClose(conn: RecordConnection): void;
   /** Bytes read from clients (for stats bytes_read). */
   onBytesRead(n: number): void;
@@ -100,6 +104,6 @@ export interface RecordsEngine {
   stopListening(): Promise<void>;
   /** Open connections. */
   connections(): Iterable<RecordConnection>;
-  /** Resolves once every connection has flushed and closed (after end()). */
-  drain(): Promise<void>;
+  /** Ends every connection once its replies are written; resolves when all are closed (or the grace period ran out). */
+  drain(graceMs?: number): Promise<void>;
 }

@@ -1,0 +1,1097 @@
+/*
+ * memcached 1.6.18's command line, parsed into a Config.
+ *
+ * Option letters, long names, argument forms (getopt_long: `-p 11211`, `-p11211`, `-vvv`,
+ * `-Mp 11211`, `--port=11211`, `--port 11211`, unambiguous long-name prefixes such as
+ * `--conn=10`), the -o suboption list, defaults and the checks memcached makes on the
+ * result are memcached's, and so are its error messages where it has one.
+ *
+ * Where recordcache differs, on purpose:
+ * - Every usage error exits 2 (memcached uses 1 or 64, EX_USAGE, depending on the check):
+ *   recordcache reports all command-line mistakes with the one conventional code.
+ * - Numbers are parsed strictly. memcached reads most of them with atoi(), so `-p abc` is
+ *   port 0 (TCP silently off) and `-c 10x` is 10; here a value that is not wholly a number
+ *   is an error. `-m 64m` still works (memcached reads it as 64), so -m takes an optional
+ *   m suffix; `-m 1g`, which memcached reads as 1 MB, is refused rather than guessed at.
+ * - Values memcached accepts but cannot mean (negative ports, sizes and timeouts, a UDP
+ *   port above 65535, an empty or non-octal -a mask) are refused; where memcached crashes
+ *   (`-o slab_chunk_max` with no or a bad value) a message is given instead.
+ * - -Z is refused (see applyOption), as a memcached built without TLS refuses it.
+ * - Arguments that are not options are refused (getopt moves them aside and memcached
+ *   never looks at them, which hides typos such as `-l 127.0.0.1 11211`).
+ * - Messages memcached spreads over two lines are joined into one.
+ */
+
+import {
+  Config,
+  MEGABYTE,
+  MEMCACHED_VERSION,
+  Protocol,
+  RECORDCACHE_VERSION,
+  RecordsBackendName,
+  defaultConfig,
+} from './config';
+
+export type ParseResult =
+  /** `stderr` holds warnings and notes (possibly empty) for the caller to print before starting. */
+  | { kind: 'run'; config: Config; stderr: string }
+  | { kind: 'exit'; code: number; stdout: string; stderr: string };
+
+/** Exit status for every command-line error. */
+export const USAGE_EXIT_CODE = 2;
+
+const PROGRAM = 'recordcache';
+
+/** One -l entry, read the way memcached reads it when it binds. */
+export interface ListenAddress {
+  /** null for every interface (`*`). */
+  host: string | null;
+  /** null when the entry names no port: use Config.port / Config.udpPort. */
+  port: number | null;
+  /** `proto[ascii|binary|negotiating]:` prefix; null to use Config.protocol. */
+  protocol: Protocol | null;
+  /** `tag[name]:` prefix (1 to 8 characters), reported for the connection; null when absent. */
+  tag: string | null;
+}
+
+// Limits from memcached.h / settings_init.
+const ITEM_SIZE_MAX_LOWER_LIMIT = 1024;
+const ITEM_SIZE_MAX_UPPER_LIMIT = 1024 * MEGABYTE;
+const SLAB_PAGE_SIZE = MEGABYTE;
+const CHUNK_ALIGN_BYTES = 8;
+const MAX_SLAB_CLASSES = 63;
+const DEFAULT_EXT_WBUF_SIZE = 4 * MEGABYTE;
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+const UINT32_MAX = 4294967295;
+
+class UsageError extends Error {}
+
+type ArgumentKind = 'none' | 'required' | 'optional';
+
+interface OptionSpec {
+  /** The short letter, or the long name for long-only options. */
+  id: string;
+  short: string | null;
+  long: string | null;
+  argument: ArgumentKind;
+}
+
+// memcached's longopts table, in its order (getopt_long lists ambiguous matches in this order).
+const OPTIONS: readonly OptionSpec[] = [
+  { id: 'a', short: 'a', long: 'unix-mask', argument: 'required' },
+  { id: 'A', short: 'A', long: 'enable-shutdown', argument: 'none' },
+  { id: 'Z', short: 'Z', long: 'enable-ssl', argument: 'none' },
+  { id: 'p', short: 'p', long: 'port', argument: 'required' },
+  { id: 's', short: 's', long: 'unix-socket', argument: 'required' },
+  { id: 'U', short: 'U', long: 'udp-port', argument: 'required' },
+  { id: 'm', short: 'm', long: 'memory-limit', argument: 'required' },
+  { id: 'M', short: 'M', long: 'disable-evictions', argument: 'none' },
+  { id: 'c', short: 'c', long: 'conn-limit', argument: 'required' },
+  { id: 'k', short: 'k', long: 'lock-memory', argument: 'none' },
+  { id: 'h', short: 'h', long: 'help', argument: 'none' },
+  { id: 'i', short: 'i', long: 'license', argument: 'none' },
+  { id: 'V', short: 'V', long: 'version', argument: 'none' },
+  { id: 'r', short: 'r', long: 'enable-coredumps', argument: 'none' },
+  { id: 'v', short: 'v', long: 'verbose', argument: 'optional' },
+  { id: 'd', short: 'd', long: 'daemon', argument: 'none' },
+  { id: 'l', short: 'l', long: 'listen', argument: 'required' },
+  { id: 'u', short: 'u', long: 'user', argument: 'required' },
+  { id: 'P', short: 'P', long: 'pidfile', argument: 'required' },
+  { id: 'f', short: 'f', long: 'slab-growth-factor', argument: 'required' },
+  { id: 'n', short: 'n', long: 'slab-min-size', argument: 'required' },
+  { id: 't', short: 't', long: 'threads', argument: 'required' },
+  { id: 'L', short: 'L', long: 'enable-largepages', argument: 'none' },
+  { id: 'R', short: 'R', long: 'max-reqs-per-event', argument: 'required' },
+  { id: 'C', short: 'C', long: 'disable-cas', argument: 'none' },
+  { id: 'b', short: 'b', long: 'listen-backlog', argument: 'required' },
+  { id: 'B', short: 'B', long: 'protocol', argument: 'required' },
+  { id: 'I', short: 'I', long: 'max-item-size', argument: 'required' },
+  { id: 'S', short: 'S', long: 'enable-sasl', argument: 'none' },
+  { id: 'F', short: 'F', long: 'disable-flush-all', argument: 'none' },
+  { id: 'X', short: 'X', long: 'disable-dumping', argument: 'none' },
+  { id: 'W', short: 'W', long: 'disable-watch', argument: 'none' },
+  { id: 'Y', short: 'Y', long: 'auth-file', argument: 'required' },
+  { id: 'e', short: 'e', long: 'memory-file', argument: 'required' },
+  { id: 'o', short: 'o', long: 'extended', argument: 'required' },
+  { id: 'N', short: 'N', long: 'napi-ids', argument: 'required' },
+  // Short-only in memcached.
+  { id: 'D', short: 'D', long: null, argument: 'required' },
+  // recordcache's own.
+  { id: 'records', short: null, long: 'records', argument: 'required' },
+];
+
+const RECORDS_BACKENDS: readonly RecordsBackendName[] = ['auto', 'js', 'native', 'kmod'];
+
+/** Everything the final checks need that Config does not keep. */
+interface ParseState {
+  config: Config;
+  notes: string[];
+  protocolSpecified: boolean;
+  tcpSpecified: boolean;
+  udpSpecified: boolean;
+  napiIds: number;
+  slabChunkChanged: boolean;
+  lruMaintainer: boolean;
+  temporaryTtl: boolean;
+  hotLruPct: number;
+  warmLruPct: number;
+  extPathGiven: boolean;
+  extWbufSize: number;
+  slabSizes: string | null;
+}
+
+type EarlyExit = Extract<ParseResult, { kind: 'exit' }>;
+
+/**
+ * Parses memcached's command line. `argv` excludes the program name (process.argv.slice(2)).
+ * Pure: the caller prints `stdout`/`stderr` and exits or starts the server.
+ */
+export function parseArgs(argv: readonly string[]): ParseResult {
+  const state: ParseState = {
+    config: defaultConfig(),
+    notes: [],
+    protocolSpecified: false,
+    tcpSpecified: false,
+    udpSpecified: false,
+    napiIds: 0,
+    slabChunkChanged: false,
+    lruMaintainer: true,
+    temporaryTtl: false,
+    hotLruPct: 20,
+    warmLruPct: 40,
+    extPathGiven: false,
+    extWbufSize: DEFAULT_EXT_WBUF_SIZE,
+    slabSizes: null,
+  };
+  try {
+    for (const { spec, value } of readOptions(argv)) {
+      const early = applyOption(spec, value, state);
+      if (early !== null) return early;
+    }
+    checkSettings(state);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      return { kind: 'exit', code: USAGE_EXIT_CODE, stdout: '', stderr: error.message + '\n' };
+    }
+    throw error;
+  }
+  return { kind: 'run', config: state.config, stderr: state.notes.map((note) => note + '\n').join('') };
+}
+
+/* ---------------------------------------------------------------- getopt_long */
+
+interface ParsedOption {
+  spec: OptionSpec;
+  value: string | null;
+}
+
+/** Yields options in command-line order, as getopt_long hands them to memcached. */
+function* readOptions(argv: readonly string[]): Generator<ParsedOption> {
+  let index = 0;
+  while (index < argv.length) {
+    const arg = argv[index++];
+    if (arg === '--') {
+      if (index < argv.length) throw new UsageError(`${PROGRAM}: unexpected argument '${argv[index]}'`);
+      return;
+    }
+    if (arg.startsWith('--')) {
+      const equals = arg.indexOf('=');
+      const name = equals < 0 ? arg.slice(2) : arg.slice(2, equals);
+      const inline = equals < 0 ? null : arg.slice(equals + 1);
+      const spec = findLongOption(name, arg);
+      if (spec.argument === 'none') {
+        if (inline !== null) throw new UsageError(`${PROGRAM}: option '--${spec.long}' doesn't allow an argument`);
+        yield { spec, value: null };
+      } else if (spec.argument === 'optional') {
+        // An optional argument only ever comes after '='; the next word is not taken.
+        yield { spec, value: inline };
+      } else if (inline !== null) {
+        yield { spec, value: inline };
+      } else if (index < argv.length) {
+        yield { spec, value: argv[index++] };
+      } else {
+        throw new UsageError(`${PROGRAM}: option '--${spec.long}' requires an argument`);
+      }
+      continue;
+    }
+    if (arg.length < 2 || arg[0] !== '-') {
+      throw new UsageError(`${PROGRAM}: unexpected argument '${arg}'`);
+    }
+    // A cluster of short options: flags, then at most one that takes the rest (or the next word).
+    for (let at = 1; at < arg.length; at++) {
+      const letter = arg[at];
+      const spec = OPTIONS.find((option) => option.short === letter);
+      if (spec === undefined) throw new UsageError(`${PROGRAM}: invalid option -- '${letter}'`);
+      if (spec.argument !== 'required') {
+        yield { spec, value: null };
+        continue;
+      }
+      if (at + 1 < arg.length) {
+        yield { spec, value: arg.slice(at + 1) };
+      } else if (index < argv.length) {
+        yield { spec, value: argv[index++] };
+      } else {
+        throw new UsageError(`${PROGRAM}: option requires an argument -- '${letter}'`);
+      }
+      break;
+    }
+  }
+}
+
+function findLongOption(name: string, arg: string): OptionSpec {
+  const exact = OPTIONS.find((option) => option.long === name);
+  if (exact !== undefined) return exact;
+  const candidates = name === '' ? [] : OPTIONS.filter((option) => option.long !== null && option.long.startsWith(name));
+  if (candidates.length === 1) return candidates[0];
+  if (candidates.length > 1) {
+    const possibilities = candidates.map((option) => `'--${option.long}'`).join(' ');
+    throw new UsageError(`${PROGRAM}: option '${arg}' is ambiguous; possibilities: ${possibilities}`);
+  }
+  throw new UsageError(`${PROGRAM}: unrecognized option '${arg}'`);
+}
+
+/* ---------------------------------------------------------------- options */
+
+function optionLabel(spec: OptionSpec): string {
+  if (spec.short === null) return `--${spec.long}`;
+  if (spec.long === null) return `-${spec.short}`;
+  return `-${spec.short} (--${spec.long})`;
+}
+
+/** Applies one option; returns the result when the option ends parsing (-h, -i, -V). */
+function applyOption(spec: OptionSpec, value: string | null, state: ParseState): EarlyExit | null {
+  const config = state.config;
+  const text = value ?? '';
+  switch (spec.id) {
+    case 'h':
+      return { kind: 'exit', code: 0, stdout: usageText(), stderr: '' };
+    case 'i':
+      return { kind: 'exit', code: 0, stdout: licenseText(), stderr: '' };
+    case 'V':
+      return { kind: 'exit', code: 0, stdout: `${PROGRAM} ${RECORDCACHE_VERSION}\n`, stderr: '' };
+    case 'A':
+      config.enableShutdown = true;
+      break;
+    case 'Z':
+      // Accepting -Z and serving plaintext would silently downgrade what the operator asked
+      // for, so TLS is refused the way a memcached built without TLS refuses it.
+      throw new UsageError('This server is not built with TLS support.');
+    case 'a':
+      config.socketMask = octalOption(spec, text);
+      break;
+    case 'U':
+      config.udpPort = integerOption(spec, text);
+      state.udpSpecified = true;
+      break;
+    case 'p':
+      config.port = integerOption(spec, text);
+      state.tcpSpecified = true;
+      break;
+    case 's':
+      config.socketPath = text;
+      break;
+    case 'm':
+      config.maxBytes = megabytesOption(spec, text) * MEGABYTE;
+      break;
+    case 'M':
+      config.noEvict = true;
+      break;
+    case 'c':
+      config.maxConns = integerOption(spec, text);
+      if (config.maxConns <= 0) throw new UsageError('Maximum connections must be greater than 0');
+      break;
+    case 'k':
+    case 'r':
+    case 'L':
+      // Locking pages, core-file limits and large pages are process tuning with no effect on
+      // what clients see; accepted so existing command lines keep working.
+      break;
+    case 'v':
+      // `--verbose=N` counts once, as in memcached; the level is the number of -v given.
+      config.verbose++;
+      break;
+    case 'l':
+      addListenEntries(text, config);
+      break;
+    case 'd':
+      // Node cannot fork(), and recordcache is meant to run under a supervisor (systemd,
+      // Docker) that keeps it in the foreground; refusing -d would break existing unit files
+      // and init lines, so it is accepted and the difference is said out loud.
+      state.notes.push('-d: recordcache does not daemonize; it keeps running in the foreground');
+      break;
+    case 'u':
+      config.user = text;
+      break;
+    case 'P':
+      config.pidFile = text;
+      break;
+    case 'e':
+      state.notes.push(`-e ${text}: recordcache keeps items in process memory only; the cache is not restartable`);
+      break;
+    case 'f': {
+      const factor = floatOption(spec, text);
+      if (factor <= 1.0) throw new UsageError('Factor must be greater than 1');
+      config.factor = factor;
+      break;
+    }
+    case 'n':
+      config.chunkSize = integerOption(spec, text);
+      if (config.chunkSize <= 0) throw new UsageError('Chunk size must be greater than 0');
+      break;
+    case 't':
+      config.threads = integerOption(spec, text);
+      if (config.threads <= 0) throw new UsageError('Number of threads must be greater than 0');
+      if (config.threads > 64) {
+        state.notes.push(
+          'WARNING: Setting a high number of worker threads is not recommended. ' +
+            'Set this value to the number of cores in your machine or less.',
+        );
+      }
+      break;
+    case 'D':
+      if (text === '') throw new UsageError('No delimiter specified');
+      // memcached keeps the first character only.
+      config.prefixDelimiter = text[0];
+      config.detailEnabled = true;
+      break;
+    case 'R':
+      config.reqsPerEvent = integerOption(spec, text);
+      if (config.reqsPerEvent <= 0) throw new UsageError('Number of requests per event must be greater than 0');
+      break;
+    case 'C':
+      config.disableCas = true;
+      break;
+    case 'b':
+      config.backlog = integerOption(spec, text);
+      if (config.backlog < 0) throw new UsageError('Listen backlog must not be negative');
+      break;
+    case 'B':
+      state.protocolSpecified = true;
+      if (text !== 'auto' && text !== 'binary' && text !== 'ascii') {
+        throw new UsageError(
+          `Invalid value for binding protocol: ${text} -- should be one of auto, binary, or ascii`,
+        );
+      }
+      config.protocol = text;
+      break;
+    case 'I':
+      config.itemSizeMax = itemSizeOption(spec, text);
+      break;
+    case 'S':
+      config.sasl = true;
+      break;
+    case 'F':
+      config.disableFlushAll = true;
+      break;
+    case 'X':
+      config.disableDumping = true;
+      break;
+    case 'W':
+      config.disableWatch = true;
+      break;
+    case 'Y':
+      config.authFile = text;
+      break;
+    case 'N':
+      state.napiIds = integerOption(spec, text);
+      if (state.napiIds <= 0) throw new UsageError('Maximum number of NAPI IDs must be greater than 0');
+      break;
+    case 'o':
+      applySuboptions(text, state);
+      break;
+    case 'records':
+      if (!(RECORDS_BACKENDS as readonly string[]).includes(text)) {
+        throw new UsageError(
+          `Invalid value for --records: ${text} -- should be one of ${RECORDS_BACKENDS.join(', ')}`,
+        );
+      }
+      config.records = text as RecordsBackendName;
+      break;
+    default:
+      throw new Error(`option table entry without a handler: ${spec.id}`);
+  }
+  return null;
+}
+
+/* ---------------------------------------------------------------- values */
+
+function parseInteger(text: string): number | null {
+  if (!/^[+-]?\d+$/.test(text)) return null;
+  return Number(text);
+}
+
+function integerOption(spec: OptionSpec, text: string): number {
+  return checkedInteger(optionLabel(spec), text);
+}
+
+function checkedInteger(label: string, text: string): number {
+  const value = parseInteger(text);
+  if (value === null) throw new UsageError(`Invalid value for ${label}: "${text}" (expected an integer)`);
+  if (value < INT32_MIN || value > INT32_MAX) throw new UsageError(`Invalid value for ${label}: "${text}" (out of range)`);
+  return value;
+}
+
+function parseFloatStrict(text: string): number | null {
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return null;
+  return Number(text);
+}
+
+function floatOption(spec: OptionSpec, text: string): number {
+  const value = parseFloatStrict(text);
+  if (value === null) throw new UsageError(`Invalid value for ${optionLabel(spec)}: "${text}" (expected a number)`);
+  return value;
+}
+
+function octalOption(spec: OptionSpec, text: string): number {
+  // Only the permission bits reach the socket (memcached masks with 0777).
+  if (!/^[0-7]+$/.test(text) || parseInt(text, 8) > 0o777) {
+    throw new UsageError(`Invalid value for ${optionLabel(spec)}: "${text}" (expected an octal mode such as 700)`);
+  }
+  return parseInt(text, 8);
+}
+
+function megabytesOption(spec: OptionSpec, text: string): number {
+  // memcached reads -m with atoi, so `-m 64m` means 64; other suffixes would be misread there.
+  const digits = text.endsWith('m') || text.endsWith('M') ? text.slice(0, -1) : text;
+  const value = /^\+?\d+$/.test(digits) ? Number(digits) : null;
+  if (value === null) {
+    throw new UsageError(`Invalid value for ${optionLabel(spec)}: "${text}" (expected megabytes, e.g. 64)`);
+  }
+  if (value > INT32_MAX) throw new UsageError(`Invalid value for ${optionLabel(spec)}: "${text}" (out of range)`);
+  return value;
+}
+
+function itemSizeOption(spec: OptionSpec, text: string): number {
+  const last = text.slice(-1);
+  const unit = last === 'k' || last === 'K' ? 1024 : last === 'm' || last === 'M' ? MEGABYTE : 1;
+  const digits = unit === 1 ? text : text.slice(0, -1);
+  if (!/^\+?\d+$/.test(digits)) {
+    throw new UsageError(
+      `Invalid value for ${optionLabel(spec)}: "${text}" (expected bytes, or a number with a k or m suffix)`,
+    );
+  }
+  // Out-of-range sizes are left to the limit checks, which name the limit.
+  return Number(digits) * unit;
+}
+
+/* ---------------------------------------------------------------- -l */
+
+function addListenEntries(text: string, config: Config): void {
+  // memcached splits the interface list on ',' and ';' when it binds. It drops a -l whose
+  // text occurs anywhere in the list so far (so `-l 10.0.0.1 -l 0.0.1` loses the second);
+  // only exact repeats are dropped here.
+  for (const entry of text.split(/[;,]/)) {
+    if (entry === '') continue;
+    readListenEntry(entry);
+    if (!config.listen.includes(entry)) config.listen.push(entry);
+  }
+}
+
+/** Reads one -l entry (already validated by parseArgs); throws Error on a malformed one. */
+export function parseListenEntry(entry: string): ListenAddress {
+  try {
+    return readListenEntry(entry);
+  } catch (error) {
+    if (error instanceof UsageError) throw new Error(error.message);
+    throw error;
+  }
+}
+
+function readListenEntry(entry: string): ListenAddress {
+  let rest = entry;
+  if (rest.startsWith('notls')) {
+    // Only meaningful with -Z, which recordcache refuses.
+    throw new UsageError("'notls' option is valid only when SSL is enabled");
+  }
+  let protocol: Protocol | null = null;
+  if (rest.startsWith('proto[')) {
+    const close = rest.indexOf(']');
+    if (close < 0) throw new UsageError(`Invalid protocol spec: "${rest.slice('proto'.length)}"`);
+    const name = rest.slice('proto['.length, close);
+    if (name === 'ascii' || name === 'binary') protocol = name;
+    else if (name === 'negotiating') protocol = 'auto';
+    else if (name === 'proxy') throw new UsageError(`Server not built with proxy: "${entry}"`);
+    else throw new UsageError(`Invalid protocol spec: "${rest.slice('proto'.length)}"`);
+    rest = skipSeparator(rest.slice(close + 1));
+  }
+  let tag: string | null = null;
+  if (rest.startsWith('tag[')) {
+    const close = rest.indexOf(']');
+    if (close < 0) throw new UsageError(`Invalid tag in socket config: "${rest.slice('tag'.length)}"`);
+    tag = rest.slice('tag['.length, close);
+    if (tag.length < 1 || tag.length > 8) {
+      throw new UsageError(`Listener tags must be between 1 and 8 characters: "${tag}"`);
+    }
+    rest = skipSeparator(rest.slice(close + 1));
+  }
+  let host: string;
+  let portText: string | null = null;
+  if (rest.startsWith('[')) {
+    // RFC 3986 style IPv6, optionally followed by :port.
+    const close = rest.indexOf(']');
+    if (close < 0) throw new UsageError(`Invalid IPV6 address: "${rest}"`);
+    host = rest.slice(1, close);
+    const after = rest.slice(close + 1);
+    if (after.startsWith(':')) portText = after.slice(1);
+    else if (after !== '') throw new UsageError(`Invalid IPV6 address: "${rest}"`);
+  } else {
+    const colon = rest.indexOf(':');
+    // More than one colon without brackets is a bare IPv6 address with no port.
+    if (colon >= 0 && rest.indexOf(':', colon + 1) < 0) {
+      host = rest.slice(0, colon);
+      portText = rest.slice(colon + 1);
+    } else {
+      host = rest;
+    }
+  }
+  let port: number | null = null;
+  if (portText !== null) {
+    port = parseInteger(portText);
+    if (port === null || port < 0 || port > 65535) throw new UsageError(`Invalid port number: "${portText}"`);
+  }
+  return { host: host === '*' ? null : host, port, protocol, tag };
+}
+
+function skipSeparator(text: string): string {
+  return text.startsWith(':') ? text.slice(1) : text;
+}
+
+/* ---------------------------------------------------------------- -o */
+
+type SuboptionHandler = (value: string | null, state: ParseState) => void;
+
+function requireValue(value: string | null, missing: string): string {
+  if (value === null) throw new UsageError(missing);
+  return value;
+}
+
+function subInteger(name: string, value: string | null, missing: string): number {
+  return checkedInteger(name, requireValue(value, missing));
+}
+
+/** safe_strtoul: a whole unsigned 32-bit decimal. */
+function subUnsigned(name: string, value: string | null, missing: string, unparsable?: string): number {
+  const text = requireValue(value, missing);
+  const parsed = /^\+?\d+$/.test(text) ? Number(text) : null;
+  if (parsed === null || parsed > UINT32_MAX) throw new UsageError(unparsable ?? `could not parse argument to ${name}`);
+  return parsed;
+}
+
+/** safe_strtol: a whole signed 32-bit decimal. */
+function subSigned(name: string, value: string | null, missing: string): number {
+  const text = requireValue(value, missing);
+  const parsed = parseInteger(text);
+  if (parsed === null || parsed < INT32_MIN || parsed > INT32_MAX) {
+    throw new UsageError(`could not parse argument to ${name}`);
+  }
+  return parsed;
+}
+
+function subFloat(name: string, value: string | null, missing: string, unparsable?: string): number {
+  const text = requireValue(value, missing);
+  const parsed = parseFloatStrict(text);
+  if (parsed === null) throw new UsageError(unparsable ?? `Invalid value for ${name}: "${text}" (expected a number)`);
+  return parsed;
+}
+
+const flag: SuboptionHandler = () => {};
+
+function unsignedSub(name: string): SuboptionHandler {
+  return (value) => {
+    subUnsigned(name, value, `Missing ${name} argument`);
+  };
+}
+
+function stringSub(name: string): SuboptionHandler {
+  return (value) => {
+    requireValue(value, `Missing ${name} argument`);
+  };
+}
+
+function floatSub(name: string): SuboptionHandler {
+  return (value) => {
+    subFloat(name, value, `Missing ${name} argument`, `could not parse argument to ${name}`);
+  };
+}
+
+/**
+ * Every suboption memcached 1.6.18 (as Debian builds it: TLS, extstore, sock_cookie_id)
+ * knows, with its checks. Accepted ones land in Config.suboptions; the few recordcache acts
+ * on are applied to their Config fields too.
+ */
+const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, SuboptionHandler>([
+  ['maxconns_fast', flag],
+  ['no_maxconns_fast', flag],
+  [
+    'hashpower',
+    (value) => {
+      const power = subInteger('hashpower', value, 'Missing numeric argument for hashpower');
+      if (power < 12) throw new UsageError(`Initial hashtable multiplier of ${power} is too low`);
+      if (power > 32) {
+        throw new UsageError(
+          `Initial hashtable multiplier of ${power} is too high; ` +
+            'choose a value based on "STAT hash_power_level" from a running instance',
+        );
+      }
+    },
+  ],
+  ['no_hashexpand', flag],
+  ['slab_reassign', flag],
+  ['no_slab_reassign', flag],
+  [
+    'slab_automove',
+    (value) => {
+      if (value === null) return;
+      const mode = checkedInteger('slab_automove', value);
+      if (mode < 0 || mode > 2) throw new UsageError('slab_automove must be between 0 and 2');
+    },
+  ],
+  ['no_slab_automove', flag],
+  [
+    'slab_automove_ratio',
+    (value) => {
+      const ratio = subFloat('slab_automove_ratio', value, 'Missing slab_automove_ratio argument');
+      if (ratio <= 0 || ratio > 1) throw new UsageError('slab_automove_ratio must be > 0 and < 1');
+    },
+  ],
+  [
+    'slab_automove_window',
+    (value) => {
+      const window = subInteger('slab_automove_window', value, 'Missing slab_automove_window argument');
+      if (window < 3) throw new UsageError('slab_automove_window must be > 2');
+    },
+  ],
+  [
+    'tail_repair_time',
+    (value) => {
+      const seconds = subInteger('tail_repair_time', value, 'Missing numeric argument for tail_repair_time');
+      if (seconds < 10) throw new UsageError('Cannot set tail_repair_time to less than 10 seconds');
+    },
+  ],
+  [
+    'hash_algorithm',
+    (value) => {
+      const name = requireValue(value, 'Missing hash_algorithm argument');
+      if (name !== 'jenkins' && name !== 'murmur3' && name !== 'xxh3') {
+        throw new UsageError('Unknown hash_algorithm option (jenkins, murmur3, xxh3)');
+      }
+    },
+  ],
+  ['lru_crawler', flag],
+  ['no_lru_crawler', flag],
+  [
+    'lru_crawler_sleep',
+    (value) => {
+      const micros = subInteger('lru_crawler_sleep', value, 'Missing lru_crawler_sleep value');
+      if (micros < 0 || micros > 1000000) throw new UsageError('LRU crawler sleep must be between 0 and 1 second');
+    },
+  ],
+  [
+    'lru_crawler_tocrawl',
+    (value) => {
+      subUnsigned(
+        'lru_crawler_tocrawl',
+        value,
+        'Missing lru_crawler_tocrawl value',
+        'lru_crawler_tocrawl takes a numeric 32bit value',
+      );
+    },
+  ],
+  [
+    'lru_maintainer',
+    (_value, state) => {
+      state.lruMaintainer = true;
+    },
+  ],
+  [
+    'no_lru_maintainer',
+    (_value, state) => {
+      state.lruMaintainer = false;
+    },
+  ],
+  [
+    'hot_lru_pct',
+    (value, state) => {
+      state.hotLruPct = subInteger('hot_lru_pct', value, 'Missing hot_lru_pct argument');
+      if (state.hotLruPct < 1 || state.hotLruPct >= 80) throw new UsageError('hot_lru_pct must be > 1 and < 80');
+    },
+  ],
+  [
+    'warm_lru_pct',
+    (value, state) => {
+      state.warmLruPct = subInteger('warm_lru_pct', value, 'Missing warm_lru_pct argument');
+      if (state.warmLruPct < 1 || state.warmLruPct >= 80) throw new UsageError('warm_lru_pct must be > 1 and < 80');
+    },
+  ],
+  [
+    'hot_max_factor',
+    (value) => {
+      if (subFloat('hot_max_factor', value, 'Missing hot_max_factor argument') <= 0) {
+        throw new UsageError('hot_max_factor must be > 0');
+      }
+    },
+  ],
+  [
+    'warm_max_factor',
+    (value) => {
+      if (subFloat('warm_max_factor', value, 'Missing warm_max_factor argument') <= 0) {
+        throw new UsageError('warm_max_factor must be > 0');
+      }
+    },
+  ],
+  [
+    'temporary_ttl',
+    (value, state) => {
+      subInteger('temporary_ttl', value, 'Missing temporary_ttl argument');
+      state.temporaryTtl = true;
+    },
+  ],
+  [
+    'idle_timeout',
+    (value, state) => {
+      const seconds = subInteger('idle_timeout', value, 'Missing numeric argument for idle_timeout');
+      if (seconds < 0) throw new UsageError('idle_timeout must not be negative');
+      state.config.idleTimeout = seconds;
+    },
+  ],
+  ['watcher_logbuf_size', unsignedSub('watcher_logbuf_size')],
+  ['worker_logbuf_size', unsignedSub('worker_logbuf_size')],
+  [
+    'slab_sizes',
+    (value, state) => {
+      const sizes = requireValue(value, 'Missing slab_sizes argument');
+      if (sizes === '') throw new UsageError('Missing slab_sizes argument');
+      state.slabSizes = sizes;
+    },
+  ],
+  [
+    'slab_chunk_max',
+    (value, state) => {
+      const bytes = subSigned('slab_chunk_max', value, 'Missing slab_chunk_max argument');
+      if (bytes <= 0) throw new UsageError('slab_chunk_max must be greater than 0');
+      state.config.slabChunkMax = bytes;
+      state.slabChunkChanged = true;
+    },
+  ],
+  [
+    'track_sizes',
+    (_value, state) => {
+      state.config.trackSizes = true;
+    },
+  ],
+  ['inline_ascii_resp', flag],
+  ['no_inline_ascii_resp', flag],
+  ['modern', flag],
+  [
+    'no_modern',
+    (_value, state) => {
+      if (!state.slabChunkChanged) state.config.slabChunkMax = SLAB_PAGE_SIZE;
+      state.lruMaintainer = false;
+    },
+  ],
+  [
+    'no_chunked_items',
+    (_value, state) => {
+      state.config.slabChunkMax = SLAB_PAGE_SIZE;
+    },
+  ],
+  ['drop_privileges', flag],
+  ['no_drop_privileges', flag],
+  [
+    'resp_obj_mem_limit',
+    (_value, state) => {
+      state.notes.push('DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit.');
+    },
+  ],
+  ['read_buf_mem_limit', unsignedSub('read_buf_mem_limit')],
+  // TLS settings are accepted without -Z, as memcached accepts them; -Z itself is refused.
+  ['ssl_chain_cert', stringSub('ssl_chain_cert')],
+  ['ssl_key', stringSub('ssl_key')],
+  [
+    'ssl_verify_mode',
+    (value) => {
+      const mode = subSigned('ssl_verify_mode', value, 'Missing ssl_verify_mode argument');
+      if (mode < 0 || mode > 3) throw new UsageError('Invalid ssl_verify_mode. Use help to see valid options.');
+    },
+  ],
+  [
+    'ssl_keyformat',
+    (value) => {
+      subSigned('ssl_keyformat', value, 'Missing ssl_keyformat argument');
+    },
+  ],
+  ['ssl_ciphers', stringSub('ssl_ciphers')],
+  ['ssl_ca_cert', stringSub('ssl_ca_cert')],
+  ['ssl_wbuf_size', unsignedSub('ssl_wbuf_size')],
+  ['ssl_session_cache', flag],
+  ['ssl_kernel_tls', flag],
+  [
+    'ssl_min_version',
+    (value) => {
+      const version = subSigned('ssl_min_version', value, 'Missing ssl_min_version argument');
+      if (version < 0 || version > 3) throw new UsageError('Invalid ssl_min_version. Use help to see valid options.');
+    },
+  ],
+  [
+    'sock_cookie_id',
+    (value) => {
+      subUnsigned('sock_cookie_id', value, 'Missing sock_cookie_id argument');
+    },
+  ],
+  // extstore (storage.c).
+  [
+    'ext_page_size',
+    (value, state) => {
+      if (state.extPathGiven) throw new UsageError('Must specify ext_page_size before any ext_path arguments');
+      unsignedSub('ext_page_size')(value, state);
+    },
+  ],
+  [
+    'ext_wbuf_size',
+    (value, state) => {
+      state.extWbufSize = subUnsigned('ext_wbuf_size', value, 'Missing ext_wbuf_size argument') * MEGABYTE;
+    },
+  ],
+  ['ext_threads', unsignedSub('ext_threads')],
+  ['ext_io_depth', unsignedSub('ext_io_depth')],
+  [
+    'ext_path',
+    (value, state) => {
+      const path = requireValue(value, 'missing argument to ext_path, ie: ext_path=/d/file:5G');
+      checkExtPath(path);
+      if (!state.extPathGiven) {
+        state.notes.push('ext_path: recordcache has no external storage; items stay in memory');
+      }
+      state.extPathGiven = true;
+    },
+  ],
+  ['ext_item_size', unsignedSub('ext_item_size')],
+  ['ext_item_age', unsignedSub('ext_item_age')],
+  ['ext_low_ttl', unsignedSub('ext_low_ttl')],
+  ['ext_recache_rate', unsignedSub('ext_recache_rate')],
+  ['ext_compact_under', unsignedSub('ext_compact_under')],
+  ['ext_drop_under', unsignedSub('ext_drop_under')],
+  ['ext_max_sleep', unsignedSub('ext_max_sleep')],
+  ['ext_max_frag', floatSub('ext_max_frag')],
+  ['ext_drop_unread', flag],
+  ['slab_automove_freeratio', floatSub('slab_automove_freeratio')],
+]);
+
+/** The names -o accepts, for the help text and for tests. */
+export const SUBOPTION_NAMES: readonly string[] = [...SUBOPTIONS.keys()];
+
+function applySuboptions(list: string, state: ParseState): void {
+  if (list === '') return;
+  const tokens = list.split(',');
+  // getsubopt stops at the end of the string, so one trailing comma ends the list quietly.
+  if (tokens.length > 1 && tokens[tokens.length - 1] === '') tokens.pop();
+  for (const token of tokens) {
+    const equals = token.indexOf('=');
+    const name = equals < 0 ? token : token.slice(0, equals);
+    const value = equals < 0 ? null : token.slice(equals + 1);
+    const handler = SUBOPTIONS.get(name);
+    if (handler === undefined) throw new UsageError(`Illegal suboption "${token}"`);
+    handler(value, state);
+    state.config.suboptions.set(name, value ?? '');
+  }
+}
+
+/** `<file>:<size>[:<bucket>]`, size with an m, g, t or p suffix (storage.c storage_conf_parse). */
+function checkExtPath(path: string): void {
+  const parts = path.split(':').filter((part) => part !== '');
+  if (parts.length < 2) {
+    throw new UsageError('must supply size to ext_path, ie: ext_path=/f/e:64m (M|G|T|P supported)');
+  }
+  if (!/^\d+[mgtpMGTP]$/.test(parts[1])) {
+    throw new UsageError(`Invalid size in ext_path: "${parts[1]}" (expected a number with an M, G, T or P suffix)`);
+  }
+  const bucket = parts.slice(2).join(':');
+  if (bucket !== '' && bucket !== 'default') {
+    if (bucket === 'compact' || bucket === 'lowttl' || bucket === 'chunked') {
+      throw new UsageError('ext_path only presently supports the default bucket');
+    }
+    throw new UsageError(`Unknown extstore bucket: ${bucket}`);
+  }
+}
+
+/* ---------------------------------------------------------------- final checks */
+
+/** The checks memcached makes once every option is read, in its order. */
+function checkSettings(state: ParseState): void {
+  const config = state.config;
+  if (state.napiIds > config.threads) {
+    throw new UsageError(
+      `Number of napi_ids(${state.napiIds}) cannot be greater than number of threads(${config.threads})`,
+    );
+  }
+  if (config.itemSizeMax < ITEM_SIZE_MAX_LOWER_LIMIT) {
+    throw new UsageError('Item max size cannot be less than 1024 bytes.');
+  }
+  if (config.itemSizeMax > Math.floor(config.maxBytes / 2)) {
+    throw new UsageError('Cannot set item size limit higher than 1/2 of memory max.');
+  }
+  if (config.itemSizeMax > ITEM_SIZE_MAX_UPPER_LIMIT) {
+    throw new UsageError('Cannot set item size limit higher than a gigabyte.');
+  }
+  if (config.itemSizeMax > MEGABYTE && !state.slabChunkChanged) {
+    config.slabChunkMax = SLAB_PAGE_SIZE / 2;
+  }
+  if (config.slabChunkMax > config.itemSizeMax) {
+    throw new UsageError(
+      `slab_chunk_max (bytes: ${config.slabChunkMax}) cannot be larger than -I (item_size_max ${config.itemSizeMax})`,
+    );
+  }
+  if (config.itemSizeMax % config.slabChunkMax !== 0) {
+    throw new UsageError(
+      `-I (item_size_max: ${config.itemSizeMax}) must be evenly divisible by slab_chunk_max (bytes: ${config.slabChunkMax})`,
+    );
+  }
+  if (SLAB_PAGE_SIZE % config.slabChunkMax !== 0) {
+    throw new UsageError(
+      `slab_chunk_max (bytes: ${config.slabChunkMax}) must divide evenly into ${SLAB_PAGE_SIZE} (slab_page_size)`,
+    );
+  }
+  if (state.extPathGiven) {
+    if (config.itemSizeMax > state.extWbufSize) {
+      throw new UsageError(
+        `-I (item_size_max: ${config.itemSizeMax}) cannot be larger than ext_wbuf_size: ${state.extWbufSize}`,
+      );
+    }
+    if (config.udpPort !== 0) throw new UsageError('Cannot use UDP with extstore enabled (-U 0 to disable)');
+  }
+  if (state.slabSizes !== null) checkSlabSizes(state.slabSizes, config);
+  if (state.hotLruPct + state.warmLruPct > 80) {
+    throw new UsageError('hot_lru_pct + warm_lru_pct cannot be more than 80% combined');
+  }
+  if (state.temporaryTtl && !state.lruMaintainer) {
+    throw new UsageError('temporary_ttl requires lru_maintainer to be enabled');
+  }
+  if (config.sasl) {
+    if (!state.protocolSpecified) config.protocol = 'binary';
+    else if (config.protocol !== 'binary') {
+      throw new UsageError('ERROR: You cannot allow the ASCII protocol while using SASL.');
+    }
+    if (config.udpPort !== 0) throw new UsageError('ERROR: Cannot enable UDP while using binary SASL authentication.');
+  }
+  if (config.authFile !== null) {
+    if (!state.protocolSpecified) config.protocol = 'ascii';
+    else if (config.protocol !== 'ascii') {
+      throw new UsageError('ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.');
+    }
+  }
+  // A UDP port given without -p moves TCP to it as well.
+  if (state.udpSpecified && config.udpPort !== 0 && !state.tcpSpecified) config.port = config.udpPort;
+  for (const port of [config.port, config.udpPort]) {
+    if (port < 0 || port > 65535) throw new UsageError(`ERROR: Invalid port number ${port}.`);
+  }
+}
+
+/** `-o slab_sizes=96-120-...`: ascending chunk sizes (memcached.c _parse_slab_sizes). */
+function checkSlabSizes(text: string, config: Config): void {
+  let last = 0;
+  let classes = 0;
+  for (const part of text.split('-')) {
+    if (part === '') continue;
+    const parsed = /^\+?\d+$/.test(part) && Number(part) <= UINT32_MAX ? Number(part) : 0;
+    if (parsed < config.chunkSize || parsed > config.slabChunkMax) {
+      throw new UsageError(`slab size ${parsed} is out of valid range`);
+    }
+    if (last >= parsed) throw new UsageError(`slab size ${parsed} cannot be lower than or equal to a previous class size`);
+    if (parsed <= last + CHUNK_ALIGN_BYTES) {
+      throw new UsageError(`slab size ${parsed} must be at least ${CHUNK_ALIGN_BYTES} bytes larger than previous class`);
+    }
+    last = parsed;
+    if (++classes >= MAX_SLAB_CLASSES) throw new UsageError('too many slab classes specified');
+  }
+}
+
+/* ---------------------------------------------------------------- texts */
+
+function usageText(): string {
+  const d = defaultConfig();
+  const lines = [
+    `${PROGRAM} ${RECORDCACHE_VERSION} (memcached ${MEMCACHED_VERSION} compatible)`,
+    `-p, --port=<num>          TCP port to listen on (default: ${d.port})`,
+    `-U, --udp-port=<num>      UDP port to listen on (default: ${d.udpPort}, off)`,
+    '-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)',
+    `-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: ${d.socketMask.toString(8)})`,
+    '-A, --enable-shutdown     enable ascii "shutdown" command',
+    '-l, --listen=<addr>       interface to listen on (default: INADDR_ANY)',
+    '                          repeatable and comma separated; <addr>:<port>, [<ipv6>]:<port>,',
+    '                          proto[ascii|binary|negotiating]:<addr> and tag[<name>]:<addr> accepted',
+    '-d, --daemon              accepted; recordcache stays in the foreground',
+    '-r, --enable-coredumps    accepted, no effect',
+    '-u, --user=<user>         assume identity of <username> (only when run as root)',
+    `-m, --memory-limit=<num>  item memory in megabytes (default: ${d.maxBytes / MEGABYTE})`,
+    '-M, --disable-evictions   return error on memory exhausted instead of evicting',
+    `-c, --conn-limit=<num>    max simultaneous connections (default: ${d.maxConns})`,
+    '-k, --lock-memory         accepted, no effect',
+    '-v, --verbose             verbose (print errors/warnings while in event loop)',
+    '-vv                       very verbose (also print client commands/responses)',
+    '-vvv                      extremely verbose (internal state transitions)',
+    '-h, --help                print this help and exit',
+    '-i, --license             print the license and exit',
+    '-V, --version             print version and exit',
+    '-P, --pidfile=<file>      save PID in <file>',
+    `-f, --slab-growth-factor=<num> chunk size growth factor (default: ${d.factor.toFixed(2)})`,
+    `-n, --slab-min-size=<bytes> min space used for key+value+flags (default: ${d.chunkSize})`,
+    '-L, --enable-largepages   accepted, no effect',
+    `-D <char>                 delimiter between key prefixes and IDs for per-prefix stats`,
+    `                          (default: "${d.prefixDelimiter}"); giving it turns per-prefix stats on`,
+    `-t, --threads=<num>       number of threads to use (default: ${d.threads})`,
+    '-R, --max-reqs-per-event  maximum number of requests per event, limits the',
+    '                          requests processed per connection to prevent',
+    `                          starvation (default: ${d.reqsPerEvent})`,
+    '-C, --disable-cas         disable use of CAS',
+    `-b, --listen-backlog=<num> set the backlog queue limit (default: ${d.backlog})`,
+    '-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)',
+    '-I, --max-item-size=<num> adjusts max item size',
+    `                          (default: ${d.itemSizeMax / MEGABYTE}m, min: 1k, max: 1024m)`,
+    '-S, --enable-sasl         turn on Sasl authentication',
+    '-F, --disable-flush-all   disable flush_all command',
+    '-X, --disable-dumping     disable stats cachedump and lru_crawler metadump',
+    '-W, --disable-watch       disable watch commands (live logging)',
+    '-Y, --auth-file=<file>    enable ASCII protocol authentication. format:',
+    '                          user:pass\\nuser2:pass2\\n',
+    '-e, --memory-file=<file>  accepted; the cache is kept in process memory and is not restartable',
+    '-Z, --enable-ssl          refused: this server is not built with TLS support',
+    '-N, --napi-ids=<num>      accepted, no effect (must not exceed --threads)',
+    '-o, --extended            comma separated list of extended options',
+    `   - idle_timeout:        timeout for idle connections. (default: ${d.idleTimeout}, no timeout)`,
+    "   - track_sizes:         enable dynamic reports for 'stats sizes' command.",
+    `   - slab_chunk_max:      maximum slab chunk size in bytes (default: ${d.slabChunkMax})`,
+    '   - every other memcached 1.6.18 suboption is checked as memcached checks it and',
+    "     reported by 'stats settings':",
+    ...wrapNames(
+      SUBOPTION_NAMES.filter((name) => !['idle_timeout', 'track_sizes', 'slab_chunk_max'].includes(name)),
+      '     ',
+      92,
+    ),
+    `--records=<name>          records backend: ${RECORDS_BACKENDS.join(', ')} (default: ${d.records})`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+function wrapNames(names: readonly string[], indent: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = indent;
+  for (const name of names) {
+    const piece = line === indent ? name : ` ${name}`;
+    if (line.length + piece.length > width && line !== indent) {
+      lines.push(line);
+      line = indent + name;
+    } else {
+      line += piece;
+    }
+  }
+  if (line !== indent) lines.push(line);
+  return lines;
+}
+
+function licenseText(): string {
+  return (
+    `${PROGRAM} ${RECORDCACHE_VERSION}\n\n` +
+    'Released under the BSD 3-Clause License (SPDX-License-Identifier: BSD-3-Clause).\n'
+  );
+}
