@@ -5,6 +5,7 @@
 import type { Config } from './config';
 import type { Store } from './store/store';
 import type { ListenerInfo, RecordsEngine } from './records/types';
+import type { PrefixStats } from './stats-prefix';
 
 /** Connection-level counters reported by `stats`, named after memcached's. */
 export class ServerCounters {
@@ -36,7 +37,6 @@ export class ServerCounters {
 /** Settings a client can change at run time. */
 export interface RuntimeSettings {
   verbosity: number;
-  detailEnabled: boolean;
 }
 
 /** Per-connection protocol state. */
@@ -50,6 +50,8 @@ export interface ServerContext {
   readonly engine: RecordsEngine;
   readonly counters: ServerCounters;
   readonly settings: RuntimeSettings;
+  /** `stats detail`: per key prefix counters. */
+  readonly prefixStats: PrefixStats;
   listeners: ListenerInfo[];
   /** Relative time the server started. */
   readonly startedAt: number;

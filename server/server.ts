@@ -10,8 +10,9 @@ import { Store } from './store/store';
 import { SystemClock, type Clock } from './store/clock';
 import { decodeText, frameText, type TextLimits } from './protocol/text';
 import { Reply } from './protocol/replies';
-import { After, executeText } from './commands/text';
-import type { EngineHandlers, Framer, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch, Segment } from './records/types';
+import { PrefixStats } from './stats-prefix';
+import { After, ReplyQueue, executeText } from './commands/text';
+import type { EngineHandlers, Framer, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch } from './records/types';
 
 /**
  * memcached refuses a connection whose fd is at least maxconns - 1; its own listening
@@ -28,8 +29,8 @@ export class Server {
   readonly ctx: ServerContext;
   private readonly limits: TextLimits;
   private readonly textFramer: Framer;
-  /** Replies of the batch being executed; sendRecord consumes it before the next batch. */
-  private readonly out: Segment[] = [];
+  /** Replies of the batch being executed; sendRecord consumes them before the next batch. */
+  private readonly replies = new ReplyQueue();
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   /** Called when a client asks for shutdown (with -A). */
@@ -49,6 +50,7 @@ export class Server {
       },
       clock,
     );
+    if (config.trackSizes) store.trackSizes(true);
     store.onUnlink = (item) => {
       if (item.record !== null) {
         engine.delRecord(item.record as never);
@@ -60,7 +62,8 @@ export class Server {
       store,
       engine,
       counters: new ServerCounters(),
-      settings: { verbosity: config.verbose, detailEnabled: false },
+      settings: { verbosity: config.verbose },
+      prefixStats: new PrefixStats(config.prefixDelimiter, config.detailEnabled),
       listeners: [],
       startedAt: clock.now(),
     };
@@ -142,7 +145,8 @@ export class Server {
   /** Executes a batch; returns how many requests it handled (fewer once the output budget is spent). */
   private execute(conn: RecordConnection, batch: RequestBatch): number {
     const ctx = this.ctx;
-    const out = this.out;
+    const replies = this.replies;
+    const out = replies.segments;
     const limits = this.limits;
     let after = After.Continue;
     let handled = 0;
@@ -150,7 +154,7 @@ export class Server {
     while (handled < batch.count) {
       const req = decodeText(batch.buf, batch.starts[handled], batch.lengths[handled], limits);
       const mark = out.length;
-      after = executeText(ctx, req, out);
+      after = executeText(ctx, req, replies);
       handled++;
       if (after !== After.Continue) break;
       for (let i = mark; i < out.length; i++) replyBytes += out[i].length;
@@ -158,15 +162,13 @@ export class Server {
     }
     (conn.state as ClientState).lastCommandTime = ctx.store.clock.now();
     if (after === After.Drop || after === After.Shutdown) {
-      out.length = 0;
+      replies.clear();
       conn.destroy();
       if (after === After.Shutdown) this.onShutdownRequest?.();
       return batch.count;
     }
-    if (out.length > 0) {
-      this.engine.sendRecord(out, [conn]);
-      out.length = 0;
-    }
+    if (out.length > 0) this.engine.sendRecord(out, [conn]);
+    replies.clear();
     if (after === After.Close) {
       conn.end();
       return batch.count;

@@ -51,14 +51,15 @@ export function statsReply(ctx: ServerContext, args: string[]): Buffer[] {
     case 'reset':
       ctx.store.resetCounters();
       ctx.counters.reset();
+      ctx.prefixStats.clear();
       return [Reply.RESET];
     case 'detail':
       if (args.length < 2) return [Reply.STATS_DETAIL_USAGE];
       if (args[1] === 'on' || args[1] === 'off') {
-        ctx.settings.detailEnabled = args[1] === 'on';
+        ctx.prefixStats.enabled = args[1] === 'on';
         return [Reply.OK];
       }
-      if (args[1] === 'dump') return [Reply.END];
+      if (args[1] === 'dump') return [ctx.prefixStats.dump()];
       return [Reply.STATS_DETAIL_USAGE];
     case 'settings':
       return [settingsStats(ctx)];
@@ -71,13 +72,14 @@ export function statsReply(ctx: ServerContext, args: string[]): Buffer[] {
     case 'slabs':
       return [slabsStats(ctx)];
     case 'sizes':
-      return [ctx.config.trackSizes ? sizesStats(ctx) : rows([['sizes_status', 'disabled']])];
+      return [ctx.store.sizes === null ? rows([['sizes_status', 'disabled']]) : sizesStats(ctx.store.sizes)];
+    // memcached answers these two with a single line and no END.
     case 'sizes_enable':
-      ctx.config.trackSizes = true;
-      return [rows([['sizes_status', 'enabled']])];
+      ctx.store.trackSizes(true);
+      return [Buffer.from('STAT sizes_status enabled\r\n')];
     case 'sizes_disable':
-      ctx.config.trackSizes = false;
-      return [rows([['sizes_status', 'disabled']])];
+      ctx.store.trackSizes(false);
+      return [Buffer.from('STAT sizes_status disabled\r\n')];
     default:
       return [Reply.ERROR];
   }
@@ -207,7 +209,7 @@ function settingsStats(ctx: ServerContext): Buffer {
     ['num_threads', cfg.threads],
     ['num_threads_per_udp', cfg.threads],
     ['stat_key_prefix', cfg.prefixDelimiter],
-    ['detail_enabled', yes(ctx.settings.detailEnabled)],
+    ['detail_enabled', yes(ctx.prefixStats.enabled)],
     ['reqs_per_event', cfg.reqsPerEvent],
     ['cas_enabled', yes(!cfg.disableCas)],
     ['tcp_backlog', cfg.backlog],
@@ -241,7 +243,7 @@ function settingsStats(ctx: ServerContext): Buffer {
     ['watcher_logbuf_size', 262144],
     ['worker_logbuf_size', 65536],
     ['read_buf_mem_limit', opt('read_buf_mem_limit', '0')],
-    ['track_sizes', yes(cfg.trackSizes)],
+    ['track_sizes', yes(ctx.store.sizes !== null)],
     ['inline_ascii_response', 'no'],
     ['ext_item_size', 512],
     ['ext_item_age', 4294967295],
@@ -372,14 +374,8 @@ function slabsStats(ctx: ServerContext): Buffer {
   return rows(out);
 }
 
-function sizesStats(ctx: ServerContext): Buffer {
-  // memcached buckets item sizes by 32 bytes.
-  const buckets = new Map<number, number>();
-  for (const item of ctx.store.items()) {
-    const bucket = Math.ceil(item.size / 32) * 32;
-    buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
-  }
-  const out: [string, number][] = [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]);
+function sizesStats(sizes: Map<number, number>): Buffer {
+  const out: [string, number][] = [...sizes.entries()].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]);
   return rows(out);
 }
 

@@ -43,15 +43,31 @@ function valueHeader(item: Item, withCas: boolean): Buffer {
   return Buffer.from(text, 'latin1');
 }
 
-export function executeText(ctx: ServerContext, req: TextRequest, out: Segment[]): After {
+/**
+ * A batch's replies, and how many of them memcached would already have written: it
+ * transmits after each get, and a later get with a too-long key discards what is unsent.
+ */
+export class ReplyQueue {
+  readonly segments: Segment[] = [];
+  sent = 0;
+
+  clear(): void {
+    this.segments.length = 0;
+    this.sent = 0;
+  }
+}
+
+export function executeText(ctx: ServerContext, req: TextRequest, replies: ReplyQueue): After {
+  const out = replies.segments;
   switch (req.op) {
     case Op.Get:
-      executeGet(ctx, req, out);
+      executeGet(ctx, req, replies);
       return After.Continue;
     case Op.Store:
       executeStore(ctx, req, out);
       return After.Continue;
     case Op.Delete: {
+      if (ctx.prefixStats.enabled) ctx.prefixStats.recordDelete(req.key);
       const deleted = ctx.store.delete(req.key);
       if (!req.noreply) out.push(deleted ? Reply.DELETED : Reply.NOT_FOUND);
       return After.Continue;
@@ -117,21 +133,24 @@ export function executeText(ctx: ServerContext, req: TextRequest, out: Segment[]
   }
 }
 
-function executeGet(ctx: ServerContext, req: GetRequest, out: Segment[]): void {
+function executeGet(ctx: ServerContext, req: GetRequest, replies: ReplyQueue): void {
   const store = ctx.store;
-  const mark = out.length;
+  const out = replies.segments;
+  const prefixStats = ctx.prefixStats.enabled ? ctx.prefixStats : null;
   for (const key of req.keys) {
     const item = req.touch ? store.getAndTouch(key, req.exptime) : store.get(key);
+    if (prefixStats !== null) prefixStats.recordGet(key, item !== null);
     if (item === null) continue;
     out.push(valueHeader(item, req.withCas), itemValue(ctx, item));
   }
   if (req.badKey) {
-    // memcached drops the values it had gathered and answers with an error.
-    out.length = mark;
+    // memcached drops every reply not yet written, this get's values included.
+    out.length = replies.sent;
     out.push(Reply.BAD_FORMAT);
     return;
   }
   out.push(Reply.END);
+  replies.sent = out.length;
 }
 
 const STORE_REPLIES: Record<StoreResult, Buffer> = {
@@ -144,6 +163,7 @@ const STORE_REPLIES: Record<StoreResult, Buffer> = {
 };
 
 function executeStore(ctx: ServerContext, req: StoreRequest, out: Segment[]): void {
+  if (ctx.prefixStats.enabled) ctx.prefixStats.recordSet(req.key);
   const result = req.tooLarge
     ? ctx.store.refuseTooLarge(req.mode, req.key)
     : ctx.store.store(req.mode, req.key, req.flags, req.exptime, req.data, req.mode === StoreMode.Cas ? req.cas : 0n);

@@ -91,6 +91,10 @@ export class Store {
   /** Items with an expiry, by relative expiry second, for the sweep. */
   private readonly expiring = new Map<number, Set<Item>>();
   private sweptUntil: number;
+  /** `stats sizes`: item counts by size rounded up to 32 bytes, or null when not tracked. */
+  sizes: Map<number, number> | null = null;
+  /** Items with a CAS below this were linked before size tracking began and are not counted. */
+  private sizesSinceCas = 0;
   /** Called when an item leaves the cache (to release its record). */
   onUnlink: ((item: Item) => void) | null = null;
 
@@ -107,6 +111,22 @@ export class Store {
         this.forget(item);
       },
     });
+  }
+
+  /** Starts (afresh) or stops counting item sizes, as `stats sizes_enable|disable` do. */
+  trackSizes(on: boolean): void {
+    if (on && this.sizes === null) {
+      this.sizes = new Map();
+      this.sizesSinceCas = this.nextCas + 1;
+    } else if (!on) {
+      this.sizes = null;
+    }
+  }
+
+  private countSize(item: Item, delta: number): void {
+    if (this.sizes === null || (this.options.casEnabled && item.cas < this.sizesSinceCas)) return;
+    const bucket = Math.ceil(item.size / 32) * 32;
+    this.sizes.set(bucket, (this.sizes.get(bucket) ?? 0) + delta);
   }
 
   get maxBytes(): number {
@@ -168,8 +188,6 @@ export class Store {
     }
     if (item.exptime !== 0 && item.exptime <= now) {
       this.counters.get_expired++;
-      if (!item.fetched) this.counters.expired_unfetched++;
-      this.counters.reclaimed++;
       this.unlink(item);
       return null;
     }
@@ -288,6 +306,7 @@ export class Store {
       }
     }
     this.lru.set(item.key, item);
+    this.countSize(item, 1);
     this.counters.total_items++;
     if (item.exptime !== 0) this.expireAt(item);
     return StoreResult.Stored;
@@ -337,6 +356,7 @@ export class Store {
     next.fetched = item.fetched;
     next.lastAccess = item.lastAccess;
     this.lru.set(key, next);
+    this.countSize(next, 1);
     if (next.exptime !== 0) this.expireAt(next);
     return { status: ArithStatus.Ok, value, item: next };
   }
@@ -404,6 +424,7 @@ export class Store {
 
   /** Bookkeeping for an item leaving the cache for any reason. */
   private forget(item: Item): void {
+    this.countSize(item, -1);
     if (item.exptime !== 0) {
       const at = Math.max(item.exptime, this.sweptUntil + 1);
       const due = this.expiring.get(at);
