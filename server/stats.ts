@@ -295,6 +295,11 @@ function usageByClass(ctx: ServerContext, sizes: number[]): Map<number, ClassUsa
   return usage;
 }
 
+/** The slab class memcached would keep an item of this size in (`me`'s cls=). */
+export function slabClassOf(ctx: ServerContext, itemSize: number): number {
+  return classOf(classSizes(ctx), itemSize);
+}
+
 function classSizes(ctx: ServerContext): number[] {
   return slabClassSizes(ctx.config.chunkSize, ctx.config.factor, ctx.config.slabChunkMax);
 }

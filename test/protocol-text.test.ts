@@ -49,7 +49,7 @@ function feed(chunks: Buffer[]): Outcome[] {
 /** Copies views into plain values so results from different feeds compare equal. */
 function normalize(req: TextRequest): TextRequest {
   if (req.op === Op.Store) return { ...req, data: Buffer.from(req.data) };
-  if (req.op === Op.Meta) return { ...req, line: Buffer.from(req.line) };
+  if (req.op === 'meta') return { ...req, data: req.data === null ? null : Buffer.from(req.data) };
   return { ...req };
 }
 

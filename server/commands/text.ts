@@ -11,6 +11,8 @@ import type { Segment } from '../records/types';
 import type { ServerContext } from '../context';
 import { statsReply } from '../stats';
 import { MEMCACHED_VERSION } from '../config';
+import { executeMeta, executeMetaError } from './meta';
+import { MetaCommand } from '../protocol/meta';
 
 /** What the connection must do after the batch's replies are flushed. */
 export const enum After {
@@ -126,9 +128,16 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       if (!req.noreply) out.push(req.reply);
       return After.Continue;
     case Op.Admin:
-    case Op.Meta:
       // Slab, LRU, crawler and watch administration have no equivalent in this store.
       out.push(Reply.ERROR);
+      return After.Continue;
+    case 'meta':
+      executeMeta(ctx, req, replies);
+      // mn asks memcached to write out everything so far.
+      if (req.command === MetaCommand.Noop) replies.sent = out.length;
+      return After.Continue;
+    case 'meta-error':
+      executeMetaError(ctx, req, replies);
       return After.Continue;
   }
 }

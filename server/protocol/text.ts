@@ -10,91 +10,22 @@
 import { Reply } from './replies';
 import { parseI32, parseU32, parseU64 } from './numbers';
 import { StoreMode, itemTotal } from '../store/item';
+import { KEY_MAX_LENGTH } from './limits';
+import { decodeMeta, metaSetDataLength, type MetaError, type MetaRequest } from './meta';
+import { commandEnd, hasNoreply, tokEnd, tokStart, tokenIs, tokenLength, tokenString, tokenize, tokens } from './tokens';
 
 export { StoreMode };
 
-export const KEY_MAX_LENGTH = 250;
+export { KEY_MAX_LENGTH };
 /** A line with no newline in its first 2048 bytes closes the connection, unless it is a get. */
 export const LINE_NO_NEWLINE_LIMIT = 2048;
 /** The longest multiget line buffered before the connection is closed (memcached has none). */
 export const GET_LINE_LIMIT = 16 * 1024 * 1024;
 const INT_MAX = 0x7fffffff;
-/** memcached tokenizes at most 24 tokens at once, the last being the terminator. */
-const MAX_TOKENS = 24;
 
 export interface TextLimits {
   itemSizeMax: number;
   casEnabled: boolean;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tokenizer: memcached's tokenize_command over [start, end), splitting on spaces only.
-
-/** Token offsets of the last tokenize() call. */
-const tokStart = new Int32Array(MAX_TOKENS);
-const tokEnd = new Int32Array(MAX_TOKENS);
-/** Offset of the bytes left unprocessed when the token limit was reached, or -1. */
-let tokRest = -1;
-
-/**
- * Splits [start, end) into at most 23 tokens. Returns memcached's `ntokens`: the number of
- * tokens plus one for the terminal token.
- */
-function tokenize(buf: Buffer, start: number, end: number): number {
-  let n = 0;
-  let s = start;
-  let e = start;
-  tokRest = -1;
-  for (; e < end; e++) {
-    if (buf[e] === 0x20) {
-      if (s !== e) {
-        tokStart[n] = s;
-        tokEnd[n] = e;
-        n++;
-        if (n === MAX_TOKENS - 1) {
-          e++;
-          s = e;
-          break;
-        }
-      }
-      s = e + 1;
-    }
-  }
-  if (s !== e) {
-    tokStart[n] = s;
-    tokEnd[n] = e;
-    n++;
-  }
-  tokRest = e < end ? e : -1;
-  return n + 1;
-}
-
-function tokenIs(i: number, buf: Buffer, text: string): boolean {
-  const s = tokStart[i];
-  const len = tokEnd[i] - s;
-  if (len !== text.length) return false;
-  for (let j = 0; j < len; j++) if (buf[s + j] !== text.charCodeAt(j)) return false;
-  return true;
-}
-
-function tokenLength(i: number): number {
-  return tokEnd[i] - tokStart[i];
-}
-
-function tokenString(buf: Buffer, i: number): string {
-  return buf.toString('latin1', tokStart[i], tokEnd[i]);
-}
-
-/** set_noreply_maybe: the last real token is exactly "noreply". */
-function hasNoreply(buf: Buffer, ntokens: number): boolean {
-  return ntokens >= 2 && tokenIs(ntokens - 2, buf, 'noreply');
-}
-
-/** The end of the command as memcached sees it: before CR LF, and before any NUL byte. */
-function commandEnd(buf: Buffer, start: number, newline: number): number {
-  const end = newline - start > 1 && buf[newline - 1] === 0x0d ? newline - 1 : newline;
-  for (let i = start; i < end; i++) if (buf[i] === 0) return i;
-  return end;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,20 +162,35 @@ export function frameText(buf: Buffer, start: number, end: number, limits: TextL
   let p = start;
   while (p < newline && buf[p] === 0x20) p++;
   const first = buf[p];
-  if (first !== 0x73 && first !== 0x61 && first !== 0x72 && first !== 0x70 && first !== 0x63) return out;
+  if (first !== 0x73 && first !== 0x61 && first !== 0x72 && first !== 0x70 && first !== 0x63 && first !== 0x6d) {
+    return out;
+  }
 
   const cmdEnd = commandEnd(buf, start, newline);
   const ntokens = tokenize(buf, start, cmdEnd);
   if (ntokens < 2) return out;
-  const mode = storageMode(buf);
-  if (mode === 0) return out;
-  const h = readStorageHeader(buf, mode, ntokens, limits);
-  if (h.error !== null) return out;
-  if (h.tooLarge) {
-    out.swallow = h.dataLength;
-    return out;
+  let dataLength: number;
+  if (first === 0x6d) {
+    if (!tokenIs(0, buf, 'ms')) return out;
+    dataLength = metaSetDataLength(buf, ntokens);
+    if (dataLength === -1) return out;
+    if (dataLength > limits.itemSizeMax) {
+      // Certainly too large to store: discard it as it arrives instead of buffering it.
+      out.swallow = dataLength;
+      return out;
+    }
+  } else {
+    const mode = storageMode(buf);
+    if (mode === 0) return out;
+    const h = readStorageHeader(buf, mode, ntokens, limits);
+    if (h.error !== null) return out;
+    if (h.tooLarge) {
+      out.swallow = h.dataLength;
+      return out;
+    }
+    dataLength = h.dataLength;
   }
-  const total = lineLength + h.dataLength;
+  const total = lineLength + dataLength;
   if (end - start < total) {
     out.status = FrameStatus.NeedMore;
     out.needed = total;
@@ -275,8 +221,6 @@ export const enum Op {
   Close,
   /** Known admin commands recordcache answers in its own way (slabs, lru, watch, ...). */
   Admin,
-  /** A meta command (two-letter, starting with m); decoded by the meta protocol. */
-  Meta,
 }
 
 export interface ErrorRequest {
@@ -352,11 +296,6 @@ export interface AdminRequest {
 export interface SimpleRequest {
   op: Op.Version | Op.Quit | Op.Close;
 }
-export interface MetaRequest {
-  op: Op.Meta;
-  /** The command's line without its CR LF, and any data block (with CR LF) that follows. */
-  line: Buffer;
-}
 
 export type TextRequest =
   | ErrorRequest
@@ -371,7 +310,8 @@ export type TextRequest =
   | StatsRequest
   | AdminRequest
   | SimpleRequest
-  | MetaRequest;
+  | MetaRequest
+  | MetaError;
 
 const ERROR_REQUEST: ErrorRequest = Object.freeze({ op: Op.Error, reply: Reply.ERROR, noreply: false }) as ErrorRequest;
 const VERSION_REQUEST: SimpleRequest = Object.freeze({ op: Op.Version }) as SimpleRequest;
@@ -401,7 +341,11 @@ export function decodeText(buf: Buffer, start: number, length: number, limits: T
   const cmdLength = tokenLength(0);
   const c0 = buf[tokStart[0]];
   if (c0 === 0x6d /* m */ && cmdLength === 2) {
-    return { op: Op.Meta, line: buf.subarray(start, start + length) };
+    const data = newline + 1 < start + length ? buf.subarray(newline + 1, start + length) : null;
+    const meta = decodeMeta(buf, ntokens, data, (nkey, flags, dataLength) =>
+      itemTotal(nkey, flags, dataLength, limits.casEnabled) <= limits.itemSizeMax,
+    );
+    return meta === 'error' ? ERROR_REQUEST : meta;
   }
   switch (cmdLength) {
     case 3:
@@ -485,9 +429,9 @@ function decodeGet(buf: Buffer, ntokens: number, withCas: boolean, touch: boolea
       }
       keys.push(tokenString(buf, i));
     }
-    if (tokRest === -1) break;
-    const newline = buf.indexOf(0x0a, tokRest);
-    n = tokenize(buf, tokRest, commandEnd(buf, tokRest, newline)) - 1;
+    if (tokens.rest === -1) break;
+    const newline = buf.indexOf(0x0a, tokens.rest);
+    n = tokenize(buf, tokens.rest, commandEnd(buf, tokens.rest, newline)) - 1;
     first = 0;
   }
   return { op: Op.Get, keys, withCas, touch, exptime, badKey };

@@ -17,12 +17,18 @@ export function itemTotal(nkey: number, flags: number, nbytesWithCrlf: number, c
 }
 
 export class Item {
-  /** Relative time the item was linked; flush_all compares against it. */
+  /** Relative time the item was linked or last bumped by a fetch (memcached's it->time). */
   time: number;
-  /** Relative time of the last fetch. */
-  lastAccess: number;
-  /** Fetched at least once since it was stored. */
+  /** Fetched at least once since it was stored (ITEM_FETCHED). */
   fetched = false;
+  /** Fetched again after its first fetch (ITEM_ACTIVE). */
+  active = false;
+  /** Marked stale by `md ... I` or stored stale by `ms ... I` (ITEM_STALE). */
+  stale = false;
+  /** A client has been handed the recache token (ITEM_TOKEN_SENT: `W` sent, `Z` after). */
+  tokenSent = false;
+  /** The key arrived base64 encoded (`b`) and is returned that way (ITEM_KEY_BINARY). */
+  keyBinary = false;
   /** Bytes memcached would charge for it (ITEM_ntotal). */
   readonly size: number;
   /** A records-engine handle for the data, created on demand by the server and released with the item. */
@@ -40,7 +46,6 @@ export class Item {
     casEnabled: boolean,
   ) {
     this.time = now;
-    this.lastAccess = now;
     this.size = itemTotal(key.length, flags, data.length, casEnabled);
   }
 

@@ -70,6 +70,7 @@ export const enum ArithStatus {
   Ok = 1,
   NotFound,
   NonNumeric,
+  CasMismatch,
 }
 
 export interface ArithResult {
@@ -79,11 +80,14 @@ export interface ArithResult {
 }
 
 const U64_MASK = (1n << 64n) - 1n;
+const EMPTY_VALUE = Buffer.from('\r\n');
 
 export class Store {
   readonly counters = new StoreCounters();
   private readonly lru: LRUCache<string, Item>;
   private nextCas = 0;
+  /** The CAS of the item the last successful store linked. */
+  lastStoredCas = 0;
   /** flush_all: items linked at or before this relative time are gone once it has passed (0: none). */
   private oldestLive = 0;
   /** flush_all: items with a CAS below this are gone (makes an immediate flush exact within a second). */
@@ -225,20 +229,39 @@ export class Store {
     return this.getAndTouch(key, exptime);
   }
 
-  private bump(item: Item): void {
-    item.fetched = true;
-    item.lastAccess = this.clock.now();
-    this.lru.get(item.key); // move to the most recently used end
+  /**
+   * A fetch's effect on an item (do_item_bump): the first marks it fetched, later ones
+   * mark it active and refresh its time; it moves to the most recently used end.
+   */
+  bump(item: Item): void {
+    if (!item.fetched) {
+      item.fetched = true;
+    } else {
+      item.active = true;
+      item.time = this.clock.now();
+    }
+    this.lru.get(item.key);
   }
 
   /**
-   * set/add/replace/append/prepend/cas. `data` ends in CR LF and is copied.
-   * `cas` is the client's CAS for the cas command (0n: none).
+   * set/add/replace/append/prepend/cas. `data` ends in CR LF and is copied. `cas` is the
+   * client's CAS (0n: none). With `setStale` (ms ... I), a cas older than the item's still
+   * stores, as a stale value keeping the old expiry. `lastStoredCas` tells the new CAS.
    */
-  store(mode: StoreMode, key: string, flags: number, exptime: number, data: Buffer, cas: bigint = 0n): StoreResult {
+  store(
+    mode: StoreMode,
+    key: string,
+    flags: number,
+    exptime: number,
+    data: Buffer,
+    cas: bigint = 0n,
+    setStale = false,
+    keyBinary = false,
+  ): StoreResult {
     if (!this.fits(key.length, flags, data.length)) return this.refuseTooLarge(mode, key);
     this.counters.cmd_set++;
     const old = this.peek(key);
+    let stale = false;
     if (old !== null) {
       const casMatch = cas !== 0n && cas === BigInt(old.cas);
       switch (mode) {
@@ -246,11 +269,15 @@ export class Store {
           this.touchLru(old);
           return StoreResult.NotStored;
         case StoreMode.Cas:
-          if (!casMatch) {
+          if (casMatch) {
+            this.counters.cas_hits++;
+          } else if (setStale && cas !== 0n && cas < BigInt(old.cas)) {
+            this.counters.cas_hits++;
+            stale = true;
+          } else {
             this.counters.cas_badval++;
             return StoreResult.Exists;
           }
-          this.counters.cas_hits++;
           break;
         case StoreMode.Append:
         case StoreMode.Prepend: {
@@ -261,7 +288,9 @@ export class Store {
               ? Buffer.concat([value, data], value.length + data.length)
               : Buffer.concat([data.subarray(0, data.length - 2), old.data], data.length - 2 + old.data.length);
           if (!this.fits(key.length, old.flags, joined.length)) return StoreResult.NotStored;
-          return this.link(new Item(key, old.flags, old.exptime, joined, this.newCas(), this.clock.now(), this.casEnabled));
+          const item = new Item(key, old.flags, old.exptime, joined, this.newCas(), this.clock.now(), this.casEnabled);
+          item.keyBinary = old.keyBinary;
+          return this.link(item);
         }
         default:
           break;
@@ -281,7 +310,14 @@ export class Store {
     }
     const copy = Buffer.allocUnsafe(data.length);
     data.copy(copy);
-    return this.link(new Item(key, flags, this.realtime(exptime), copy, this.newCas(), this.clock.now(), this.casEnabled));
+    const item = new Item(key, flags, this.realtime(exptime), copy, this.newCas(), this.clock.now(), this.casEnabled);
+    item.keyBinary = keyBinary;
+    if (stale && old !== null) {
+      item.exptime = old.exptime;
+      item.stale = true;
+      item.tokenSent = old.tokenSent;
+    }
+    return this.link(item);
   }
 
   /** An item too large for -I: counted, and a set must not leave the old value behind. */
@@ -309,6 +345,7 @@ export class Store {
     this.countSize(item, 1);
     this.counters.total_items++;
     if (item.exptime !== 0) this.expireAt(item);
+    this.lastStoredCas = item.cas;
     return StoreResult.Stored;
   }
 
@@ -323,15 +360,23 @@ export class Store {
     return true;
   }
 
-  /** incr/decr: 64-bit unsigned, wrapping on incr, stopping at 0 on decr. */
-  arith(key: string, incr: boolean, delta: bigint): ArithResult {
+  /**
+   * incr/decr: 64-bit unsigned, wrapping on incr, stopping at 0 on decr. With a nonzero
+   * `cas` (ma ... C), only an item with that CAS changes. `countMiss` false leaves a miss
+   * uncounted (ma ... N creates the item instead).
+   */
+  arith(key: string, incr: boolean, delta: bigint, cas = 0n, countMiss = true): ArithResult {
     const item = this.peek(key);
     if (item === null) {
-      if (incr) this.counters.incr_misses++;
-      else this.counters.decr_misses++;
+      if (countMiss) {
+        if (incr) this.counters.incr_misses++;
+        else this.counters.decr_misses++;
+      }
       return { status: ArithStatus.NotFound, value: 0n, item: null };
     }
-    const current = item.data.length <= 2 ? null : parseStoredCounter(item.data);
+    if (item.data.length <= 2) return { status: ArithStatus.NonNumeric, value: 0n, item };
+    if (cas !== 0n && BigInt(item.cas) !== cas) return { status: ArithStatus.CasMismatch, value: 0n, item };
+    const current = parseStoredCounter(item.data);
     if (current === null) return { status: ArithStatus.NonNumeric, value: 0n, item };
     let value: bigint;
     if (incr) {
@@ -354,7 +399,10 @@ export class Store {
     }
     const next = new Item(key, item.flags, item.exptime, data, this.newCas(), item.time, this.casEnabled);
     next.fetched = item.fetched;
-    next.lastAccess = item.lastAccess;
+    next.active = item.active;
+    next.stale = item.stale;
+    next.tokenSent = item.tokenSent;
+    next.keyBinary = item.keyBinary;
     this.lru.set(key, next);
     this.countSize(next, 1);
     if (next.exptime !== 0) this.expireAt(next);
@@ -412,6 +460,31 @@ export class Store {
     due.add(item);
   }
 
+  /** A new expiry (a protocol exptime) for a linked item: mg/ma T, ms/md I with T. */
+  retime(item: Item, exptime: number): void {
+    this.setExptime(item, this.realtime(exptime));
+  }
+
+  /**
+   * mg ... N on a miss: links an empty item that the caller's request now owns (the
+   * "win"), expiring after `exptime`.
+   */
+  vivify(key: string, exptime: number, keyBinary: boolean): Item | null {
+    const item = new Item(key, 0, this.realtime(exptime), EMPTY_VALUE, this.newCas(), this.clock.now(), this.casEnabled);
+    item.keyBinary = keyBinary;
+    return this.link(item) === StoreResult.Stored ? item : null;
+  }
+
+  /** md ... I: keep the item but mark it stale, with a new CAS and optionally a new expiry. */
+  markStale(item: Item, exptime: number | null): void {
+    if (exptime !== null) this.retime(item, exptime);
+    item.stale = true;
+    item.tokenSent = false;
+    this.countSize(item, -1);
+    item.cas = this.newCas();
+    this.countSize(item, 1);
+  }
+
   private setExptime(item: Item, exptime: number): void {
     if (item.exptime !== 0) this.expiring.get(Math.max(item.exptime, this.sweptUntil + 1))?.delete(item);
     item.exptime = exptime;
@@ -444,7 +517,7 @@ export class Store {
     }
     this.counters.evictions++;
     if (!item.fetched) this.counters.evicted_unfetched++;
-    else if (item.lastAccess >= now - 60) this.counters.evicted_active++;
+    else if (item.active) this.counters.evicted_active++;
   }
 
   /** stats reset: zero the counters (items stay). */

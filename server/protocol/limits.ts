@@ -1,0 +1,3 @@
+/** Protocol limits shared by the text and meta decoders. */
+
+export const KEY_MAX_LENGTH = 250;
