@@ -6,6 +6,7 @@ import type { Config } from './config';
 import type { Store } from './store/store';
 import type { ListenerInfo, RecordsEngine } from './records/types';
 import type { PrefixStats } from './stats-prefix';
+import type { BinarySession } from './commands/binary';
 
 /** Connection-level counters reported by `stats`, named after memcached's. */
 export class ServerCounters {
@@ -42,6 +43,8 @@ export interface RuntimeSettings {
 /** Per-connection protocol state. */
 export interface ClientState {
   lastCommandTime: number;
+  /** Set when the connection speaks the binary protocol. */
+  binary?: BinarySession;
 }
 
 export interface ServerContext {

@@ -12,6 +12,8 @@ import { decodeText, frameText, type TextLimits } from './protocol/text';
 import { Reply } from './protocol/replies';
 import { PrefixStats } from './stats-prefix';
 import { After, ReplyQueue, executeText } from './commands/text';
+import { REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
+import { BinarySession, binaryLimits, executeBinary } from './commands/binary';
 import type { EngineHandlers, Framer, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch } from './records/types';
 
 /**
@@ -128,7 +130,19 @@ export class Server {
         conn.state = state;
         return null;
       },
-      framerFor: () => this.textFramer,
+      // -B auto: the first byte chooses, 0x80 being a binary request's magic; -B ascii or
+      // binary fixes the protocol (a forced binary server closes on text's first 24 bytes).
+      framerFor: (conn, firstByte) => {
+        const protocol = this.config.protocol;
+        if (protocol === 'ascii' || (protocol === 'auto' && firstByte !== REQUEST_MAGIC)) return this.textFramer;
+        (conn.state as ClientState).binary = new BinarySession();
+        if (this.binaryFramer === null) {
+          const limits = binaryLimits(this.config);
+          this.binaryLimits = limits;
+          this.binaryFramer = (buf, start, end, out) => frameBinary(buf, start, end, limits, out);
+        }
+        return this.binaryFramer;
+      },
       onRequests: (conn, batch) => this.execute(conn, batch),
       onClose: () => {
         counters.currConnections--;
@@ -142,19 +156,28 @@ export class Server {
     };
   }
 
+  /** The binary protocol's limits and framer, made for the first connection that speaks it. */
+  private binaryLimits: BinaryLimits | null = null;
+  private binaryFramer: Framer | null = null;
+
   /** Executes a batch; returns how many requests it handled (fewer once the output budget is spent). */
   private execute(conn: RecordConnection, batch: RequestBatch): number {
     const ctx = this.ctx;
     const replies = this.replies;
     const out = replies.segments;
     const limits = this.limits;
+    const binary = (conn.state as ClientState).binary;
     let after = After.Continue;
     let handled = 0;
     let replyBytes = 0;
     while (handled < batch.count) {
-      const req = decodeText(batch.buf, batch.starts[handled], batch.lengths[handled], limits);
+      const start = batch.starts[handled];
+      const length = batch.lengths[handled];
       const mark = out.length;
-      after = executeText(ctx, req, replies);
+      after =
+        binary === undefined
+          ? executeText(ctx, decodeText(batch.buf, start, length, limits), replies)
+          : executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);
       handled++;
       if (after !== After.Continue) break;
       for (let i = mark; i < out.length; i++) replyBytes += out[i].length;

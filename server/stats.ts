@@ -32,10 +32,19 @@ function classOf(sizes: number[], itemSize: number): number {
   return sizes.length;
 }
 
-function rows(pairs: [string, string | number][]): Buffer {
+/** Stats as name/value pairs, in memcached's order: text renders them as STAT lines, binary as packets. */
+export type StatPairs = [string, string | number][];
+
+/** A stats group, and whether memcached ends it with END (in binary, with an empty packet). */
+export interface StatGroup {
+  pairs: StatPairs;
+  end: boolean;
+}
+
+function rows(pairs: StatPairs, end = true): Buffer {
   let text = '';
   for (const [name, value] of pairs) text += `STAT ${name} ${value}\r\n`;
-  text += 'END\r\n';
+  if (end) text += 'END\r\n';
   return Buffer.from(text, 'latin1');
 }
 
@@ -45,13 +54,11 @@ function seconds(micros: number): string {
 }
 
 export function statsReply(ctx: ServerContext, args: string[]): Buffer[] {
-  if (args.length === 0) return [generalStats(ctx)];
+  if (args.length === 0) return [rows(generalStatPairs(ctx))];
   const sub = args[0];
   switch (sub) {
     case 'reset':
-      ctx.store.resetCounters();
-      ctx.counters.reset();
-      ctx.prefixStats.clear();
+      resetStats(ctx);
       return [Reply.RESET];
     case 'detail':
       if (args.length < 2) return [Reply.STATS_DETAIL_USAGE];
@@ -62,36 +69,57 @@ export function statsReply(ctx: ServerContext, args: string[]): Buffer[] {
       if (args[1] === 'dump') return [ctx.prefixStats.dump()];
       return [Reply.STATS_DETAIL_USAGE];
     case 'settings':
-      return [settingsStats(ctx)];
+      return [rows(settingsStatPairs(ctx))];
     case 'cachedump':
       return [cachedump(ctx, args)];
     case 'conns':
       return [connsStats(ctx)];
-    case 'items':
-      return [itemsStats(ctx)];
-    case 'slabs':
-      return [slabsStats(ctx)];
-    case 'sizes':
-      return [ctx.store.sizes === null ? rows([['sizes_status', 'disabled']]) : sizesStats(ctx.store.sizes)];
-    // memcached answers these two with a single line and no END.
-    case 'sizes_enable':
-      ctx.store.trackSizes(true);
-      return [Buffer.from('STAT sizes_status enabled\r\n')];
-    case 'sizes_disable':
-      ctx.store.trackSizes(false);
-      return [Buffer.from('STAT sizes_status disabled\r\n')];
-    default:
-      return [Reply.ERROR];
+    default: {
+      const group = statGroup(ctx, sub);
+      return [group === null ? Reply.ERROR : rows(group.pairs, group.end)];
+    }
   }
 }
 
-function generalStats(ctx: ServerContext): Buffer {
+/** stats reset: zero the counters of events (items and connections stay). */
+export function resetStats(ctx: ServerContext): void {
+  ctx.store.resetCounters();
+  ctx.counters.reset();
+  ctx.prefixStats.clear();
+}
+
+/**
+ * The sub-stats memcached's get_stats() answers for both protocols, by exact name; null for
+ * any other name.
+ */
+export function statGroup(ctx: ServerContext, name: string): StatGroup | null {
+  switch (name) {
+    case 'items':
+      return { pairs: itemsStatPairs(ctx), end: true };
+    case 'slabs':
+      return { pairs: slabsStatPairs(ctx), end: true };
+    case 'sizes':
+      return { pairs: ctx.store.sizes === null ? [['sizes_status', 'disabled']] : sizesStatPairs(ctx.store.sizes), end: true };
+    // memcached answers these two with a single stat and no END.
+    case 'sizes_enable':
+      ctx.store.trackSizes(true);
+      return { pairs: [['sizes_status', 'enabled']], end: false };
+    case 'sizes_disable':
+      ctx.store.trackSizes(false);
+      return { pairs: [['sizes_status', 'disabled']], end: false };
+    default:
+      return null;
+  }
+}
+
+/** `stats`: the general counters. */
+export function generalStatPairs(ctx: ServerContext): StatPairs {
   const s = ctx.store.counters;
   const c = ctx.counters;
   const now = ctx.store.clock.now();
   const usage = process.cpuUsage();
   const threads = ctx.config.threads;
-  return rows([
+  return [
     ['pid', process.pid],
     ['uptime', now - 60],
     ['time', now + ctx.store.clock.processStarted],
@@ -184,15 +212,16 @@ function generalStats(ctx: ServerContext): Buffer {
     ['moves_within_lru', 0],
     ['direct_reclaims', 0],
     ['lru_bumps_dropped', 0],
-  ]);
+  ];
 }
 
-function settingsStats(ctx: ServerContext): Buffer {
+/** `stats settings`. */
+export function settingsStatPairs(ctx: ServerContext): StatPairs {
   const cfg = ctx.config;
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const opt = (name: string, fallback: string) => cfg.suboptions.get(name) ?? fallback;
   const inter = cfg.listen.length === 0 ? 'NULL' : cfg.listen.join(',');
-  return rows([
+  return [
     ['maxbytes', ctx.store.maxBytes],
     ['maxconns', cfg.maxConns],
     ['tcpport', cfg.socketPath === null ? cfg.port : 0],
@@ -270,7 +299,7 @@ function settingsStats(ctx: ServerContext): Buffer {
     ['num_napi_ids', '(null)'],
     ['memory_file', '(null)'],
     ['records_backend', ctx.engine.name],
-  ]);
+  ];
 }
 
 interface ClassUsage {
@@ -304,7 +333,7 @@ function classSizes(ctx: ServerContext): number[] {
   return slabClassSizes(ctx.config.chunkSize, ctx.config.factor, ctx.config.slabChunkMax);
 }
 
-function itemsStats(ctx: ServerContext): Buffer {
+function itemsStatPairs(ctx: ServerContext): StatPairs {
   const usage = usageByClass(ctx, classSizes(ctx));
   const now = ctx.store.clock.now();
   const out: [string, number][] = [];
@@ -342,10 +371,10 @@ function itemsStats(ctx: ServerContext): Buffer {
       [p + 'hits_to_temp', 0],
     );
   }
-  return rows(out);
+  return out;
 }
 
-function slabsStats(ctx: ServerContext): Buffer {
+function slabsStatPairs(ctx: ServerContext): StatPairs {
   const sizes = classSizes(ctx);
   const usage = usageByClass(ctx, sizes);
   const out: [string, number][] = [];
@@ -376,12 +405,12 @@ function slabsStats(ctx: ServerContext): Buffer {
     );
   }
   out.push(['active_slabs', ids.length], ['total_malloced', malloced]);
-  return rows(out);
+  return out;
 }
 
-function sizesStats(sizes: Map<number, number>): Buffer {
+function sizesStatPairs(sizes: Map<number, number>): StatPairs {
   const out: [string, number][] = [...sizes.entries()].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]);
-  return rows(out);
+  return out;
 }
 
 function cachedump(ctx: ServerContext, args: string[]): Buffer {
