@@ -37,8 +37,12 @@ export type ParseResult =
   | { kind: 'run'; config: Config; stderr: string }
   | { kind: 'exit'; code: number; stdout: string; stderr: string };
 
-/** Exit status for every command-line error. */
+/** Exit status for an unknown option or a malformed command line. */
 export const USAGE_EXIT_CODE = 2;
+/** Exit status for a value memcached refuses: memcached's own (EXIT_FAILURE). */
+export const VALUE_EXIT_CODE = 1;
+/** memcached's exit status for settings it checks after parsing (sysexits EX_USAGE). */
+export const EX_USAGE = 64;
 
 const PROGRAM = 'recordcache';
 
@@ -65,7 +69,20 @@ const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 const UINT32_MAX = 4294967295;
 
-class UsageError extends Error {}
+/** A value memcached refuses, with memcached's message. */
+class UsageError extends Error {
+  readonly exitCode: number = VALUE_EXIT_CODE;
+}
+
+/** A setting memcached refuses at start-up with EX_USAGE. */
+class SettingsError extends UsageError {
+  override readonly exitCode: number = EX_USAGE;
+}
+
+/** An unknown option, or an option without its argument. */
+class OptionError extends UsageError {
+  override readonly exitCode: number = USAGE_EXIT_CODE;
+}
 
 type ArgumentKind = 'none' | 'required' | 'optional';
 
@@ -172,7 +189,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     checkSettings(state);
   } catch (error) {
     if (error instanceof UsageError) {
-      return { kind: 'exit', code: USAGE_EXIT_CODE, stdout: '', stderr: error.message + '\n' };
+      return { kind: 'exit', code: error.exitCode, stdout: '', stderr: error.message + '\n' };
     }
     throw error;
   }
@@ -192,7 +209,7 @@ function* readOptions(argv: readonly string[]): Generator<ParsedOption> {
   while (index < argv.length) {
     const arg = argv[index++];
     if (arg === '--') {
-      if (index < argv.length) throw new UsageError(`${PROGRAM}: unexpected argument '${argv[index]}'`);
+      if (index < argv.length) throw new OptionError(`${PROGRAM}: unexpected argument '${argv[index]}'`);
       return;
     }
     if (arg.startsWith('--')) {
@@ -201,7 +218,7 @@ function* readOptions(argv: readonly string[]): Generator<ParsedOption> {
       const inline = equals < 0 ? null : arg.slice(equals + 1);
       const spec = findLongOption(name, arg);
       if (spec.argument === 'none') {
-        if (inline !== null) throw new UsageError(`${PROGRAM}: option '--${spec.long}' doesn't allow an argument`);
+        if (inline !== null) throw new OptionError(`${PROGRAM}: option '--${spec.long}' doesn't allow an argument`);
         yield { spec, value: null };
       } else if (spec.argument === 'optional') {
         // An optional argument only ever comes after '='; the next word is not taken.
@@ -211,18 +228,18 @@ function* readOptions(argv: readonly string[]): Generator<ParsedOption> {
       } else if (index < argv.length) {
         yield { spec, value: argv[index++] };
       } else {
-        throw new UsageError(`${PROGRAM}: option '--${spec.long}' requires an argument`);
+        throw new OptionError(`${PROGRAM}: option '--${spec.long}' requires an argument`);
       }
       continue;
     }
     if (arg.length < 2 || arg[0] !== '-') {
-      throw new UsageError(`${PROGRAM}: unexpected argument '${arg}'`);
+      throw new OptionError(`${PROGRAM}: unexpected argument '${arg}'`);
     }
     // A cluster of short options: flags, then at most one that takes the rest (or the next word).
     for (let at = 1; at < arg.length; at++) {
       const letter = arg[at];
       const spec = OPTIONS.find((option) => option.short === letter);
-      if (spec === undefined) throw new UsageError(`${PROGRAM}: invalid option -- '${letter}'`);
+      if (spec === undefined) throw new OptionError(`${PROGRAM}: invalid option -- '${letter}'`);
       if (spec.argument !== 'required') {
         yield { spec, value: null };
         continue;
@@ -232,7 +249,7 @@ function* readOptions(argv: readonly string[]): Generator<ParsedOption> {
       } else if (index < argv.length) {
         yield { spec, value: argv[index++] };
       } else {
-        throw new UsageError(`${PROGRAM}: option requires an argument -- '${letter}'`);
+        throw new OptionError(`${PROGRAM}: option requires an argument -- '${letter}'`);
       }
       break;
     }
@@ -246,9 +263,9 @@ function findLongOption(name: string, arg: string): OptionSpec {
   if (candidates.length === 1) return candidates[0];
   if (candidates.length > 1) {
     const possibilities = candidates.map((option) => `'--${option.long}'`).join(' ');
-    throw new UsageError(`${PROGRAM}: option '${arg}' is ambiguous; possibilities: ${possibilities}`);
+    throw new OptionError(`${PROGRAM}: option '${arg}' is ambiguous; possibilities: ${possibilities}`);
   }
-  throw new UsageError(`${PROGRAM}: unrecognized option '${arg}'`);
+  throw new OptionError(`${PROGRAM}: unrecognized option '${arg}'`);
 }
 
 /* ---------------------------------------------------------------- options */
@@ -276,7 +293,7 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
     case 'Z':
       // Accepting -Z and serving plaintext would silently downgrade what the operator asked
       // for, so TLS is refused the way a memcached built without TLS refuses it.
-      throw new UsageError('This server is not built with TLS support.');
+      throw new SettingsError('This server is not built with TLS support.');
     case 'a':
       config.socketMask = octalOption(spec, text);
       break;
@@ -369,8 +386,8 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
     case 'B':
       state.protocolSpecified = true;
       if (text !== 'auto' && text !== 'binary' && text !== 'ascii') {
-        throw new UsageError(
-          `Invalid value for binding protocol: ${text} -- should be one of auto, binary, or ascii`,
+        throw new SettingsError(
+          `Invalid value for binding protocol: ${text}\n -- should be one of auto, binary, or ascii`,
         );
       }
       config.protocol = text;
@@ -416,6 +433,18 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
 
 /* ---------------------------------------------------------------- values */
 
+/**
+ * C's atoi, as memcached reads most numeric options: leading blanks, a sign, the digits
+ * that follow; anything after them is ignored and no digits at all is 0. memcached's own
+ * range checks then refuse what makes no sense (`-t abc` is "Number of threads must be
+ * greater than 0").
+ */
+function atoi(text: string): number {
+  const match = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(text);
+  if (match === null) return 0;
+  return Number(BigInt.asIntN(32, BigInt(match[1])));
+}
+
 function parseInteger(text: string): number | null {
   if (!/^[+-]?\d+$/.test(text)) return null;
   return Number(text);
@@ -425,11 +454,8 @@ function integerOption(spec: OptionSpec, text: string): number {
   return checkedInteger(optionLabel(spec), text);
 }
 
-function checkedInteger(label: string, text: string): number {
-  const value = parseInteger(text);
-  if (value === null) throw new UsageError(`Invalid value for ${label}: "${text}" (expected an integer)`);
-  if (value < INT32_MIN || value > INT32_MAX) throw new UsageError(`Invalid value for ${label}: "${text}" (out of range)`);
-  return value;
+function checkedInteger(_label: string, text: string): number {
+  return atoi(text);
 }
 
 function parseFloatStrict(text: string): number | null {
@@ -453,26 +479,17 @@ function octalOption(spec: OptionSpec, text: string): number {
 
 function megabytesOption(spec: OptionSpec, text: string): number {
   // memcached reads -m with atoi, so `-m 64m` means 64; other suffixes would be misread there.
-  const digits = text.endsWith('m') || text.endsWith('M') ? text.slice(0, -1) : text;
-  const value = /^\+?\d+$/.test(digits) ? Number(digits) : null;
-  if (value === null) {
-    throw new UsageError(`Invalid value for ${optionLabel(spec)}: "${text}" (expected megabytes, e.g. 64)`);
-  }
-  if (value > INT32_MAX) throw new UsageError(`Invalid value for ${optionLabel(spec)}: "${text}" (out of range)`);
-  return value;
+  void spec;
+  return atoi(text);
 }
 
 function itemSizeOption(spec: OptionSpec, text: string): number {
   const last = text.slice(-1);
   const unit = last === 'k' || last === 'K' ? 1024 : last === 'm' || last === 'M' ? MEGABYTE : 1;
   const digits = unit === 1 ? text : text.slice(0, -1);
-  if (!/^\+?\d+$/.test(digits)) {
-    throw new UsageError(
-      `Invalid value for ${optionLabel(spec)}: "${text}" (expected bytes, or a number with a k or m suffix)`,
-    );
-  }
-  // Out-of-range sizes are left to the limit checks, which name the limit.
-  return Number(digits) * unit;
+  void spec;
+  // atoi, as memcached reads it; the limit checks that follow name what is wrong.
+  return atoi(digits) * unit;
 }
 
 /* ---------------------------------------------------------------- -l */
@@ -921,34 +938,34 @@ function checkExtPath(path: string): void {
 function checkSettings(state: ParseState): void {
   const config = state.config;
   if (state.napiIds > config.threads) {
-    throw new UsageError(
+    throw new SettingsError(
       `Number of napi_ids(${state.napiIds}) cannot be greater than number of threads(${config.threads})`,
     );
   }
   if (config.itemSizeMax < ITEM_SIZE_MAX_LOWER_LIMIT) {
-    throw new UsageError('Item max size cannot be less than 1024 bytes.');
+    throw new SettingsError('Item max size cannot be less than 1024 bytes.');
   }
   if (config.itemSizeMax > Math.floor(config.maxBytes / 2)) {
-    throw new UsageError('Cannot set item size limit higher than 1/2 of memory max.');
+    throw new SettingsError('Cannot set item size limit higher than 1/2 of memory max.');
   }
   if (config.itemSizeMax > ITEM_SIZE_MAX_UPPER_LIMIT) {
-    throw new UsageError('Cannot set item size limit higher than a gigabyte.');
+    throw new SettingsError('Cannot set item size limit higher than a gigabyte.');
   }
   if (config.itemSizeMax > MEGABYTE && !state.slabChunkChanged) {
     config.slabChunkMax = SLAB_PAGE_SIZE / 2;
   }
   if (config.slabChunkMax > config.itemSizeMax) {
-    throw new UsageError(
+    throw new SettingsError(
       `slab_chunk_max (bytes: ${config.slabChunkMax}) cannot be larger than -I (item_size_max ${config.itemSizeMax})`,
     );
   }
   if (config.itemSizeMax % config.slabChunkMax !== 0) {
-    throw new UsageError(
+    throw new SettingsError(
       `-I (item_size_max: ${config.itemSizeMax}) must be evenly divisible by slab_chunk_max (bytes: ${config.slabChunkMax})`,
     );
   }
   if (SLAB_PAGE_SIZE % config.slabChunkMax !== 0) {
-    throw new UsageError(
+    throw new SettingsError(
       `slab_chunk_max (bytes: ${config.slabChunkMax}) must divide evenly into ${SLAB_PAGE_SIZE} (slab_page_size)`,
     );
   }
@@ -962,28 +979,28 @@ function checkSettings(state: ParseState): void {
   }
   if (state.slabSizes !== null) checkSlabSizes(state.slabSizes, config);
   if (state.hotLruPct + state.warmLruPct > 80) {
-    throw new UsageError('hot_lru_pct + warm_lru_pct cannot be more than 80% combined');
+    throw new SettingsError('hot_lru_pct + warm_lru_pct cannot be more than 80% combined');
   }
   if (state.temporaryTtl && !state.lruMaintainer) {
-    throw new UsageError('temporary_ttl requires lru_maintainer to be enabled');
+    throw new SettingsError('temporary_ttl requires lru_maintainer to be enabled');
   }
   if (config.sasl) {
     if (!state.protocolSpecified) config.protocol = 'binary';
     else if (config.protocol !== 'binary') {
-      throw new UsageError('ERROR: You cannot allow the ASCII protocol while using SASL.');
+      throw new SettingsError('ERROR: You cannot allow the ASCII protocol while using SASL.');
     }
-    if (config.udpPort !== 0) throw new UsageError('ERROR: Cannot enable UDP while using binary SASL authentication.');
+    if (config.udpPort !== 0) throw new SettingsError('ERROR: Cannot enable UDP while using binary SASL authentication.');
   }
   if (config.authFile !== null) {
     if (!state.protocolSpecified) config.protocol = 'ascii';
     else if (config.protocol !== 'ascii') {
-      throw new UsageError('ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.');
+      throw new SettingsError('ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.');
     }
   }
   // A UDP port given without -p moves TCP to it as well.
   if (state.udpSpecified && config.udpPort !== 0 && !state.tcpSpecified) config.port = config.udpPort;
   for (const port of [config.port, config.udpPort]) {
-    if (port < 0 || port > 65535) throw new UsageError(`ERROR: Invalid port number ${port}.`);
+    if (port < 0 || port > 65535) throw new SettingsError(`ERROR: Invalid port number ${port}.`);
   }
 }
 

@@ -170,6 +170,7 @@ export class Server {
     let after = After.Continue;
     let handled = 0;
     let replyBytes = 0;
+    const perEvent = this.config.reqsPerEvent;
     while (handled < batch.count) {
       const start = batch.starts[handled];
       const length = batch.lengths[handled];
@@ -180,6 +181,11 @@ export class Server {
           : executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);
       handled++;
       if (after !== After.Continue) break;
+      // Where memcached would have written its replies out (see ReplyQueue): after a data
+      // block that spanned reads, and when -R requests of one read are done (21, 41, ...).
+      if ((handled === 1 && batch.firstCompletesData) || (handled > perEvent && (handled - 1) % perEvent === 0)) {
+        replies.sent = out.length;
+      }
       for (let i = mark; i < out.length; i++) replyBytes += out[i].length;
       if (replyBytes > BATCH_OUTPUT_BUDGET) break;
     }

@@ -55,9 +55,10 @@ function scan(buf: Buffer, start: number, end: number): Scanned | null {
     i++;
   }
   if (i === digitsStart) return null; // no conversion: endptr == str
-  const clean = i === end || isCSpace(buf[i]);
+  // A NUL ends the C string strtoull reads (a stored value may hold one).
+  const clean = i === end || buf[i] === 0 || isCSpace(buf[i]);
   let hasMinus = false;
-  for (let j = start; j < end; j++) {
+  for (let j = start; j < end && buf[j] !== 0; j++) {
     if (buf[j] === 0x2d) {
       hasMinus = true;
       break;

@@ -65,7 +65,7 @@ class JsConnection implements RecordConnection {
   closing = false;
   /** The server is stopping: answer the requests already received, read no more, then close. */
   draining = false;
-  readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0 };
+  readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0, firstCompletesData: false };
 
   constructor(
     readonly id: number,
@@ -267,17 +267,19 @@ export class JsRecordsEngine implements RecordsEngine {
       return;
     }
     const buf = conn.pending.length === 1 ? conn.pending[0] : Buffer.concat(conn.pending, conn.pendingLength);
+    const completesData = conn.needed > 0;
     conn.pending = [];
     conn.pendingLength = 0;
     conn.needed = 0;
-    this.process(conn, buf);
+    this.process(conn, buf, completesData);
   }
 
-  private process(conn: JsConnection, buf: Buffer): void {
+  private process(conn: JsConnection, buf: Buffer, completesData: boolean): void {
     const handlers = this.handlers as EngineHandlers;
     const batch = conn.batch;
     batch.buf = buf;
     batch.count = 0;
+    batch.firstCompletesData = completesData;
     let off = 0;
     const end = buf.length;
     let close = false;
@@ -361,6 +363,7 @@ export class JsRecordsEngine implements RecordsEngine {
     const handled = (this.handlers as EngineHandlers).onRequests(conn, batch);
     const resumeAt = handled < batch.count ? batch.starts[handled] : -1;
     batch.count = 0;
+    batch.firstCompletesData = false;
     return resumeAt;
   }
 }

@@ -52,6 +52,12 @@ export interface RequestBatch {
   starts: number[];
   lengths: number[];
   count: number;
+  /**
+   * The first request's data block was still arriving when the previous read ended.
+   * memcached reads such a block straight into the item and writes its pending replies
+   * out once the block is complete, before it reads what follows.
+   */
+  firstCompletesData: boolean;
 }
 
 export interface ListenerInfo {
