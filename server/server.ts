@@ -49,6 +49,7 @@ export class Server {
         itemSizeMax: config.itemSizeMax,
         casEnabled: !config.disableCas,
         noEvict: config.noEvict,
+        slabs: { chunkSize: config.chunkSize, factor: config.factor, slabChunkMax: config.slabChunkMax },
       },
       clock,
     );

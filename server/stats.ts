@@ -7,30 +7,10 @@
 import { Reply } from './protocol/replies';
 import type { ServerContext, ClientState } from './context';
 import { MEMCACHED_VERSION } from './config';
+import { ClassCounters } from './store/store';
+import { SLAB_PAGE_SIZE } from './store/slabs';
 
-const ITEM_HEADER = 48;
-const SLAB_PAGE_SIZE = 1024 * 1024;
-const CHUNK_ALIGN_BYTES = 8;
 const MAX_NUMBER_OF_SLAB_CLASSES = 64;
-
-/** Chunk sizes of memcached's slab classes for these settings; class ids start at 1. */
-export function slabClassSizes(chunkSize: number, factor: number, slabChunkMax: number): number[] {
-  const sizes: number[] = [];
-  let size = ITEM_HEADER + chunkSize;
-  while (sizes.length < MAX_NUMBER_OF_SLAB_CLASSES - 2) {
-    if (size >= slabChunkMax / factor) break;
-    if (size % CHUNK_ALIGN_BYTES !== 0) size += CHUNK_ALIGN_BYTES - (size % CHUNK_ALIGN_BYTES);
-    sizes.push(size);
-    size = Math.floor(size * factor);
-  }
-  sizes.push(slabChunkMax);
-  return sizes;
-}
-
-function classOf(sizes: number[], itemSize: number): number {
-  for (let i = 0; i < sizes.length; i++) if (itemSize <= sizes[i]) return i + 1;
-  return sizes.length;
-}
 
 /** Stats as name/value pairs, in memcached's order: text renders them as STAT lines, binary as packets. */
 export type StatPairs = [string, string | number][];
@@ -250,8 +230,8 @@ export function settingsStatPairs(ctx: ServerContext): StatPairs {
     ['hashpower_init', opt('hashpower', '0')],
     ['slab_reassign', yes(!cfg.suboptions.has('no_slab_reassign'))],
     ['slab_automove', opt('slab_automove', '1')],
-    ['slab_automove_ratio', '0.80'],
-    ['slab_automove_window', 30],
+    ['slab_automove_ratio', Number(opt('slab_automove_ratio', '0.8')).toFixed(2)],
+    ['slab_automove_window', Number.parseInt(opt('slab_automove_window', '30'), 10)],
     ['slab_chunk_max', cfg.slabChunkMax],
     ['lru_crawler', yes(!cfg.suboptions.has('no_lru_crawler'))],
     ['lru_crawler_sleep', opt('lru_crawler_sleep', '100')],
@@ -269,9 +249,10 @@ export function settingsStatPairs(ctx: ServerContext): StatPairs {
     ['temp_lru', yes(cfg.suboptions.has('temporary_ttl'))],
     ['temporary_ttl', opt('temporary_ttl', '61')],
     ['idle_timeout', cfg.idleTimeout],
-    ['watcher_logbuf_size', 262144],
-    ['worker_logbuf_size', 65536],
-    ['read_buf_mem_limit', opt('read_buf_mem_limit', '0')],
+    // These three are given in kilobytes and megabytes, and shown in bytes.
+    ['watcher_logbuf_size', Number.parseInt(opt('watcher_logbuf_size', '256'), 10) * 1024],
+    ['worker_logbuf_size', Number.parseInt(opt('worker_logbuf_size', '64'), 10) * 1024],
+    ['read_buf_mem_limit', Number.parseInt(opt('read_buf_mem_limit', '0'), 10) * 1024 * 1024],
     ['track_sizes', yes(ctx.store.sizes !== null)],
     ['inline_ascii_response', 'no'],
     ['ext_item_size', 512],
@@ -308,10 +289,10 @@ interface ClassUsage {
   oldest: number;
 }
 
-function usageByClass(ctx: ServerContext, sizes: number[]): Map<number, ClassUsage> {
+function usageByClass(ctx: ServerContext): Map<number, ClassUsage> {
   const usage = new Map<number, ClassUsage>();
   for (const item of ctx.store.items()) {
-    const id = classOf(sizes, item.size);
+    const id = item.lruClass;
     let u = usage.get(id);
     if (u === undefined) {
       u = { count: 0, requested: 0, oldest: item.time };
@@ -326,15 +307,11 @@ function usageByClass(ctx: ServerContext, sizes: number[]): Map<number, ClassUsa
 
 /** The slab class memcached would keep an item of this size in (`me`'s cls=). */
 export function slabClassOf(ctx: ServerContext, itemSize: number): number {
-  return classOf(classSizes(ctx), itemSize);
-}
-
-function classSizes(ctx: ServerContext): number[] {
-  return slabClassSizes(ctx.config.chunkSize, ctx.config.factor, ctx.config.slabChunkMax);
+  return ctx.store.slabs.classOf(itemSize);
 }
 
 function itemsStatPairs(ctx: ServerContext): StatPairs {
-  const usage = usageByClass(ctx, classSizes(ctx));
+  const usage = usageByClass(ctx);
   const now = ctx.store.clock.now();
   const out: [string, number][] = [];
   for (const id of [...usage.keys()].sort((a, b) => a - b)) {
@@ -345,6 +322,7 @@ function itemsStatPairs(ctx: ServerContext): StatPairs {
       [p + 'number_hot', 0],
       [p + 'number_warm', 0],
       [p + 'number_cold', u.count],
+      ...(ctx.config.suboptions.has('temporary_ttl') ? [[p + 'number_temp', 0] as [string, number]] : []),
       [p + 'age_hot', 0],
       [p + 'age_warm', 0],
       [p + 'age', now - u.oldest],
@@ -375,33 +353,34 @@ function itemsStatPairs(ctx: ServerContext): StatPairs {
 }
 
 function slabsStatPairs(ctx: ServerContext): StatPairs {
-  const sizes = classSizes(ctx);
-  const usage = usageByClass(ctx, sizes);
+  const slabs = ctx.store.slabs;
   const out: [string, number][] = [];
   let malloced = 0;
-  const ids = [...usage.keys()].sort((a, b) => a - b);
+  // memcached lists the classes that hold pages.
+  const traffic = ctx.store.classCounters;
+  const ids: number[] = [];
+  for (let id = 1; id < slabs.pages.length; id++) if (slabs.pages[id] > 0) ids.push(id);
   for (const id of ids) {
-    const u = usage.get(id) as ClassUsage;
-    const size = sizes[id - 1];
-    const perPage = Math.max(1, Math.floor(SLAB_PAGE_SIZE / size));
-    const pages = Math.ceil(u.count / perPage);
+    const t = traffic.get(id) ?? new ClassCounters();
+    const perPage = slabs.chunksPerPage(id);
+    const pages = slabs.pages[id];
     malloced += pages * SLAB_PAGE_SIZE;
     out.push(
-      [`${id}:chunk_size`, size],
+      [`${id}:chunk_size`, slabs.chunkSizeOf(id)],
       [`${id}:chunks_per_page`, perPage],
       [`${id}:total_pages`, pages],
       [`${id}:total_chunks`, pages * perPage],
-      [`${id}:used_chunks`, u.count],
-      [`${id}:free_chunks`, pages * perPage - u.count],
+      [`${id}:used_chunks`, slabs.used[id]],
+      [`${id}:free_chunks`, pages * perPage - slabs.used[id]],
       [`${id}:free_chunks_end`, 0],
-      [`${id}:get_hits`, 0],
-      [`${id}:cmd_set`, 0],
-      [`${id}:delete_hits`, 0],
-      [`${id}:incr_hits`, 0],
-      [`${id}:decr_hits`, 0],
-      [`${id}:cas_hits`, 0],
-      [`${id}:cas_badval`, 0],
-      [`${id}:touch_hits`, 0],
+      [`${id}:get_hits`, t.get_hits],
+      [`${id}:cmd_set`, t.cmd_set],
+      [`${id}:delete_hits`, t.delete_hits],
+      [`${id}:incr_hits`, t.incr_hits],
+      [`${id}:decr_hits`, t.decr_hits],
+      [`${id}:cas_hits`, t.cas_hits],
+      [`${id}:cas_badval`, t.cas_badval],
+      [`${id}:touch_hits`, t.touch_hits],
     );
   }
   out.push(['active_slabs', ids.length], ['total_malloced', malloced]);
@@ -420,12 +399,11 @@ function cachedump(ctx: ServerContext, args: string[]): Buffer {
   const limit = Number(args[2]);
   if (!/^\d+$/.test(args[1]) || !/^\d+$/.test(args[2])) return Reply.BAD_FORMAT;
   if (id >= MAX_NUMBER_OF_SLAB_CLASSES) return Reply.ILLEGAL_SLAB_ID;
-  const sizes = classSizes(ctx);
   let text = '';
   let shown = 0;
   const processStarted = ctx.store.clock.processStarted;
   for (const item of ctx.store.items()) {
-    if (classOf(sizes, item.size) !== id) continue;
+    if (item.lruClass !== id) continue;
     if (limit !== 0 && shown >= limit) break;
     const exp = item.exptime === 0 ? 0 : item.exptime + processStarted;
     text += `ITEM ${item.key} [${item.valueLength} b; ${exp} s]\r\n`;

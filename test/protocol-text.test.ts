@@ -125,7 +125,7 @@ const fixtures: Fixture[] = [
   { name: 'negative length: no data block', bytes: b('set k 0 0 -1\r\nget k\r\n'), expect: [err(Reply.BAD_FORMAT), get(['k'])] },
   { name: 'non-numeric length, noreply: data parsed as a command', bytes: b('set k 0 0 abc noreply\r\nx\r\n'), expect: [err(Reply.BAD_FORMAT, true), err(Reply.ERROR)] },
   { name: 'too many tokens for set', bytes: b('set k 0 0 1 noreply extra\r\n'), expect: [err(Reply.ERROR)] },
-  { name: 'data block too long', bytes: b('set k 0 0 1\r\nxyz\r\n'), expect: [err(Reply.BAD_DATA_CHUNK), err(Reply.ERROR)] },
+  { name: 'data block too long', bytes: b('set k 0 0 1\r\nxyz\r\n'), expect: [{ op: Op.Error, reply: Reply.BAD_DATA_CHUNK, noreply: false, failedSetSize: 48 + 2 + 3 + 8 }, err(Reply.ERROR)] },
   { name: 'storage key of 251 bytes', bytes: b(`set ${key251} 0 0 1\r\nx\r\n`), expect: [err(Reply.BAD_FORMAT), err(Reply.ERROR)] },
   { name: 'delete forms', bytes: b('delete a\r\ndelete a 0\r\ndelete a noreply\r\ndelete a 0 noreply\r\ndelete a 1\r\n'), expect: [
     { op: Op.Delete, key: 'a', noreply: false },

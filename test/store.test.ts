@@ -141,29 +141,39 @@ describe('store', () => {
     assert.equal(store.get('a'), null);
   });
 
-  it('evicts the least recently used item at the memory limit', () => {
-    const size = itemTotal(2, 0, 1002, true);
-    const { store } = newStore({ maxBytes: size * 3 });
-    const v = crlf('x'.repeat(1000));
-    store.store(StoreMode.Set, 'k1', 0, 0, v);
-    store.store(StoreMode.Set, 'k2', 0, 0, v);
-    store.store(StoreMode.Set, 'k3', 0, 0, v);
-    store.get('k1');
-    store.store(StoreMode.Set, 'k4', 0, 0, v);
-    assert.equal(store.peek('k2'), null);
+  it('evicts the oldest item of the same slab class once no page is left', () => {
+    // 2 MB is two pages of ten 100 KB chunks each.
+    const { store } = newStore({ maxBytes: 2 * MB });
+    const v = crlf('x'.repeat(100000));
+    for (let i = 0; i < 20; i++) assert.equal(store.store(StoreMode.Set, `k${i}`, 0, 0, v), StoreResult.Stored);
+    assert.equal(store.counters.evictions, 0);
+    store.store(StoreMode.Set, 'k20', 0, 0, v);
+    assert.equal(store.peek('k0'), null);
     assert.notEqual(store.peek('k1'), null);
     assert.equal(store.counters.evictions, 1);
-    assert.ok(store.bytes <= size * 3);
+    // Small items take a page of their own class, and evict nothing of the large ones.
+    store.store(StoreMode.Set, 'small', 0, 0, crlf('s'));
+    assert.equal(store.counters.evictions, 1);
+  });
+
+  it("spares an item fetched twice once, as memcached's active items are", () => {
+    const { store } = newStore({ maxBytes: 2 * MB });
+    const v = crlf('x'.repeat(100000));
+    for (let i = 0; i < 20; i++) store.store(StoreMode.Set, `k${i}`, 0, 0, v);
+    store.get('k0');
+    store.get('k0');
+    store.store(StoreMode.Set, 'k20', 0, 0, v);
+    assert.notEqual(store.peek('k0'), null);
+    assert.equal(store.peek('k1'), null);
   });
 
   it('-M refuses instead of evicting', () => {
-    const size = itemTotal(2, 0, 1002, true);
-    const { store } = newStore({ maxBytes: size * 2, noEvict: true });
-    const v = crlf('x'.repeat(1000));
-    store.store(StoreMode.Set, 'k1', 0, 0, v);
-    store.store(StoreMode.Set, 'k2', 0, 0, v);
-    assert.equal(store.store(StoreMode.Set, 'k3', 0, 0, v), StoreResult.NoMemory);
-    assert.notEqual(store.peek('k1'), null);
+    const { store } = newStore({ maxBytes: 2 * MB, noEvict: true });
+    const v = crlf('x'.repeat(100000));
+    for (let i = 0; i < 20; i++) store.store(StoreMode.Set, `k${i}`, 0, 0, v);
+    assert.equal(store.store(StoreMode.Set, 'k20', 0, 0, v), StoreResult.NoMemory);
+    assert.notEqual(store.peek('k0'), null);
+    assert.equal(store.counters.store_no_memory, 1);
   });
 
   it('refuses items past -I, and a refused set drops the old value', () => {

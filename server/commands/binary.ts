@@ -187,6 +187,7 @@ function executeStore(ctx: ServerContext, req: StoreRequest, replies: ReplyQueue
     case StoreResult.NotFound:
       return pushError(replies, req.opcode, Status.KeyNotFound, req.opaque);
     case StoreResult.NoMemory:
+    case StoreResult.NoMemoryDuringRead:
       if (mode === StoreMode.Set) store.delete(req.key, false);
       return pushError(replies, req.opcode, Status.OutOfMemory, req.opaque, false, OUT_OF_MEMORY_STORING);
     default:
@@ -223,6 +224,8 @@ function executeArith(ctx: ServerContext, req: ArithRequest, replies: ReplyQueue
       return pushError(replies, req.opcode, Status.NonNumeric, req.opaque);
     case ArithStatus.CasMismatch:
       return pushError(replies, req.opcode, Status.KeyExists, req.opaque);
+    case ArithStatus.NoMemory:
+      return pushError(replies, req.opcode, Status.OutOfMemory, req.opaque, false, OUT_OF_MEMORY_STORING);
     case ArithStatus.NotFound:
       break;
   }
@@ -231,12 +234,10 @@ function executeArith(ctx: ServerContext, req: ArithRequest, replies: ReplyQueue
     else store.counters.decr_misses++;
     return pushError(replies, req.opcode, Status.KeyNotFound, req.opaque);
   }
-  const digits = req.initial.toString();
-  const stored = store.store(StoreMode.Add, req.key, 0, req.exptime, Buffer.from(digits + '\r\n', 'latin1'));
-  store.counters.cmd_set--; // memcached links the new counter without counting a set
+  const stored = store.createCounter(req.key, req.initial, req.exptime);
   if (stored === StoreResult.Stored) {
     if (!req.quiet) out.push(encodeCounter(req.opcode, req.opaque, store.lastStoredCas, req.initial));
-  } else if (stored === StoreResult.NoMemory) {
+  } else if (stored === StoreResult.NoMemory || stored === StoreResult.NoMemoryDuringRead) {
     pushError(replies, req.opcode, Status.OutOfMemory, req.opaque, true, OUT_OF_MEMORY_CREATING);
   } else {
     pushError(replies, req.opcode, Status.NotStored, req.opaque);

@@ -32,6 +32,7 @@ function opaqueTooLong(flag: string): boolean {
 
 export function executeMetaError(ctx: ServerContext, req: MetaError, replies: ReplyQueue): void {
   if (req.dropKey !== null) ctx.store.refuseTooLarge(StoreMode.Set, req.dropKey);
+  if (req.failedSetSize !== undefined) ctx.store.countFailedSet(req.failedSetSize);
   replies.segments.push(req.reply);
 }
 
@@ -142,9 +143,11 @@ function metaGet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
   if (ttlSet) {
     store.counters.cmd_touch++;
     store.counters.touch_hits++;
+    store.countClass(item.size, 'touch_hits');
   } else {
     store.counters.get_hits++;
     store.counters.cmd_get++;
+    store.countClass(item.size, 'get_hits');
   }
 }
 
@@ -181,7 +184,13 @@ function metaSet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
   );
   const status = SET_STATUS[result];
   if (status === undefined) {
-    replies.segments.push(result === StoreResult.NoMemory ? Reply.OUT_OF_MEMORY_STORING : Reply.TOO_LARGE);
+    replies.segments.push(
+      result === StoreResult.NoMemory
+        ? Reply.OUT_OF_MEMORY_STORING
+        : result === StoreResult.NoMemoryDuringRead
+          ? Reply.OUT_OF_MEMORY_READING
+          : Reply.TOO_LARGE,
+    );
     return;
   }
   if (result === StoreResult.Stored && req.noReply) return;
@@ -255,15 +264,17 @@ function metaArith(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): v
     case ArithStatus.NonNumeric:
       out.push(Reply.NON_NUMERIC);
       return;
+    case ArithStatus.NoMemory:
+      out.push(Reply.OUT_OF_MEMORY);
+      return;
     case ArithStatus.CasMismatch:
       status = 'EX';
       break;
     case ArithStatus.NotFound:
       if (req.vivify) {
         value = req.initial.toString();
-        const stored = store.store(StoreMode.Add, req.key, 0, 0, Buffer.from(value + '\r\n', 'latin1'));
+        const stored = store.createCounter(req.key, req.initial, 0);
         if (stored === StoreResult.Stored) {
-          store.counters.cmd_set--; // memcached links it without counting a set
           item = store.peek(req.key);
           created = true;
         } else {

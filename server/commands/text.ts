@@ -78,7 +78,9 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       const result = ctx.store.arith(req.key, req.incr, req.delta);
       if (req.noreply) return After.Continue;
       if (result.status === ArithStatus.Ok) out.push(replyLine(result.value.toString()));
-      else out.push(result.status === ArithStatus.NotFound ? Reply.NOT_FOUND : Reply.NON_NUMERIC);
+      else if (result.status === ArithStatus.NotFound) out.push(Reply.NOT_FOUND);
+      else if (result.status === ArithStatus.NoMemory) out.push(Reply.OUT_OF_MEMORY);
+      else out.push(Reply.NON_NUMERIC);
       return After.Continue;
     }
     case Op.Touch: {
@@ -125,6 +127,7 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       out.push(...statsReply(ctx, req.args));
       return After.Continue;
     case Op.Error:
+      if (req.failedSetSize !== undefined) ctx.store.countFailedSet(req.failedSetSize);
       if (!req.noreply) out.push(req.reply);
       return After.Continue;
     case Op.Admin:
@@ -169,6 +172,7 @@ const STORE_REPLIES: Record<StoreResult, Buffer> = {
   [StoreResult.NotFound]: Reply.NOT_FOUND,
   [StoreResult.TooLarge]: Reply.TOO_LARGE,
   [StoreResult.NoMemory]: Reply.OUT_OF_MEMORY_STORING,
+  [StoreResult.NoMemoryDuringRead]: Reply.OUT_OF_MEMORY_READING,
 };
 
 function executeStore(ctx: ServerContext, req: StoreRequest, out: Segment[]): void {

@@ -8,7 +8,8 @@
 import { Reply, replyLine } from './replies';
 import { parseI32, parseU32, parseU64 } from './numbers';
 import { base64Decode } from './base64';
-import { KEY_MAX_LENGTH } from './limits';
+import { KEY_MAX_LENGTH, type TextLimits } from './limits';
+import { itemTotal } from '../store/item';
 import { tokEnd, tokStart, tokenLength } from './tokens';
 
 /** Meta commands take at most this many tokens (memcached's MFLAG_MAX_OPT_LENGTH). */
@@ -63,6 +64,8 @@ export interface MetaError {
   reply: Buffer;
   /** ms only: an item too large must not leave an old value behind. */
   dropKey: string | null;
+  /** ms with a malformed data block: memcached still counts a set of an item this size. */
+  failedSetSize?: number;
 }
 
 export type MetaDecoded = MetaRequest | MetaError;
@@ -262,13 +265,13 @@ export function decodeMeta(
   buf: Buffer,
   ntokens: number,
   data: Buffer | null,
-  itemFits: (nkey: number, flags: number, dataLength: number) => boolean,
+  limits: TextLimits,
 ): MetaDecoded | 'error' {
   switch (buf[tokStart[0] + 1]) {
     case 0x67: // mg
       return decodeGet(buf, ntokens);
     case 0x73: // ms
-      return decodeSet(buf, ntokens, data, itemFits);
+      return decodeSet(buf, ntokens, data, limits);
     case 0x64: // md
       return decodeDeleteOrArith(buf, ntokens, MetaCommand.Delete);
     case 0x61: // ma
@@ -301,7 +304,7 @@ function decodeSet(
   buf: Buffer,
   ntokens: number,
   data: Buffer | null,
-  itemFits: (nkey: number, flags: number, dataLength: number) => boolean,
+  limits: TextLimits,
 ): MetaDecoded | 'error' {
   if (ntokens < 3) return 'error';
   if (tokenLength(1) > KEY_MAX_LENGTH || ntokens === 3) return failWith(Reply.BAD_FORMAT);
@@ -325,10 +328,14 @@ function decodeSet(
   }
   if (opaqueError) return fail('CLIENT_ERROR opaque token too long');
   const dataLength = metaSetDataLength(buf, ntokens);
-  if (data === null || !itemFits(req.key.length, req.clientFlags, dataLength)) {
+  const casEnabled = limits.casEnabled;
+  if (data === null || itemTotal(req.key.length, req.clientFlags, dataLength, casEnabled) > limits.itemSizeMax) {
     return fail('SERVER_ERROR object too large for cache', req.key);
   }
-  if (data[data.length - 2] !== 0x0d || data[data.length - 1] !== 0x0a) return failWith(Reply.BAD_DATA_CHUNK);
+  if (data[data.length - 2] !== 0x0d || data[data.length - 1] !== 0x0a) {
+    const failedSetSize = itemTotal(req.key.length, req.clientFlags, dataLength, casEnabled);
+    return { op: 'meta-error', reply: Reply.BAD_DATA_CHUNK, dropKey: null, failedSetSize };
+  }
   req.data = data;
   return req;
 }

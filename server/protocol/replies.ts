@@ -40,6 +40,7 @@ export const Reply = {
   OUT_OF_MEMORY_STORING: line('SERVER_ERROR out of memory storing object'),
   OUT_OF_MEMORY_GET: line('SERVER_ERROR out of memory writing get response'),
   OUT_OF_MEMORY: line('SERVER_ERROR out of memory'),
+  OUT_OF_MEMORY_READING: line('SERVER_ERROR Out of memory during read'),
 } as const;
 
 /** A reply line built at run time (numbers, versions, stats rows). */

@@ -10,7 +10,7 @@
 import { Reply } from './replies';
 import { parseI32, parseU32, parseU64 } from './numbers';
 import { StoreMode, itemTotal } from '../store/item';
-import { KEY_MAX_LENGTH } from './limits';
+import { KEY_MAX_LENGTH, type TextLimits } from './limits';
 import { decodeMeta, metaSetDataLength, type MetaError, type MetaRequest } from './meta';
 import { commandEnd, hasNoreply, tokEnd, tokStart, tokenIs, tokenLength, tokenString, tokenize, tokens } from './tokens';
 
@@ -23,10 +23,7 @@ export const LINE_NO_NEWLINE_LIMIT = 2048;
 export const GET_LINE_LIMIT = 16 * 1024 * 1024;
 const INT_MAX = 0x7fffffff;
 
-export interface TextLimits {
-  itemSizeMax: number;
-  casEnabled: boolean;
-}
+export type { TextLimits };
 
 // ---------------------------------------------------------------------------------------------
 // Storage headers: the checks process_update_command makes before it reads the data block.
@@ -227,6 +224,8 @@ export interface ErrorRequest {
   op: Op.Error;
   reply: Buffer;
   noreply: boolean;
+  /** A storage command whose data block was malformed: memcached still counts a set of an item this size. */
+  failedSetSize?: number;
 }
 export interface GetRequest {
   op: Op.Get;
@@ -342,9 +341,7 @@ export function decodeText(buf: Buffer, start: number, length: number, limits: T
   const c0 = buf[tokStart[0]];
   if (c0 === 0x6d /* m */ && cmdLength === 2) {
     const data = newline + 1 < start + length ? buf.subarray(newline + 1, start + length) : null;
-    const meta = decodeMeta(buf, ntokens, data, (nkey, flags, dataLength) =>
-      itemTotal(nkey, flags, dataLength, limits.casEnabled) <= limits.itemSizeMax,
-    );
+    const meta = decodeMeta(buf, ntokens, data, limits);
     return meta === 'error' ? ERROR_REQUEST : meta;
   }
   switch (cmdLength) {
@@ -455,7 +452,10 @@ function decodeStore(
   }
   const dataStart = newline + 1;
   const dataEnd = start + length;
-  if (buf[dataEnd - 2] !== 0x0d || buf[dataEnd - 1] !== 0x0a) return error(Reply.BAD_DATA_CHUNK, noreply);
+  if (buf[dataEnd - 2] !== 0x0d || buf[dataEnd - 1] !== 0x0a) {
+    const failedSetSize = itemTotal(tokenLength(1), h.flags, h.dataLength, limits.casEnabled);
+    return { op: Op.Error, reply: Reply.BAD_DATA_CHUNK, noreply, failedSetSize };
+  }
   return {
     op: Op.Store,
     mode,

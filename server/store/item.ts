@@ -33,6 +33,11 @@ export class Item {
   readonly size: number;
   /** A records-engine handle for the data, created on demand by the server and released with the item. */
   record: unknown = null;
+  /** The slab class whose LRU holds the item, and the class of each chunk of its memory. */
+  lruClass = 0;
+  chunks: number[] = [];
+  /** The expiry second the sweep files it under (0: none). */
+  expiryBucket = 0;
 
   constructor(
     readonly key: string,

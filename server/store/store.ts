@@ -7,9 +7,9 @@
  * record); every mutation links a new data buffer.
  */
 
-import { LRUCache } from 'lru-cache';
 import type { Clock } from './clock';
 import { Item, StoreMode, itemTotal } from './item';
+import { SlabMemory } from './slabs';
 import { parseStoredCounter } from '../protocol/numbers';
 
 export { Item, StoreMode };
@@ -24,6 +24,8 @@ export const enum StoreResult {
   NotFound,
   TooLarge,
   NoMemory,
+  /** A large item's data chunks could not be had (memcached finds out while reading it). */
+  NoMemoryDuringRead,
 }
 
 export interface StoreOptions {
@@ -32,7 +34,23 @@ export interface StoreOptions {
   casEnabled: boolean;
   /** -M: refuse to store instead of evicting. */
   noEvict: boolean;
+  /** Slab geometry (-n, -f, slab_chunk_max); memcached's defaults when absent. */
+  slabs?: { chunkSize: number; factor: number; slabChunkMax: number };
 }
+
+/** Traffic counters memcached keeps per slab class (`stats slabs`). */
+export class ClassCounters {
+  get_hits = 0;
+  cmd_set = 0;
+  delete_hits = 0;
+  incr_hits = 0;
+  decr_hits = 0;
+  cas_hits = 0;
+  cas_badval = 0;
+  touch_hits = 0;
+}
+
+type ClassCounterName = keyof ClassCounters;
 
 /** memcached's item and command counters that the store owns (names as in `stats`). */
 export class StoreCounters {
@@ -71,6 +89,7 @@ export const enum ArithStatus {
   NotFound,
   NonNumeric,
   CasMismatch,
+  NoMemory,
 }
 
 export interface ArithResult {
@@ -84,7 +103,15 @@ const EMPTY_VALUE = Buffer.from('\r\n');
 
 export class Store {
   readonly counters = new StoreCounters();
-  private readonly lru: LRUCache<string, Item>;
+  /** Per slab class traffic, by class id. */
+  readonly classCounters = new Map<number, ClassCounters>();
+  /** Every linked item by key. */
+  private readonly table = new Map<string, Item>();
+  /** Each slab class's items, oldest first (index = class id). */
+  private readonly lrus: Map<string, Item>[];
+  /** Memory accounted as memcached's slab allocator accounts it. */
+  readonly slabs: SlabMemory;
+  private totalBytes = 0;
   private nextCas = 0;
   /** The CAS of the item the last successful store linked. */
   lastStoredCas = 0;
@@ -92,6 +119,8 @@ export class Store {
   private oldestLive = 0;
   /** flush_all: items with a CAS below this are gone (makes an immediate flush exact within a second). */
   private oldestCas = 0;
+  /** A flush_all whose items the sweep has yet to reclaim. */
+  private flushReclaimPending = false;
   /** Items with an expiry, by relative expiry second, for the sweep. */
   private readonly expiring = new Map<number, Set<Item>>();
   private sweptUntil: number;
@@ -107,14 +136,26 @@ export class Store {
     readonly clock: Clock,
   ) {
     this.sweptUntil = clock.now();
-    this.lru = new LRUCache<string, Item>({
-      maxSize: options.maxBytes,
-      sizeCalculation: (item) => item.size,
-      dispose: (item, _key, reason) => {
-        if (reason === 'evict') this.onEvicted(item);
-        this.forget(item);
-      },
-    });
+    const geometry = options.slabs ?? { chunkSize: 48, factor: 1.25, slabChunkMax: 512 * 1024 };
+    this.slabs = new SlabMemory({ limitBytes: options.maxBytes, ...geometry });
+    this.lrus = Array.from({ length: this.slabs.sizes.length + 1 }, () => new Map<string, Item>());
+  }
+
+  /** Counts one event for the slab class of an item of `itemSize` bytes. */
+  countClass(itemSize: number, name: ClassCounterName): void {
+    const id = this.slabs.classOf(itemSize);
+    let counters = this.classCounters.get(id);
+    if (counters === undefined) {
+      counters = new ClassCounters();
+      this.classCounters.set(id, counters);
+    }
+    counters[name]++;
+  }
+
+  /** A set that arrived with a malformed data block still counts, as memcached counts it. */
+  countFailedSet(itemSize: number): void {
+    this.counters.cmd_set++;
+    this.countClass(itemSize, 'cmd_set');
   }
 
   /** Starts (afresh) or stops counting item sizes, as `stats sizes_enable|disable` do. */
@@ -139,12 +180,12 @@ export class Store {
 
   /** Items currently linked (including expired ones not yet reclaimed, as memcached counts). */
   get currItems(): number {
-    return this.lru.size;
+    return this.table.size;
   }
 
   /** Sum of the items' sizes as memcached charges them. */
   get bytes(): number {
-    return this.lru.calculatedSize;
+    return this.totalBytes;
   }
 
   get casEnabled(): boolean {
@@ -182,7 +223,7 @@ export class Store {
    * Does not count a fetch; `get` does.
    */
   peek(key: string): Item | null {
-    const item = this.lru.peek(key);
+    const item = this.table.get(key);
     if (item === undefined) return null;
     const now = this.clock.now();
     if (this.isFlushed(item, now)) {
@@ -207,6 +248,7 @@ export class Store {
       return null;
     }
     this.counters.get_hits++;
+    this.countClass(item.size, 'get_hits');
     this.bump(item);
     return item;
   }
@@ -220,6 +262,7 @@ export class Store {
       return null;
     }
     this.counters.touch_hits++;
+    this.countClass(item.size, 'touch_hits');
     this.setExptime(item, this.realtime(exptime));
     this.bump(item);
     return item;
@@ -231,7 +274,7 @@ export class Store {
 
   /**
    * A fetch's effect on an item (do_item_bump): the first marks it fetched, later ones
-   * mark it active and refresh its time; it moves to the most recently used end.
+   * mark it active and refresh its time. An active item is spared once by eviction.
    */
   bump(item: Item): void {
     if (!item.fetched) {
@@ -240,7 +283,6 @@ export class Store {
       item.active = true;
       item.time = this.clock.now();
     }
-    this.lru.get(item.key);
   }
 
   /**
@@ -260,6 +302,7 @@ export class Store {
   ): StoreResult {
     if (!this.fits(key.length, flags, data.length)) return this.refuseTooLarge(mode, key);
     this.counters.cmd_set++;
+    this.countClass(itemTotal(key.length, flags, data.length, this.options.casEnabled), 'cmd_set');
     const old = this.peek(key);
     let stale = false;
     if (old !== null) {
@@ -271,11 +314,14 @@ export class Store {
         case StoreMode.Cas:
           if (casMatch) {
             this.counters.cas_hits++;
+            this.countClass(old.size, 'cas_hits');
           } else if (setStale && cas !== 0n && cas < BigInt(old.cas)) {
             this.counters.cas_hits++;
+            this.countClass(old.size, 'cas_hits');
             stale = true;
           } else {
             this.counters.cas_badval++;
+            this.countClass(old.size, 'cas_badval');
             return StoreResult.Exists;
           }
           break;
@@ -328,22 +374,87 @@ export class Store {
   }
 
   private touchLru(item: Item): void {
-    this.lru.get(item.key);
+    item.time = this.clock.now();
   }
 
-  /** Links a new item in place of any old one. */
-  private link(item: Item): StoreResult {
-    if (this.options.noEvict) {
-      const old = this.lru.peek(item.key);
-      const after = this.lru.calculatedSize - (old === undefined ? 0 : old.size) + item.size;
-      if (after > this.options.maxBytes) {
-        this.counters.store_no_memory++;
-        return StoreResult.NoMemory;
+  /**
+   * Takes memory for an item as memcached's allocator would, evicting from the class that
+   * needs a chunk when no page is left (do_item_alloc_pull). False when none can be had.
+   */
+  private allocate(item: Item): StoreResult {
+    const layout = this.slabs.layout(item.size, item.key.length, item.flags, item.data.length, this.options.casEnabled);
+    const taken: number[] = [];
+    for (let i = 0; i < layout.chunks.length; i++) {
+      let id = layout.chunks[i];
+      let ok = this.takeChunk(id);
+      // A large item's last chunk falls back to a full-size chunk (do_item_alloc_chunk).
+      if (!ok && i > 0 && id !== this.slabs.largestClass) {
+        id = this.slabs.largestClass;
+        ok = this.takeChunk(id);
       }
+      if (!ok) {
+        for (const t of taken) this.slabs.give(t);
+        return i === 0 ? StoreResult.NoMemory : StoreResult.NoMemoryDuringRead;
+      }
+      taken.push(id);
     }
-    this.lru.set(item.key, item);
+    item.lruClass = layout.lruClass;
+    item.chunks = taken;
+    return StoreResult.Stored;
+  }
+
+  private takeChunk(id: number): boolean {
+    for (let tries = 0; tries < 10; tries++) {
+      if (this.slabs.tryTake(id)) return true;
+      if (!this.evictOne(id)) return false;
+    }
+    return false;
+  }
+
+  /**
+   * Frees an item from class `id`'s tail: expired ones first, active ones get a second
+   * chance, and -M never evicts a live item. False when nothing could go.
+   */
+  private evictOne(id: number): boolean {
+    const lru = this.lrus[id];
+    const now = this.clock.now();
+    let tries = 0;
+    for (const item of lru.values()) {
+      if (tries++ >= 50) break;
+      if ((item.exptime !== 0 && item.exptime <= now) || this.isFlushed(item, now)) {
+        this.counters.reclaimed++;
+        if (!item.fetched) this.counters.expired_unfetched++;
+        this.unlink(item);
+        return true;
+      }
+      if (this.options.noEvict) return false;
+      if (item.active) {
+        item.active = false;
+        lru.delete(item.key);
+        lru.set(item.key, item);
+        continue;
+      }
+      this.onEvicted(item);
+      this.unlink(item);
+      return true;
+    }
+    return false;
+  }
+
+  /** Links a new item in place of any old one; `counted` false for an incr's rewrite. */
+  private link(item: Item, counted = true): StoreResult {
+    const allocated = this.allocate(item);
+    if (allocated !== StoreResult.Stored) {
+      if (allocated === StoreResult.NoMemory) this.counters.store_no_memory++;
+      return allocated;
+    }
+    const old = this.table.get(item.key);
+    if (old !== undefined) this.unlink(old);
+    this.table.set(item.key, item);
+    this.lrus[item.lruClass].set(item.key, item);
+    this.totalBytes += item.size;
     this.countSize(item, 1);
-    this.counters.total_items++;
+    if (counted) this.counters.total_items++;
     if (item.exptime !== 0) this.expireAt(item);
     this.lastStoredCas = item.cas;
     return StoreResult.Stored;
@@ -355,7 +466,10 @@ export class Store {
       if (count) this.counters.delete_misses++;
       return false;
     }
-    if (count) this.counters.delete_hits++;
+    if (count) {
+      this.counters.delete_hits++;
+      this.countClass(item.size, 'delete_hits');
+    }
     this.unlink(item);
     return true;
   }
@@ -382,9 +496,11 @@ export class Store {
     if (incr) {
       value = (current + delta) & U64_MASK;
       this.counters.incr_hits++;
+      this.countClass(item.size, 'incr_hits');
     } else {
       value = delta > current ? 0n : current - delta;
       this.counters.decr_hits++;
+      this.countClass(item.size, 'decr_hits');
     }
     const digits = value.toString();
     let data: Buffer;
@@ -395,7 +511,9 @@ export class Store {
       data[data.length - 2] = 0x0d;
       data[data.length - 1] = 0x0a;
     } else {
+      // A longer number needs a new item, which memcached counts as one.
       data = Buffer.from(digits + '\r\n', 'latin1');
+      this.counters.total_items++;
     }
     const next = new Item(key, item.flags, item.exptime, data, this.newCas(), item.time, this.casEnabled);
     next.fetched = item.fetched;
@@ -403,10 +521,19 @@ export class Store {
     next.stale = item.stale;
     next.tokenSent = item.tokenSent;
     next.keyBinary = item.keyBinary;
-    this.lru.set(key, next);
-    this.countSize(next, 1);
-    if (next.exptime !== 0) this.expireAt(next);
+    if (this.link(next, false) !== StoreResult.Stored) return { status: ArithStatus.NoMemory, value: 0n, item: null };
     return { status: ArithStatus.Ok, value, item: next };
+  }
+
+  /**
+   * A counter created by an incr/decr on a missing key (binary incr with an initial value,
+   * ma ... N): linked like an add, but memcached counts no set for it.
+   */
+  createCounter(key: string, value: bigint, exptime: number): StoreResult {
+    if (this.peek(key) !== null) return StoreResult.NotStored;
+    const data = Buffer.from(value.toString() + '\r\n', 'latin1');
+    if (!this.fits(key.length, 0, data.length)) return StoreResult.TooLarge;
+    return this.link(new Item(key, 0, this.realtime(exptime), data, this.newCas(), this.clock.now(), this.casEnabled));
   }
 
   /** flush_all [delay]: with no delay, everything stored so far is gone now. */
@@ -420,20 +547,22 @@ export class Store {
     } else {
       this.oldestLive = newOldest;
     }
-    if (delay <= 0) this.reclaimFlushed(now);
+    // Flushed items stay until a fetch finds them (counted as get_flushed) or the next sweep.
+    this.flushReclaimPending = true;
   }
 
   /** Reclaims the memory of flushed items (the effect is already visible through isFlushed). */
   private reclaimFlushed(now: number): void {
     const doomed: Item[] = [];
-    for (const item of this.lru.values()) if (this.isFlushed(item, now)) doomed.push(item);
+    for (const item of this.table.values()) if (this.isFlushed(item, now)) doomed.push(item);
     for (const item of doomed) this.unlink(item);
   }
 
   /** Reclaims expired items and applies a delayed flush whose time has come. Call once a second. */
   sweep(): void {
     const now = this.clock.now();
-    if (this.oldestLive !== 0 && this.oldestLive <= now && this.oldestLive > this.sweptUntil - 1) {
+    if (this.flushReclaimPending && this.oldestLive <= now) {
+      this.flushReclaimPending = false;
       this.reclaimFlushed(now);
     }
     for (let t = this.sweptUntil + 1; t <= now; t++) {
@@ -441,10 +570,10 @@ export class Store {
       if (due === undefined) continue;
       this.expiring.delete(t);
       for (const item of due) {
-        if (this.lru.peek(item.key) !== item) continue;
+        if (this.table.get(item.key) !== item) continue;
         if (!item.fetched) this.counters.expired_unfetched++;
         this.counters.crawler_reclaimed++;
-        this.lru.delete(item.key);
+        this.unlink(item);
       }
     }
     this.sweptUntil = now;
@@ -452,6 +581,7 @@ export class Store {
 
   private expireAt(item: Item): void {
     const at = Math.max(item.exptime, this.sweptUntil + 1);
+    item.expiryBucket = at;
     let due = this.expiring.get(at);
     if (due === undefined) {
       due = new Set();
@@ -486,26 +616,30 @@ export class Store {
   }
 
   private setExptime(item: Item, exptime: number): void {
-    if (item.exptime !== 0) this.expiring.get(Math.max(item.exptime, this.sweptUntil + 1))?.delete(item);
+    this.unexpire(item);
     item.exptime = exptime;
     if (exptime !== 0) this.expireAt(item);
   }
 
-  private unlink(item: Item): void {
-    if (this.lru.peek(item.key) === item) this.lru.delete(item.key);
+  private unexpire(item: Item): void {
+    if (item.expiryBucket === 0) return;
+    const due = this.expiring.get(item.expiryBucket);
+    if (due !== undefined) {
+      due.delete(item);
+      if (due.size === 0) this.expiring.delete(item.expiryBucket);
+    }
+    item.expiryBucket = 0;
   }
 
-  /** Bookkeeping for an item leaving the cache for any reason. */
-  private forget(item: Item): void {
+  /** Removes an item for any reason, returning its memory. */
+  private unlink(item: Item): void {
+    if (this.table.get(item.key) !== item) return;
+    this.table.delete(item.key);
+    this.lrus[item.lruClass].delete(item.key);
+    for (const id of item.chunks) this.slabs.give(id);
+    this.totalBytes -= item.size;
     this.countSize(item, -1);
-    if (item.exptime !== 0) {
-      const at = Math.max(item.exptime, this.sweptUntil + 1);
-      const due = this.expiring.get(at);
-      if (due !== undefined) {
-        due.delete(item);
-        if (due.size === 0) this.expiring.delete(at);
-      }
-    }
+    this.unexpire(item);
     if (this.onUnlink !== null) this.onUnlink(item);
   }
 
@@ -523,10 +657,11 @@ export class Store {
   /** stats reset: zero the counters (items stay). */
   resetCounters(): void {
     Object.assign(this.counters, new StoreCounters());
+    this.classCounters.clear();
   }
 
-  /** Every live item, least recently used last; for stats cachedump and tests. */
-  *items(): IterableIterator<Item> {
-    yield* this.lru.values();
+  /** Every linked item; for stats and tests. */
+  items(): IterableIterator<Item> {
+    return this.table.values();
   }
 }

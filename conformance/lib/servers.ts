@@ -1,0 +1,245 @@
+// Starts and stops the servers a conformance case compares: the reference
+// (Debian's memcached) and the candidate (recordcache, or a second memcached
+// when RC_TARGET=memcached, which checks the harness itself). Each runs on a
+// free loopback port with the same command-line flags. No process outlives
+// the test run: every child is tracked and killed at exit.
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import fs from 'node:fs';
+
+export const MEMCACHED = '/usr/bin/memcached';
+export const RECORDCACHE_CLI = path.resolve(__dirname, '../../dist/server/cli.js');
+
+export type TargetKind = 'memcached' | 'recordcache';
+
+export function candidateKind(): TargetKind {
+  const target = process.env.RC_TARGET ?? 'recordcache';
+  if (target !== 'memcached' && target !== 'recordcache') {
+    throw new Error(`RC_TARGET must be 'recordcache' or 'memcached', not '${target}'`);
+  }
+  return target;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export interface ServerProcess {
+  kind: TargetKind;
+  port: number;
+  flags: string[];
+  child: ChildProcess;
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>;
+  hasExited(): boolean;
+  /** Recent stdout and stderr, for failure messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(address.port));
+    });
+  });
+}
+
+export interface PairOptions {
+  /**
+   * Flags given to memcached processes only. They may change nothing a
+   * client sees, only make memcached repeatable (see usePair callers).
+   */
+  memcachedOnly?: string[];
+}
+
+/**
+ * Keeps memcached's background threads from holding item references, which
+ * decide whether incr/decr rewrite a value in place (padded with spaces) or
+ * replace it (notes/memcached.md §11a). They also change what stats show, so
+ * only pairs that compare no stats use them.
+ */
+export const NO_BACKGROUND_ITEM_REFERENCES = ['-o', 'no_lru_maintainer,no_lru_crawler'];
+
+function commandFor(kind: TargetKind, port: number, flags: string[], memcachedOnly: string[]): [string, string[]] {
+  const common = ['-p', String(port), '-U', '0', '-l', '127.0.0.1'];
+  if (kind === 'memcached') {
+    // One worker thread keeps memcached's item references, and so its quirks, repeatable.
+    const threads = flags.includes('-t') ? [] : ['-t', '1'];
+    return [MEMCACHED, [...common, ...threads, '-u', 'root', ...memcachedOnly, ...flags]];
+  }
+  if (!fs.existsSync(RECORDCACHE_CLI)) {
+    throw new Error(`${RECORDCACHE_CLI} is missing: build with \`npx tsc -p tsconfig.json\``);
+  }
+  return [process.execPath, [RECORDCACHE_CLI, ...common, ...flags]];
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function startOnce(kind: TargetKind, flags: string[], memcachedOnly: string[], port: number): Promise<ServerProcess> {
+  const [program, args] = commandFor(kind, port, flags, memcachedOnly);
+  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let output = '';
+  const keep = (data: Buffer): void => {
+    output = (output + data.toString('utf8')).slice(-8192);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let exitedFlag = false;
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitedFlag = true;
+      running.delete(child);
+      resolve(code ?? signal ?? 'unknown');
+    });
+    child.once('error', (err) => {
+      exitedFlag = true;
+      running.delete(child);
+      output += String(err);
+      resolve('spawn-error');
+    });
+  });
+  const server: ServerProcess = {
+    kind,
+    port,
+    flags,
+    child,
+    exited,
+    hasExited: () => exitedFlag,
+    output: () => output,
+    stop: async () => {
+      if (exitedFlag) return;
+      // memcached keeps nothing worth a clean exit, and takes a second to
+      // leave on SIGTERM; recordcache is asked politely.
+      child.kill(kind === 'memcached' ? 'SIGKILL' : 'SIGTERM');
+      const stopped = await Promise.race([exited.then(() => true), sleep(3000).then(() => false)]);
+      if (!stopped) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) {
+    if (exitedFlag) return server;
+    if (await canConnect(port)) return server;
+    await sleep(20);
+  }
+  await server.stop();
+  throw new Error(`${kind} on port ${port} did not accept connections within 15 s:\n${output}`);
+}
+
+/** Starts one server on a free port; retries on a port taken in the meantime. */
+export async function startServer(kind: TargetKind, flags: string[], memcachedOnly: string[] = []): Promise<ServerProcess> {
+  for (let attempt = 0; ; attempt++) {
+    const server = await startOnce(kind, flags, memcachedOnly, await freePort());
+    if (!server.hasExited()) return server;
+    const code = await server.exited;
+    if (attempt >= 3 || !/address already in use|bind/i.test(server.output())) {
+      throw new Error(`${kind} ${flags.join(' ')} exited with ${code}:\n${server.output()}`);
+    }
+  }
+}
+
+export interface StartFailure {
+  /** The exit code, or 'still running' if the process accepted the flags. */
+  exit: number | string;
+  stderr: string;
+}
+
+/**
+ * Starts a server with flags that should make it refuse to start, and
+ * reports how it exited (a process still running after `waitMs` is stopped).
+ */
+export async function startExpectingFailure(kind: TargetKind, flags: string[], waitMs = 3000): Promise<StartFailure> {
+  const [program, args] = commandFor(kind, await freePort(), flags, []);
+  const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  running.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (data: Buffer) => {
+    stderr = (stderr + data.toString('utf8')).slice(0, 4096);
+  });
+  const exit = await new Promise<number | string>((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve('still running');
+    }, waitMs);
+    // 'close' comes after the last of stderr, unlike 'exit'.
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve(code ?? signal ?? 'unknown');
+    });
+  });
+  if (exit === 'still running') await new Promise((resolve) => child.once('close', resolve));
+  running.delete(child);
+  return { exit, stderr };
+}
+
+export interface ServerPair {
+  reference: ServerProcess;
+  candidate: ServerProcess;
+}
+
+export async function startPair(flags: string[] = [], options: PairOptions = {}): Promise<ServerPair> {
+  const memcachedOnly = options.memcachedOnly ?? [];
+  // CONFORMANCE_CANDIDATE_FLAGS gives the candidate extra flags, e.g. to check
+  // that the suite notices a server that behaves differently.
+  const candidateExtra = (process.env.CONFORMANCE_CANDIDATE_FLAGS ?? '').split(' ').filter(Boolean);
+  const started = await Promise.allSettled([
+    startServer('memcached', flags, memcachedOnly),
+    startServer(candidateKind(), [...flags, ...candidateExtra], memcachedOnly),
+  ]);
+  const [reference, candidate] = started;
+  if (reference.status === 'fulfilled' && candidate.status === 'fulfilled') {
+    return { reference: reference.value, candidate: candidate.value };
+  }
+  // Leave nothing running when only one of the two came up.
+  for (const result of started) if (result.status === 'fulfilled') await result.value.stop();
+  const failure = started.find((result) => result.status === 'rejected') as PromiseRejectedResult;
+  throw failure.reason;
+}
+
+export async function stopPair(pair: ServerPair | undefined): Promise<void> {
+  if (!pair) return;
+  await Promise.all([pair.reference.stop(), pair.candidate.stop()]);
+}
+
+/**
+ * Registers mocha hooks that start a pair before the enclosing suite and stop
+ * it after; the returned function gives the running pair.
+ */
+export function usePair(flags: string[] = [], options: PairOptions = {}): () => ServerPair {
+  let pair: ServerPair | undefined;
+  before(async function () {
+    this.timeout(30000);
+    pair = await startPair(flags, options);
+  });
+  after(async function () {
+    this.timeout(30000);
+    await stopPair(pair);
+    pair = undefined;
+  });
+  return () => {
+    if (!pair) throw new Error('server pair is not running');
+    return pair;
+  };
+}

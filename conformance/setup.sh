@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the reference programs the conformance suite runs against:
+# memcached (the reference server), memccapable and the other libmemcached
+# tools, the Python clients pymemcache and pylibmc, and twemproxy (nutcracker).
+# Idempotent and quick when both are already present. The suite starts its own
+# memcached processes on free loopback ports, so Debian's memcached service is
+# never needed; it is kept from starting on install.
+set -euo pipefail
+
+need_install=0
+for program in memcached memccapable memccp nutcracker saslpasswd2; do
+  if ! command -v "$program" >/dev/null 2>&1; then
+    need_install=1
+  fi
+done
+/usr/bin/python3 -c 'import pymemcache, pylibmc' >/dev/null 2>&1 || need_install=1
+[ "$need_install" -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "conformance/setup.sh: memcached, its tools, the Python clients or nutcracker are missing; run as root to install them" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+# A policy-rc.d answering 101 stops dpkg from starting the memcached service.
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  added_policy=1
+fi
+remove_policy() { if [ "$added_policy" -eq 1 ]; then rm -f "$policy"; fi; }
+trap remove_policy EXIT
+
+apt-get update
+apt-get install -y memcached libmemcached-tools python3-pymemcache python3-pylibmc nutcracker sasl2-bin
