@@ -20,7 +20,7 @@ const ONLY = process.env.CONFORMANCE_SEQUENCE === undefined ? undefined : Number
 const SEQUENCES = Number(process.env.CONFORMANCE_SEQUENCES ?? 5000);
 const PIPELINED_SEQUENCES = Math.ceil(SEQUENCES / 2);
 const CONCURRENCY = 32;
-const REPLY_TIMEOUT_MS = 3000;
+const REPLY_TIMEOUT_MS = 10000;
 
 /** One server's replies to a sequence, one rendered entry per command. */
 interface SequenceRun {

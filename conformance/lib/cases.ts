@@ -51,7 +51,10 @@ export interface Case {
 }
 
 const QUIET_MS = 150;
-const REPLY_TIMEOUT_MS = 2000;
+// Generous, so a loaded machine does not fail a case: a wait only runs out
+// when a reply is missing, and then it is a failure anyway.
+const REPLY_TIMEOUT_MS = 5000;
+const REPLY_TIMEOUT_MS_PER_MB_SENT = 5000;
 
 interface Transcript {
   text: string;
@@ -96,7 +99,8 @@ async function runOn(server: ServerProcess, testCase: Case): Promise<Transcript>
       await connection.send(chunks, step.delayMs ?? 0);
       if (step.halfClose) connection.end();
       const expect = step.expect ?? 1;
-      const timeout = step.timeoutMs ?? REPLY_TIMEOUT_MS;
+      const sentBytes = chunks.reduce((total, chunk) => total + toBuffer(chunk).length, 0);
+      const timeout = step.timeoutMs ?? REPLY_TIMEOUT_MS + Math.ceil((sentBytes / 1048576) * REPLY_TIMEOUT_MS_PER_MB_SENT);
       let reply: Reply;
       if (expect === 'unread') {
         reply = { bytes: Buffer.alloc(0), outcome: 'complete' };

@@ -76,7 +76,9 @@ function commandFor(kind: TargetKind, port: number, flags: string[], memcachedOn
   if (!fs.existsSync(RECORDCACHE_CLI)) {
     throw new Error(`${RECORDCACHE_CLI} is missing: build with \`npx tsc -p tsconfig.json\``);
   }
-  return [process.execPath, [RECORDCACHE_CLI, ...common, ...flags]];
+  // RC_RECORDS picks recordcache's records backend (js, native, ...), so the suite runs against each.
+  const records = process.env.RC_RECORDS ? [`--records=${process.env.RC_RECORDS}`] : [];
+  return [process.execPath, [RECORDCACHE_CLI, ...common, ...records, ...flags]];
 }
 
 function canConnect(port: number): Promise<boolean> {
