@@ -30,6 +30,21 @@ function opaqueTooLong(flag: string): boolean {
   return flag.length > META_MAX_OPAQUE_LENGTH;
 }
 
+/** The O and k flags a reply without an item echoes, or null when an opaque is too long. */
+function opaqueAndKey(req: MetaRequest): string | null {
+  let flags = '';
+  for (const flag of req.flags) {
+    const f = flag.charCodeAt(0);
+    if (f === 0x4f) {
+      if (opaqueTooLong(flag)) return null;
+      flags += ' ' + flag;
+    } else if (f === 0x6b) {
+      flags += keyFlag(req.key, req.keyBinary);
+    }
+  }
+  return flags;
+}
+
 export function executeMetaError(ctx: ServerContext, req: MetaError, replies: ReplyQueue): void {
   if (req.dropKey !== null) ctx.store.refuseTooLarge(StoreMode.Set, req.dropKey);
   if (req.failedSetSize !== undefined) ctx.store.countFailedSet(req.failedSetSize);
@@ -67,17 +82,9 @@ function metaGet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
   if (item === null) {
     store.counters.get_misses++;
     store.counters.cmd_get++;
-    let line = 'EN';
-    for (const flag of req.flags) {
-      const f = flag.charCodeAt(0);
-      if (f === 0x4f) {
-        if (opaqueTooLong(flag)) return void out.push(OPAQUE_TOO_LONG);
-        line += ' ' + flag;
-      } else if (f === 0x6b) {
-        line += keyFlag(req.key, req.keyBinary);
-      }
-    }
-    if (!req.noReply) out.push(replyLine(line));
+    const flags = opaqueAndKey(req);
+    if (flags === null) return void out.push(OPAQUE_TOO_LONG);
+    if (!req.noReply) out.push(replyLine('EN' + flags));
     return;
   }
 
@@ -215,16 +222,8 @@ function metaSet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
 
 function metaDelete(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): void {
   const store = ctx.store;
-  let flags = '';
-  for (const flag of req.flags) {
-    const f = flag.charCodeAt(0);
-    if (f === 0x4f) {
-      if (opaqueTooLong(flag)) return void replies.segments.push(OPAQUE_TOO_LONG);
-      flags += ' ' + flag;
-    } else if (f === 0x6b) {
-      flags += keyFlag(req.key, req.keyBinary);
-    }
-  }
+  const flags = opaqueAndKey(req);
+  if (flags === null) return void replies.segments.push(OPAQUE_TOO_LONG);
   const item = store.peek(req.key);
   let status: string;
   if (item === null) {
@@ -316,16 +315,9 @@ function metaArith(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): v
     }
     if (req.value) line += '\r\n' + value;
   } else {
-    line = status;
-    for (const flag of req.flags) {
-      const f = flag.charCodeAt(0);
-      if (f === 0x4f) {
-        if (opaqueTooLong(flag)) return void out.push(OPAQUE_TOO_LONG);
-        line += ' ' + flag;
-      } else if (f === 0x6b) {
-        line += keyFlag(req.key, req.keyBinary);
-      }
-    }
+    const flags = opaqueAndKey(req);
+    if (flags === null) return void out.push(OPAQUE_TOO_LONG);
+    line = status + flags;
   }
   if (!suppressed) out.push(replyLine(line));
 }
