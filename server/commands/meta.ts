@@ -297,7 +297,7 @@ function metaArith(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): v
           line += ` t${ttlLeft(item, now)}`;
           break;
         case 0x54:
-          store.retime(item, req.ttl);
+          if (!result.replaced) store.retime(item, req.ttl);
           break;
         case 0x4e:
           if (created) store.retime(item, req.vivifyTtl);

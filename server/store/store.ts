@@ -96,6 +96,11 @@ export interface ArithResult {
   status: ArithStatus;
   value: bigint;
   item: Item | null;
+  /**
+   * The result did not fit and went into a new item. memcached's ma then applies T to the
+   * old item, so the new TTL is lost.
+   */
+  replaced: boolean;
 }
 
 const U64_MASK = (1n << 64n) - 1n;
@@ -486,12 +491,12 @@ export class Store {
         if (incr) this.counters.incr_misses++;
         else this.counters.decr_misses++;
       }
-      return { status: ArithStatus.NotFound, value: 0n, item: null };
+      return { status: ArithStatus.NotFound, value: 0n, item: null, replaced: false };
     }
-    if (item.data.length <= 2) return { status: ArithStatus.NonNumeric, value: 0n, item };
-    if (cas !== 0n && BigInt(item.cas) !== cas) return { status: ArithStatus.CasMismatch, value: 0n, item };
+    if (item.data.length <= 2) return { status: ArithStatus.NonNumeric, value: 0n, item, replaced: false };
+    if (cas !== 0n && BigInt(item.cas) !== cas) return { status: ArithStatus.CasMismatch, value: 0n, item, replaced: false };
     const current = parseStoredCounter(item.data);
-    if (current === null) return { status: ArithStatus.NonNumeric, value: 0n, item };
+    if (current === null) return { status: ArithStatus.NonNumeric, value: 0n, item, replaced: false };
     let value: bigint;
     if (incr) {
       value = (current + delta) & U64_MASK;
@@ -503,26 +508,41 @@ export class Store {
       this.countClass(item.size, 'decr_hits');
     }
     const digits = value.toString();
-    let data: Buffer;
     if (digits.length + 2 <= item.data.length) {
-      // memcached rewrites a shorter result in place, padded with spaces to the old length.
-      data = Buffer.alloc(item.data.length, 0x20);
+      // memcached rewrites a result that fits in place, padded with spaces to the old length:
+      // the same item, same memory and flags, a new CAS. The bytes are a new buffer here,
+      // since the old ones may still be queued on connections.
+      const data = Buffer.alloc(item.data.length, 0x20);
       data.write(digits, 0, 'latin1');
       data[data.length - 2] = 0x0d;
       data[data.length - 1] = 0x0a;
-    } else {
-      // A longer number needs a new item, which memcached counts as one.
-      data = Buffer.from(digits + '\r\n', 'latin1');
-      this.counters.total_items++;
+      const next = new Item(key, item.flags, item.exptime, data, this.newCas(), this.clock.now(), this.casEnabled);
+      next.fetched = item.fetched;
+      next.active = item.active;
+      next.stale = item.stale;
+      next.tokenSent = item.tokenSent;
+      next.keyBinary = item.keyBinary;
+      this.relink(item, next);
+      return { status: ArithStatus.Ok, value, item: next, replaced: false };
     }
-    const next = new Item(key, item.flags, item.exptime, data, this.newCas(), item.time, this.casEnabled);
-    next.fetched = item.fetched;
-    next.active = item.active;
-    next.stale = item.stale;
-    next.tokenSent = item.tokenSent;
-    next.keyBinary = item.keyBinary;
-    if (this.link(next, false) !== StoreResult.Stored) return { status: ArithStatus.NoMemory, value: 0n, item: null };
-    return { status: ArithStatus.Ok, value, item: next };
+    // A longer number is a new item: counted as one, with none of the old item's flags.
+    const next = new Item(key, item.flags, item.exptime, Buffer.from(digits + '\r\n', 'latin1'), this.newCas(), this.clock.now(), this.casEnabled);
+    if (this.link(next, false) !== StoreResult.Stored) return { status: ArithStatus.NoMemory, value: 0n, item: null, replaced: false };
+    this.counters.total_items++;
+    return { status: ArithStatus.Ok, value, item: next, replaced: true };
+  }
+
+  /** Puts `next` in `old`'s place, in the same memory (an in-place rewrite). */
+  private relink(old: Item, next: Item): void {
+    next.lruClass = old.lruClass;
+    next.chunks = old.chunks;
+    old.chunks = [];
+    this.unlink(old);
+    this.table.set(next.key, next);
+    this.lrus[next.lruClass].set(next.key, next);
+    this.totalBytes += next.size;
+    this.countSize(next, 1);
+    if (next.exptime !== 0) this.expireAt(next);
   }
 
   /**

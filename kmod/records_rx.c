@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Whole requests: a strparser per attached socket, and read(2) on the session.
+ *
+ * The socket's data-ready callback runs the strparser, which asks rp_frame() where each
+ * memcached request ends and hands over one skb per whole request (rcv_msg).  Those
+ * wait on the socket's rx_queue; the session is woken only when a socket gains
+ * something to read, and read(2) returns whole requests of any number of sockets.
+ *
+ * Backpressure: past rx_limit bytes (or RECORDS_RX_MSGS requests) unread, the
+ * strparser is paused, the socket's receive queue fills and TCP closes the window.
+ * read(2) resumes it below half of that.
+ */
+
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/uio.h>
+#include <net/tcp.h>
+
+#include "records.h"
+
+#define RECORDS_ITEM_DEFAULT	(1U << 20)
+#define RECORDS_LINE_DEFAULT	(1U << 20)
+#define RECORDS_RX_LIMIT	(4U << 20)
+#define RECORDS_RX_MSGS		4096
+
+/* Per-request data kept in the skb's control block, beside strparser's own. */
+struct records_rx_cb {
+	u32 discard;
+};
+
+static struct records_rx_cb *records_rx_cb(struct sk_buff *skb)
+{
+	BUILD_BUG_ON(sizeof(struct records_rx_cb) > offsetof(struct sk_skb_cb, strp));
+	return (struct records_rx_cb *)skb->cb;
+}
+
+/* Any context: the largest request the parser can frame, which sk_rcvbuf must allow. */
+u32 records_rx_max_msg(const struct records_sock *rsk)
+{
+	return rsk->parser.item_size_max + rsk->parser.max_line + RP_BIN_SLACK + 65536;
+}
+
+/* Process context, before the socket is hooked. */
+void records_rx_init(struct records_sock *rsk, const struct records_attach *a)
+{
+	u8 proto = RP_PROTO_AUTO;
+
+	if (a->flags & RECORDS_ATTACH_TEXT)
+		proto = RP_PROTO_TEXT;
+	else if (a->flags & RECORDS_ATTACH_BINARY)
+		proto = RP_PROTO_BINARY;
+	rp_init(&rsk->parser, proto, a->flags & RECORDS_ATTACH_CAS,
+		a->item_size_max ?: RECORDS_ITEM_DEFAULT, a->max_line ?: RECORDS_LINE_DEFAULT);
+	rsk->rx_limit = a->rx_limit ?: RECORDS_RX_LIMIT;
+	atomic_set(&rsk->rx_msgs, 0);
+	atomic_set(&rsk->rx_bytes, 0);
+	strp_init(&rsk->strp, rsk->sk, &records_strp_cb);
+}
+
+/* Softirq or process context (under a lower sock lock, or with the socket owned). */
+static void records_rx_ready(struct records_sock *rsk)
+{
+	struct records_session *sess = rsk->sess;
+	bool wake = false;
+
+	spin_lock_bh(&sess->lock);
+	if (list_empty(&rsk->ready_node) && !test_bit(RSK_DEAD, &rsk->flags)) {
+		list_add_tail(&rsk->ready_node, &sess->ready);
+		wake = true;
+	}
+	spin_unlock_bh(&sess->lock);
+	if (wake)
+		wake_up_interruptible_poll(&sess->wait, EPOLLIN | EPOLLRDNORM);
+}
+
+/* skb_copy_bits() for rp_frame(); the strparser's head skb holds the message. */
+static void records_rx_copy_bits(const struct rp_input *in, u32 off, void *to, u32 len)
+{
+	if (WARN_ON_ONCE(skb_copy_bits(in->priv, in->base + off, to, len)))
+		memset(to, 0, len);
+}
+
+/* Lower sock lock held: where the request at the head skb's offset ends. */
+static int records_rx_parse_msg(struct strparser *strp, struct sk_buff *skb)
+{
+	struct records_sock *rsk = container_of(strp, struct records_sock, strp);
+	struct rp_input in = {
+		.copy	= records_rx_copy_bits,
+		.priv	= skb,
+		.base	= strp_msg(skb)->offset,
+		.avail	= skb->len - strp_msg(skb)->offset,
+	};
+
+	return rp_frame(&rsk->parser, &in, &rsk->rx_last);
+}
+
+/* Lower sock lock held: one whole request (or a piece of a dropped data block). */
+static void records_rx_rcv_msg(struct strparser *strp, struct sk_buff *skb)
+{
+	struct records_sock *rsk = container_of(strp, struct records_sock, strp);
+	u32 len = strp_msg(skb)->full_len;
+
+	if (rsk->rx_last.kind == RP_DROP) {
+		RECORDS_STATS_ADD(rx_discarded_bytes, len);
+		consume_skb(skb);
+		return;
+	}
+
+	records_rx_cb(skb)->discard = rsk->rx_last.discard;
+	if (rsk->rx_last.discard)
+		RECORDS_STATS_INCR(rx_discarded);
+	skb_queue_tail(&rsk->rx_queue, skb);
+	atomic_inc(&rsk->rx_msgs);
+	atomic_add(len, &rsk->rx_bytes);
+	RECORDS_STATS_INCR(rx_msgs);
+	RECORDS_STATS_INCR(rx_msgs_live);
+	RECORDS_STATS_ADD(rx_bytes, len);
+
+	if (atomic_read(&rsk->rx_bytes) >= rsk->rx_limit ||
+	    atomic_read(&rsk->rx_msgs) >= RECORDS_RX_MSGS) {
+		WRITE_ONCE(rsk->rx_paused, true);
+		strp_pause(strp);
+		RECORDS_STATS_INCR(rx_pauses);
+	}
+	records_rx_ready(rsk);
+}
+
+/* Lower sock lock held: framing failed (or the assembly timer, SO_RCVTIMEO, fired). */
+static void records_rx_abort(struct strparser *strp, int err)
+{
+	struct records_sock *rsk = container_of(strp, struct records_sock, strp);
+
+	strp_stop(strp);
+	WRITE_ONCE(rsk->rx_err, err);
+	/* The requests queued before it, and rx_err, are seen before the flag. */
+	smp_mb__before_atomic();
+	set_bit(RSK_RX_ERR, &rsk->flags);
+	RECORDS_STATS_INCR(rx_errors);
+	records_rx_ready(rsk);
+}
+
+/*
+ * Lower sock lock held, or from the socket's callbacks: once the peer has finished
+ * sending and every byte it sent has been framed, the reader is told, after the last
+ * request.  A partial request left in the strparser is dropped with the connection.
+ */
+void records_rx_check_eof(struct records_sock *rsk)
+{
+	struct sock *sk = rsk->sk;
+	int err = READ_ONCE(sk->sk_err);
+
+	if (test_bit(RSK_RX_EOF, &rsk->flags) || test_bit(RSK_RX_ERR, &rsk->flags))
+		return;
+	if (!err) {
+		if (!(READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN) &&
+		    READ_ONCE(sk->sk_state) != TCP_CLOSE)
+			return;
+		if (tcp_inq(sk))
+			return;
+	}
+	WRITE_ONCE(rsk->rx_err, -err);
+	/* The requests queued before it, and rx_err, are seen before the flag. */
+	smp_mb__before_atomic();
+	set_bit(RSK_RX_EOF, &rsk->flags);
+	RECORDS_STATS_INCR(rx_eofs);
+	records_rx_ready(rsk);
+}
+
+/* Lower sock lock held: after each pass of the strparser over the socket. */
+static int records_rx_read_sock_done(struct strparser *strp, int err)
+{
+	records_rx_check_eof(container_of(strp, struct records_sock, strp));
+	return err;
+}
+
+const struct strp_callbacks records_strp_cb = {
+	.parse_msg	= records_rx_parse_msg,
+	.rcv_msg	= records_rx_rcv_msg,
+	.read_sock_done	= records_rx_read_sock_done,
+	.abort_parser	= records_rx_abort,
+};
+
+/* Softirq, or process context with the socket owned; sk_callback_lock read-held. */
+void records_rx_data_ready(struct records_sock *rsk)
+{
+	if (!test_bit(RSK_RX, &rsk->flags))
+		return;
+	strp_data_ready(&rsk->strp);
+	records_rx_check_eof(rsk);
+}
+
+/* Process context, no locks: drops every request not yet read. */
+void records_rx_purge(struct records_sock *rsk)
+{
+	struct sk_buff *skb;
+
+	while ((skb = skb_dequeue(&rsk->rx_queue))) {
+		atomic_dec(&rsk->rx_msgs);
+		atomic_sub(strp_msg(skb)->full_len, &rsk->rx_bytes);
+		RECORDS_STATS_DECR(rx_msgs_live);
+		kfree_skb(skb);
+	}
+}
+
+/* Any context: does @rsk have something for the reader? */
+static bool records_rx_pending(struct records_sock *rsk)
+{
+	if (!skb_queue_empty_lockless(&rsk->rx_queue))
+		return true;
+	return (test_bit(RSK_RX_EOF, &rsk->flags) || test_bit(RSK_RX_ERR, &rsk->flags)) &&
+	       !test_bit(RSK_RX_REPORTED, &rsk->flags);
+}
+
+/*
+ * Process context, session->read_mutex held: copies @rsk's requests, then its end of
+ * stream, into @to.  Returns the bytes copied, or -errno when nothing was; *@full when
+ * @to ran out of room.
+ */
+static ssize_t records_rx_copy(struct records_sock *rsk, struct iov_iter *to, bool *full)
+{
+	struct records_msg hdr = { .cookie = rsk->cookie };
+	struct sk_buff *skb;
+	size_t copied = 0;
+
+again:
+	while ((skb = skb_dequeue(&rsk->rx_queue))) {
+		u32 len = strp_msg(skb)->full_len;
+		size_t size = RECORDS_MSG_SIZE(len);
+		u32 discard = records_rx_cb(skb)->discard;
+
+		if (size > iov_iter_count(to)) {
+			skb_queue_head(&rsk->rx_queue, skb);
+			*full = true;
+			return copied ?: -EMSGSIZE;
+		}
+		hdr.len = len;
+		hdr.type = RECORDS_MSG_REQUEST;
+		hdr.flags = discard ? RECORDS_MSGF_DISCARD : 0;
+		hdr.error = 0;
+		hdr.discard = discard;
+		if (copy_to_iter(&hdr, sizeof(hdr), to) != sizeof(hdr) ||
+		    skb_copy_datagram_iter(skb, strp_msg(skb)->offset, to, len) ||
+		    iov_iter_zero(size - sizeof(hdr) - len, to) != size - sizeof(hdr) - len) {
+			skb_queue_head(&rsk->rx_queue, skb);
+			return copied ?: -EFAULT;
+		}
+		atomic_dec(&rsk->rx_msgs);
+		atomic_sub(len, &rsk->rx_bytes);
+		RECORDS_STATS_DECR(rx_msgs_live);
+		consume_skb(skb);
+		copied += size;
+	}
+
+	if ((test_bit(RSK_RX_EOF, &rsk->flags) || test_bit(RSK_RX_ERR, &rsk->flags)) &&
+	    !test_bit(RSK_RX_REPORTED, &rsk->flags)) {
+		/* Pairs with smp_mb__before_atomic() before the flag was set. */
+		smp_mb__after_atomic();
+		if (!skb_queue_empty_lockless(&rsk->rx_queue))
+			goto again;
+		if (sizeof(hdr) > iov_iter_count(to)) {
+			*full = true;
+			return copied ?: -EMSGSIZE;
+		}
+		hdr.len = 0;
+		hdr.type = test_bit(RSK_RX_ERR, &rsk->flags) ? RECORDS_MSG_ERROR :
+							      RECORDS_MSG_EOF;
+		hdr.flags = 0;
+		hdr.error = READ_ONCE(rsk->rx_err);
+		hdr.discard = 0;
+		if (copy_to_iter(&hdr, sizeof(hdr), to) != sizeof(hdr))
+			return copied ?: -EFAULT;
+		set_bit(RSK_RX_REPORTED, &rsk->flags);
+		copied += RECORDS_MSG_SIZE(0);
+	}
+	return copied;
+}
+
+/* Process context, no locks but the reader's; takes the lower sock lock. */
+static void records_rx_maybe_unpause(struct records_sock *rsk)
+{
+	if (!READ_ONCE(rsk->rx_paused) ||
+	    atomic_read(&rsk->rx_bytes) > rsk->rx_limit / 2 ||
+	    atomic_read(&rsk->rx_msgs) > RECORDS_RX_MSGS / 2)
+		return;
+
+	lock_sock(rsk->sk);
+	/* Detach stops the strparser under this lock: never resume one after that. */
+	if (rsk->rx_paused && !test_bit(RSK_DEAD, &rsk->flags) && !rsk->strp.stopped) {
+		WRITE_ONCE(rsk->rx_paused, false);
+		__strp_unpause(&rsk->strp);
+		records_rx_check_eof(rsk);
+	}
+	release_sock(rsk->sk);
+}
+
+/* Process context, session->read_mutex held: one pass over the ready sockets. */
+static ssize_t records_session_read_ready(struct records_session *sess, struct iov_iter *to)
+{
+	ssize_t copied = 0;
+
+	for (;;) {
+		struct records_sock *rsk;
+		bool full = false;
+		ssize_t ret;
+
+		spin_lock_bh(&sess->lock);
+		rsk = list_first_entry_or_null(&sess->ready, struct records_sock, ready_node);
+		if (rsk)
+			refcount_inc(&rsk->ref);
+		spin_unlock_bh(&sess->lock);
+		if (!rsk)
+			break;
+
+		ret = records_rx_copy(rsk, to, &full);
+		if (ret > 0)
+			copied += ret;
+
+		spin_lock_bh(&sess->lock);
+		if (!list_empty(&rsk->ready_node)) {
+			/* Out of room: the others go first next time. */
+			if (full || records_rx_pending(rsk))
+				list_move_tail(&rsk->ready_node, &sess->ready);
+			else
+				list_del_init(&rsk->ready_node);
+		}
+		spin_unlock_bh(&sess->lock);
+
+		records_rx_maybe_unpause(rsk);
+		records_sock_put(rsk);
+		if (ret < 0 || full) {
+			if (!copied)
+				copied = ret;
+			break;
+		}
+	}
+	return copied;
+}
+
+/* Any context: does a read(2) of @sess have something to return? */
+bool records_session_readable(struct records_session *sess)
+{
+	return !list_empty(&sess->ready);
+}
+
+/*
+ * Process context, no locks: read(2) on a session.  Blocks (unless @nonblock) until a
+ * socket has a whole request, an end of stream or an error for the reader.
+ */
+ssize_t records_session_read(struct records_session *sess, struct iov_iter *to, bool nonblock)
+{
+	ssize_t ret;
+
+	if (iov_iter_count(to) < sizeof(struct records_msg))
+		return -EINVAL;
+	if (mutex_lock_interruptible(&sess->read_mutex))
+		return -ERESTARTSYS;
+	for (;;) {
+		ret = records_session_read_ready(sess, to);
+		if (ret)
+			break;
+		if (nonblock) {
+			ret = -EAGAIN;
+			break;
+		}
+		mutex_unlock(&sess->read_mutex);
+		ret = wait_event_interruptible(sess->wait, records_session_readable(sess));
+		if (ret)
+			return ret;
+		if (mutex_lock_interruptible(&sess->read_mutex))
+			return -ERESTARTSYS;
+	}
+	mutex_unlock(&sess->read_mutex);
+	return ret;
+}

@@ -1,0 +1,29 @@
+/*
+ * The records kernel module, proven in a real kernel: kmod/test.sh builds it against
+ * Debian 12's kernels, boots each under qemu and runs the guest selftests there. The
+ * build machines cannot load modules, so the guest is the only place the module runs.
+ */
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+const TEST_SH = path.resolve(__dirname, '..', 'kmod', 'test.sh');
+
+describe('records kernel module in a qemu guest', function () {
+  this.timeout(20 * 60 * 1000);
+
+  it('builds warning-free and passes every guest test on each kernel', async () => {
+    let output = '';
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn('bash', [TEST_SH], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const keep = (data: Buffer) => {
+        output = (output + data.toString('utf8')).slice(-20000);
+      };
+      child.stdout.on('data', keep);
+      child.stderr.on('data', keep);
+      child.on('close', resolve);
+    });
+    assert.equal(code, 0, `kmod/test.sh failed:\n${output}`);
+  });
+});
