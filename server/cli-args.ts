@@ -772,6 +772,9 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
       state.config.idleTimeout = seconds;
     },
   ],
+  // recordcache's own: per-connection output limits of the native engine (stop reading, close).
+  ['out_limit_soft', (value) => void byteSizeSub('out_limit_soft', value)],
+  ['out_limit_hard', (value) => void byteSizeSub('out_limit_hard', value)],
   ['watcher_logbuf_size', unsignedSub('watcher_logbuf_size')],
   ['worker_logbuf_size', unsignedSub('worker_logbuf_size')],
   [
@@ -896,6 +899,14 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
 ]);
 
 /** The names -o accepts, for the help text and for tests. */
+/** A byte count with an optional k, m or g suffix. */
+function byteSizeSub(name: string, value: string | null): number {
+  const match = value === null ? null : /^(\d+)([kKmMgG]?)$/.exec(value);
+  if (match === null) throw new UsageError(`Invalid value for ${name}: "${value ?? ''}" (expected bytes, with an optional k, m or g suffix)`);
+  const unit = { '': 1, k: 1024, m: 1024 * 1024, g: 1024 * 1024 * 1024 }[match[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(match[1]) * unit;
+}
+
 export const SUBOPTION_NAMES: readonly string[] = [...SUBOPTIONS.keys()];
 
 function applySuboptions(list: string, state: ParseState): void {

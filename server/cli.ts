@@ -19,7 +19,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (parsed.stderr) process.stderr.write(parsed.stderr);
   const config = parsed.config;
-  const { engine, notice } = createEngine(config.records);
+  const { engine, notice } = createEngine(config.records, config);
   if (notice !== null) process.stderr.write(`${notice}\n`);
   if (engine instanceof JsRecordsEngine) engine.setIdleTimeout(config.idleTimeout);
 

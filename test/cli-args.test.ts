@@ -381,6 +381,8 @@ describe('parseArgs', () => {
     it('accepts every suboption memcached 1.6.18 knows', () => {
       const values: Record<string, string> = {
         hashpower: '16',
+        out_limit_soft: '1m',
+        out_limit_hard: '256m',
         slab_automove_ratio: '0.5',
         slab_automove_window: '10',
         tail_repair_time: '60',

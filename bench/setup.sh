@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the benchmarks need: memcached (the reference server), memcaslap
+# (libmemcached-tools, the outside cross-check), a C compiler for the load
+# generator, and taskset/prlimit (util-linux). Idempotent and quick when all are
+# present. Debian's memcached service is kept from starting on install: the
+# benchmarks start their own memcached processes.
+set -euo pipefail
+
+missing=()
+command -v memcached >/dev/null 2>&1 || missing+=(memcached)
+command -v memcaslap >/dev/null 2>&1 || missing+=(libmemcached-tools)
+command -v "${CC:-cc}" >/dev/null 2>&1 || missing+=(gcc)
+[ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
+{ command -v taskset >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1; } || missing+=(util-linux)
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench/setup.sh: missing ${missing[*]}; run as root to install them" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+# A policy-rc.d answering 101 stops dpkg from starting the memcached service.
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  added_policy=1
+fi
+remove_policy() { if [ "$added_policy" -eq 1 ]; then rm -f "$policy"; fi; }
+trap remove_policy EXIT
+
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds the addon with AddressSanitizer into native/build-asan/ for the sanitizer test
+# (test/records-native-asan.test.ts). Load it with
+#   LD_PRELOAD=$(gcc -print-file-name=libasan.so) RECORDCACHE_NATIVE_ADDON=native/build-asan/recordcache_native.node
+set -euo pipefail
+cd "$(dirname "$0")"
+addon_api=$(node -p "require('node-addon-api').include_dir")
+node_include=$(node -p "require('path').join(process.execPath, '..', '..', 'include', 'node')")
+[ -f "$node_include/node_api.h" ] || node_include=/usr/include/node
+mkdir -p build-asan
+${CXX:-g++} -std=c++20 -shared -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address -fno-exceptions \
+  -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED \
+  -I"$node_include" -I"$addon_api" \
+  src/addon.cc src/engine.cc src/framing.cc src/record.cc \
+  -o build-asan/recordcache_native.node

@@ -1,0 +1,1109 @@
+/*
+ * The I/O thread: accept, read, frame, hand batches to JS, write replies.
+ *
+ * Reading. Sockets are edge triggered; a connection is read only while it has no batch in
+ * flight to JS, is not held back by its own unwritten output, and is not closing, so a
+ * client that pipelines gets one batch at a time in order, and a client that does not read
+ * its replies stops being served (as memcached stops in conn_mwrite). When a storage
+ * command's value has not all arrived, SO_RCVLOWAT is set to the bytes still missing so the
+ * kernel wakes us once, when the value is in (capped at tcp_rmem[2]/2: notes/kernel.md §4).
+ *
+ * Writing. Each connection has a queue of messages (replies JS handed over, in its request
+ * order). Bytes go out with one sendmsg over many iovecs; a memfd record queued on several
+ * connections goes out with sendfile instead (with MSG_MORE on the bytes before it), so the
+ * sockets share its pages. Across connections, higher priority goes first and then the
+ * smaller message; TCP_NOTSENT_LOWAT keeps the kernel's unsent queue short so that
+ * ordering, and unsendRecord, still have something to act on.
+ */
+#include "engine.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace recordcache {
+
+namespace {
+
+/* Requests per batch, so one pipeline cannot starve the rest (js.ts MAX_BATCH). */
+constexpr uint32_t kMaxBatch = 1024;
+/* A batch stops growing past this many bytes (a run of large sets): it bounds one JS Buffer. */
+constexpr uint64_t kMaxBatchBytes = 64ull * 1024 * 1024;
+/* First read into an empty input buffer; doubled while reads fill it, up to the maximum. */
+constexpr size_t kInitialReadSize = 16 * 1024;
+constexpr size_t kMaxReadSize = 256 * 1024;
+/* Missing value bytes below this are not worth two setsockopt calls for SO_RCVLOWAT. */
+constexpr uint64_t kRcvLowatMinimum = 16 * 1024;
+/*
+ * The kernel keeps at most about this much unsent data per socket; EPOLLOUT fires again
+ * below half of it (tcp_stream_memory_free). Small, so priorities and unsendRecord act on
+ * queued replies rather than on bytes already handed to TCP, and a slow reader's socket
+ * holds little: 500 slow readers of a 200 KB value charged TCP 52-55 MB against memcached's
+ * 104-107 MB. 16 KiB to 256 KiB made no difference to 100 KB GETs at 6.5 GB/s.
+ */
+constexpr int kNotSentLowat = 64 * 1024;
+/*
+ * A memfd record goes out with sendfile (every socket referencing the same pages) once it is
+ * queued on at least this many connections; queued on fewer, it is copied with writev from
+ * its mapping. One reader gains nothing from shared pages, and on loopback a 100 KB value
+ * went out at 5.7-6.0 GB/s with writev against 3.2-3.6 GB/s with header + sendfile + trailer
+ * (32 connections, 100 keys, the engine on one CPU).
+ */
+constexpr uint32_t kSharedSendMinimum = 2;
+/* Bytes one connection may write per turn before the next ready connection gets its turn. */
+constexpr uint64_t kWriteBudget = 512 * 1024;
+constexpr int kMaxIov = 256;
+constexpr int kMaxEvents = 256;
+constexpr int kAcceptsPerWake = 64;
+/* After EMFILE/ENFILE, accepting pauses this long (memcached pauses too). */
+constexpr int64_t kAcceptPauseMs = 100;
+
+constexpr uint64_t kListenerTag = uint64_t{1} << 63;
+constexpr uint64_t kWakeTag = uint64_t{1} << 62;
+
+int64_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "127.0.0.1:5000", "[::1]:5000"; IPv4-mapped addresses shown as IPv4 (js.ts formatAddress). */
+std::string FormatAddress(const sockaddr_storage& address) {
+  char host[INET6_ADDRSTRLEN] = {0};
+  int port = 0;
+  if (address.ss_family == AF_INET) {
+    const sockaddr_in* in = reinterpret_cast<const sockaddr_in*>(&address);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    port = ntohs(in->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  if (address.ss_family == AF_INET6) {
+    const sockaddr_in6* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    port = ntohs(in6->sin6_port);
+    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+      inet_ntop(AF_INET, reinterpret_cast<const uint8_t*>(&in6->sin6_addr) + 12, host, sizeof(host));
+      return std::string(host) + ":" + std::to_string(port);
+    }
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  return "unknown";
+}
+
+int ReadRcvLowatCap() {
+  // SO_RCVLOWAT is capped at tcp_rmem[2] / 2 (tcp_set_rcvlowat).
+  FILE* f = fopen("/proc/sys/net/ipv4/tcp_rmem", "r");
+  long low = 0, def = 0, high = 0;
+  int cap = 1 << 20;
+  if (f != nullptr) {
+    if (fscanf(f, "%ld %ld %ld", &low, &def, &high) == 3 && high > 2) cap = static_cast<int>(std::min<long>(high / 2, 1 << 30));
+    fclose(f);
+  }
+  return cap;
+}
+
+}  // namespace
+
+struct OutMessage {
+  MessageBody* body;
+  uint32_t piece_index;
+  uint64_t piece_offset;
+  uint64_t remaining;
+  bool started;
+};
+
+/*
+ * A connection's queue of messages: a vector read from `head_`, so an idle connection
+ * holds no allocation (std::deque allocates a block as soon as it is made).
+ */
+class OutQueue {
+ public:
+  using iterator = std::vector<OutMessage>::iterator;
+  bool empty() const { return head_ == items_.size(); }
+  size_t size() const { return items_.size() - head_; }
+  OutMessage& front() { return items_[head_]; }
+  const OutMessage& front() const { return items_[head_]; }
+  OutMessage& operator[](size_t i) { return items_[head_ + i]; }
+  iterator begin() { return items_.begin() + static_cast<ptrdiff_t>(head_); }
+  iterator end() { return items_.end(); }
+  void push_back(const OutMessage& message) { items_.push_back(message); }
+  void pop_front() {
+    if (++head_ == items_.size()) {
+      clear();
+    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+      // A queue that never empties must not keep every message it ever held.
+      items_.erase(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  iterator erase(iterator it) {
+    iterator next = items_.erase(it);
+    if (empty()) {
+      clear();
+      return end();
+    }
+    return next;
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+    if (items_.capacity() > 64) std::vector<OutMessage>().swap(items_);
+  }
+
+ private:
+  std::vector<OutMessage> items_;
+  size_t head_ = 0;
+};
+
+struct Conn {
+  int fd = -1;
+  uint32_t slot = 0;
+  Protocol protocol = Protocol::Unknown;
+
+  // Input: bytes [in_head, in_tail) of `in` are received and not yet consumed.
+  uint8_t* in = nullptr;
+  size_t in_cap = 0;
+  size_t in_head = 0;
+  size_t in_tail = 0;
+  size_t read_size = kInitialReadSize;
+  uint64_t swallow = 0;
+  /* The length the request at in_head is known to need (0: unknown or none). */
+  uint64_t needed = 0;
+  int rcvlowat = 1;
+
+  // The batch in flight to JS: its requests' offsets in `in`, and where framing stopped.
+  bool in_flight = false;
+  uint32_t batch_count = 0;
+  std::vector<size_t> batch_starts;
+  size_t batch_end = 0;
+  bool close_after_batch = false;
+  /* Re-framing requests JS left unhandled: skip the wait for `needed` bytes once. */
+  bool reframe = false;
+
+  bool can_read = false;
+  bool can_write = true;
+  bool peer_closed = false;
+  /* epoll reported the peer's FIN or an error: read until read() says so. */
+  bool hangup = false;
+  /* JS handled part of a batch: the rest waits until this connection's output drains. */
+  bool blocked = false;
+  /* Output past the soft limit: no requests are read until it drains. */
+  bool paused = false;
+  bool end_requested = false;
+  bool draining = false;
+  bool closed = false;
+  bool acked = false;
+  bool in_input_list = false;
+  bool in_ready_list = false;
+
+  OutQueue out;
+  uint64_t out_bytes = 0;
+  int64_t last_activity_ms = 0;
+};
+
+struct Listener {
+  int fd;
+  bool is_unix;
+  std::string label;
+  bool paused = false;
+  int64_t resume_at_ms = 0;
+};
+
+MessageBody* MessageBody::Create(size_t own_bytes) {
+  void* block = malloc(sizeof(MessageBody) + own_bytes);
+  if (block == nullptr) abort();
+  MessageBody* body = new (block) MessageBody();
+  body->bytes = reinterpret_cast<uint8_t*>(block) + sizeof(MessageBody);
+  return body;
+}
+
+void MessageBody::Unref() {
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  for (Piece& piece : pieces) {
+    if (piece.record != nullptr) piece.record->Unref();
+  }
+  this->~MessageBody();
+  free(this);
+}
+
+void Delivery::Append(Delivery&& other) {
+  const uint32_t base = static_cast<uint32_t>(starts.size());
+  if (events.empty() && batches.empty() && strings.empty()) {
+    uint64_t read = bytes_read + other.bytes_read;
+    *this = std::move(other);
+    bytes_read = read;
+    other.Clear();
+    return;
+  }
+  // Open events refer to strings by index and batches to starts by index: shift both.
+  const int32_t string_base = static_cast<int32_t>(strings.size());
+  for (size_t i = 0; i < other.events.size();) {
+    int32_t kind = other.events[i];
+    if (kind == kEventOpen) {
+      other.events[i + 2] += string_base;
+      other.events[i + 3] += string_base;
+      i += 4;
+    } else if (kind == kEventRequests) {
+      i += 5;
+    } else {
+      i += 2;
+    }
+  }
+  events.insert(events.end(), other.events.begin(), other.events.end());
+  for (auto& s : other.strings) strings.push_back(std::move(s));
+  for (BatchRef batch : other.batches) {
+    batch.first += base;
+    batches.push_back(batch);
+  }
+  starts.insert(starts.end(), other.starts.begin(), other.starts.end());
+  lengths.insert(lengths.end(), other.lengths.begin(), other.lengths.end());
+  bytes_read += other.bytes_read;
+  other.Clear();
+}
+
+void Delivery::Clear() {
+  events.clear();
+  strings.clear();
+  batches.clear();
+  starts.clear();
+  lengths.clear();
+  bytes_read = 0;
+}
+
+Engine::Engine(const EngineOptions& options, std::function<void()> notify)
+    : options_(options), notify_(std::move(notify)) {}
+
+Engine::~Engine() { Stop(); }
+
+bool Engine::Start(std::string* error) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) {
+    *error = std::string("epoll_create1: ") + strerror(errno);
+    return false;
+  }
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    *error = std::string("eventfd: ") + strerror(errno);
+    close(epoll_fd_);
+    epoll_fd_ = -1;
+    return false;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeTag;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  rcvlowat_cap_ = ReadRcvLowatCap();
+  scratch_.resize(64 * 1024);
+  // Signals belong to Node's main thread; the I/O thread takes none (SIGPIPE included).
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  thread_ = std::thread([this] { Run(); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  started_ = true;
+  return true;
+}
+
+void Engine::Stop() {
+  if (started_) {
+    stopping_.store(true);
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+    (void)ignored;
+    thread_.join();
+    started_ = false;
+    ReleaseConnections();
+  }
+  // Commands queued after the thread stopped still hold references.
+  std::vector<Command> left;
+  {
+    std::lock_guard<std::mutex> lock(command_mu_);
+    left.swap(commands_);
+  }
+  for (Command& command : left) {
+    if (command.body != nullptr) command.body->Unref();
+    if (command.sync != nullptr) {
+      std::lock_guard<std::mutex> lock(command.sync->mu);
+      command.sync->done = true;
+      command.sync->cv.notify_all();
+    }
+  }
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  wake_fd_ = -1;
+  epoll_fd_ = -1;
+}
+
+void Engine::Push(std::vector<Command>& commands) {
+  if (commands.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(command_mu_);
+    if (commands_.empty()) {
+      commands_.swap(commands);
+    } else {
+      for (Command& command : commands) commands_.push_back(std::move(command));
+    }
+  }
+  commands.clear();
+  if (!wake_pending_.exchange(true)) {
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+    (void)ignored;
+  }
+}
+
+int64_t Engine::PushAndWait(Command command) {
+  if (!started_ || stopping_.load()) return 0;
+  SyncResult result;
+  command.sync = &result;
+  std::vector<Command> one;
+  one.push_back(std::move(command));
+  Push(one);
+  std::unique_lock<std::mutex> lock(result.mu);
+  result.cv.wait(lock, [&] { return result.done; });
+  return result.value;
+}
+
+void Engine::TakeDelivery(Delivery* out) {
+  notify_pending_.store(false);
+  std::lock_guard<std::mutex> lock(delivery_mu_);
+  out->Clear();
+  std::swap(*out, pending_);
+}
+
+Conn* Engine::Lookup(uint32_t slot) {
+  if (slot >= slots_.size()) return nullptr;
+  Conn* c = slots_[slot];
+  if (c == nullptr || c->closed) return nullptr;
+  return c;
+}
+
+// ------------------------------------------------------------------------------------------
+// The loop.
+
+void Engine::Run() {
+  epoll_event events[kMaxEvents];
+  now_ms_ = MonotonicMs();
+  next_idle_check_ms_ = now_ms_ + 1000;
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    int timeout = -1;
+    if (!input_pending_.empty() || !ready_.empty()) {
+      timeout = 0;
+    } else {
+      if (options_.idle_timeout_seconds > 0) timeout = static_cast<int>(std::max<int64_t>(0, next_idle_check_ms_ - now_ms_));
+      for (auto& listener : listeners_) {
+        if (listener && listener->paused) {
+          int wait = static_cast<int>(std::max<int64_t>(0, listener->resume_at_ms - now_ms_));
+          timeout = timeout < 0 ? wait : std::min(timeout, wait);
+        }
+      }
+    }
+    int n = epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
+    if (n < 0 && errno != EINTR) break;
+    now_ms_ = MonotonicMs();
+    bool woken = false;
+    for (int i = 0; i < n; i++) {
+      const uint64_t tag = events[i].data.u64;
+      const uint32_t flags = events[i].events;
+      if (tag == kWakeTag) {
+        woken = true;
+        continue;
+      }
+      if (tag & kListenerTag) {
+        size_t index = static_cast<size_t>(tag & ~kListenerTag);
+        if (index < listeners_.size() && listeners_[index]) Accept(listeners_[index].get());
+        continue;
+      }
+      Conn* c = Lookup(static_cast<uint32_t>(tag));
+      if (c == nullptr) continue;
+      if (flags & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        c->can_read = true;
+        // The FIN may have come with the last data: no further edge will announce it.
+        if (flags & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->hangup = true;
+        MarkInput(c);
+      }
+      if (flags & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+        c->can_write = true;
+        if (!c->out.empty()) MarkReady(c);
+      }
+    }
+    if (woken) {
+      uint64_t count;
+      ssize_t ignored = read(wake_fd_, &count, sizeof(count));
+      (void)ignored;
+    }
+    ProcessCommands();
+    for (auto& listener : listeners_) {
+      if (listener && listener->paused && now_ms_ >= listener->resume_at_ms) {
+        listener->paused = false;
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = kListenerTag | static_cast<uint64_t>(&listener - &listeners_[0]);
+        epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, listener->fd, &ev);
+      }
+    }
+
+    // Read and frame, then write; writing can unblock connections, which are read again.
+    for (int pass = 0; pass < 2; pass++) {
+      std::vector<Conn*> inputs;
+      inputs.swap(input_pending_);
+      for (Conn* c : inputs) {
+        c->in_input_list = false;
+        ServiceInput(c);
+      }
+      if (pass == 1) break;
+      std::vector<Conn*> writable;
+      writable.swap(ready_);
+      for (Conn* c : writable) c->in_ready_list = false;
+      writable.erase(std::remove_if(writable.begin(), writable.end(),
+                                    [](Conn* c) { return c->closed || c->out.empty() || !c->can_write; }),
+                     writable.end());
+      // Higher priority first; then the connection whose next reply is smaller.
+      std::sort(writable.begin(), writable.end(), [](Conn* a, Conn* b) {
+        const OutMessage& x = a->out.front();
+        const OutMessage& y = b->out.front();
+        if (x.body->priority != y.body->priority) return x.body->priority > y.body->priority;
+        return x.remaining < y.remaining;
+      });
+      for (Conn* c : writable) {
+        WriteConn(c);
+        AfterOutputChange(c);
+        if (!c->closed && c->can_write && !c->out.empty()) MarkReady(c);
+      }
+    }
+
+    if (options_.idle_timeout_seconds > 0 && now_ms_ >= next_idle_check_ms_) {
+      CheckIdle();
+      next_idle_check_ms_ = now_ms_ + 1000;
+    }
+    FlushDelivery();
+
+    if (!doomed_.empty()) {
+      auto gone = [](Conn* c) { return c->acked; };
+      input_pending_.erase(std::remove_if(input_pending_.begin(), input_pending_.end(), gone), input_pending_.end());
+      ready_.erase(std::remove_if(ready_.begin(), ready_.end(), gone), ready_.end());
+      for (Conn* c : doomed_) {
+        // JS has acknowledged the close: it reads nothing of this connection any more.
+        c->in_flight = false;
+        FreeInput(c);
+        slots_[c->slot] = nullptr;
+        free_slots_.push_back(c->slot);
+        delete c;
+      }
+      doomed_.clear();
+    }
+  }
+  Teardown();
+}
+
+void Engine::ProcessCommands() {
+  wake_pending_.store(false);
+  std::vector<Command> commands;
+  {
+    std::lock_guard<std::mutex> lock(command_mu_);
+    commands.swap(commands_);
+  }
+  for (Command& command : commands) Apply(command);
+}
+
+void Engine::Apply(Command& command) {
+  int64_t result = 0;
+  switch (command.kind) {
+    case CommandKind::Send: {
+      for (uint32_t slot : command.slots) {
+        Conn* c = Lookup(slot);
+        if (c != nullptr) Enqueue(c, command.body);
+      }
+      command.body->Unref();
+      command.body = nullptr;
+      break;
+    }
+    case CommandKind::Complete: {
+      if (command.slot < slots_.size() && slots_[command.slot] != nullptr) {
+        Complete(slots_[command.slot], static_cast<uint32_t>(command.value));
+      }
+      break;
+    }
+    case CommandKind::End: {
+      Conn* c = Lookup(command.slot);
+      if (c != nullptr) EndConn(c);
+      break;
+    }
+    case CommandKind::Destroy: {
+      Conn* c = Lookup(command.slot);
+      if (c != nullptr) CloseConn(c);
+      break;
+    }
+    case CommandKind::AckClose: {
+      if (command.slot < slots_.size()) {
+        Conn* c = slots_[command.slot];
+        if (c != nullptr && c->closed && !c->acked) {
+          c->acked = true;
+          doomed_.push_back(c);
+        }
+      }
+      break;
+    }
+    case CommandKind::AddListener: {
+      auto listener = std::make_unique<Listener>();
+      listener->fd = command.fd;
+      listener->is_unix = command.is_unix;
+      listener->label = command.label;
+      size_t index = listeners_.size();
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = kListenerTag | index;
+      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listener->fd, &ev);
+      listeners_.push_back(std::move(listener));
+      break;
+    }
+    case CommandKind::CloseListeners: {
+      for (auto& listener : listeners_) {
+        if (listener) {
+          close(listener->fd);
+          listener.reset();
+        }
+      }
+      break;
+    }
+    case CommandKind::Drain: {
+      for (Conn* c : slots_) {
+        if (c == nullptr || c->closed) continue;
+        c->draining = true;
+        MarkInput(c);
+      }
+      break;
+    }
+    case CommandKind::DestroyAll: {
+      for (Conn* c : slots_) {
+        if (c != nullptr && !c->closed) CloseConn(c);
+      }
+      break;
+    }
+    case CommandKind::Unsend:
+      result = Unsend(command.record_serial, command.slots);
+      break;
+  }
+  if (command.sync != nullptr) {
+    std::lock_guard<std::mutex> lock(command.sync->mu);
+    command.sync->value = result;
+    command.sync->done = true;
+    command.sync->cv.notify_all();
+  }
+}
+
+void Engine::Accept(Listener* listener) {
+  for (int i = 0; i < kAcceptsPerWake; i++) {
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof(peer);
+    int fd = accept4(listener->fd, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: stop listening for a moment instead of spinning on the backlog.
+        listener->paused = true;
+        listener->resume_at_ms = now_ms_ + kAcceptPauseMs;
+        epoll_event ev{};
+        ev.events = 0;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, listener->fd, &ev);
+      }
+      return;
+    }
+    std::string remote;
+    std::string local;
+    if (listener->is_unix) {
+      remote = listener->label;
+      local = listener->label;
+    } else {
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      int lowat = options_.notsent_lowat < 0 ? kNotSentLowat : options_.notsent_lowat;
+      if (lowat > 0) setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+      sockaddr_storage mine{};
+      socklen_t mine_length = sizeof(mine);
+      getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &mine_length);
+      remote = "tcp:" + FormatAddress(peer);
+      local = "tcp:" + FormatAddress(mine);
+    }
+    Conn* c = new Conn();
+    c->fd = fd;
+    c->last_activity_ms = now_ms_;
+    if (free_slots_.empty()) {
+      c->slot = static_cast<uint32_t>(slots_.size());
+      slots_.push_back(c);
+    } else {
+      c->slot = free_slots_.back();
+      free_slots_.pop_back();
+      slots_[c->slot] = c;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = c->slot;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close(fd);
+      slots_[c->slot] = nullptr;
+      free_slots_.push_back(c->slot);
+      delete c;
+      continue;
+    }
+    int32_t remote_index = static_cast<int32_t>(staging_.strings.size());
+    staging_.strings.push_back(std::move(remote));
+    staging_.strings.push_back(std::move(local));
+    staging_.events.insert(staging_.events.end(),
+                           {kEventOpen, static_cast<int32_t>(c->slot), remote_index, remote_index + 1});
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Input.
+
+void Engine::MarkInput(Conn* c) {
+  if (c->in_input_list || c->closed) return;
+  c->in_input_list = true;
+  input_pending_.push_back(c);
+}
+
+void Engine::MarkReady(Conn* c) {
+  if (c->in_ready_list || c->closed) return;
+  c->in_ready_list = true;
+  ready_.push_back(c);
+}
+
+void Engine::ServiceInput(Conn* c) {
+  if (c->closed || c->in_flight || c->end_requested || c->blocked) return;
+  if (c->paused) return;
+  if (c->out_bytes > options_.out_limit_soft) {
+    c->paused = true;
+    return;
+  }
+  for (;;) {
+    if (FrameAndDeliver(c)) return;
+    if (!c->can_read || c->draining || c->peer_closed) break;
+    const size_t before = c->in_tail - c->in_head;
+    const uint64_t swallow_before = c->swallow;
+    ReadSome(c);
+    if (c->closed) return;
+    if (c->in_tail - c->in_head == before && c->swallow == swallow_before) break;
+  }
+  // Nothing more will complete: a stopping server, or a client that closed its side.
+  if (c->draining || c->peer_closed) EndConn(c);
+}
+
+/*
+ * Sleep until the rest of a value is in, not for every segment of it. The mark must never
+ * stay above what is still to come: a stale, larger mark would never be reached.
+ */
+void Engine::WaitForBytes(Conn* c, uint64_t missing) {
+  SetRcvLowat(c, missing >= kRcvLowatMinimum ? static_cast<int>(std::min<uint64_t>(missing, rcvlowat_cap_)) : 1);
+}
+
+void Engine::SetRcvLowat(Conn* c, int value) {
+  if (c->rcvlowat == value) return;
+  if (setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &value, sizeof(value)) == 0) c->rcvlowat = value;
+}
+
+bool Engine::FrameAndDeliver(Conn* c) {
+  const size_t available = c->in_tail - c->in_head;
+  if (!c->reframe && c->needed > 0 && available < c->needed) {
+    WaitForBytes(c, c->needed - available);
+    return false;
+  }
+  c->reframe = false;
+  if (c->rcvlowat != 1) SetRcvLowat(c, 1);
+  const bool completes = c->needed > 0;
+  c->needed = 0;
+  size_t pos = c->in_head;
+  const size_t end = c->in_tail;
+  uint32_t count = 0;
+  uint64_t bytes = 0;
+  bool close_now = false;
+  const uint32_t first = static_cast<uint32_t>(staging_.starts.size());
+  c->batch_starts.clear();
+  Frame frame;
+  while (pos < end) {
+    if (c->swallow > 0) {
+      const uint64_t skip = std::min<uint64_t>(c->swallow, end - pos);
+      c->swallow -= skip;
+      pos += skip;
+      continue;
+    }
+    if (c->protocol == Protocol::Unknown) c->protocol = ChooseProtocol(options_.protocol, c->in[pos]);
+    if (c->protocol == Protocol::Text) {
+      FrameText(c->in, pos, end, options_.limits, &frame);
+    } else {
+      FrameBinary(c->in, pos, end, options_.limits, &frame);
+    }
+    if (frame.status == FrameStatus::NeedMore) {
+      c->needed = frame.needed;
+      break;
+    }
+    if (frame.status == FrameStatus::Close) {
+      close_now = true;
+      break;
+    }
+    c->batch_starts.push_back(pos);
+    staging_.starts.push_back(pos);
+    staging_.lengths.push_back(static_cast<uint32_t>(frame.length));
+    count++;
+    bytes += frame.length;
+    pos += frame.length;
+    c->swallow = frame.swallow;
+    if (count == kMaxBatch || bytes >= kMaxBatchBytes) break;
+  }
+  if (count == 0) {
+    c->in_head = pos;
+    if (c->in_head == c->in_tail) FreeInput(c);
+    if (close_now) {
+      EndConn(c);
+      return true;
+    }
+    if (c->needed > 0) WaitForBytes(c, c->needed - (c->in_tail - c->in_head));
+    return false;
+  }
+  c->in_flight = true;
+  c->batch_count = count;
+  c->batch_end = pos;
+  c->close_after_batch = close_now;
+  staging_.batches.push_back(BatchRef{c->in, first, count, bytes});
+  staging_.events.insert(staging_.events.end(),
+                         {kEventRequests, static_cast<int32_t>(c->slot), static_cast<int32_t>(count),
+                          completes ? 1 : 0, 0});
+  return true;
+}
+
+void Engine::ReadSome(Conn* c) {
+  size_t available = c->in_tail - c->in_head;
+  size_t want = c->read_size;
+  if (c->needed > available) want = std::max<size_t>(want, c->needed - available);
+  if (c->in == nullptr) {
+    c->in_cap = std::max(want, kInitialReadSize);
+    c->in = static_cast<uint8_t*>(malloc(c->in_cap));
+    if (c->in == nullptr) abort();
+    c->in_head = c->in_tail = 0;
+  }
+  if (c->in_head == c->in_tail) c->in_head = c->in_tail = 0;
+  if (c->in_cap - c->in_tail < want) {
+    if (c->in_head > 0) {
+      memmove(c->in, c->in + c->in_head, available);
+      c->in_tail = available;
+      c->in_head = 0;
+    }
+    if (c->in_cap - c->in_tail < want) {
+      size_t cap = std::max(c->in_cap * 2, c->in_tail + want);
+      uint8_t* grown = static_cast<uint8_t*>(realloc(c->in, cap));
+      if (grown == nullptr) abort();
+      c->in = grown;
+      c->in_cap = cap;
+    }
+  }
+  const size_t room = c->in_cap - c->in_tail;
+  ssize_t n;
+  do {
+    n = read(c->fd, c->in + c->in_tail, room);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    const size_t got = static_cast<size_t>(n);
+    c->last_activity_ms = now_ms_;
+    staging_.bytes_read += static_cast<uint64_t>(n);
+    if (c->swallow > 0) {
+      // Data of a value too large to store: dropped as it arrives, never buffered.
+      const uint64_t skip = std::min<uint64_t>(c->swallow, static_cast<uint64_t>(n));
+      c->swallow -= skip;
+      if (skip < static_cast<uint64_t>(n)) {
+        memmove(c->in + c->in_tail, c->in + c->in_tail + skip, static_cast<size_t>(n) - skip);
+      }
+      n -= static_cast<ssize_t>(skip);
+      if (n == 0 && c->in_head == c->in_tail) FreeInput(c);
+    }
+    c->in_tail += static_cast<size_t>(n);
+    if (got < room && !c->hangup) {
+      // A short read emptied the socket; the next byte or FIN brings a new edge.
+      c->can_read = false;
+    } else if (c->read_size < kMaxReadSize) {
+      c->read_size *= 2;
+    }
+    return;
+  }
+  c->can_read = false;
+  if (n == 0) {
+    c->peer_closed = true;
+    return;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+  CloseConn(c);
+}
+
+void Engine::Complete(Conn* c, uint32_t handled) {
+  if (!c->in_flight) return;
+  c->in_flight = false;
+  if (c->closed) {
+    FreeInput(c);
+    return;
+  }
+  if (handled >= c->batch_count) {
+    c->in_head = c->batch_end;
+    if (c->close_after_batch) {
+      c->close_after_batch = false;
+      EndConn(c);
+      return;
+    }
+  } else {
+    // Requests JS did not take are framed again once this connection's output drains.
+    c->in_head = c->batch_starts[handled];
+    c->swallow = 0;
+    c->blocked = true;
+    c->reframe = true;
+    c->close_after_batch = false;
+  }
+  if (c->in_head == c->in_tail) FreeInput(c);
+  AfterOutputChange(c);
+  MarkInput(c);
+}
+
+void Engine::FreeInput(Conn* c) {
+  if (c->in_flight || c->in == nullptr) return;
+  free(c->in);
+  c->in = nullptr;
+  c->in_cap = 0;
+  c->in_head = c->in_tail = 0;
+}
+
+// ------------------------------------------------------------------------------------------
+// Output.
+
+/* Counts a message in (or out of) its records' `queued`. */
+static void CountQueued(const MessageBody* body, int delta) {
+  for (const Piece& piece : body->pieces) {
+    if (piece.record != nullptr) piece.record->queued += delta;
+  }
+}
+
+/* Drops a queued message: its records no longer wait on this connection. */
+static void Release(OutMessage& message) {
+  CountQueued(message.body, -1);
+  message.body->Unref();
+}
+
+void Engine::Enqueue(Conn* c, MessageBody* body) {
+  if (body->total == 0) return;
+  body->Ref();
+  CountQueued(body, 1);
+  c->out.push_back(OutMessage{body, 0, 0, body->total, false});
+  c->out_bytes += body->total;
+  stats_.sends.fetch_add(body->record_serials.size(), std::memory_order_relaxed);
+  if (c->out_bytes > options_.out_limit_hard) {
+    // A client that asks for more than it will ever read: let it go rather than hold it all.
+    CloseConn(c);
+    return;
+  }
+  MarkReady(c);
+}
+
+void Engine::WriteConn(Conn* c) {
+  uint64_t budget = kWriteBudget;
+  iovec iov[kMaxIov];
+  while (!c->out.empty() && c->can_write && budget > 0) {
+    int niov = 0;
+    uint64_t gathered = 0;
+    bool before_memfd = false;
+    const Piece* memfd_piece = nullptr;
+    uint64_t memfd_offset = 0;
+    for (size_t m = 0; m < c->out.size() && niov < kMaxIov && gathered < budget; m++) {
+      const OutMessage& message = c->out[m];
+      const MessageBody& body = *message.body;
+      uint64_t offset = message.piece_offset;
+      for (size_t p = message.piece_index; p < body.pieces.size(); p++, offset = 0) {
+        const Piece& piece = body.pieces[p];
+        if (piece.record != nullptr && piece.record->is_memfd() && piece.record->queued >= kSharedSendMinimum) {
+          if (niov == 0) {
+            memfd_piece = &piece;
+            memfd_offset = offset;
+          } else {
+            before_memfd = true;
+          }
+          goto gathered_all;
+        }
+        iov[niov].iov_base = const_cast<uint8_t*>(body.Data(piece) + offset);
+        iov[niov].iov_len = piece.length - offset;
+        gathered += piece.length - offset;
+        if (++niov == kMaxIov || gathered >= budget) goto gathered_all;
+      }
+    }
+  gathered_all:
+    ssize_t n;
+    if (niov > 0) {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = niov;
+      do {
+        n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT | (before_memfd ? MSG_MORE : 0));
+      } while (n < 0 && errno == EINTR);
+    } else {
+      off_t offset = static_cast<off_t>(memfd_piece->offset + memfd_offset);
+      const uint64_t attempted = std::min<uint64_t>(memfd_piece->length - memfd_offset, budget);
+      do {
+        n = sendfile(c->fd, memfd_piece->record->memfd(), &offset, attempted);
+      } while (n < 0 && errno == EINTR);
+    }
+    if (n <= 0) {
+      // 0 cannot come from a socket with room; treat it as full rather than spin.
+      if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->can_write = false;
+        return;
+      }
+      CloseConn(c);
+      return;
+    }
+    c->last_activity_ms = now_ms_;
+    Advance(c, static_cast<uint64_t>(n));
+    budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(n));
+    // A short write is retried: only EAGAIN guarantees an EPOLLOUT edge later.
+  }
+}
+
+void Engine::Advance(Conn* c, uint64_t n) {
+  c->out_bytes -= n;
+  while (n > 0) {
+    OutMessage& message = c->out.front();
+    message.started = true;
+    const Piece& piece = message.body->pieces[message.piece_index];
+    const uint64_t take = std::min<uint64_t>(n, piece.length - message.piece_offset);
+    message.piece_offset += take;
+    message.remaining -= take;
+    n -= take;
+    if (message.piece_offset == piece.length) {
+      message.piece_index++;
+      message.piece_offset = 0;
+    }
+    if (message.remaining == 0) {
+      stats_.sends_completed.fetch_add(message.body->record_serials.size(), std::memory_order_relaxed);
+      Release(message);
+      c->out.pop_front();
+    }
+  }
+}
+
+void Engine::AfterOutputChange(Conn* c) {
+  if (c->closed) return;
+  if (c->end_requested) {
+    if (c->out.empty() && !c->in_flight) CloseConn(c);
+    return;
+  }
+  if ((c->blocked || c->paused) && c->out_bytes <= options_.out_limit_soft / 2) {
+    c->blocked = false;
+    c->paused = false;
+    MarkInput(c);
+  }
+}
+
+void Engine::EndConn(Conn* c) {
+  if (c->closed) return;
+  c->end_requested = true;
+  if (c->out.empty() && !c->in_flight) CloseConn(c);
+}
+
+void Engine::CloseConn(Conn* c) {
+  if (c->closed) return;
+  c->closed = true;
+  close(c->fd);
+  c->fd = -1;
+  for (OutMessage& message : c->out) Release(message);
+  c->out.clear();
+  c->out_bytes = 0;
+  FreeInput(c);
+  staging_.events.insert(staging_.events.end(), {kEventClose, static_cast<int32_t>(c->slot)});
+}
+
+int64_t Engine::Unsend(uint64_t serial, const std::vector<uint32_t>& slots) {
+  int64_t dropped = 0;
+  for (uint32_t slot : slots) {
+    Conn* c = Lookup(slot);
+    if (c == nullptr) continue;
+    for (auto it = c->out.begin(); it != c->out.end();) {
+      const auto& serials = it->body->record_serials;
+      if (!it->started && std::find(serials.begin(), serials.end(), serial) != serials.end()) {
+        c->out_bytes -= it->remaining;
+        Release(*it);
+        it = c->out.erase(it);
+        dropped++;
+      } else {
+        ++it;
+      }
+    }
+    AfterOutputChange(c);
+  }
+  return dropped;
+}
+
+void Engine::CheckIdle() {
+  const int64_t limit = static_cast<int64_t>(options_.idle_timeout_seconds) * 1000;
+  for (Conn* c : slots_) {
+    if (c == nullptr || c->closed || c->in_flight) continue;
+    if (now_ms_ - c->last_activity_ms >= limit) CloseConn(c);
+  }
+}
+
+void Engine::FlushDelivery() {
+  if (staging_.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(delivery_mu_);
+    pending_.Append(std::move(staging_));
+  }
+  staging_.Clear();
+  if (!notify_pending_.exchange(true)) notify_();
+}
+
+void Engine::ReleaseConnections() {
+  // Only after the I/O thread has stopped, on the JS thread: no batch is being read then.
+  {
+    std::lock_guard<std::mutex> lock(delivery_mu_);
+    pending_.Clear();
+  }
+  for (Conn* c : slots_) {
+    if (c == nullptr) continue;
+    for (OutMessage& message : c->out) Release(message);
+    c->out.clear();
+    free(c->in);
+    delete c;
+  }
+  slots_.clear();
+  free_slots_.clear();
+}
+
+void Engine::Teardown() {
+  for (auto& listener : listeners_) {
+    if (listener) close(listener->fd);
+  }
+  listeners_.clear();
+  // JS may still be reading a batch it was handed: keep input buffers of batches in flight.
+  for (Conn* c : slots_) {
+    if (c == nullptr) continue;
+    if (!c->closed) {
+      c->closed = true;
+      close(c->fd);
+      for (OutMessage& message : c->out) Release(message);
+      c->out.clear();
+    }
+  }
+  staging_.Clear();
+}
+
+}  // namespace recordcache

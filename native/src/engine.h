@@ -1,0 +1,270 @@
+/*
+ * The native records engine: an I/O thread with epoll that owns the listening sockets and
+ * the connections, frames requests natively and hands JS batches of whole requests from
+ * many connections at once, and writes the replies JS hands back (bytes and record slices)
+ * with writev and sendfile, in each connection's request order.
+ *
+ * Threads. The I/O thread owns every Conn and every output queue. The JS thread talks to
+ * it through one command queue (Push*, woken through an eventfd) and hears from it through
+ * one Delivery (TakeDelivery, announced by `notify`, a thread-safe function call). The
+ * only memory both threads read is (a) records, immutable and reference counted, and (b)
+ * the input bytes of a batch in flight, which the I/O thread does not touch from the
+ * moment it hands the batch over until JS has completed it.
+ */
+#ifndef RECORDCACHE_ENGINE_H
+#define RECORDCACHE_ENGINE_H
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "framing.h"
+#include "record.h"
+
+namespace recordcache {
+
+struct EngineOptions {
+  FramingLimits limits{1024 * 1024, true, 512 * 1024, false};
+  ProtocolChoice protocol = ProtocolChoice::Auto;
+  /* Seconds without traffic before a connection is closed; 0 never. */
+  uint32_t idle_timeout_seconds = 0;
+  /* Past this much unwritten output, stop reading the connection's requests. */
+  uint64_t out_limit_soft = 1024 * 1024;
+  /* Past this much unwritten output, close the connection. */
+  uint64_t out_limit_hard = 256ull * 1024 * 1024;
+  /* Records at least this long go into a sealed memfd (see record.h). */
+  size_t memfd_threshold = kMemfdRecordThreshold;
+  /* TCP_NOTSENT_LOWAT of every TCP connection (engine.cc kNotSentLowat); 0 leaves the kernel's. */
+  int notsent_lowat = -1;
+};
+
+/*
+ * A small vector of trivially copyable items that keeps its first N in place: a reply
+ * usually has one to three pieces and names one record, and replies are made at request rate.
+ */
+template <typename T, size_t N>
+class SmallVector {
+ public:
+  SmallVector() = default;
+  SmallVector(const SmallVector&) = delete;
+  SmallVector& operator=(const SmallVector&) = delete;
+  ~SmallVector() {
+    if (data_ != inline_) free(data_);
+  }
+  void push_back(const T& item) {
+    if (size_ == capacity_) Grow();
+    data_[size_++] = item;
+  }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+  const T* begin() const { return data_; }
+  const T* end() const { return data_ + size_; }
+
+ private:
+  void Grow() {
+    size_t capacity = capacity_ * 2;
+    T* grown = static_cast<T*>(malloc(capacity * sizeof(T)));
+    if (grown == nullptr) abort();
+    memcpy(static_cast<void*>(grown), data_, size_ * sizeof(T));
+    if (data_ != inline_) free(data_);
+    data_ = grown;
+    capacity_ = capacity;
+  }
+  T inline_[N];
+  T* data_ = inline_;
+  size_t size_ = 0;
+  size_t capacity_ = N;
+};
+
+/* Part of a reply: a slice of a record, or (record null) of the reply's own bytes. */
+struct Piece {
+  Record* record;
+  uint64_t offset;
+  uint64_t length;
+};
+
+/*
+ * One reply (a sendRecord message), shared by every connection of the group it went to.
+ * Its own bytes (reply lines, short values) live in the same allocation, after it.
+ */
+struct MessageBody {
+  static MessageBody* Create(size_t own_bytes);
+
+  SmallVector<Piece, 4> pieces;  // each record piece holds one reference on its record
+  /* initRecord records whose bytes the message carries, referenced or copied (unsend). */
+  SmallVector<uint64_t, 2> record_serials;
+  uint64_t total = 0;
+  int32_t priority = 0;
+  std::atomic<uint32_t> refs{1};
+  uint8_t* bytes = nullptr;
+
+  const uint8_t* Data(const Piece& piece) const {
+    return (piece.record != nullptr ? piece.record->data() : bytes) + piece.offset;
+  }
+  void Ref() { refs.fetch_add(1, std::memory_order_relaxed); }
+  void Unref();
+};
+
+/* Events handed to JS, as int32 words. */
+enum EventKind : int32_t {
+  kEventOpen = 1,      // slot, remote string index, local string index
+  kEventRequests = 2,  // slot, count, first request completes a data block, buffer index
+  kEventClose = 3,     // slot
+};
+
+/* A batch of whole requests, read from the connection's input buffer by the JS thread. */
+struct BatchRef {
+  const uint8_t* base;
+  uint32_t first;  // index into Delivery::starts/lengths
+  uint32_t count;
+  uint64_t bytes;
+};
+
+struct Delivery {
+  std::vector<int32_t> events;
+  std::vector<std::string> strings;
+  std::vector<BatchRef> batches;
+  std::vector<uint64_t> starts;  // relative to the batch's base
+  std::vector<uint32_t> lengths;
+  uint64_t bytes_read = 0;
+
+  bool empty() const { return events.empty() && bytes_read == 0; }
+  void Append(Delivery&& other);
+  void Clear();
+};
+
+/* Operations the JS thread queues for the I/O thread. */
+enum class CommandKind : uint8_t {
+  Send,
+  Complete,
+  End,
+  Destroy,
+  AckClose,
+  AddListener,
+  CloseListeners,
+  Drain,
+  DestroyAll,
+  Unsend,
+};
+
+struct SyncResult {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  int64_t value = 0;
+};
+
+struct Command {
+  explicit Command(CommandKind k) : kind(k) {}
+  CommandKind kind;
+  uint32_t slot = 0;
+  int64_t value = 0;
+  MessageBody* body = nullptr;  // Send: one reference owned by the command
+  std::vector<uint32_t> slots;  // Send, Unsend
+  uint64_t record_serial = 0;   // Unsend
+  int fd = -1;                  // AddListener
+  bool is_unix = false;
+  std::string label;
+  SyncResult* sync = nullptr;
+};
+
+struct Conn;
+struct Listener;
+
+class Engine {
+ public:
+  Engine(const EngineOptions& options, std::function<void()> notify);
+  ~Engine();
+
+  bool Start(std::string* error);
+  /* Stops the I/O thread and closes every socket it owns. */
+  void Stop();
+
+  /* JS thread: queue commands (in order) and wake the I/O thread. */
+  void Push(std::vector<Command>& commands);
+  /* JS thread: run one command and wait until the I/O thread has done it. */
+  int64_t PushAndWait(Command command);
+  /* JS thread: everything the I/O thread has delivered since the last call. */
+  void TakeDelivery(Delivery* out);
+
+  const EngineOptions& options() const { return options_; }
+  RecordStats& stats() { return stats_; }
+  uint64_t next_record_serial() { return record_serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+ private:
+  void Run();
+  void ProcessCommands();
+  void Apply(Command& command);
+  void Accept(Listener* listener);
+  void ServiceInput(Conn* c);
+  bool FrameAndDeliver(Conn* c);
+  void ReadSome(Conn* c);
+  void WaitForBytes(Conn* c, uint64_t missing);
+  void SetRcvLowat(Conn* c, int value);
+  void Complete(Conn* c, uint32_t handled);
+  void Enqueue(Conn* c, MessageBody* body);
+  void WriteConn(Conn* c);
+  void Advance(Conn* c, uint64_t n);
+  void AfterOutputChange(Conn* c);
+  void EndConn(Conn* c);
+  void CloseConn(Conn* c);
+  void FreeInput(Conn* c);
+  void MarkInput(Conn* c);
+  void MarkReady(Conn* c);
+  int64_t Unsend(uint64_t serial, const std::vector<uint32_t>& slots);
+  void CheckIdle();
+  void FlushDelivery();
+  void Teardown();
+  void ReleaseConnections();
+  Conn* Lookup(uint32_t slot);
+
+  EngineOptions options_;
+  std::function<void()> notify_;
+  RecordStats stats_;
+  std::atomic<uint64_t> record_serial_{0};
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+
+  std::mutex command_mu_;
+  std::vector<Command> commands_;
+  std::atomic<bool> wake_pending_{false};
+
+  std::mutex delivery_mu_;
+  Delivery pending_;
+  std::atomic<bool> notify_pending_{false};
+
+  // Owned by the I/O thread.
+  Delivery staging_;
+  std::vector<Conn*> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<Conn*> input_pending_;
+  std::vector<Conn*> ready_;
+  std::vector<Conn*> doomed_;
+  std::vector<uint8_t> scratch_;
+  int64_t now_ms_ = 0;
+  int64_t next_idle_check_ms_ = 0;
+  int rcvlowat_cap_ = 0;
+};
+
+}  // namespace recordcache
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * Keeps the benchmark instrument working: builds the load generator, drives each server
+ * for a second with a tiny W1, and renders a report from those runs. Seconds, not minutes;
+ * the figures themselves come from `npm run bench`.
+ */
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { buildLoadgen, probeMeta } from '../bench/lib/loadgen';
+import { countsCheck, preload, runLoad, type BenchSettings, type RunContext } from '../bench/lib/measure';
+import { memcachedTarget, recordcacheTarget, runningBackend, startServer, type RunningServer, type Target } from '../bench/lib/servers';
+import { summarise, writeReport, type BenchResults, type RunRecord } from '../bench/lib/report';
+import { machineInfo, versions } from '../bench/lib/machine';
+import { W1 } from '../bench/lib/workloads';
+
+describe('bench smoke', function () {
+  this.timeout(60000);
+  let binary = '';
+  const servers: RunningServer[] = [];
+
+  before(function () {
+    this.timeout(120000);
+    binary = buildLoadgen();
+  });
+
+  after(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  const settings = (): BenchSettings => ({
+    binary,
+    durationS: 1,
+    warmupS: 0.2,
+    runs: 1,
+    quick: true,
+    // Unpinned: the smoke test must run on a one-CPU machine too.
+    serverCpu: null,
+    loadgenCpu: null,
+    memoryMb: 64,
+    maxConns: 1024,
+    log: () => undefined,
+    status: () => undefined,
+  });
+
+  const records: RunRecord[] = [];
+
+  for (const target of [memcachedTarget(), recordcacheTarget('js')] as Target[]) {
+    it(`drives ${target.label} and agrees with its stats`, async () => {
+      const server = await startServer(target, { cpus: null, memoryMb: 64, maxConns: 1024 });
+      servers.push(server);
+      const ctx: RunContext = { settings: settings(), server, target, calibration: {} };
+      await preload(ctx, { keys: 1000, valueSize: 32 });
+      const run = await runLoad(ctx, { conns: 8, pipeline: 2, keys: 1000, ratio: '1:9' });
+      const r = run.results[0];
+      assert.ok(r.window.requests_per_s > 0, 'nonzero throughput');
+      assert.ok(r.window.sets > 0 && r.window.get_keys > 0, 'both gets and sets completed');
+      assert.equal(r.window.hits, r.window.get_keys, 'every get hit a preloaded key');
+      assert.equal(r.all.errors + r.unexpected_replies + r.connect_errors, 0);
+      assert.ok(r.latency_us.count > 0 && r.latency_us.p50 > 0 && r.latency_us.p99 >= r.latency_us.p50);
+      const check = countsCheck(run.statsBefore, run.statsAfter, run.results);
+      assert.ok(check.ok, check.detail);
+      assert.ok(run.window.seconds > 0.5 && Number.isFinite(run.window.serverCpuSeconds));
+      if (target.kind === 'recordcache') assert.equal(await runningBackend(server), 'js');
+      else assert.equal(await probeMeta(binary, server.port), true, 'memcached speaks the meta protocol');
+      records.push({
+        workload: 'W1',
+        target: target.label,
+        backend: target.kind === 'recordcache' ? 'js' : null,
+        run: 1,
+        status: 'ok',
+        figures: { ops_per_s: r.window.requests_per_s },
+        details: { p50_us: r.latency_us.p50, p99_us: r.latency_us.p99, p999_us: r.latency_us.p999 },
+        checks: [check],
+        wallSeconds: 1,
+      });
+      await server.stop();
+    });
+  }
+
+  it('finds no meta protocol where `mn` is not answered with `MN`', async () => {
+    // A server that answers every line as a text-protocol-only server does.
+    const server = net.createServer((socket) => {
+      socket.on('data', () => socket.write('ERROR\r\n'));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      assert.equal(await probeMeta(binary, port), false);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('writes a report from the runs', () => {
+    assert.equal(records.length, 2, 'both servers ran');
+    const targets = [
+      { label: 'memcached', kind: 'memcached' as const, requestedBackend: null, runningBackend: null, available: true },
+      { label: 'recordcache/js', kind: 'recordcache' as const, requestedBackend: 'js', runningBackend: 'js', available: true },
+    ];
+    const workloads = [{ id: W1.id, title: W1.title, description: W1.description, figures: W1.figures, runs: records }];
+    const results: BenchResults = {
+      schema: 1,
+      generated: new Date().toISOString(),
+      mode: 'quick',
+      wallSeconds: 2,
+      command: 'bench smoke test',
+      machine: machineInfo(),
+      versions: versions(binary),
+      settings: { runs: 1, durationS: 1, warmupS: 0.2, serverCpu: null, loadgenCpu: null, memoryMb: 64, maxConns: 1024 },
+      targets,
+      workloads,
+      summary: summarise(workloads, targets),
+      crosscheck: null,
+    };
+    assert.equal(results.summary.length, 1);
+    assert.ok(Number.isFinite(results.summary[0].ratio.median) && results.summary[0].ratio.median > 0);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'recordcache-bench-smoke-'));
+    try {
+      const files = writeReport(dir, results);
+      const markdown = fs.readFileSync(files[1], 'utf8');
+      assert.match(markdown, /\| W1 small GET \| requests\/s \|/);
+      for (const svg of files.slice(2)) assert.match(fs.readFileSync(svg, 'utf8'), /^<svg [^]*<\/svg>\n$/);
+      assert.equal((JSON.parse(fs.readFileSync(files[0], 'utf8')) as BenchResults).summary.length, 1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,101 @@
+/*
+ * The native addon under AddressSanitizer: builds native/build-asan (native/build-asan.sh)
+ * and runs the native parts of the records tests against it in a child Node process with
+ * libasan preloaded. Any AddressSanitizer report fails the test, as does a LeakSanitizer
+ * report that names the addon's code.
+ */
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadNativeBinding } from '../server/records/native';
+
+const ROOT = path.resolve(__dirname, '..');
+const ASAN_ADDON = path.join(ROOT, 'native', 'build-asan', 'recordcache_native.node');
+
+function libasan(): string | null {
+  const found = spawnSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' });
+  const file = found.status === 0 ? found.stdout.trim() : '';
+  return file !== '' && path.isAbsolute(file) && fs.existsSync(file) ? file : null;
+}
+
+/**
+ * Whether a leak report's allocation was made by the addon: a frame of the addon before the
+ * first frame of Node itself. (Node exits without tearing V8 down, so V8 "leaks" whatever
+ * it holds at exit, some of it allocated while JS was called from the addon.)
+ */
+function allocatedByAddon(report: string): boolean {
+  const frames = report.split('\n').filter((line) => /^\s+#\d+ /.test(line));
+  for (const frame of frames.slice(1)) {
+    if (/recordcache/.test(frame)) return true;
+    if (/\/bin\/node\b|libnode/.test(frame)) return false;
+  }
+  return false;
+}
+
+describe('native addon under AddressSanitizer', function () {
+  this.timeout(300000);
+  let preload: string | null = null;
+
+  before(function () {
+    try {
+      loadNativeBinding();
+    } catch {
+      this.skip();
+    }
+    preload = libasan();
+    if (preload === null) this.skip();
+    const build = spawnSync('bash', [path.join(ROOT, 'native', 'build-asan.sh')], { encoding: 'utf8' });
+    assert.equal(build.status, 0, `the ASan build failed:\n${build.stdout}\n${build.stderr}`);
+  });
+
+  it('runs the contract, framing and safety tests with no sanitizer report', () => {
+    const mocha = require.resolve('mocha/bin/mocha.js');
+    // Reports of every process (the test's and the servers it starts) land in files here.
+    const reports = fs.mkdtempSync(path.join(os.tmpdir(), 'recordcache-asan-'));
+    const run = spawnSync(
+      process.execPath,
+      [
+        mocha,
+        '--no-config',
+        '--require',
+        'tsx/cjs',
+        '--extension',
+        'ts',
+        '--timeout',
+        '120000',
+        // Every native test but the memory baseline one: ASan's quarantine holds freed memory.
+        '--grep',
+        '^(?!.*baseline memory).*(native|framing|in this process)',
+        'test/records-contract.test.ts',
+        'test/records-native-framing.test.ts',
+        'test/records-native-safety.test.ts',
+      ],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          LD_PRELOAD: preload as string,
+          ASAN_OPTIONS: `detect_leaks=1:halt_on_error=1:detect_odr_violation=0:log_path=${path.join(reports, 'asan')}`,
+          RECORDCACHE_NATIVE_ADDON: ASAN_ADDON,
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
+    const logged = fs.readdirSync(reports).map((name) => fs.readFileSync(path.join(reports, name), 'utf8'));
+    fs.rmSync(reports, { recursive: true, force: true });
+    const output = `${run.stdout}\n${run.stderr}\n${logged.join('\n')}`;
+    assert.doesNotMatch(output, /ERROR: AddressSanitizer/, output.slice(-8000));
+    const leaks = output
+      .split(/(?=Direct leak|Indirect leak)/)
+      .slice(1)
+      .filter(allocatedByAddon);
+    assert.deepEqual(leaks, [], 'no leak in the addon');
+    assert.equal(run.status, 0, output.slice(-8000));
+    assert.match(run.stdout, /passing/);
+    assert.doesNotMatch(run.stdout, /failing/);
+  });
+});
