@@ -6,7 +6,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { parseArgs } from './cli-args';
 import { createEngine } from './records';
-import { JsRecordsEngine } from './records/js';
 import { Server } from './server';
 
 export async function main(argv: string[]): Promise<void> {
@@ -21,7 +20,6 @@ export async function main(argv: string[]): Promise<void> {
   const config = parsed.config;
   const { engine, notice } = createEngine(config.records, config);
   if (notice !== null) process.stderr.write(`${notice}\n`);
-  if (engine instanceof JsRecordsEngine) engine.setIdleTimeout(config.idleTimeout);
 
   const server = new Server(config, engine);
   let listeners;

@@ -20,6 +20,7 @@ import {
 } from '../server/protocol/binary';
 import { FrameStatus, newTextFrame } from '../server/protocol/text';
 import { StoreMode } from '../server/store/item';
+import { byteByByte, feedFrames, splits } from './helpers/feed';
 import { checkPlain, isPlainMechanism } from '../server/sasl';
 
 const limits: BinaryLimits = { itemSizeMax: 1024 * 1024, casEnabled: true, slabChunkMax: 512 * 1024, sasl: false };
@@ -27,46 +28,13 @@ const saslLimits: BinaryLimits = { ...limits, sasl: true };
 
 type Outcome = BinaryRequest | 'close';
 
-/**
- * Feeds chunks as a connection receives them: bytes accumulate until frameBinary finds a
- * whole request, which is then decoded; bytes to swallow are discarded as they arrive.
- */
 function feed(chunks: Buffer[], lim: BinaryLimits = limits): Outcome[] {
-  const out: Outcome[] = [];
-  const frame = newTextFrame();
-  let pending = Buffer.alloc(0);
-  let swallow = 0;
-  for (let chunk of chunks) {
-    if (swallow > 0) {
-      const skip = Math.min(swallow, chunk.length);
-      swallow -= skip;
-      chunk = chunk.subarray(skip);
-    }
-    pending = Buffer.concat([pending, chunk]);
-    let off = 0;
-    while (off < pending.length) {
-      if (swallow > 0) {
-        const skip = Math.min(swallow, pending.length - off);
-        swallow -= skip;
-        off += skip;
-        continue;
-      }
-      frameBinary(pending, off, pending.length, lim, frame);
-      if (frame.status === FrameStatus.NeedMore) {
-        assert.ok(frame.needed > pending.length - off, 'NeedMore asks for more than is there');
-        break;
-      }
-      if (frame.status === FrameStatus.Close) {
-        out.push('close');
-        return out;
-      }
-      out.push(normalize(decodeBinary(pending, off, frame.length, lim)));
-      off += frame.length;
-      swallow = frame.swallow;
-    }
-    pending = Buffer.from(pending.subarray(off));
-  }
-  return out;
+  return feedFrames(
+    chunks,
+    (buf, start, end, out) => frameBinary(buf, start, end, lim, out),
+    (buf, start, length) => normalize(decodeBinary(buf, start, length, lim)),
+    (frame, available) => assert.ok(frame.needed > available, 'NeedMore asks for more than is there'),
+  );
 }
 
 /** Copies views into plain values so results from different feeds compare equal. */
@@ -74,18 +42,6 @@ function normalize(req: BinaryRequest): BinaryRequest {
   if (req.op === BinaryOp.Store) return { ...req, value: Buffer.from(req.value) };
   if (req.op === BinaryOp.SaslAuth) return { ...req, data: Buffer.from(req.data) };
   return { ...req };
-}
-
-function splits(bytes: Buffer): Buffer[][] {
-  const ways: Buffer[][] = [];
-  for (let i = 1; i < bytes.length; i++) ways.push([bytes.subarray(0, i), bytes.subarray(i)]);
-  return ways;
-}
-
-function byteByByte(bytes: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i++) out.push(bytes.subarray(i, i + 1));
-  return out;
 }
 
 interface Fields {

@@ -1,49 +1,19 @@
 import assert from 'node:assert/strict';
 import { FrameStatus, Op, decodeText, frameText, newTextFrame, type TextLimits, type TextRequest } from '../server/protocol/text';
 import { StoreMode } from '../server/store/item';
+import { byteByByte, feedFrames, splits } from './helpers/feed';
 import { Reply } from '../server/protocol/replies';
 
 const limits: TextLimits = { itemSizeMax: 1024 * 1024, casEnabled: true };
 
 type Outcome = TextRequest | 'close';
 
-/**
- * Feeds chunks as a connection receives them: bytes accumulate until frameText finds a whole
- * request, which is then decoded; data of a too-large item is discarded as it arrives.
- */
 function feed(chunks: Buffer[]): Outcome[] {
-  const out: Outcome[] = [];
-  const frame = newTextFrame();
-  let pending = Buffer.alloc(0);
-  let swallow = 0;
-  for (let chunk of chunks) {
-    if (swallow > 0) {
-      const skip = Math.min(swallow, chunk.length);
-      swallow -= skip;
-      chunk = chunk.subarray(skip);
-    }
-    pending = Buffer.concat([pending, chunk]);
-    let off = 0;
-    while (off < pending.length) {
-      if (swallow > 0) {
-        const skip = Math.min(swallow, pending.length - off);
-        swallow -= skip;
-        off += skip;
-        continue;
-      }
-      frameText(pending, off, pending.length, limits, frame);
-      if (frame.status === FrameStatus.NeedMore) break;
-      if (frame.status === FrameStatus.Close) {
-        out.push('close');
-        return out;
-      }
-      out.push(normalize(decodeText(pending, off, frame.length, limits)));
-      off += frame.length;
-      swallow = frame.swallow;
-    }
-    pending = Buffer.from(pending.subarray(off));
-  }
-  return out;
+  return feedFrames(
+    chunks,
+    (buf, start, end, out) => frameText(buf, start, end, limits, out),
+    (buf, start, length) => normalize(decodeText(buf, start, length, limits)),
+  );
 }
 
 /** Copies views into plain values so results from different feeds compare equal. */
@@ -51,18 +21,6 @@ function normalize(req: TextRequest): TextRequest {
   if (req.op === Op.Store) return { ...req, data: Buffer.from(req.data) };
   if (req.op === 'meta') return { ...req, data: req.data === null ? null : Buffer.from(req.data) };
   return { ...req };
-}
-
-function splits(bytes: Buffer): Buffer[][] {
-  const ways: Buffer[][] = [];
-  for (let i = 1; i < bytes.length; i++) ways.push([bytes.subarray(0, i), bytes.subarray(i)]);
-  return ways;
-}
-
-function byteByByte(bytes: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i++) out.push(bytes.subarray(i, i + 1));
-  return out;
 }
 
 interface Fixture {
