@@ -4,8 +4,8 @@
   "targets": [
     {
       "target_name": "recordcache_native",
-      "sources": ["src/addon.cc", "src/engine.cc", "src/framing.cc", "src/record.cc"],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "sources": ["src/addon.cc", "src/engine.cc", "src/framing.cc", "src/kmod.cc", "src/record.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "../kmod/include/uapi"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions", "-O3"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-O3"],

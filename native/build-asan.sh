@@ -10,6 +10,6 @@ node_include=$(node -p "require('path').join(process.execPath, '..', '..', 'incl
 mkdir -p build-asan
 ${CXX:-g++} -std=c++20 -shared -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address -fno-exceptions \
   -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED \
-  -I"$node_include" -I"$addon_api" \
-  src/addon.cc src/engine.cc src/framing.cc src/record.cc \
+  -I"$node_include" -I"$addon_api" -I../kmod/include/uapi \
+  src/addon.cc src/engine.cc src/framing.cc src/kmod.cc src/record.cc \
   -o build-asan/recordcache_native.node

@@ -192,6 +192,8 @@ export function generalStatPairs(ctx: ServerContext): StatPairs {
     ['moves_within_lru', 0],
     ['direct_reclaims', 0],
     ['lru_bumps_dropped', 0],
+    // recordcache's own: the records engine's counters (created, live, bytes, sends).
+    ...(ctx.engine.recordCounters?.() ?? []),
   ];
 }
 

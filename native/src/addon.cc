@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "kmod.h"
 #include "macros.h"
 
 namespace recordcache {
@@ -115,6 +116,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     options.out_limit_hard = static_cast<uint64_t>(number("outLimitHard", static_cast<double>(options.out_limit_hard)));
     options.memfd_threshold = static_cast<size_t>(number("memfdThreshold", static_cast<double>(options.memfd_threshold)));
     options.notsent_lowat = static_cast<int>(number("notSentLowat", -1));
+    options.kmod = flag("kmod", false);
 
     // Memfd records hold a descriptor each; leave most descriptors to connections.
     rlimit files{};
@@ -252,6 +254,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     const bool use_memfd = bytes.Length() >= engine_->options().memfd_threshold &&
                            stats.memfd_live.load(std::memory_order_relaxed) < memfd_budget_;
     Record* record = Record::Create(bytes.Data(), bytes.Length(), use_memfd, &stats);
+    if (use_memfd && engine_->kmod_control() >= 0) {
+      // kmod backend: the module gets its own copy, sent to sockets by page reference.
+      const int fd = kmod::CreateRecord(engine_->kmod_control(), bytes.Data(), bytes.Length());
+      if (fd >= 0) {
+        record->set_kernel_fd(fd);
+        stats.kernel_live.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
     int32_t id;
     if (free_record_ids_.empty()) {
       id = static_cast<int32_t>(records_.size());
@@ -593,6 +603,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     set("live", s.live);
     set("bytes", s.live_bytes);
     set("memfd", s.memfd_live);
+    set("kernel", s.kernel_live);
+    set("kernelConnections", s.kernel_connections);
+    set("kernelRefused", s.kernel_refused);
     set("sends", s.sends);
     set("sendsCompleted", s.sends_completed);
     set("deliveries", s.deliveries);

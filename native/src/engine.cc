@@ -16,6 +16,7 @@
  * ordering, and unsendRecord, still have something to act on.
  */
 #include "engine.h"
+#include "kmod.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -78,6 +79,26 @@ constexpr int64_t kAcceptPauseMs = 100;
 
 constexpr uint64_t kListenerTag = uint64_t{1} << 63;
 constexpr uint64_t kWakeTag = uint64_t{1} << 62;
+/* kmod backend: the socket of a connection whose session carries the connection's slot. */
+constexpr uint64_t kKernelSocketTag = uint64_t{1} << 61;
+
+/*
+ * kmod backend. The module drops the data of an item too large to store; it is given a
+ * larger limit than -I so that it only ever drops data the engine's framer would swallow
+ * too (the two compute item sizes slightly differently).
+ */
+constexpr uint32_t kKernelItemSizeSlack = 64 * 1024;
+/* The longest get line, as the engine's framer allows (framing.cc kGetLineLimit). */
+constexpr uint32_t kKernelMaxLine = 16 * 1024 * 1024;
+/* The first read(2) buffer of a session; grown when a message does not fit (EMSGSIZE). */
+constexpr size_t kKernelReadSize = 256 * 1024;
+/*
+ * How often a connection waiting on the module's queue (to read again, or to close once its
+ * replies are out) asks the module how far it got, when no EPOLLOUT edge said so first.
+ */
+constexpr int kKernelWatchMs = 10;
+/* Sends a connection may have in the module before the engine asks which are done. */
+constexpr size_t kKernelSendsBeforeRefresh = 32;
 
 int64_t MonotonicMs() {
   timespec ts;
@@ -173,8 +194,18 @@ class OutQueue {
   size_t head_ = 0;
 };
 
+/* A send queued in the records module (kmod backend); each holds a reference on its message. */
+struct KernelSend {
+  MessageBody* body;
+  Record* record;  // the record it sends by reference, or null (bytes only)
+  uint64_t length;
+  bool last;  // the message's last send: completing it completes the message
+};
+
 struct Conn {
   int fd = -1;
+  /* kmod backend: the connection's records session, or -1 when this engine reads and writes it. */
+  int session = -1;
   uint32_t slot = 0;
   Protocol protocol = Protocol::Unknown;
 
@@ -217,6 +248,13 @@ struct Conn {
   OutQueue out;
   uint64_t out_bytes = 0;
   int64_t last_activity_ms = 0;
+
+  // kmod backend: sends in the module's queue of this socket, oldest first, and their bytes.
+  std::vector<KernelSend> kernel_sends;
+  uint64_t kernel_bytes = 0;
+  /* Data the module dropped after a request line, keyed by where that line ends in `in`. */
+  std::vector<std::pair<size_t, uint64_t>> kernel_discards;
+  bool kernel_watched = false;
 };
 
 struct Listener {
@@ -306,6 +344,18 @@ bool Engine::Start(std::string* error) {
     epoll_fd_ = -1;
     return false;
   }
+  if (options_.kmod) {
+    kmod_control_ = kmod::OpenSession();
+    if (kmod_control_ < 0) {
+      *error = std::string("cannot open " RECORDS_DEVICE ": ") + strerror(-kmod_control_);
+      kmod_control_ = -1;
+      close(wake_fd_);
+      close(epoll_fd_);
+      wake_fd_ = epoll_fd_ = -1;
+      return false;
+    }
+    kmod_read_.resize(kKernelReadSize);
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeTag;
@@ -348,8 +398,10 @@ void Engine::Stop() {
   }
   if (wake_fd_ >= 0) close(wake_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
+  if (kmod_control_ >= 0) close(kmod_control_);
   wake_fd_ = -1;
   epoll_fd_ = -1;
+  kmod_control_ = -1;
 }
 
 void Engine::Push(std::vector<Command>& commands) {
@@ -408,7 +460,11 @@ void Engine::Run() {
     if (!input_pending_.empty() || !ready_.empty()) {
       timeout = 0;
     } else {
-      if (options_.idle_timeout_seconds > 0) timeout = static_cast<int>(std::max<int64_t>(0, next_idle_check_ms_ - now_ms_));
+      if (!kmod_watch_.empty()) timeout = static_cast<int>(std::max<int64_t>(0, next_kernel_watch_ms_ - now_ms_));
+      if (options_.idle_timeout_seconds > 0) {
+        int wait = static_cast<int>(std::max<int64_t>(0, next_idle_check_ms_ - now_ms_));
+        timeout = timeout < 0 ? wait : std::min(timeout, wait);
+      }
       for (auto& listener : listeners_) {
         if (listener && listener->paused) {
           int wait = static_cast<int>(std::max<int64_t>(0, listener->resume_at_ms - now_ms_));
@@ -420,6 +476,7 @@ void Engine::Run() {
     if (n < 0 && errno != EINTR) break;
     now_ms_ = MonotonicMs();
     bool woken = false;
+    bool kernel_progress = false;
     for (int i = 0; i < n; i++) {
       const uint64_t tag = events[i].data.u64;
       const uint32_t flags = events[i].events;
@@ -430,6 +487,12 @@ void Engine::Run() {
       if (tag & kListenerTag) {
         size_t index = static_cast<size_t>(tag & ~kListenerTag);
         if (index < listeners_.size() && listeners_[index]) Accept(listeners_[index].get());
+        continue;
+      }
+      if (tag & kKernelSocketTag) {
+        // The socket has room again: the module moved on; see how far (ServiceKernelWatch).
+        Conn* c = Lookup(static_cast<uint32_t>(tag & ~kKernelSocketTag));
+        if (c != nullptr && c->kernel_watched) kernel_progress = true;
         continue;
       }
       Conn* c = Lookup(static_cast<uint32_t>(tag));
@@ -451,6 +514,10 @@ void Engine::Run() {
       (void)ignored;
     }
     ProcessCommands();
+    if (!kmod_watch_.empty() && (kernel_progress || now_ms_ >= next_kernel_watch_ms_)) {
+      ServiceKernelWatch();
+      next_kernel_watch_ms_ = now_ms_ + kKernelWatchMs;
+    }
     for (auto& listener : listeners_) {
       if (listener && listener->paused && now_ms_ >= listener->resume_at_ms) {
         listener->paused = false;
@@ -500,6 +567,7 @@ void Engine::Run() {
       auto gone = [](Conn* c) { return c->acked; };
       input_pending_.erase(std::remove_if(input_pending_.begin(), input_pending_.end(), gone), input_pending_.end());
       ready_.erase(std::remove_if(ready_.begin(), ready_.end(), gone), ready_.end());
+      kmod_watch_.erase(std::remove_if(kmod_watch_.begin(), kmod_watch_.end(), gone), kmod_watch_.end());
       for (Conn* c : doomed_) {
         // JS has acknowledged the close: it reads nothing of this connection any more.
         c->in_flight = false;
@@ -654,10 +722,11 @@ void Engine::Accept(Listener* listener) {
       free_slots_.pop_back();
       slots_[c->slot] = c;
     }
+    const bool kernel = options_.kmod && !listener->is_unix && AttachKernel(c);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.u64 = c->slot;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (!kernel && epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
       close(fd);
       slots_[c->slot] = nullptr;
       free_slots_.push_back(c->slot);
@@ -691,8 +760,13 @@ void Engine::ServiceInput(Conn* c) {
   if (c->closed || c->in_flight || c->end_requested || c->blocked) return;
   if (c->paused) return;
   if (c->out_bytes > options_.out_limit_soft) {
-    c->paused = true;
-    return;
+    if (c->session >= 0) RefreshKernel(c);
+    if (c->closed) return;
+    if (c->out_bytes > options_.out_limit_soft) {
+      c->paused = true;
+      if (c->session >= 0) WatchKernel(c);
+      return;
+    }
   }
   for (;;) {
     if (FrameAndDeliver(c)) return;
@@ -712,6 +786,8 @@ void Engine::ServiceInput(Conn* c) {
  * stay above what is still to come: a stale, larger mark would never be reached.
  */
 void Engine::WaitForBytes(Conn* c, uint64_t missing) {
+  // The module delivers whole requests; a low-water mark would only hold back its parser.
+  if (c->session >= 0) return;
   SetRcvLowat(c, missing >= kRcvLowatMinimum ? static_cast<int>(std::min<uint64_t>(missing, rcvlowat_cap_)) : 1);
 }
 
@@ -766,6 +842,12 @@ bool Engine::FrameAndDeliver(Conn* c) {
     bytes += frame.length;
     pos += frame.length;
     c->swallow = frame.swallow;
+    if (c->swallow > 0) {
+      // The module already dropped the data of this item (too large), so there is none to skip.
+      for (const auto& d : c->kernel_discards) {
+        if (d.first == pos) c->swallow -= std::min(c->swallow, d.second);
+      }
+    }
     if (count == kMaxBatch || bytes >= kMaxBatchBytes) break;
   }
   if (count == 0) {
@@ -789,20 +871,28 @@ bool Engine::FrameAndDeliver(Conn* c) {
   return true;
 }
 
-void Engine::ReadSome(Conn* c) {
-  size_t available = c->in_tail - c->in_head;
-  size_t want = c->read_size;
-  if (c->needed > available) want = std::max<size_t>(want, c->needed - available);
+/* Room for `want` more bytes at in_tail, moving unconsumed bytes to the front if that helps. */
+static void ReserveInput(Conn* c, size_t want) {
+  const size_t available = c->in_tail - c->in_head;
   if (c->in == nullptr) {
     c->in_cap = std::max(want, kInitialReadSize);
     c->in = static_cast<uint8_t*>(malloc(c->in_cap));
     if (c->in == nullptr) abort();
     c->in_head = c->in_tail = 0;
   }
-  if (c->in_head == c->in_tail) c->in_head = c->in_tail = 0;
+  if (c->in_head == c->in_tail) {
+    c->in_head = c->in_tail = 0;
+    c->kernel_discards.clear();
+  }
   if (c->in_cap - c->in_tail < want) {
     if (c->in_head > 0) {
       memmove(c->in, c->in + c->in_head, available);
+      // Discards the module reported move with the bytes; those behind in_head are done.
+      auto& discards = c->kernel_discards;
+      discards.erase(std::remove_if(discards.begin(), discards.end(),
+                                    [&](const std::pair<size_t, uint64_t>& d) { return d.first <= c->in_head; }),
+                     discards.end());
+      for (auto& d : discards) d.first -= c->in_head;
       c->in_tail = available;
       c->in_head = 0;
     }
@@ -814,6 +904,17 @@ void Engine::ReadSome(Conn* c) {
       c->in_cap = cap;
     }
   }
+}
+
+void Engine::ReadSome(Conn* c) {
+  if (c->session >= 0) {
+    ReadKernel(c);
+    return;
+  }
+  size_t available = c->in_tail - c->in_head;
+  size_t want = c->read_size;
+  if (c->needed > available) want = std::max<size_t>(want, c->needed - available);
+  ReserveInput(c, want);
   const size_t room = c->in_cap - c->in_tail;
   ssize_t n;
   do {
@@ -880,6 +981,7 @@ void Engine::Complete(Conn* c, uint32_t handled) {
 
 void Engine::FreeInput(Conn* c) {
   if (c->in_flight || c->in == nullptr) return;
+  c->kernel_discards.clear();
   free(c->in);
   c->in = nullptr;
   c->in_cap = 0;
@@ -904,6 +1006,10 @@ static void Release(OutMessage& message) {
 
 void Engine::Enqueue(Conn* c, MessageBody* body) {
   if (body->total == 0) return;
+  if (c->session >= 0) {
+    EnqueueKernel(c, body);
+    return;
+  }
   body->Ref();
   CountQueued(body, 1);
   c->out.push_back(OutMessage{body, 0, 0, body->total, false});
@@ -1003,26 +1109,45 @@ void Engine::Advance(Conn* c, uint64_t n) {
 
 void Engine::AfterOutputChange(Conn* c) {
   if (c->closed) return;
+  const bool waiting = c->end_requested || c->blocked || c->paused;
+  if (c->session >= 0 && waiting) {
+    RefreshKernel(c);
+    if (c->closed) return;
+  }
   if (c->end_requested) {
-    if (c->out.empty() && !c->in_flight) CloseConn(c);
+    if (c->out.empty() && c->kernel_sends.empty() && !c->in_flight) {
+      CloseConn(c);
+    } else if (c->session >= 0) {
+      WatchKernel(c);
+    }
     return;
   }
   if ((c->blocked || c->paused) && c->out_bytes <= options_.out_limit_soft / 2) {
     c->blocked = false;
     c->paused = false;
     MarkInput(c);
+  } else if (c->session >= 0 && waiting) {
+    WatchKernel(c);
   }
 }
 
 void Engine::EndConn(Conn* c) {
   if (c->closed) return;
   c->end_requested = true;
-  if (c->out.empty() && !c->in_flight) CloseConn(c);
+  AfterOutputChange(c);
 }
 
 void Engine::CloseConn(Conn* c) {
   if (c->closed) return;
   c->closed = true;
+  if (c->session >= 0) {
+    // Closing the session detaches the socket: the module drops what is still queued.
+    close(c->session);
+    c->session = -1;
+    for (KernelSend& send : c->kernel_sends) send.body->Unref();
+    c->kernel_sends.clear();
+    c->kernel_bytes = 0;
+  }
   close(c->fd);
   c->fd = -1;
   for (OutMessage& message : c->out) Release(message);
@@ -1037,6 +1162,11 @@ int64_t Engine::Unsend(uint64_t serial, const std::vector<uint32_t>& slots) {
   for (uint32_t slot : slots) {
     Conn* c = Lookup(slot);
     if (c == nullptr) continue;
+    if (c->session >= 0) {
+      dropped += UnsendKernel(c, serial);
+      AfterOutputChange(c);
+      continue;
+    }
     for (auto it = c->out.begin(); it != c->out.end();) {
       const auto& serials = it->body->record_serials;
       if (!it->started && std::find(serials.begin(), serials.end(), serial) != serials.end()) {
@@ -1051,6 +1181,242 @@ int64_t Engine::Unsend(uint64_t serial, const std::vector<uint32_t>& slots) {
     AfterOutputChange(c);
   }
   return dropped;
+}
+
+// ------------------------------------------------------------------------------------------
+// kmod backend: the records module frames a connection's requests and sends its replies.
+
+bool Engine::AttachKernel(Conn* c) {
+  const int session = kmod::OpenSession();
+  if (session < 0) {
+    stats_.kernel_refused.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  kmod::AttachLimits limits{};
+  limits.flags = RECORDS_ATTACH_RECV;
+  if (options_.protocol == ProtocolChoice::Ascii) limits.flags |= RECORDS_ATTACH_TEXT;
+  if (options_.protocol == ProtocolChoice::Binary) limits.flags |= RECORDS_ATTACH_BINARY;
+  if (options_.limits.cas_enabled) limits.flags |= RECORDS_ATTACH_CAS;
+  limits.item_size_max = options_.limits.item_size_max + kKernelItemSizeSlack;
+  limits.max_line = kKernelMaxLine;
+  epoll_event in{};
+  in.events = EPOLLIN | EPOLLET;
+  in.data.u64 = c->slot;
+  epoll_event out{};
+  out.events = EPOLLOUT | EPOLLET;
+  out.data.u64 = kKernelSocketTag | c->slot;
+  if (kmod::Attach(session, c->fd, c->slot, limits) < 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, session, &in) != 0 ||
+      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c->fd, &out) != 0) {
+    // Served by the engine itself instead (the socket is detached when its session closes).
+    close(session);
+    stats_.kernel_refused.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  c->session = session;
+  stats_.kernel_connections.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+/*
+ * read(2) on the connection's session: whole requests, appended to its input as a socket
+ * read would append bytes, so the engine's framer (which decides what memcached decides)
+ * still frames them; the module only decides when the engine wakes.
+ */
+void Engine::ReadKernel(Conn* c) {
+  ssize_t n;
+  for (;;) {
+    n = read(c->session, kmod_read_.data(), kmod_read_.size());
+    if (n >= 0 || errno == EINTR) {
+      if (n >= 0) break;
+      continue;
+    }
+    if (errno == EMSGSIZE && kmod_read_.size() < kKernelMaxLine + options_.limits.item_size_max + 2 * kKernelItemSizeSlack) {
+      kmod_read_.resize(kmod_read_.size() * 2);
+      continue;
+    }
+    c->can_read = false;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) CloseConn(c);
+    return;
+  }
+  if (n == 0) {
+    c->can_read = false;
+    return;
+  }
+  c->last_activity_ms = now_ms_;
+  size_t at = 0;
+  while (at + sizeof(records_msg) <= static_cast<size_t>(n)) {
+    records_msg msg;
+    memcpy(&msg, kmod_read_.data() + at, sizeof(msg));
+    const uint8_t* payload = kmod_read_.data() + at + sizeof(msg);
+    at += RECORDS_MSG_SIZE(msg.len);
+    if (msg.type == RECORDS_MSG_REQUEST) {
+      ReserveInput(c, msg.len);
+      memcpy(c->in + c->in_tail, payload, msg.len);
+      c->in_tail += msg.len;
+      staging_.bytes_read += msg.len;
+      if (msg.flags & RECORDS_MSGF_DISCARD) {
+        c->kernel_discards.emplace_back(c->in_tail, msg.discard);
+        staging_.bytes_read += msg.discard;
+      }
+    } else if (msg.type == RECORDS_MSG_EOF && msg.error == 0) {
+      c->peer_closed = true;
+    } else if (msg.type == RECORDS_MSG_EOF) {
+      CloseConn(c);
+      return;
+    } else {
+      // Framing failed (a line too long, not a binary request): the engine's framer closes
+      // at the same bytes, which the module keeps; nothing more comes from this socket.
+      c->peer_closed = true;
+    }
+  }
+}
+
+void Engine::EnqueueKernel(Conn* c, MessageBody* body) {
+  // Finished sends are only learnt by asking; ask now and then so few are held here.
+  if (c->kernel_sends.size() >= kKernelSendsBeforeRefresh) {
+    RefreshKernel(c);
+    if (c->closed) return;
+  }
+  stats_.sends.fetch_add(body->record_serials.size(), std::memory_order_relaxed);
+  // Bytes around each record piece the module holds become its prefix and suffix.
+  kmod_affix_.clear();
+  const Piece* record_piece = nullptr;
+  size_t prefix_length = 0;
+  const size_t sends_before = c->kernel_sends.size();
+  for (const Piece& piece : body->pieces) {
+    if (piece.record == nullptr || piece.record->kernel_fd() < 0) {
+      const uint8_t* data = body->Data(piece);
+      kmod_affix_.insert(kmod_affix_.end(), data, data + piece.length);
+      continue;
+    }
+    if (record_piece != nullptr &&
+        !SendKernel(c, body, record_piece, kmod_affix_.data(), prefix_length, kmod_affix_.size() - prefix_length)) {
+      return;
+    }
+    if (record_piece != nullptr) kmod_affix_.clear();
+    record_piece = &piece;
+    prefix_length = kmod_affix_.size();
+  }
+  if (record_piece == nullptr) prefix_length = kmod_affix_.size();
+  if (!SendKernel(c, body, record_piece, kmod_affix_.data(), prefix_length, kmod_affix_.size() - prefix_length)) {
+    return;
+  }
+  if (c->kernel_sends.size() > sends_before) c->kernel_sends.back().last = true;
+  if (c->out_bytes > options_.out_limit_hard) {
+    // A client that asks for more than it will ever read: let it go rather than hold it all.
+    CloseConn(c);
+  }
+}
+
+/*
+ * Queues [prefix][record piece][suffix] (or, without a record piece, the bytes alone) on
+ * the connection's socket in the module, in as many sends as the affix limit needs.
+ */
+bool Engine::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, const uint8_t* affix,
+                        size_t prefix_length, size_t suffix_length) {
+  auto queue = [&](const Piece* piece, const uint8_t* bytes, size_t before, size_t after) {
+    const iovec prefix{const_cast<uint8_t*>(bytes), before};
+    const iovec suffix{const_cast<uint8_t*>(bytes + before), after};
+    const int record_fd = piece != nullptr ? piece->record->kernel_fd() : -1;
+    const int err = kmod::Send(c->session, c->fd, record_fd, piece != nullptr ? piece->offset : 0,
+                               piece != nullptr ? piece->length : 0, prefix, suffix);
+    if (err != 0) {
+      // -ENOBUFS: the module's queue for this socket is full; like out_limit_hard, let it go.
+      CloseConn(c);
+      return false;
+    }
+    const uint64_t length = before + after + (piece != nullptr ? piece->length : 0);
+    body->Ref();
+    c->kernel_sends.push_back(KernelSend{body, piece != nullptr ? piece->record : nullptr, length, false});
+    c->kernel_bytes += length;
+    c->out_bytes += length;
+    return true;
+  };
+  // Bytes that do not fit beside the record go out alone, before it.
+  while (prefix_length > 0 && (record_piece == nullptr || prefix_length > RECORDS_AFFIX_MAX)) {
+    const size_t chunk = std::min<size_t>(prefix_length, RECORDS_AFFIX_MAX);
+    if (!queue(nullptr, affix, chunk, 0)) return false;
+    affix += chunk;
+    prefix_length -= chunk;
+  }
+  if (record_piece == nullptr) return true;
+  const size_t suffix_first = std::min<size_t>(suffix_length, RECORDS_AFFIX_MAX - prefix_length);
+  if (!queue(record_piece, affix, prefix_length, suffix_first)) return false;
+  affix += prefix_length + suffix_first;
+  for (size_t left = suffix_length - suffix_first; left > 0;) {
+    const size_t chunk = std::min<size_t>(left, RECORDS_AFFIX_MAX);
+    if (!queue(nullptr, affix, chunk, 0)) return false;
+    affix += chunk;
+    left -= chunk;
+  }
+  return true;
+}
+
+/* Asks the module how far the socket's queue got; retires the sends it finished. */
+void Engine::RefreshKernel(Conn* c) {
+  if (c->kernel_sends.empty()) {
+    c->out_bytes = 0;
+    return;
+  }
+  records_sock_info info;
+  if (kmod::SockInfo(c->session, c->fd, &info) < 0 || info.tx_error != 0) {
+    CloseConn(c);
+    return;
+  }
+  const size_t outstanding = static_cast<size_t>(info.tx_queued) + info.tx_started;
+  if (c->kernel_sends.size() > outstanding) {
+    const size_t done = c->kernel_sends.size() - outstanding;
+    for (size_t i = 0; i < done; i++) {
+      KernelSend& send = c->kernel_sends[i];
+      c->kernel_bytes -= send.length;
+      if (send.last) {
+        stats_.sends_completed.fetch_add(send.body->record_serials.size(), std::memory_order_relaxed);
+      }
+      send.body->Unref();
+    }
+    c->kernel_sends.erase(c->kernel_sends.begin(), c->kernel_sends.begin() + static_cast<ptrdiff_t>(done));
+    c->last_activity_ms = now_ms_;
+  }
+  c->out_bytes = c->kernel_bytes - (info.tx_started ? std::min<uint64_t>(info.tx_started_sent, c->kernel_bytes) : 0);
+}
+
+/* Looks at the connection again soon (or at the socket's next EPOLLOUT edge). */
+void Engine::WatchKernel(Conn* c) {
+  if (c->kernel_watched || c->closed) return;
+  c->kernel_watched = true;
+  kmod_watch_.push_back(c);
+}
+
+void Engine::ServiceKernelWatch() {
+  std::vector<Conn*> watched;
+  watched.swap(kmod_watch_);
+  for (Conn* c : watched) {
+    c->kernel_watched = false;
+    AfterOutputChange(c);
+  }
+}
+
+/* unsendRecord on one connection: the module drops the record's sends that have not started. */
+int64_t Engine::UnsendKernel(Conn* c, uint64_t serial) {
+  auto carries = [serial](const KernelSend& send) {
+    const auto& serials = send.body->record_serials;
+    return send.record != nullptr && std::find(serials.begin(), serials.end(), serial) != serials.end();
+  };
+  auto found = std::find_if(c->kernel_sends.begin(), c->kernel_sends.end(), carries);
+  if (found == c->kernel_sends.end()) return 0;
+  const int removed = kmod::Unsend(c->session, c->fd, found->record->kernel_fd());
+  if (removed <= 0) return 0;
+  // The module removed the last `removed` of them (an unstarted send is never before a started one).
+  int left = removed;
+  for (size_t i = c->kernel_sends.size(); i-- > 0 && left > 0;) {
+    if (!carries(c->kernel_sends[i])) continue;
+    c->kernel_bytes -= c->kernel_sends[i].length;
+    c->out_bytes -= std::min(c->out_bytes, c->kernel_sends[i].length);
+    c->kernel_sends[i].body->Unref();
+    c->kernel_sends.erase(c->kernel_sends.begin() + static_cast<ptrdiff_t>(i));
+    left--;
+  }
+  return removed;
 }
 
 void Engine::CheckIdle() {
@@ -1081,6 +1447,8 @@ void Engine::ReleaseConnections() {
     if (c == nullptr) continue;
     for (OutMessage& message : c->out) Release(message);
     c->out.clear();
+    for (KernelSend& send : c->kernel_sends) send.body->Unref();
+    c->kernel_sends.clear();
     free(c->in);
     delete c;
   }
@@ -1098,6 +1466,8 @@ void Engine::Teardown() {
     if (c == nullptr) continue;
     if (!c->closed) {
       c->closed = true;
+      if (c->session >= 0) close(c->session);
+      c->session = -1;
       close(c->fd);
       for (OutMessage& message : c->out) Release(message);
       c->out.clear();

@@ -46,6 +46,8 @@ struct EngineOptions {
   size_t memfd_threshold = kMemfdRecordThreshold;
   /* TCP_NOTSENT_LOWAT of every TCP connection (engine.cc kNotSentLowat); 0 leaves the kernel's. */
   int notsent_lowat = -1;
+  /* The kmod backend: TCP connections are framed and written by the records module (kmod.h). */
+  bool kmod = false;
 };
 
 /*
@@ -203,6 +205,8 @@ class Engine {
 
   const EngineOptions& options() const { return options_; }
   RecordStats& stats() { return stats_; }
+  /* kmod backend: the session records are made on, else -1. */
+  int kmod_control() const { return kmod_control_; }
   uint64_t next_record_serial() { return record_serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
  private:
@@ -213,6 +217,15 @@ class Engine {
   void ServiceInput(Conn* c);
   bool FrameAndDeliver(Conn* c);
   void ReadSome(Conn* c);
+  bool AttachKernel(Conn* c);
+  void ReadKernel(Conn* c);
+  void EnqueueKernel(Conn* c, MessageBody* body);
+  bool SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, const uint8_t* affix, size_t prefix_length,
+                  size_t suffix_length);
+  void RefreshKernel(Conn* c);
+  void WatchKernel(Conn* c);
+  void ServiceKernelWatch();
+  int64_t UnsendKernel(Conn* c, uint64_t serial);
   void WaitForBytes(Conn* c, uint64_t missing);
   void SetRcvLowat(Conn* c, int value);
   void Complete(Conn* c, uint32_t handled);
@@ -263,6 +276,12 @@ class Engine {
   int64_t now_ms_ = 0;
   int64_t next_idle_check_ms_ = 0;
   int rcvlowat_cap_ = 0;
+  // kmod backend.
+  int kmod_control_ = -1;
+  std::vector<uint8_t> kmod_read_;
+  std::vector<uint8_t> kmod_affix_;
+  std::vector<Conn*> kmod_watch_;
+  int64_t next_kernel_watch_ms_ = 0;
 };
 
 }  // namespace recordcache

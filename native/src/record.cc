@@ -83,7 +83,10 @@ void Record::Destroy() {
     stats_->live.fetch_sub(1, std::memory_order_relaxed);
     stats_->live_bytes.fetch_sub(length_, std::memory_order_relaxed);
     if (memfd_ >= 0) stats_->memfd_live.fetch_sub(1, std::memory_order_relaxed);
+    if (kernel_fd_ >= 0) stats_->kernel_live.fetch_sub(1, std::memory_order_relaxed);
   }
+  // The module keeps the pages of sends still queued: closing the fd is delRecord.
+  if (kernel_fd_ >= 0) close(kernel_fd_);
   if (memfd_ >= 0) {
     // Pages still referenced by socket buffers stay valid: the kernel holds its own references.
     if (mapped_) munmap(data_, length_);

@@ -44,6 +44,8 @@ struct RecordStats {
   std::atomic<uint64_t> live{0};
   std::atomic<uint64_t> live_bytes{0};
   std::atomic<uint64_t> memfd_live{0};
+  /* Records with a copy in the records kernel module (kmod backend). */
+  std::atomic<uint64_t> kernel_live{0};
   /* Record slices queued by reference on a connection (one per connection per slice). */
   std::atomic<uint64_t> sends{0};
   /* Of those, the ones written in full. */
@@ -51,6 +53,9 @@ struct RecordStats {
   /* Calls into JS with requests, and the requests they carried (requests per call = batching). */
   std::atomic<uint64_t> deliveries{0};
   std::atomic<uint64_t> delivered_requests{0};
+  /* kmod backend: connections attached to the module, and ones it refused (served natively). */
+  std::atomic<uint64_t> kernel_connections{0};
+  std::atomic<uint64_t> kernel_refused{0};
 };
 
 class Record {
@@ -64,6 +69,12 @@ class Record {
   }
 
   bool is_memfd() const { return memfd_ >= 0; }
+  /*
+   * The kmod backend's copy in the records module (a record fd), or -1. The bytes stay
+   * here as well, for connections the module does not serve (unix sockets).
+   */
+  int kernel_fd() const { return kernel_fd_; }
+  void set_kernel_fd(int fd) { kernel_fd_ = fd; }
   int memfd() const { return memfd_; }
   /* The bytes: heap memory, or a read-only mapping of the memfd. */
   const uint8_t* data() const { return data_; }
@@ -84,6 +95,7 @@ class Record {
 
   std::atomic<int32_t> refs_{1};
   int memfd_ = -1;
+  int kernel_fd_ = -1;
   uint8_t* data_ = nullptr;
   bool mapped_ = false;
   size_t length_ = 0;

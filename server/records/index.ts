@@ -2,6 +2,8 @@
  * Picks the records backend: `--records=auto` takes the best one this machine can run.
  */
 
+import fs from 'node:fs';
+
 import type { Config, RecordsBackendName } from '../config';
 import { JsRecordsEngine } from './js';
 import { DEFAULT_NATIVE_OPTIONS, NativeRecordsEngine, type NativeEngineOptions } from './native';
@@ -43,26 +45,31 @@ function jsEngine(config: Config | undefined): JsRecordsEngine {
   return engine;
 }
 
+/** Where the records kernel module is loaded (kmod/). */
+export const RECORDS_DEVICE = '/dev/records';
+
+function nativeEngine(config: Config | undefined, kmod: boolean): NativeRecordsEngine {
+  return new NativeRecordsEngine({ ...nativeOptions(config), kmod });
+}
+
 export function createEngine(wanted: RecordsBackendName, config?: Config): EngineChoice {
-  switch (wanted) {
-    case 'js':
-      return { engine: jsEngine(config), notice: null };
-    case 'auto':
-    case 'native': {
-      if (wanted === 'auto' && process.platform !== 'linux') return { engine: jsEngine(config), notice: null };
-      try {
-        return { engine: new NativeRecordsEngine(nativeOptions(config)), notice: null };
-      } catch (err) {
-        return {
-          engine: jsEngine(config),
-          notice: `records backend 'native' is not available (${(err as Error).message}); using 'js'`,
-        };
-      }
-    }
-    case 'kmod':
-      return {
-        engine: jsEngine(config),
-        notice: `records backend '${wanted}' is not available here; using 'js'`,
-      };
+  if (wanted === 'js' || (wanted === 'auto' && process.platform !== 'linux')) {
+    return { engine: jsEngine(config), notice: null };
   }
+  // auto: kmod where the module is loaded, else native, else js; an explicit choice falls back the same way.
+  const tried: string[] = [];
+  if (wanted === 'kmod' || (wanted === 'auto' && fs.existsSync(RECORDS_DEVICE))) {
+    try {
+      return { engine: nativeEngine(config, true), notice: null };
+    } catch (err) {
+      tried.push(`records backend 'kmod' is not available (${(err as Error).message})`);
+    }
+  }
+  try {
+    const engine = nativeEngine(config, false);
+    return { engine, notice: tried.length > 0 ? `${tried.join('; ')}; using 'native'` : null };
+  } catch (err) {
+    tried.push(`records backend 'native' is not available (${(err as Error).message})`);
+  }
+  return { engine: jsEngine(config), notice: `${tried.join('; ')}; using 'js'` };
 }

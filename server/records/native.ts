@@ -67,6 +67,11 @@ export interface NativeEngineOptions {
   memfdThreshold?: number;
   /** TCP_NOTSENT_LOWAT of every TCP connection; the addon's default when omitted, 0 for the kernel's. */
   notSentLowat?: number;
+  /**
+   * The kmod backend: TCP connections are attached to the records kernel module
+   * (/dev/records), which frames their requests and sends their replies and records.
+   */
+  kmod?: boolean;
 }
 
 export const DEFAULT_NATIVE_OPTIONS: NativeEngineOptions = {
@@ -90,6 +95,11 @@ export interface RecordStats {
   bytes: number;
   /** Live records kept in a sealed memfd (sent with sendfile). */
   memfd: number;
+  /** kmod backend: live records with a copy in the records kernel module. */
+  kernel: number;
+  /** kmod backend: connections attached to the module, and ones it refused (served by the engine). */
+  kernelConnections: number;
+  kernelRefused: number;
   /** Record slices queued on a connection (one per connection per slice). */
   sends: number;
   /** Of those, the ones written in full. */
@@ -218,7 +228,7 @@ class NativeConnection implements RecordConnection {
 }
 
 export class NativeRecordsEngine implements RecordsEngine {
-  readonly name = 'native' as const;
+  readonly name: 'native' | 'kmod';
   private readonly native: NativeEngineHandle;
   private handlers: EngineHandlers | null = null;
   private readonly bySlot: (NativeConnection | undefined)[] = [];
@@ -245,6 +255,7 @@ export class NativeRecordsEngine implements RecordsEngine {
 
   constructor(options: NativeEngineOptions = DEFAULT_NATIVE_OPTIONS) {
     const { NativeEngine } = loadNativeBinding();
+    this.name = options.kmod === true ? 'kmod' : 'native';
     const protocol = options.protocol === 'ascii' ? 1 : options.protocol === 'binary' ? 2 : 0;
     this.native = new NativeEngine({ ...options, protocol }, (events, strings, shared, own, starts, lengths, bytesRead) =>
       this.onDelivery(events, strings, shared, own, starts, lengths, bytesRead),
@@ -254,6 +265,28 @@ export class NativeRecordsEngine implements RecordsEngine {
   /** Counters of the records the engine holds, for `stats`. */
   recordStats(): RecordStats {
     return this.native.recordStats();
+  }
+
+  recordCounters(): [string, number][] {
+    const s = this.native.recordStats();
+    const counters: [string, number][] = [
+      ['records_created', s.created],
+      ['records_live', s.live],
+      ['records_bytes', s.bytes],
+      ['records_memfd', s.memfd],
+      ['records_sends', s.sends],
+      ['records_sends_completed', s.sendsCompleted],
+      ['records_deliveries', s.deliveries],
+      ['records_delivered_requests', s.deliveredRequests],
+    ];
+    if (this.name === 'kmod') {
+      counters.push(
+        ['records_kernel', s.kernel],
+        ['records_kernel_connections', s.kernelConnections],
+        ['records_kernel_refused', s.kernelRefused],
+      );
+    }
+    return counters;
   }
 
   initRecord(bytes: Buffer): RecordHandle {

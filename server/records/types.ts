@@ -112,4 +112,6 @@ export interface RecordsEngine {
   connections(): Iterable<RecordConnection>;
   /** Ends every connection once its replies are written; resolves when all are closed (or the grace period ran out). */
   drain(graceMs?: number): Promise<void>;
+  /** Counters of the records the engine holds, as `records_*` lines of `stats`; engines that keep none omit it. */
+  recordCounters?(): [string, number][];
 }
