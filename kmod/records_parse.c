@@ -345,7 +345,7 @@ static long rp_frame_text(struct rp_state *st, const struct rp_input *in)
 static long rp_frame_binary(struct rp_state *st, const struct rp_input *in)
 {
 	u8 h[RP_BIN_HEADER];
-	u32 body;
+	u32 body, head;
 
 	if (in->avail < RP_BIN_HEADER)
 		return 0;
@@ -354,8 +354,15 @@ static long rp_frame_binary(struct rp_state *st, const struct rp_input *in)
 		return -EPROTO;
 	body = (u32)h[8] << 24 | (u32)h[9] << 16 | (u32)h[10] << 8 | h[11];
 	if ((u64)body > (u64)st->item_size_max + RP_BIN_SLACK) {
-		st->total = RP_BIN_HEADER;
-		st->discard = body;
+		/*
+		 * The extras and key stay with the header: memcached reads them before it
+		 * decides the value is too large (and a set then unlinks the old item).
+		 */
+		head = (u32)h[4] + ((u32)h[2] << 8 | h[3]);
+		if (head > body)
+			head = 0;
+		st->total = RP_BIN_HEADER + head;
+		st->discard = body - head;
 	} else {
 		st->total = RP_BIN_HEADER + (u64)body;
 		st->discard = 0;

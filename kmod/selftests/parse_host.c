@@ -297,12 +297,17 @@ int main(void)
 		check("binary bad magic", bin, n + 24, RP_PROTO_AUTO, 1 << 20, w, -EPROTO);
 	}
 	{
-		/* body of 5000 > item_size_max 100 + RP_BIN_SLACK: header only, body dropped */
+		/*
+		 * body of 5000 > item_size_max 100 + RP_BIN_SLACK: header, extras (8) and
+		 * key (3) kept, the value dropped
+		 */
 		unsigned char *s = calloc(1, 24 + 5000 + 24);
-		static const long w[] = { 24, -5000, 24, 0 };
+		static const long w[] = { 24 + 8 + 3, -(5000 - 8 - 3), 24, 0 };
 
 		s[0] = 0x80;
 		s[1] = 0x01;
+		s[3] = 3;
+		s[4] = 8;
 		s[10] = 5000 >> 8;
 		s[11] = 5000 & 0xff;
 		s[24 + 5000] = 0x80;

@@ -143,7 +143,8 @@ struct records_msg {
 /*
  * The request's data block was too large to store (memcached's "SERVER_ERROR object
  * too large for cache"): the message carries only the command line (text) or the
- * 24-byte header (binary), and the @discard bytes that followed were dropped.
+ * header with its extras and key (binary), and the @discard bytes that followed
+ * were dropped.
  */
 #define RECORDS_MSGF_DISCARD	(1U << 0)
 
