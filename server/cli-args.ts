@@ -775,6 +775,16 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
   // recordcache's own: per-connection output limits of the native engine (stop reading, close).
   ['out_limit_soft', (value) => void byteSizeSub('out_limit_soft', value)],
   ['out_limit_hard', (value) => void byteSizeSub('out_limit_hard', value)],
+  // recordcache's own: which values become records.
+  ['records_min_size', (value, state) => void (state.config.recordsMinSize = byteSizeSub('records_min_size', value))],
+  [
+    'records_min_hits',
+    (value, state) => {
+      const hits = subInteger('records_min_hits', value, 'Missing records_min_hits argument');
+      if (hits < 1) throw new UsageError('records_min_hits must be at least 1');
+      state.config.recordsMinHits = hits;
+    },
+  ],
   ['watcher_logbuf_size', unsignedSub('watcher_logbuf_size')],
   ['worker_logbuf_size', unsignedSub('worker_logbuf_size')],
   [

@@ -71,9 +71,23 @@ export interface Config {
   suboptions: Map<string, string>;
   /** --records: which records backend to use. */
   records: RecordsBackendName;
+  /**
+   * Which values become records (-o records_min_size, records_min_hits): those at least this
+   * long, once served this many times; the rest are sent as plain bytes.
+   */
+  recordsMinSize: number;
+  recordsMinHits: number;
 }
 
 export const MEGABYTE = 1024 * 1024;
+
+/*
+ * Every value becomes a record the first time it is served: the native engine copies short
+ * records into the reply as it would copy plain bytes, and a record made once is sent from
+ * one buffer on every later hit (bench/README.md, "Records policy").
+ */
+export const DEFAULT_RECORDS_MIN_SIZE = 0;
+export const DEFAULT_RECORDS_MIN_HITS = 1;
 
 export function defaultConfig(): Config {
   return {
@@ -109,6 +123,8 @@ export function defaultConfig(): Config {
     slabChunkMax: 512 * 1024,
     suboptions: new Map(),
     records: 'auto',
+    recordsMinSize: DEFAULT_RECORDS_MIN_SIZE,
+    recordsMinHits: DEFAULT_RECORDS_MIN_HITS,
   };
 }
 

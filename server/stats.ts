@@ -282,6 +282,8 @@ export function settingsStatPairs(ctx: ServerContext): StatPairs {
     ['num_napi_ids', '(null)'],
     ['memory_file', '(null)'],
     ['records_backend', ctx.engine.name],
+    ['records_min_size', cfg.recordsMinSize],
+    ['records_min_hits', cfg.recordsMinHits],
   ];
 }
 

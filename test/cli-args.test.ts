@@ -383,6 +383,8 @@ describe('parseArgs', () => {
         hashpower: '16',
         out_limit_soft: '1m',
         out_limit_hard: '256m',
+        records_min_size: '64k',
+        records_min_hits: '2',
         slab_automove_ratio: '0.5',
         slab_automove_window: '10',
         tail_repair_time: '60',
@@ -445,6 +447,8 @@ describe('parseArgs', () => {
     });
 
     it('refuses an unknown suboption with memcached\'s message', () => {
+      fails(['-o', 'records_min_hits=0'], 'records_min_hits must be at least 1');
+      fails(['-o', 'records_min_size=big'], 'Invalid value for records_min_size: "big" (expected bytes, with an optional k, m or g suffix)');
       fails(['-o', 'foo'], 'Illegal suboption "foo"');
       fails(['-o', 'foo=1'], 'Illegal suboption "foo=1"');
       fails(['-o', 'idle_timeout=5,bogus'], 'Illegal suboption "bogus"');

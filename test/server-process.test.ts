@@ -157,4 +157,19 @@ describe('server process', function () {
     assert.equal(bad.status, 2);
     assert.notEqual(bad.stderr.length, 0);
   });
+  it('makes records only of values as long and as often served as -o records_min_size, records_min_hits say', async () => {
+    server = await startServer('recordcache', ['--records=native', '-o', 'records_min_size=1000,records_min_hits=3']);
+    const socket = await connect(server.port);
+    await request(socket, `set short 0 0 10\r\n${'s'.repeat(10)}\r\n`);
+    await request(socket, `set long 0 0 2000\r\n${'l'.repeat(2000)}\r\n`);
+    const created = () => stat(server!.port, 'records_created');
+    const reply = (key: string, n: number) => `VALUE ${key} 0 ${n}\r\n${key[0].repeat(n)}\r\nEND\r\n`;
+    for (let i = 0; i < 5; i++) assert.equal(await request(socket, 'get short\r\n', 'END\r\n'), reply('short', 10));
+    assert.equal(await created(), 0, 'a value shorter than records_min_size never becomes a record');
+    for (let i = 1; i <= 2; i++) assert.equal(await request(socket, 'get long\r\n', 'END\r\n'), reply('long', 2000));
+    assert.equal(await created(), 0, 'served twice: not yet a record');
+    for (let i = 3; i <= 5; i++) assert.equal(await request(socket, 'get long\r\n', 'END\r\n'), reply('long', 2000));
+    assert.equal(await created(), 1, 'the third serve makes the record, later ones reuse it');
+    socket.destroy();
+  });
 });

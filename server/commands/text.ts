@@ -27,10 +27,16 @@ export const enum After {
 
 const VERSION_REPLY = replyLine(`VERSION ${MEMCACHED_VERSION}`);
 
-/** The value segment of an item: its record, created the first time it is served. */
+/**
+ * The value segment of an item: its record, made once the item is long enough and has been
+ * served often enough (-o records_min_size, records_min_hits); until then its bytes.
+ */
 export function itemValue(ctx: ServerContext, item: Item): Segment {
   let record = item.record as Segment | null;
   if (record === null) {
+    const config = ctx.config;
+    if (item.data.length < config.recordsMinSize) return item.data;
+    if (config.recordsMinHits > 1 && ++item.serves < config.recordsMinHits) return item.data;
     record = ctx.engine.initRecord(item.data);
     item.record = record;
   }

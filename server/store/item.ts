@@ -33,6 +33,8 @@ export class Item {
   readonly size: number;
   /** A records-engine handle for the data, created on demand by the server and released with the item. */
   record: unknown = null;
+  /** Times the value was served before it became a record (records_min_hits). */
+  serves = 0;
   /** The slab class whose LRU holds the item, and the class of each chunk of its memory. */
   lruClass = 0;
   chunks: number[] = [];
