@@ -63,7 +63,8 @@ interface Options {
 const USAGE = `usage: npm run bench -- [options]
   --quick               short runs (1.5 s after 0.5 s warm-up): the whole matrix in under 5 minutes
   --workloads LIST      e.g. W1,W2,W3,L1 (W3 = W3-16 and W3-50); default: all
-  --backends LIST       recordcache records backends to compare, e.g. js,native; 'none' = memcached only (default js)
+  --backends LIST       recordcache records backends to compare, e.g. js,native; 'none' = memcached only (default js);
+                        a backend may carry -o suboptions after '+', e.g. native+records_min_size=4096
   --runs N              runs per server and workload, alternating A B A B (default 3)
   --duration S          measured seconds per run (default 10, quick 1.5)
   --warmup S            unmeasured seconds before each run (default 2, quick 0.5)
@@ -281,7 +282,7 @@ async function main(): Promise<void> {
         } finally {
           await server.stop();
         }
-        info.available = info.runningBackend === backend;
+        info.available = info.runningBackend === target.backend;
         if (!info.available) info.note = `asked for --records=${backend}, the server ran '${info.runningBackend ?? 'unknown'}'`;
       } catch (err) {
         info.note = (err as Error).message.split('\n')[0];

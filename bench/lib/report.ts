@@ -127,7 +127,9 @@ export function summarise(workloads: WorkloadResult[], targets: TargetInfo[]): F
           figure,
           candidate: candidate.label,
           // What ran; for a backend that did not start, the one asked for.
-          backend: candidate.available ? (okRuns[0]?.backend ?? candidate.runningBackend) : candidate.requestedBackend,
+          backend: candidate.available
+            ? withSuboptions(okRuns[0]?.backend ?? candidate.runningBackend, candidate.requestedBackend)
+            : candidate.requestedBackend,
           status,
           memcached: spread(reference.map((r) => r.figures[figure.id])),
           recordcache: spread(okRuns.map((r) => r.figures[figure.id])),
@@ -513,4 +515,10 @@ export function writeReport(dir: string, results: BenchResults): string[] {
     written.push(file);
   }
   return written;
+}
+
+/** The backend that ran, with the -o suboptions it was asked to run with ("native+records_min_size=4096"). */
+function withSuboptions(running: string | null, requested: string | null): string | null {
+  const plus = requested?.indexOf('+') ?? -1;
+  return running !== null && requested !== null && plus >= 0 ? running + requested.slice(plus) : running;
 }

@@ -17,6 +17,8 @@ export interface Target {
   kind: 'memcached' | 'recordcache';
   /** The records backend asked for (recordcache only). */
   backend?: string;
+  /** -o suboptions given to recordcache with it, e.g. "records_min_size=4096" (recordcache only). */
+  suboptions?: string;
   /** A short name for reports: `memcached`, `recordcache/js`. */
   label: string;
 }
@@ -25,8 +27,12 @@ export function memcachedTarget(): Target {
   return { kind: 'memcached', label: 'memcached' };
 }
 
-export function recordcacheTarget(backend: string): Target {
-  return { kind: 'recordcache', backend, label: `recordcache/${backend}` };
+/** "native", or "native+records_min_size=4096,records_min_hits=2": a backend and -o suboptions for it. */
+export function recordcacheTarget(spec: string): Target {
+  const plus = spec.indexOf('+');
+  const backend = plus < 0 ? spec : spec.slice(0, plus);
+  const suboptions = plus < 0 ? undefined : spec.slice(plus + 1);
+  return { kind: 'recordcache', backend, suboptions, label: `recordcache/${spec}` };
 }
 
 export interface ServerOptions {
@@ -162,7 +168,8 @@ function serverCommand(target: Target, port: number, options: ServerOptions): st
   if (!fs.existsSync(RECORDCACHE_CLI)) {
     throw new Error(`${RECORDCACHE_CLI} is missing: build with \`npx tsc -p tsconfig.json\``);
   }
-  return [process.execPath, RECORDCACHE_CLI, ...common, `--records=${target.backend ?? 'js'}`, ...extra];
+  const suboptions = target.suboptions ? ['-o', target.suboptions] : [];
+  return [process.execPath, RECORDCACHE_CLI, ...common, `--records=${target.backend ?? 'js'}`, ...suboptions, ...extra];
 }
 
 /** Requested niceness of servers and generators; see niceness(). */
