@@ -30,7 +30,7 @@ import {
 } from '../protocol/binary';
 import { StoreMode } from '../protocol/text';
 import { ArithStatus, StoreResult, type Item } from '../store/store';
-import type { RecordSlice, Segment } from '../records/types';
+import type { Segment } from '../records/types';
 import type { ServerContext } from '../context';
 import { After, ReplyQueue, itemValue } from './text';
 import { generalStatPairs, resetStats, settingsStatPairs, statGroup, type StatPairs } from '../stats';
@@ -155,8 +155,8 @@ function executeGet(ctx: ServerContext, req: GetRequest, replies: ReplyQueue): v
     out.push(encodeValueHeader(req.opcode, req.opaque, item.cas, item.flags, req.withKey ? req.key : null, valueLength));
     if (valueLength > 0) {
       // The item's data ends in CR LF, which the binary protocol does not send.
-      const value: RecordSlice = { record: (itemValue(ctx, item) as RecordSlice).record, offset: 0, length: valueLength };
-      out.push(value);
+      const whole = itemValue(ctx, item);
+      out.push(Buffer.isBuffer(whole) ? whole.subarray(0, valueLength) : { record: whole.record, offset: 0, length: valueLength });
     }
     return;
   }
