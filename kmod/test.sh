@@ -11,7 +11,9 @@
 #  4. run the framing parser's host unit test;
 #  5. build the static selftests, pack one initramfs;
 #  6. boot each kernel under qemu and run the selftests, the module unload test and
-#     the no-leak check inside it.
+#     the no-leak check inside it;
+#  7. with RECORDS_E2E=1 (npm test sets it): recordcache end to end in the same guests,
+#     the scripted conformance cases against Debian's memcached (harness/guest/e2e.sh).
 #
 # Exits 0 only if every step passed on every kernel.  Everything downloaded or built
 # lives under kmod/.cache/ (gitignored); a second run reuses it.
@@ -21,13 +23,23 @@
 #                    if Debian stops offering it).  Both are always built.
 #   RECORDS_TESTS    selftest programs to run in the guest (default all)
 #   RECORDS_FILTER   test-name words passed to each selftest program
-#   RECORDS_GUEST_NODE, RECORDS_GUEST_ADD, RECORDS_GUEST_HOOKS: see
+#   RECORDS_GUEST_NODE, RECORDS_GUEST_ADD, RECORDS_GUEST_HOOKS, RECORDS_GUEST_BINS: see
 #                    harness/make-initramfs.sh
+#   RECORDS_E2E=1    also pack Node, dist/, the native addon, memcached and the scripted
+#                    conformance cases, and run them in the guest after the selftests
+#   RECORDS_E2E_BACKEND  the records backend the e2e stage runs the server with
+#                    (default below: E2E_BACKEND)
+#   RECORDS_E2E_KERNELS  kernels whose guest runs the e2e stage (default: every booted one)
+#   RECORDS_E2E_GREP     only the conformance cases whose title matches
+#   RECORDS_E2E_RETRIES  times a failed case runs again (default 2; see guest/e2e.sh)
 
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/harness/lib.sh"
+
+# The records backend of the guest end to end stage: the one word to change.
+E2E_BACKEND=native
 
 t0=$(date +%s)
 mkdir -p "$OUT"
@@ -67,6 +79,24 @@ log "parser unit test: $(tail -n1 "$OUT/parse_host.log")"
 
 "$HERE/harness/build.sh" tests
 initrd=$OUT/initramfs.cpio.gz
+e2e=${RECORDS_E2E:-0}
+if [ "$e2e" = 1 ]; then
+	need memcached memcached zstd zstd
+	app=$("$HERE/harness/stage-app.sh" e2e)
+	hooks=$OUT/hooks-e2e
+	rm -rf "$hooks"
+	mkdir -p "$hooks"
+	cp "$HERE/harness/guest/e2e.sh" "$hooks/"
+	# Hooks of a caller's own RECORDS_GUEST_HOOKS run too.
+	if [ -n "${RECORDS_GUEST_HOOKS:-}" ]; then
+		cp "$RECORDS_GUEST_HOOKS"/*.sh "$hooks/"
+	fi
+	export RECORDS_GUEST_NODE=1 RECORDS_GUEST_HOOKS=$hooks
+	export RECORDS_GUEST_BINS="/usr/bin/memcached ${RECORDS_GUEST_BINS:-}"
+	export RECORDS_GUEST_ADD="$app:/app ${RECORDS_GUEST_ADD:-}"
+	export RECORDS_E2E_BACKEND=${RECORDS_E2E_BACKEND:-$E2E_BACKEND}
+	initrd=$OUT/initramfs-e2e.cpio
+fi
 "$HERE/harness/make-initramfs.sh" "$initrd" "${mods[@]}"
 t_pack=$(date +%s)
 
@@ -81,8 +111,20 @@ for env in "${envs[@]}"; do
 	*" $series "*) ;;
 	*) results+=("$kabi: built, not booted"); continue ;;
 	esac
-	if "$HERE/harness/run-guest.sh" "$env" "$initrd" "$OUT/guest-$kabi.log"; then
-		results+=("$kabi: PASS")
+	label=
+	run_hooks=${RECORDS_HOOKS:-}
+	if [ "$e2e" = 1 ]; then
+		case " ${RECORDS_E2E_KERNELS:-$boot} " in
+		*" $series "*) label=" (with e2e, --records=$RECORDS_E2E_BACKEND)" ;;
+		*)	# Every hook but e2e.
+			if [ -z "$run_hooks" ]; then
+				run_hooks=$(cd "$hooks" && ls -- *.sh | sed 's/\.sh$//' | { grep -vx e2e || true; } | tr '\n' ' ')
+				run_hooks=${run_hooks:-none}
+			fi ;;
+		esac
+	fi
+	if RECORDS_HOOKS=$run_hooks "$HERE/harness/run-guest.sh" "$env" "$initrd" "$OUT/guest-$kabi.log"; then
+		results+=("$kabi: PASS$label")
 	else
 		results+=("$kabi: FAIL (log: $OUT/guest-$kabi.log)")
 		status=1

@@ -2,6 +2,9 @@
  * The records kernel module, proven in a real kernel: kmod/test.sh builds it against
  * Debian 12's kernels, boots each under qemu and runs the guest selftests there. The
  * build machines cannot load modules, so the guest is the only place the module runs.
+ * RECORDS_E2E=1 adds the end to end stage: in the same guests, the server (dist/, the
+ * native addon) runs the scripted conformance cases against Debian's memcached, with the
+ * records backend named in kmod/test.sh (E2E_BACKEND).
  */
 
 import assert from 'node:assert/strict';
@@ -13,10 +16,13 @@ const TEST_SH = path.resolve(__dirname, '..', 'kmod', 'test.sh');
 describe('records kernel module in a qemu guest', function () {
   this.timeout(20 * 60 * 1000);
 
-  it('builds warning-free and passes every guest test on each kernel', async () => {
+  it('builds warning-free and passes every guest test, and the server end to end, on each kernel', async () => {
     let output = '';
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn('bash', [TEST_SH], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('bash', [TEST_SH], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, RECORDS_E2E: process.env.RECORDS_E2E ?? '1' },
+      });
       const keep = (data: Buffer) => {
         output = (output + data.toString('utf8')).slice(-20000);
       };

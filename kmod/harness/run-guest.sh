@@ -9,9 +9,12 @@
 # Passes only when the guest ended through isa-debug-exit with a PASS verdict, every
 # test reported PASS, and the guest's kernel log shows no BUG, WARNING, Oops, KASAN,
 # lockup or taint beyond the module's own O (out of tree) and E (unsigned).
-# Environment: RECORDS_TESTS, RECORDS_FILTER, RECORDS_STRESS (see guest/init), RECORDS_QEMU_TIMEOUT
-# (seconds, default 1200), RECORDS_QEMU_MEM (MiB, default 1024), RECORDS_QEMU_ACCEL
-# (default tcg; kvm where it works).
+# Environment: RECORDS_TESTS, RECORDS_FILTER, RECORDS_STRESS, RECORDS_HOOKS (see
+# guest/init); RECORDS_E2E_BACKEND, RECORDS_E2E_GREP, RECORDS_E2E_RETRIES,
+# RECORDS_E2E_TIMEOUT (guest/e2e.sh); RECORDS_BENCH_BACKENDS, RECORDS_BENCH_ARGS
+# (guest/bench-w7.sh); RECORDS_QEMU_TIMEOUT (seconds, default 1200), RECORDS_QEMU_MEM
+# (MiB, default 1024), RECORDS_QEMU_ACCEL (default tcg; kvm where it works),
+# RECORDS_KDEBUG (default 1: the memory checkers on).
 
 set -uo pipefail
 
@@ -28,11 +31,21 @@ logf=${3:?}
 accel=${RECORDS_QEMU_ACCEL:-tcg}
 # Debian builds no KASAN kernel; what it has instead is turned on: SLUB red zones,
 # poisoning and free checks, page poisoning, and KFENCE sampling where compiled in.
-append="console=ttyS0 panic=-1 quiet loglevel=5 slub_debug=FZPU page_poison=1"
-grep -q '^CONFIG_KFENCE=y' "$KDIR/.config" && append="$append kfence.sample_interval=1"
+# RECORDS_KDEBUG=0 boots without them (the benchmark: red zones and poisoning change
+# what memory and CPU figures mean).
+append="console=ttyS0 panic=-1 quiet loglevel=5"
+if [ "${RECORDS_KDEBUG:-1}" != 0 ]; then
+	append="$append slub_debug=FZPU page_poison=1"
+	grep -q '^CONFIG_KFENCE=y' "$KDIR/.config" && append="$append kfence.sample_interval=1"
+fi
 [ -n "${RECORDS_TESTS:-}" ] && append="$append RECORDS_TESTS=${RECORDS_TESTS// /,}"
 [ -n "${RECORDS_FILTER:-}" ] && append="$append RECORDS_FILTER=${RECORDS_FILTER// /,}"
 [ -n "${RECORDS_STRESS:-}" ] && append="$append RECORDS_STRESS=$RECORDS_STRESS"
+# For the hooks (guest/e2e.sh, guest/bench-w7.sh): lists and words travel comma-separated.
+for var in RECORDS_HOOKS RECORDS_E2E_BACKEND RECORDS_E2E_GREP RECORDS_E2E_RETRIES RECORDS_E2E_TIMEOUT RECORDS_BENCH_BACKENDS RECORDS_BENCH_ARGS; do
+	val=${!var:-}
+	[ -n "$val" ] && append="$append $var=${val// /,}"
+done
 
 log "booting $KABI ($accel)"
 start=$(date +%s)
@@ -46,7 +59,8 @@ qemu_rc=$?
 secs=$(($(date +%s) - start))
 
 tr -d '\r' <"$logf" >"$logf.txt" && mv "$logf.txt" "$logf"
-grep -E '^(ok|not ok) |^records-guest: (RESULT|TIME)' "$logf" | sed 's/^/    /' >&2
+grep -E '^(ok|not ok) |^records-guest: (RESULT|TIME)|^records-e2e: (SUMMARY|RETRY|module|leak|processes|rmmod|insmod|no |asked|the kmod)' "$logf" |
+	sed 's/^/    /' >&2
 
 fail=0
 # isa-debug-exit: qemu exits with (code << 1) | 1; the guest writes 0 on success.

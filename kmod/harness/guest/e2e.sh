@@ -1,0 +1,126 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# e2e.sh - guest hook: recordcache end to end against memcached, inside the guest.
+#
+# Loads records.ko (/init's unload test leaves it unloaded), then runs the scripted
+# conformance cases (/app/conformance/*.test.js: text, meta and binary protocol cases;
+# each describe starts Debian's memcached and `node dist/server/cli.js
+# --records=$RECORDS_E2E_BACKEND` on loopback ports and compares their replies byte for
+# byte) with mocha.  Afterwards every records object is gone and the module unloads.
+# Exit status 0 only if all of that held.
+#
+# Kernel command line (init's environment):
+#   RECORDS_E2E_BACKEND   the records backend under test (RC_RECORDS), default native
+#   RECORDS_E2E_GREP      only cases whose full title matches (mocha --grep; commas
+#                         stand for spaces); without it, every case but EXCLUDE runs
+#   RECORDS_E2E_RETRIES   times a failed case is run again (default 2)
+#   RECORDS_E2E_TIMEOUT   seconds the whole suite may take (default 900)
+#
+# TCG runs the guest 10-20 times slower than the host, which exposes answers that
+# depend on timing.  Two rules, after conformance/README.md ("behaviour in which two
+# memcached processes can disagree is left out"; "answers that only differ in timing are
+# not compared"):
+#  - EXCLUDE: cases in which memcached itself answers differently run to run.  The
+#    2,000-connection storm: memcached writes "ERROR Too many open connections" and
+#    closes at once, so when the client's first request is already in, the close is a
+#    reset that can discard the error line, and memcached's own rejections then read
+#    `"" then closed` (1 of the first 4 guest runs; recordcache's never did).  It still
+#    runs on the host in npm test.
+#  - retries: cases whose replies carry a clock reading (meta `la=`, `t`) differ when
+#    one server's seconds clock ticks between two steps and the other's does not (`me`
+#    showed la=1 against la=0 in 1 of the first 4 runs).  A failed case runs again, up
+#    to RECORDS_E2E_RETRIES times, against the same pair; each retry is logged as a
+#    "records-e2e: RETRY" line, so a flaky case stays visible, and a real difference
+#    fails every time.
+
+backend=${RECORDS_E2E_BACKEND:-native}
+say() {
+	echo "records-e2e: $*"
+}
+now() {
+	cut -d' ' -f1 /proc/uptime
+}
+rc=0
+
+if [ ! -e /sys/module/records ]; then
+	insmod "/lib/modules/$(uname -r)/records.ko" || { say "insmod failed"; exit 1; }
+fi
+[ -c /dev/records ] || { say "no /dev/records"; exit 1; }
+
+cd /app || exit 1
+# memcached runs as root only with -u root (servers.js gives it), and looks root up.
+mkdir -p /etc
+[ -f /etc/passwd ] || echo 'root:x:0:0:root:/root:/bin/sh' >/etc/passwd
+[ -f /etc/group ] || echo 'root:x:0:' >/etc/group
+export HOME=/root TMPDIR=/tmp
+mkdir -p /root
+
+EXCLUDE='^limits: 2,000 connections against -c 1024 '
+# An explicit --records= falls back (kmod -> native -> js) with a notice: make sure the
+# backend asked for is the one that runs, before spending minutes on the suite.
+node dist/server/cli.js -p 11299 -U 0 -l 127.0.0.1 --records="$backend" 2>/tmp/probe.err &
+probe=$!
+i=0
+while ! grep -q '^recordcache: records backend ' /tmp/probe.err && kill -0 $probe 2>/dev/null && [ $i -lt 600 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+kill $probe 2>/dev/null
+wait $probe 2>/dev/null
+running=$(sed -n 's/^recordcache: records backend //p' /tmp/probe.err)
+if [ "$running" != "$backend" ]; then
+	say "asked for --records=$backend, the server runs '${running:-nothing}':"
+	cat /tmp/probe.err
+	exit 1
+fi
+
+set -- --no-config --no-color --timeout 120000 --reporter /app/kmod/e2e-reporter.js \
+	--retries "${RECORDS_E2E_RETRIES:-2}"
+if [ -n "${RECORDS_E2E_GREP:-}" ]; then
+	set -- "$@" --grep "$(echo "$RECORDS_E2E_GREP" | tr , ' ')"
+else
+	set -- "$@" --grep "$EXCLUDE" --invert
+fi
+say "backend $backend; node $(node --version); $(memcached -V)"
+t0=$(now)
+{
+	# Bounded below qemu's own limit (run-guest.sh), so a hang still ends in a verdict.
+	RC_RECORDS=$backend timeout -s KILL "${RECORDS_E2E_TIMEOUT:-900}" \
+		node node_modules/mocha/bin/mocha.js "$@" conformance/*.test.js 2>&1
+	echo $? >/tmp/mocha.rc
+} | tee /tmp/mocha.out
+mocha_rc=$(cat /tmp/mocha.rc)
+t1=$(now)
+retries=$(grep -c '^records-e2e: RETRY' /tmp/mocha.out)
+count() {
+	# mocha's closing lines: "  305 passing (1m)", "  20 pending", "  2 failing"
+	sed -n "s/^ *\([0-9]*\) $1.*/\1/p" /tmp/mocha.out | tail -n1 | grep . || echo 0
+}
+say "SUMMARY --records=$backend: $(count passing) passing, $(count pending) pending, $(count failing) failing, $retries retries," \
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s (mocha exit $mocha_rc)"
+[ "$mocha_rc" = 0 ] || rc=1
+
+# What the module carried (only the kmod backend uses it), then: nothing left running,
+# nothing left in the module, and the module unloads.
+sleep 1
+st=/sys/class/misc/records/stats
+say "module: $(for c in socks_attached sends rx_msgs tx_bytes_zerocopy tx_bytes_copied tx_errors; do
+	printf '%s %s ' "$c" "$(cat $st/$c)"; done)"
+if [ "$backend" = kmod ] && { [ "$(cat $st/socks_attached)" = 0 ] || [ "$(cat $st/rx_msgs)" = 0 ]; }; then
+	say "the kmod backend ran, but no socket was attached to the module or no request framed by it"
+	rc=1
+fi
+for f in /sys/class/misc/records/stats/*_live; do
+	v=$(cat "$f")
+	if [ "$v" != 0 ]; then
+		say "leak after the suite: $(basename "$f") = $v"
+		rc=1
+	fi
+done
+if pidof node memcached >/dev/null; then
+	say "processes left running: $(pidof node memcached)"
+	rc=1
+fi
+rmmod records || { say "rmmod after the suite failed"; rc=1; }
+exit $rc
