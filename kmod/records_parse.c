@@ -14,8 +14,9 @@
  *    request and the data block is dropped as it arrives (memcached's conn_swallow);
  *  - a line with no newline in its first 2048 bytes is an error, unless it is a get or
  *    gets, which may be up to max_line long;
- *  - a binary request is its 24-byte header and body, the body dropped when larger
- *    than item_size_max + RP_BIN_SLACK; a first byte other than 0x80 is an error.
+ *  - a binary request is its 24-byte header, extras and key, and the value of a
+ *    storage command, which is dropped when the item is too large to store; a first
+ *    byte other than 0x80 is an error (rp_frame_binary has memcached's details).
  *
  * rp_frame() answers 0 (need more bytes) until the whole request has arrived, so the
  * strparser keeps consuming the socket and the TCP window stays open while a large
@@ -342,30 +343,97 @@ static long rp_frame_text(struct rp_state *st, const struct rp_input *in)
 	return 0;
 }
 
+/* memcached keeps binary lengths in C ints: a u32 above INT_MAX is negative there. */
+static s32 rp_bin_int(s64 n)
+{
+	return (s32)(u32)n;
+}
+
+/*
+ * The value a binary storage request carries: read as part of the request when the
+ * item can be stored, else dropped (memcached swallows it after the header, extras and
+ * key).  Item size as for text storage commands.
+ */
+static void rp_bin_value(struct rp_state *st, u32 keylen, u32 flags, s32 vlen)
+{
+	u64 item;
+
+	if (vlen <= 0)
+		return;
+	item = 48 + (u64)keylen + 1 + (flags ? 4 : 0) + (u64)vlen + 2 + (st->cas ? 8 : 0);
+	if (item > st->item_size_max)
+		st->discard = (u32)vlen;
+	else
+		st->total += (u64)vlen;
+}
+
+/*
+ * A binary request is read as memcached's proto_bin.c reads it: the header, then the
+ * extras and key (whatever the body length says), then a value only for the commands
+ * that have one and only when the request's shape is valid; a command memcached does
+ * not know has its body length swallowed after the key.  Anything else in a body is
+ * the next request, as it is to memcached.
+ */
 static long rp_frame_binary(struct rp_state *st, const struct rp_input *in)
 {
-	u8 h[RP_BIN_HEADER];
-	u32 body, head;
+	u8 h[RP_BIN_HEADER + 4];
+	u32 body, keylen, extlen, flags = 0;
+	u8 opcode;
 
-	if (in->avail < RP_BIN_HEADER)
+	if (in->avail < RP_BIN_HEADER) {
+		st->waited = true;
 		return 0;
+	}
 	in->copy(in, 0, h, RP_BIN_HEADER);
 	if (h[0] != 0x80)
 		return -EPROTO;
+	opcode = h[1];
+	keylen = (u32)h[2] << 8 | h[3];
+	extlen = h[4];
 	body = (u32)h[8] << 24 | (u32)h[9] << 16 | (u32)h[10] << 8 | h[11];
-	if ((u64)body > (u64)st->item_size_max + RP_BIN_SLACK) {
-		/*
-		 * The extras and key stay with the header: memcached reads them before it
-		 * decides the value is too large (and a set then unlinks the old item).
-		 */
-		head = (u32)h[4] + ((u32)h[2] << 8 | h[3]);
-		if (head > body)
-			head = 0;
-		st->total = RP_BIN_HEADER + head;
-		st->discard = body - head;
-	} else {
-		st->total = RP_BIN_HEADER + (u64)body;
-		st->discard = 0;
+	/* memcached closes a connection whose header, extras and key overflow its buffer. */
+	if (RP_BIN_HEADER + extlen + keylen > RP_BIN_HEAD_MAX)
+		return -EMSGSIZE;
+	/* A set's item size counts its flags, the first 4 bytes of its extras. */
+	if (extlen >= 4) {
+		if (in->avail < RP_BIN_HEADER + 4) {
+			st->waited = true;
+			return 0;
+		}
+		in->copy(in, RP_BIN_HEADER, h + RP_BIN_HEADER, 4);
+		flags = (u32)h[24] << 24 | (u32)h[25] << 16 | (u32)h[26] << 8 | h[27];
+	}
+	st->total = RP_BIN_HEADER + extlen + keylen;
+	st->discard = 0;
+	if ((u64)keylen + extlen > body || keylen > RP_KEY_MAX)
+		return 1;
+
+	switch (opcode) {
+	case 0x01: case 0x02: case 0x03:	/* set add replace */
+	case 0x11: case 0x12: case 0x13:	/* and their quiet forms */
+		if (extlen != 8 || !keylen || body < keylen + 8)
+			break;
+		rp_bin_value(st, keylen, flags, rp_bin_int((s64)body - keylen - extlen));
+		break;
+	case 0x0e: case 0x0f:			/* append prepend */
+	case 0x19: case 0x1a:
+		if (keylen && !extlen)
+			rp_bin_value(st, keylen, 0, rp_bin_int((s64)body - keylen));
+		break;
+	case 0x21: case 0x22:			/* SASL auth and step */
+		if (!extlen && keylen)
+			rp_bin_value(st, keylen, 0, rp_bin_int((s64)body - keylen));
+		break;
+	case 0x00: case 0x04: case 0x05: case 0x06: case 0x07: case 0x08: case 0x09:
+	case 0x0a: case 0x0b: case 0x0c: case 0x0d: case 0x10: case 0x14: case 0x15:
+	case 0x16: case 0x17: case 0x18: case 0x1c: case 0x1d: case 0x1e: case 0x20:
+	case 0x23: case 0x24:
+		/* no value, whatever the body length says */
+		break;
+	default:
+		if (rp_bin_int(body) > 0)
+			st->discard = (u32)rp_bin_int(body);
+		break;
 	}
 	return 1;
 }
@@ -391,6 +459,7 @@ long rp_frame(struct rp_state *st, const struct rp_input *in, struct rp_msg *msg
 		st->swallow -= len;
 		msg->kind = RP_DROP;
 		msg->discard = 0;
+		msg->split = false;
 		return (long)len;
 	}
 	if (!in->avail)
@@ -410,11 +479,16 @@ long rp_frame(struct rp_state *st, const struct rp_input *in, struct rp_msg *msg
 		if (ret <= 0)
 			return ret;
 	}
-	if (in->avail < st->total)
+	if (in->avail < st->total) {
+		/* memcached reads such a block straight into the item (conn_nread) */
+		st->waited = true;
 		return 0;
+	}
 
 	len = st->total;
 	msg->kind = RP_MSG;
+	msg->split = st->waited;
+	st->waited = false;
 	msg->discard = st->discard;
 	st->swallow = st->discard;
 	st->total = 0;

@@ -28,8 +28,8 @@ typedef int64_t s64;
 #define RP_KEY_MAX		250
 #define RP_META_MAX_TOKENS	20
 #define RP_BIN_HEADER		24
-/* Binary bodies up to item_size_max + this are framed whole. */
-#define RP_BIN_SLACK		4096
+/* memcached's binary read buffer: a header, extras and key longer than this close. */
+#define RP_BIN_HEAD_MAX		16384
 
 enum rp_proto {
 	RP_PROTO_AUTO,		/* chosen by the connection's first byte */
@@ -56,6 +56,7 @@ struct rp_state {
 	u32 scanned;		/* text: bytes of the line known to hold no newline */
 	u64 total;		/* the current message's length once known, else 0 */
 	u32 discard;		/* with total: data bytes to drop after it */
+	bool waited;		/* the message's length was known before all of it came */
 	u64 swallow;		/* bytes still to drop before the next message */
 };
 
@@ -68,6 +69,7 @@ enum rp_kind {
 struct rp_msg {
 	u8 kind;		/* enum rp_kind */
 	u32 discard;		/* RP_MSG: bytes dropped after it (a data block too large) */
+	bool split;		/* RP_MSG: its data came after its line, in later segments */
 };
 
 void rp_init(struct rp_state *st, u8 proto, bool cas, u32 item_size_max, u32 max_line);

@@ -27,6 +27,7 @@
 /* Per-request data kept in the skb's control block, beside strparser's own. */
 struct records_rx_cb {
 	u32 discard;
+	bool split;
 };
 
 static struct records_rx_cb *records_rx_cb(struct sk_buff *skb)
@@ -38,7 +39,7 @@ static struct records_rx_cb *records_rx_cb(struct sk_buff *skb)
 /* Any context: the largest request the parser can frame, which sk_rcvbuf must allow. */
 u32 records_rx_max_msg(const struct records_sock *rsk)
 {
-	return rsk->parser.item_size_max + rsk->parser.max_line + RP_BIN_SLACK + 65536;
+	return rsk->parser.item_size_max + rsk->parser.max_line + RP_BIN_HEAD_MAX + 65536;
 }
 
 /* Process context, before the socket is hooked. */
@@ -108,6 +109,7 @@ static void records_rx_rcv_msg(struct strparser *strp, struct sk_buff *skb)
 	}
 
 	records_rx_cb(skb)->discard = rsk->rx_last.discard;
+	records_rx_cb(skb)->split = rsk->rx_last.split;
 	if (rsk->rx_last.discard)
 		RECORDS_STATS_INCR(rx_discarded);
 	skb_queue_tail(&rsk->rx_queue, skb);
@@ -228,6 +230,7 @@ again:
 		u32 len = strp_msg(skb)->full_len;
 		size_t size = RECORDS_MSG_SIZE(len);
 		u32 discard = records_rx_cb(skb)->discard;
+		bool split = records_rx_cb(skb)->split;
 
 		if (size > iov_iter_count(to)) {
 			skb_queue_head(&rsk->rx_queue, skb);
@@ -236,7 +239,7 @@ again:
 		}
 		hdr.len = len;
 		hdr.type = RECORDS_MSG_REQUEST;
-		hdr.flags = discard ? RECORDS_MSGF_DISCARD : 0;
+		hdr.flags = (discard ? RECORDS_MSGF_DISCARD : 0) | (split ? RECORDS_MSGF_SPLIT : 0);
 		hdr.error = 0;
 		hdr.discard = discard;
 		if (copy_to_iter(&hdr, sizeof(hdr), to) != sizeof(hdr) ||

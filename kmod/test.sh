@@ -39,7 +39,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/harness/lib.sh"
 
 # The records backend of the guest end to end stage: the one word to change.
-E2E_BACKEND=native
+E2E_BACKEND=kmod
 
 t0=$(date +%s)
 mkdir -p "$OUT"

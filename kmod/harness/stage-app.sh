@@ -14,6 +14,7 @@
 #
 #   /app/package.json
 #   /app/dist/server/...                    node dist/server/cli.js
+#   /app/dist/test/records-contract.test.js the records contract suite
 #   /app/native/build/Release/*.node        the addon, where the server looks for it
 #   /app/conformance/{lib,*.test.js}        from dist/conformance: servers.js finds the
 #                                           CLI at ../../dist/server/cli.js, as in the repo
@@ -65,6 +66,9 @@ for f in $E2E_FILES; do
 	[ "$REPO/conformance/$f.test.ts" -nt "$js" ] && log "warning: $js is older than its source"
 	cp "$js" "$app/conformance/"
 done
+# The records contract suite: against js, native and, with /dev/records there, kmod.
+mkdir -p "$app/dist/test"
+cp "$REPO/dist/test/records-contract.test.js" "$app/dist/test/"
 
 # mocha and what it requires, resolved the way node resolves them (nested copies too).
 (cd "$REPO" && node -e '

@@ -97,6 +97,8 @@ constexpr size_t kKernelReadSize = 256 * 1024;
  * replies are out) asks the module how far it got, when no EPOLLOUT edge said so first.
  */
 constexpr int kKernelWatchMs = 10;
+/* A binary request header (framing.h frames one without the magic as 24 bytes). */
+constexpr size_t kBinaryHeaderBytes = 24;
 /* Sends a connection may have in the module before the engine asks which are done. */
 constexpr size_t kKernelSendsBeforeRefresh = 32;
 
@@ -254,6 +256,8 @@ struct Conn {
   uint64_t kernel_bytes = 0;
   /* Data the module dropped after a request line, keyed by where that line ends in `in`. */
   std::vector<std::pair<size_t, uint64_t>> kernel_discards;
+  /* Where requests start in `in` whose data the module saw arrive after their line. */
+  std::vector<size_t> kernel_splits;
   bool kernel_watched = false;
 };
 
@@ -492,7 +496,7 @@ void Engine::Run() {
       if (tag & kKernelSocketTag) {
         // The socket has room again: the module moved on; see how far (ServiceKernelWatch).
         Conn* c = Lookup(static_cast<uint32_t>(tag & ~kKernelSocketTag));
-        if (c != nullptr && c->kernel_watched) kernel_progress = true;
+        if (c != nullptr && c->kernel_watched && (c->blocked || c->paused || c->end_requested)) kernel_progress = true;
         continue;
       }
       Conn* c = Lookup(static_cast<uint32_t>(tag));
@@ -804,7 +808,10 @@ bool Engine::FrameAndDeliver(Conn* c) {
   }
   c->reframe = false;
   if (c->rcvlowat != 1) SetRcvLowat(c, 1);
-  const bool completes = c->needed > 0;
+  auto split_at = [c](size_t at) {
+    return std::find(c->kernel_splits.begin(), c->kernel_splits.end(), at) != c->kernel_splits.end();
+  };
+  const bool completes = c->needed > 0 || (!c->kernel_splits.empty() && split_at(c->in_head));
   c->needed = 0;
   size_t pos = c->in_head;
   const size_t end = c->in_tail;
@@ -821,6 +828,8 @@ bool Engine::FrameAndDeliver(Conn* c) {
       pos += skip;
       continue;
     }
+    // memcached writes out the replies it holds before such a request, once its data is in.
+    if (count > 0 && !c->kernel_splits.empty() && split_at(pos)) break;
     if (c->protocol == Protocol::Unknown) c->protocol = ChooseProtocol(options_.protocol, c->in[pos]);
     if (c->protocol == Protocol::Text) {
       FrameText(c->in, pos, end, options_.limits, &frame);
@@ -883,6 +892,7 @@ static void ReserveInput(Conn* c, size_t want) {
   if (c->in_head == c->in_tail) {
     c->in_head = c->in_tail = 0;
     c->kernel_discards.clear();
+    c->kernel_splits.clear();
   }
   if (c->in_cap - c->in_tail < want) {
     if (c->in_head > 0) {
@@ -893,6 +903,10 @@ static void ReserveInput(Conn* c, size_t want) {
                                     [&](const std::pair<size_t, uint64_t>& d) { return d.first <= c->in_head; }),
                      discards.end());
       for (auto& d : discards) d.first -= c->in_head;
+      auto& splits = c->kernel_splits;
+      splits.erase(std::remove_if(splits.begin(), splits.end(), [&](size_t at) { return at < c->in_head; }),
+                   splits.end());
+      for (size_t& at : splits) at -= c->in_head;
       c->in_tail = available;
       c->in_head = 0;
     }
@@ -982,6 +996,7 @@ void Engine::Complete(Conn* c, uint32_t handled) {
 void Engine::FreeInput(Conn* c) {
   if (c->in_flight || c->in == nullptr) return;
   c->kernel_discards.clear();
+  c->kernel_splits.clear();
   free(c->in);
   c->in = nullptr;
   c->in_cap = 0;
@@ -1251,6 +1266,7 @@ void Engine::ReadKernel(Conn* c) {
     at += RECORDS_MSG_SIZE(msg.len);
     if (msg.type == RECORDS_MSG_REQUEST) {
       ReserveInput(c, msg.len);
+      if (msg.flags & RECORDS_MSGF_SPLIT) c->kernel_splits.push_back(c->in_tail);
       memcpy(c->in + c->in_tail, payload, msg.len);
       c->in_tail += msg.len;
       staging_.bytes_read += msg.len;
@@ -1264,8 +1280,15 @@ void Engine::ReadKernel(Conn* c) {
       CloseConn(c);
       return;
     } else {
-      // Framing failed (a line too long, not a binary request): the engine's framer closes
-      // at the same bytes, which the module keeps; nothing more comes from this socket.
+      // Framing failed: nothing more comes from this socket. A line too long closes the
+      // connection as the engine's framer would. A header without the request magic is
+      // handed on as one (its bytes zeroed): memcached drops the replies it has not yet
+      // written when it meets one, and the application decides that from the request.
+      if (msg.error == -EPROTO) {
+        ReserveInput(c, kBinaryHeaderBytes);
+        memset(c->in + c->in_tail, 0, kBinaryHeaderBytes);
+        c->in_tail += kBinaryHeaderBytes;
+      }
       c->peer_closed = true;
     }
   }
@@ -1302,6 +1325,8 @@ void Engine::EnqueueKernel(Conn* c, MessageBody* body) {
     return;
   }
   if (c->kernel_sends.size() > sends_before) c->kernel_sends.back().last = true;
+  // Its records are released once the module says the sends are done: look again soon.
+  WatchKernel(c);
   if (c->out_bytes > options_.out_limit_hard) {
     // A client that asks for more than it will ever read: let it go rather than hold it all.
     CloseConn(c);
@@ -1380,7 +1405,10 @@ void Engine::RefreshKernel(Conn* c) {
   c->out_bytes = c->kernel_bytes - (info.tx_started ? std::min<uint64_t>(info.tx_started_sent, c->kernel_bytes) : 0);
 }
 
-/* Looks at the connection again soon (or at the socket's next EPOLLOUT edge). */
+/*
+ * Looks at the connection again soon (or, when it waits on its output, at the socket's
+ * next EPOLLOUT edge), until the module has finished every send queued on it.
+ */
 void Engine::WatchKernel(Conn* c) {
   if (c->kernel_watched || c->closed) return;
   c->kernel_watched = true;
@@ -1392,7 +1420,10 @@ void Engine::ServiceKernelWatch() {
   watched.swap(kmod_watch_);
   for (Conn* c : watched) {
     c->kernel_watched = false;
+    if (c->closed) continue;
+    RefreshKernel(c);
     AfterOutputChange(c);
+    if (!c->closed && !c->kernel_sends.empty()) WatchKernel(c);
   }
 }
 

@@ -7,7 +7,9 @@
 # conformance cases (/app/conformance/*.test.js: text, meta and binary protocol cases;
 # each describe starts Debian's memcached and `node dist/server/cli.js
 # --records=$RECORDS_E2E_BACKEND` on loopback ports and compares their replies byte for
-# byte) with mocha.  Afterwards every records object is gone and the module unloads.
+# byte) with mocha, and the records contract suite (/app/dist/test), which runs the
+# records API against the js, native and kmod engines directly.  Afterwards every
+# records object is gone and the module unloads.
 # Exit status 0 only if all of that held.
 #
 # Kernel command line (init's environment):
@@ -87,7 +89,7 @@ t0=$(now)
 {
 	# Bounded below qemu's own limit (run-guest.sh), so a hang still ends in a verdict.
 	RC_RECORDS=$backend timeout -s KILL "${RECORDS_E2E_TIMEOUT:-900}" \
-		node node_modules/mocha/bin/mocha.js "$@" conformance/*.test.js 2>&1
+		node node_modules/mocha/bin/mocha.js "$@" conformance/*.test.js dist/test/*.test.js 2>&1
 	echo $? >/tmp/mocha.rc
 } | tee /tmp/mocha.out
 mocha_rc=$(cat /tmp/mocha.rc)

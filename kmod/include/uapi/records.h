@@ -148,6 +148,13 @@ struct records_msg {
  */
 #define RECORDS_MSGF_DISCARD	(1U << 0)
 
+/*
+ * The request's length was known (its line, or its binary header, was in) before all of
+ * its bytes had arrived: memcached reads such a data block straight into the item and
+ * writes out the replies it holds once the block is complete.
+ */
+#define RECORDS_MSGF_SPLIT	(1U << 1)
+
 #define RECORDS_MSG_ALIGN	8
 #define RECORDS_MSG_SIZE(len) \
 	(((sizeof(struct records_msg) + (len)) + RECORDS_MSG_ALIGN - 1) & \
