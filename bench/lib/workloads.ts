@@ -15,6 +15,8 @@ import {
   round,
   runLoad,
   type Check,
+  type LoadRun,
+  type MemorySample,
   type Measured,
   type RunContext,
 } from './measure';
@@ -185,6 +187,38 @@ const W9 = throughputWorkload({
   needsMeta: true,
 });
 
+/**
+ * W7's figures from a fan-out run (the bulk readers first, the small GETs second) and the
+ * memory baseline before it; kmod/harness/w7-guest.js uses them in the qemu guest too.
+ */
+export function fanoutFigures(run: LoadRun, base: MemorySample): Pick<Measured, 'figures' | 'details'> {
+  const [fan, small] = run.results;
+  const sampler = run.sampler!;
+  const gb = fan.window.value_bytes / 1e9;
+  const mb = (bytes: number): number => round(bytes / 2 ** 20, 1);
+  const figures = {
+    cpu_s_per_gb: gb > 0 ? round(run.window.serverCpuSeconds / gb, 4) : NaN,
+    used_mem_growth_mb: mb(sampler.peak('used') - base.used),
+    small_get_p99_us: small.latency_us.p99,
+    gb_per_s: round(fan.window.value_bytes_per_s / 1e9, 4),
+  };
+  const details = {
+    ...commonDetails(run, fan),
+    p50_us: small.latency_us.p50,
+    p99_us: small.latency_us.p99,
+    p999_us: small.latency_us.p999,
+    server_rss_growth_mb: mb(sampler.peak('rss') - base.rss),
+    used_mem_growth_raw_mb: mb(sampler.peak('usedRaw') - base.usedRaw),
+    tcp_mem_growth_mb: mb(sampler.peak('tcp') - base.tcp),
+    gb_delivered: round(gb, 3),
+    rounds: fan.rounds,
+    small_get_rate: round(small.window.requests_per_s, 0),
+    reader_wait_percent: round((100 * fan.cpu_wait_s) / fan.seconds, 1),
+    probe_wait_percent: round((100 * small.cpu_wait_s) / fan.seconds, 1),
+  };
+  return { figures, details };
+}
+
 /** W7: every connection asks for one 200 KB value at once and reads it slowly; small GETs run beside. */
 const W7: Workload = {
   id: 'W7',
@@ -217,30 +251,8 @@ const W7: Workload = {
         memorySampleMs: 50,
       },
     );
+    const { figures, details } = fanoutFigures(run, base);
     const [fan, small] = run.results;
-    const sampler = run.sampler!;
-    const gb = fan.window.value_bytes / 1e9;
-    const mb = (bytes: number): number => round(bytes / 2 ** 20, 1);
-    const figures = {
-      cpu_s_per_gb: gb > 0 ? round(run.window.serverCpuSeconds / gb, 4) : NaN,
-      used_mem_growth_mb: mb(sampler.peak('used') - base.used),
-      small_get_p99_us: small.latency_us.p99,
-      gb_per_s: round(fan.window.value_bytes_per_s / 1e9, 4),
-    };
-    const details = {
-      ...commonDetails(run, fan),
-      p50_us: small.latency_us.p50,
-      p99_us: small.latency_us.p99,
-      p999_us: small.latency_us.p999,
-      server_rss_growth_mb: mb(sampler.peak('rss') - base.rss),
-      used_mem_growth_raw_mb: mb(sampler.peak('usedRaw') - base.usedRaw),
-      tcp_mem_growth_mb: mb(sampler.peak('tcp') - base.tcp),
-      gb_delivered: round(gb, 3),
-      rounds: fan.rounds,
-      small_get_rate: round(small.window.requests_per_s, 0),
-      reader_wait_percent: round((100 * fan.cpu_wait_s) / fan.seconds, 1),
-      probe_wait_percent: round((100 * small.cpu_wait_s) / fan.seconds, 1),
-    };
     const checks = [
       countsCheck(run.statsBefore, run.statsAfter, run.results),
       generatorCheck(fan.cpu_percent + small.cpu_percent),

@@ -34,6 +34,7 @@ const lib = process.env.RECORDS_BENCH_LIB || '/app/bench/lib';
 const measure = require(path.join(lib, 'measure.js'));
 const servers = require(path.join(lib, 'servers.js'));
 const { machineInfo } = require(path.join(lib, 'machine.js'));
+const { fanoutFigures } = require(path.join(lib, 'workloads.js'));
 
 const W7_VALUE = 200 * 1024;
 
@@ -98,30 +99,8 @@ async function measureW7(ctx, o) {
       memorySampleMs: o.sampleMs,
     },
   );
+  const { figures, details } = fanoutFigures(run, base);
   const [fan, small] = run.results;
-  const sampler = run.sampler;
-  const gb = fan.window.value_bytes / 1e9;
-  const mb = (bytes) => round(bytes / 2 ** 20, 1);
-  const figures = {
-    cpu_s_per_gb: gb > 0 ? round(run.window.serverCpuSeconds / gb, 4) : NaN,
-    used_mem_growth_mb: mb(sampler.peak('used') - base.used),
-    small_get_p99_us: small.latency_us.p99,
-    gb_per_s: round(fan.window.value_bytes_per_s / 1e9, 4),
-  };
-  const details = {
-    ...measure.commonDetails(run, fan),
-    p50_us: small.latency_us.p50,
-    p99_us: small.latency_us.p99,
-    p999_us: small.latency_us.p999,
-    server_rss_growth_mb: mb(sampler.peak('rss') - base.rss),
-    used_mem_growth_raw_mb: mb(sampler.peak('usedRaw') - base.usedRaw),
-    tcp_mem_growth_mb: mb(sampler.peak('tcp') - base.tcp),
-    gb_delivered: round(gb, 3),
-    rounds: fan.rounds,
-    small_get_rate: round(small.window.requests_per_s, 0),
-    reader_wait_percent: round((100 * fan.cpu_wait_s) / fan.seconds, 1),
-    probe_wait_percent: round((100 * small.cpu_wait_s) / fan.seconds, 1),
-  };
   const busy0 = run.window.loadgenCpuBusyPercent;
   const checks = [
     measure.countsCheck(run.statsBefore, run.statsAfter, run.results),
