@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { startServer, type ServerProcess } from '../conformance/lib/servers';
+import { connect, request, statValue } from './helpers/client';
 import { defaultConfig } from '../server/config';
 import { NativeRecordsEngine, loadNativeBinding } from '../server/records/native';
 import type { RecordsEngine } from '../server/records/types';
@@ -128,41 +129,6 @@ class Pacer {
   stop(): void {
     clearInterval(this.timer);
   }
-}
-
-function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
-/** Sends a request and reads until the reply ends with `terminator`. */
-function request(socket: net.Socket, bytes: string | Buffer, terminator: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = '';
-    const onData = (data: Buffer) => {
-      got += data.toString('latin1');
-      if (got.endsWith(terminator)) {
-        socket.off('data', onData);
-        socket.off('error', reject);
-        resolve(got);
-      }
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.write(bytes);
-  });
-}
-
-async function statValue(port: number, name: string): Promise<number> {
-  const socket = await connect(port);
-  const reply = await request(socket, 'stats\r\n', 'END\r\n');
-  socket.destroy();
-  const line = reply.split('\r\n').find((l) => l.startsWith(`STAT ${name} `));
-  assert.ok(line, `stats has ${name}`);
-  return Number(line.split(' ')[2]);
 }
 
 function processStatus(pid: number): { rssKb: number; fds: number } {

@@ -6,44 +6,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { RECORDCACHE_CLI, startServer, type ServerProcess } from '../conformance/lib/servers';
-
-function connect(target: number | string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = typeof target === 'number' ? net.connect(target, '127.0.0.1') : net.connect(target);
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
-/** Sends a request and reads until the reply ends with `terminator`. */
-function request(socket: net.Socket, bytes: string | Buffer, terminator = '\r\n'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = Buffer.alloc(0);
-    const onData = (data: Buffer) => {
-      got = Buffer.concat([got, data]);
-      if (got.toString('latin1').endsWith(terminator)) {
-        socket.off('data', onData);
-        resolve(got.toString('latin1'));
-      }
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.write(bytes);
-  });
-}
-
-async function stat(port: number, name: string): Promise<number> {
-  const socket = await connect(port);
-  const reply = await request(socket, 'stats\r\n', 'END\r\n');
-  socket.destroy();
-  const line = reply.split('\r\n').find((l) => l.startsWith(`STAT ${name} `));
-  assert.ok(line, `stats has ${name}`);
-  return Number(line.split(' ')[2]);
-}
+import { connect, request, statValue as stat } from './helpers/client';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
