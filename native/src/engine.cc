@@ -1424,7 +1424,8 @@ void Engine::ServiceKernelWatch() {
   for (Conn* c : watched) {
     c->kernel_watched = false;
     if (c->closed) continue;
-    RefreshKernel(c);
+    // AfterOutputChange asks the module itself when the connection waits on its output.
+    if (!(c->end_requested || c->blocked || c->paused)) RefreshKernel(c);
     AfterOutputChange(c);
     if (!c->closed && !c->kernel_sends.empty()) WatchKernel(c);
   }
