@@ -1017,6 +1017,7 @@ function checkSettings(state: ParseState): void {
     else if (config.protocol !== 'ascii') {
       throw new SettingsError('ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.');
     }
+    if (config.udpPort !== 0) throw new SettingsError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)');
   }
   // A UDP port given without -p moves TCP to it as well.
   if (state.udpSpecified && config.udpPort !== 0 && !state.tcpSpecified) config.port = config.udpPort;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { parseArgs } from './cli-args';
 import { createEngine } from './records';
 import { Server } from './server';
+import { AuthFile, AuthFileError } from './auth-file';
 
 export async function main(argv: string[]): Promise<void> {
   const parsed = parseArgs(argv);
@@ -18,10 +19,21 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (parsed.stderr) process.stderr.write(parsed.stderr);
   const config = parsed.config;
+  let authFile: AuthFile | null = null;
+  if (config.authFile !== null) {
+    try {
+      authFile = AuthFile.load(config.authFile);
+    } catch (error) {
+      if (!(error instanceof AuthFileError)) throw error;
+      process.stderr.write(error.message + (error.code === 'AUTHFILE_OPENFAIL' ? '\n' : ''));
+      process.exitCode = 1;
+      return;
+    }
+  }
   const { engine, notice } = createEngine(config.records, config);
   if (notice !== null) process.stderr.write(`${notice}\n`);
 
-  const server = new Server(config, engine);
+  const server = new Server(config, engine, undefined, authFile);
   let listeners;
   try {
     listeners = await server.start();
@@ -53,6 +65,15 @@ export async function main(argv: string[]): Promise<void> {
   }
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // SIGHUP reloads the -Y file, as memcached does; a file that no longer reads keeps the old entries.
+  process.on('SIGHUP', () => {
+    if (config.authFile === null) return;
+    try {
+      server.ctx.authFile = AuthFile.load(config.authFile);
+    } catch (error) {
+      if (!(error instanceof AuthFileError)) throw error;
+    }
+  });
 }
 
 function writePidFile(path: string): void {

@@ -7,6 +7,7 @@ import type { Store } from './store/store';
 import type { ListenerInfo, RecordsEngine } from './records/types';
 import type { PrefixStats } from './stats-prefix';
 import type { BinarySession } from './commands/binary';
+import type { AuthFile } from './auth-file';
 
 /** Connection-level counters reported by `stats`, named after memcached's. */
 export class ServerCounters {
@@ -45,6 +46,8 @@ export interface ClientState {
   lastCommandTime: number;
   /** Set when the connection speaks the binary protocol. */
   binary?: BinarySession;
+  /** Under -Y: the connection has sent a user and password from the file. */
+  asciiAuthenticated: boolean;
 }
 
 export interface ServerContext {
@@ -58,4 +61,6 @@ export interface ServerContext {
   listeners: ListenerInfo[];
   /** Relative time the server started. */
   readonly startedAt: number;
+  /** -Y: the password file, reloaded on SIGHUP; null without -Y. */
+  authFile: AuthFile | null;
 }

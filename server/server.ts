@@ -15,6 +15,9 @@ import { After, ReplyQueue, executeText } from './commands/text';
 import { REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
 import { BinarySession, binaryLimits, executeBinary } from './commands/binary';
 import type { EngineHandlers, Framer, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch } from './records/types';
+import { decodeAuth, frameAuth } from './protocol/auth';
+import { executeAuth } from './commands/auth';
+import type { AuthFile } from './auth-file';
 
 /**
  * memcached refuses a connection whose fd is at least maxconns - 1; its own listening
@@ -42,6 +45,7 @@ export class Server {
     readonly config: Config,
     readonly engine: RecordsEngine,
     clock: Clock = new SystemClock(),
+    authFile: AuthFile | null = null,
   ) {
     const store = new Store(
       {
@@ -69,6 +73,7 @@ export class Server {
       prefixStats: new PrefixStats(config.prefixDelimiter, config.detailEnabled),
       listeners: [],
       startedAt: clock.now(),
+      authFile,
     };
     this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
     const limits = this.limits;
@@ -127,7 +132,7 @@ export class Server {
         counters.currConnections++;
         counters.totalConnections++;
         counters.connectionStructures = Math.max(counters.connectionStructures, counters.currConnections + 1);
-        const state: ClientState = { lastCommandTime: ctx.store.clock.now() };
+        const state: ClientState = { lastCommandTime: ctx.store.clock.now(), asciiAuthenticated: ctx.authFile === null };
         conn.state = state;
         return null;
       },
@@ -135,7 +140,13 @@ export class Server {
       // binary fixes the protocol (a forced binary server closes on text's first 24 bytes).
       framerFor: (conn, firstByte) => {
         const protocol = this.config.protocol;
-        if (protocol === 'ascii' || (protocol === 'auto' && firstByte !== REQUEST_MAGIC)) return this.textFramer;
+        if (protocol === 'ascii' || (protocol === 'auto' && firstByte !== REQUEST_MAGIC)) {
+          const state = conn.state as ClientState;
+          if (state.asciiAuthenticated) return this.textFramer;
+          const textFramer = this.textFramer;
+          return (buf, start, end, out) =>
+            state.asciiAuthenticated ? textFramer(buf, start, end, out) : frameAuth(buf, start, end, out);
+        }
         (conn.state as ClientState).binary = new BinarySession();
         if (this.binaryFramer === null) {
           const limits = binaryLimits(this.config);
@@ -167,7 +178,8 @@ export class Server {
     const replies = this.replies;
     const out = replies.segments;
     const limits = this.limits;
-    const binary = (conn.state as ClientState).binary;
+    const state = conn.state as ClientState;
+    const binary = state.binary;
     let after = After.Continue;
     let handled = 0;
     let replyBytes = 0;
@@ -176,6 +188,18 @@ export class Server {
       const start = batch.starts[handled];
       const length = batch.lengths[handled];
       const mark = out.length;
+      if (binary === undefined && !state.asciiAuthenticated) {
+        handled++;
+        if (executeAuth(ctx, decodeAuth(batch.buf, start, length), replies)) {
+          // What follows is framed again, as memcached's requests.
+          state.asciiAuthenticated = true;
+          conn.authenticated?.();
+          if (batch.closes && handled === batch.count) out.length = replies.sent;
+          break;
+        }
+        if (handled > perEvent && (handled - 1) % perEvent === 0) replies.sent = out.length;
+        continue;
+      }
       after =
         binary === undefined
           ? executeText(ctx, decodeText(batch.buf, start, length, limits), replies)
@@ -190,13 +214,15 @@ export class Server {
       for (let i = mark; i < out.length; i++) replyBytes += out[i].length;
       if (replyBytes > BATCH_OUTPUT_BUDGET) break;
     }
-    (conn.state as ClientState).lastCommandTime = ctx.store.clock.now();
-    if (after === After.Drop || after === After.Shutdown) {
+    state.lastCommandTime = ctx.store.clock.now();
+    if (after === After.Shutdown) {
       replies.clear();
       conn.destroy();
-      if (after === After.Shutdown) this.onShutdownRequest?.();
+      this.onShutdownRequest?.();
       return batch.count;
     }
+    // The connection closes after this batch (a line too long): what memcached had not written is lost.
+    if (batch.closes && handled === batch.count) out.length = replies.sent;
     if (out.length > 0) this.engine.sendRecord(out, [conn]);
     replies.clear();
     if (after === After.Close) {

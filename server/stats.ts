@@ -226,7 +226,7 @@ export function settingsStatPairs(ctx: ServerContext): StatPairs {
     ['tcp_backlog', cfg.backlog],
     ['binding_protocol', cfg.protocol === 'auto' ? 'auto-negotiate' : cfg.protocol],
     ['auth_enabled_sasl', yes(cfg.sasl)],
-    ['auth_enabled_ascii', yes(cfg.authFile !== null)],
+    ['auth_enabled_ascii', cfg.authFile ?? 'no'],
     ['item_size_max', cfg.itemSizeMax],
     ['maxconns_fast', yes(!cfg.suboptions.has('no_maxconns_fast'))],
     ['hashpower_init', opt('hashpower', '0')],

@@ -45,6 +45,7 @@ enum SubmitOp : int32_t {
   kOpDelete = 6,      // record id
   kOpDrain = 7,
   kOpDestroyAll = 8,
+  kOpAuthenticated = 9,  // slot
 };
 
 struct RecordEntry {
@@ -117,6 +118,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     options.memfd_threshold = static_cast<size_t>(number("memfdThreshold", static_cast<double>(options.memfd_threshold)));
     options.notsent_lowat = static_cast<int>(number("notSentLowat", -1));
     options.kmod = flag("kmod", false);
+    options.ascii_auth = flag("asciiAuth", false);
 
     // Memfd records hold a descriptor each; leave most descriptors to connections.
     rlimit files{};
@@ -348,8 +350,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       switch (op) {
         case kOpEnd:
         case kOpDestroy:
-        case kOpAckClose: {
-          Command command(op == kOpEnd ? CommandKind::End : op == kOpDestroy ? CommandKind::Destroy : CommandKind::AckClose);
+        case kOpAckClose:
+        case kOpAuthenticated: {
+          Command command(op == kOpEnd       ? CommandKind::End
+                          : op == kOpDestroy ? CommandKind::Destroy
+                          : op == kOpAckClose ? CommandKind::AckClose
+                                              : CommandKind::Authenticated);
           command.slot = static_cast<uint32_t>(arg);
           commands.push_back(std::move(command));
           break;
@@ -635,14 +641,14 @@ void DeliverToJs(Napi::Env env, Napi::Function callback, Bridge* bridge, void* /
 }
 
 /*
- * frame(buffer, binary, itemSizeMax, casEnabled, slabChunkMax, sasl) -> [status, length,
- * swallow, needed]: the native framers on their own, so tests can hold them to the
+ * frame(buffer, kind, itemSizeMax, casEnabled, slabChunkMax, sasl) -> [status, length,
+ * swallow, needed]: the native framers (kind 0 text, 1 binary, 2 authentication) on their own, so tests can hold them to the
  * TypeScript ones byte for byte.
  */
 Napi::Value FrameForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   REQUIRE_ARGUMENT_BUFFER(info, 0, bytes);
-  REQUIRE_ARGUMENT_INT32(info, 1, binary);
+  REQUIRE_ARGUMENT_INT32(info, 1, kind);
   REQUIRE_ARGUMENT_NUMBER(info, 2, item_size_max);
   REQUIRE_ARGUMENT_INT32(info, 3, cas_enabled);
   REQUIRE_ARGUMENT_NUMBER(info, 4, slab_chunk_max);
@@ -651,7 +657,9 @@ Napi::Value FrameForTest(const Napi::CallbackInfo& info) {
   // Framed from a copy of exactly the given bytes, so a read past them is caught by ASan.
   std::vector<uint8_t> copy(bytes.Data(), bytes.Data() + bytes.Length());
   Frame frame{};
-  if (binary != 0) {
+  if (kind == 2) {
+    FrameAuth(copy.data(), 0, copy.size(), &frame);
+  } else if (kind == 1) {
     FrameBinary(copy.data(), 0, copy.size(), limits, &frame);
   } else {
     FrameText(copy.data(), 0, copy.size(), limits, &frame);

@@ -213,6 +213,8 @@ struct Conn {
   int session = -1;
   uint32_t slot = 0;
   Protocol protocol = Protocol::Unknown;
+  /* Under -Y, a text connection's requests are framed as authentication requests until JS says otherwise. */
+  bool authenticated = false;
 
   // Input: bytes [in_head, in_tail) of `in` are received and not yet consumed.
   uint8_t* in = nullptr;
@@ -617,6 +619,11 @@ void Engine::Apply(Command& command) {
       }
       break;
     }
+    case CommandKind::Authenticated: {
+      Conn* c = Lookup(command.slot);
+      if (c != nullptr) c->authenticated = true;
+      break;
+    }
     case CommandKind::End: {
       Conn* c = Lookup(command.slot);
       if (c != nullptr) EndConn(c);
@@ -729,7 +736,8 @@ void Engine::Accept(Listener* listener) {
       free_slots_.pop_back();
       slots_[c->slot] = c;
     }
-    const bool kernel = options_.kmod && !listener->is_unix && AttachKernel(c);
+    // The module frames memcached's requests, not the authentication exchange that precedes them.
+    const bool kernel = options_.kmod && !options_.ascii_auth && !listener->is_unix && AttachKernel(c);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.u64 = c->slot;
@@ -834,7 +842,9 @@ bool Engine::FrameAndDeliver(Conn* c) {
     // memcached writes out the replies it holds before such a request, once its data is in.
     if (count > 0 && !c->kernel_splits.empty() && split_at(pos)) break;
     if (c->protocol == Protocol::Unknown) c->protocol = ChooseProtocol(options_.protocol, c->in[pos]);
-    if (c->protocol == Protocol::Text) {
+    if (c->protocol == Protocol::Text && options_.ascii_auth && !c->authenticated) {
+      FrameAuth(c->in, pos, end, &frame);
+    } else if (c->protocol == Protocol::Text) {
       FrameText(c->in, pos, end, options_.limits, &frame);
     } else {
       FrameBinary(c->in, pos, end, options_.limits, &frame);
@@ -879,7 +889,7 @@ bool Engine::FrameAndDeliver(Conn* c) {
   staging_.batches.push_back(BatchRef{c->in, first, count, bytes});
   staging_.events.insert(staging_.events.end(),
                          {kEventRequests, static_cast<int32_t>(c->slot), static_cast<int32_t>(count),
-                          completes ? 1 : 0, 0});
+                          (completes ? kBatchCompletesData : 0) | (close_now ? kBatchCloses : 0), 0});
   return true;
 }
 

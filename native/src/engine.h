@@ -48,6 +48,8 @@ struct EngineOptions {
   int notsent_lowat = -1;
   /* The kmod backend: TCP connections are framed and written by the records module (kmod.h). */
   bool kmod = false;
+  /* -Y: text connections send memcached's authentication request before anything else. */
+  bool ascii_auth = false;
 };
 
 /*
@@ -124,8 +126,16 @@ struct MessageBody {
 /* Events handed to JS, as int32 words. */
 enum EventKind : int32_t {
   kEventOpen = 1,      // slot, remote string index, local string index
-  kEventRequests = 2,  // slot, count, first request completes a data block, buffer index
+  kEventRequests = 2,  // slot, count, BatchFlags, buffer index
   kEventClose = 3,     // slot
+};
+
+/* What a kEventRequests batch says about itself. */
+enum BatchFlags : int32_t {
+  /* The first request completes a data block that was still arriving (RequestBatch.firstCompletesData). */
+  kBatchCompletesData = 1,
+  /* The connection closes after this batch: memcached drops the replies it has not yet written. */
+  kBatchCloses = 2,
 };
 
 /* A batch of whole requests, read from the connection's input buffer by the JS thread. */
@@ -161,6 +171,7 @@ enum class CommandKind : uint8_t {
   Drain,
   DestroyAll,
   Unsend,
+  Authenticated,
 };
 
 struct SyncResult {

@@ -13,6 +13,7 @@ namespace recordcache {
 namespace {
 
 constexpr size_t kLineNoNewlineLimit = 2048;  // text.ts LINE_NO_NEWLINE_LIMIT
+constexpr size_t kAuthReadBuffer = 16384;      // auth.ts AUTH_READ_BUFFER
 constexpr size_t kGetLineLimit = 16 * 1024 * 1024;  // text.ts GET_LINE_LIMIT
 constexpr int kMaxTokens = 24;  // tokens.ts MAX_TOKENS
 constexpr uint64_t kKeyMaxLength = 250;
@@ -451,6 +452,76 @@ void FrameBinary(const uint8_t* buf, size_t start, size_t end, const FramingLimi
   }
   out->length = total;
   out->swallow = e.swallow;
+}
+
+/*
+ * memcached's safe_strtoul over one token: white space and a sign first, digits, then the
+ * token's end or white space; the value truncated to 32 bits. -1 when it is not a number.
+ */
+static int64_t AuthStrtoul(const uint8_t* p, const uint8_t* end) {
+  auto is_space = [](uint8_t b) { return b == ' ' || (b >= '\t' && b <= '\r'); };
+  while (p < end && is_space(*p)) p++;
+  bool negative = false;
+  if (p < end && (*p == '+' || *p == '-')) negative = *p++ == '-';
+  const uint8_t* digits = p;
+  uint64_t value = 0;
+  bool overflow = false;
+  while (p < end && *p >= '0' && *p <= '9') {
+    const uint64_t digit = *p++ - '0';
+    if (value > (UINT64_MAX - digit) / 10) overflow = true;
+    value = value * 10 + digit;
+  }
+  if (p == digits || overflow) return -1;
+  if (p < end && !is_space(*p)) return -1;
+  if (negative && value != 0) return -1;
+  return static_cast<int64_t>(value & 0xffffffffu);
+}
+
+void FrameAuth(const uint8_t* buf, size_t start, size_t end, Frame* out) {
+  out->status = FrameStatus::NeedMore;
+  out->length = 0;
+  out->swallow = 0;
+  out->needed = 0;
+  if (end - start < 2) return;
+  const uint8_t* line = buf + start;
+  const uint8_t* newline = static_cast<const uint8_t*>(memchr(line, '\n', end - start));
+  if (newline == nullptr) {
+    if (end - start > kLineNoNewlineLimit) out->status = FrameStatus::Close;
+    return;
+  }
+  const size_t line_length = static_cast<size_t>(newline - line) + 1;
+  // "set <key> <flags> <exptime> <bytes>": the fifth space-separated token is the length.
+  int tokens = 0;
+  int64_t size = -1;
+  bool is_set = false;
+  for (const uint8_t* p = line; p < newline && tokens < 5;) {
+    while (p < newline && *p == ' ') p++;
+    if (p == newline) break;
+    const uint8_t* s = p;
+    while (p < newline && *p != ' ') p++;
+    if (tokens == 0) is_set = p - s == 3 && memcmp(s, "set", 3) == 0;
+    if (!is_set) break;
+    if (tokens == 4) size = AuthStrtoul(s, p);
+    tokens++;
+  }
+  if (!is_set || tokens < 5 || size < 0) {
+    out->status = FrameStatus::Whole;
+    out->length = line_length;
+    return;
+  }
+  const uint64_t data_length = static_cast<uint64_t>(size) + 2;
+  const size_t available = end - start - line_length;
+  if (data_length > kAuthReadBuffer) {
+    if (available > kAuthReadBuffer) out->status = FrameStatus::Close;
+    else out->needed = line_length + kAuthReadBuffer + 1;
+    return;
+  }
+  if (available < data_length) {
+    out->needed = line_length + data_length;
+    return;
+  }
+  out->status = FrameStatus::Whole;
+  out->length = line_length + data_length;
 }
 
 }  // namespace recordcache

@@ -54,6 +54,8 @@ inline Protocol ChooseProtocol(ProtocolChoice choice, uint8_t first_byte) {
 }
 
 void FrameText(const uint8_t* buf, size_t start, size_t end, const FramingLimits& limits, Frame* out);
+/* A request of a connection that has not yet authenticated under -Y (protocol/auth.ts frameAuth). */
+void FrameAuth(const uint8_t* buf, size_t start, size_t end, Frame* out);
 void FrameBinary(const uint8_t* buf, size_t start, size_t end, const FramingLimits& limits, Frame* out);
 
 }  // namespace recordcache

@@ -19,8 +19,6 @@ export const enum After {
   Continue = 0,
   /** quit: close once the replies are written. */
   Close,
-  /** Close at once without a reply. */
-  Drop,
   /** shutdown: close and stop the server. */
   Shutdown,
 }
@@ -58,10 +56,13 @@ function valueHeader(item: Item, withCas: boolean): Buffer {
 export class ReplyQueue {
   readonly segments: Segment[] = [];
   sent = 0;
+  /** Where the last answer to an unauthenticated request (-Y) is, or -1 (see commands/auth.ts). */
+  authReply = -1;
 
   clear(): void {
     this.segments.length = 0;
     this.sent = 0;
+    this.authReply = -1;
   }
 }
 
@@ -118,7 +119,9 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
     case Op.Quit:
       return After.Close;
     case Op.Close:
-      return After.Drop;
+      // memcached closes at once: replies it has not yet written out are lost.
+      out.length = replies.sent;
+      return After.Close;
     case Op.Shutdown:
       if (!ctx.config.enableShutdown) {
         out.push(Reply.SHUTDOWN_NOT_ENABLED);

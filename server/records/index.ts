@@ -24,6 +24,7 @@ export function nativeOptions(config: Config | undefined): NativeEngineOptions {
     casEnabled: !config.disableCas,
     slabChunkMax: config.slabChunkMax,
     sasl: config.sasl,
+    asciiAuth: config.authFile !== null,
     idleTimeoutSeconds: config.idleTimeout,
     outLimitSoft: byteSize(config.suboptions.get('out_limit_soft'), DEFAULT_NATIVE_OPTIONS.outLimitSoft),
     outLimitHard: byteSize(config.suboptions.get('out_limit_hard'), DEFAULT_NATIVE_OPTIONS.outLimitHard),

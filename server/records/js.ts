@@ -65,7 +65,7 @@ class JsConnection implements RecordConnection {
   closing = false;
   /** The server is stopping: answer the requests already received, read no more, then close. */
   draining = false;
-  readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0, firstCompletesData: false };
+  readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0, firstCompletesData: false, closes: false };
 
   constructor(
     readonly id: number,
@@ -311,6 +311,7 @@ export class JsRecordsEngine implements RecordsEngine {
         if (resumeAt !== -1) return this.block(conn, buf, resumeAt);
       }
     }
+    conn.batch.closes = close;
     const resumeAt = this.deliver(conn);
     if (conn.closing) return;
     if (resumeAt !== -1) return this.block(conn, buf, resumeAt);
@@ -364,6 +365,7 @@ export class JsRecordsEngine implements RecordsEngine {
     const resumeAt = handled < batch.count ? batch.starts[handled] : -1;
     batch.count = 0;
     batch.firstCompletesData = false;
+    batch.closes = false;
     return resumeAt;
   }
 }

@@ -44,6 +44,13 @@ const enum SubmitOp {
   Delete = 6,
   Drain = 7,
   DestroyAll = 8,
+  Authenticated = 9,
+}
+
+/** Flags of a Requests event (native/src/engine.h BatchFlags). */
+const enum BatchFlags {
+  CompletesData = 1,
+  Closes = 2,
 }
 
 /** Event words of a delivery (native/src/engine.h EventKind). */
@@ -72,6 +79,8 @@ export interface NativeEngineOptions {
    * (/dev/records), which frames their requests and sends their replies and records.
    */
   kmod?: boolean;
+  /** -Y: text connections authenticate before anything else (protocol/auth.ts). */
+  asciiAuth?: boolean;
 }
 
 export const DEFAULT_NATIVE_OPTIONS: NativeEngineOptions = {
@@ -141,10 +150,13 @@ interface NativeEngineHandle {
 export interface NativeBinding {
   NativeEngine: new (options: object, onDelivery: DeliveryHandler) => NativeEngineHandle;
   memfdRecordThreshold: number;
-  /** The native framers alone (for tests): [status, length, swallow, needed] as frameText/frameBinary give them. */
+  /**
+   * The native framers alone (for tests): [status, length, swallow, needed] as frameText
+   * (kind 0), frameBinary (1) and frameAuth (2) give them.
+   */
   frame(
     bytes: Buffer,
-    binary: number,
+    kind: number,
     itemSizeMax: number,
     casEnabled: number,
     slabChunkMax: number,
@@ -225,6 +237,11 @@ class NativeConnection implements RecordConnection {
     this.closing = true;
     this.engine.queueClose(this, SubmitOp.Destroy);
   }
+
+  authenticated(): void {
+    if (this.closed) return;
+    this.engine.queueSlotOp(this, SubmitOp.Authenticated);
+  }
 }
 
 export class NativeRecordsEngine implements RecordsEngine {
@@ -239,7 +256,7 @@ export class NativeRecordsEngine implements RecordsEngine {
   private referenced = false;
   private readonly freeIds: number[] = [];
   private nextId = 0;
-  private readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0, firstCompletesData: false };
+  private readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0, firstCompletesData: false, closes: false };
   private drainWaiters: (() => void)[] = [];
   private disposed = false;
 
@@ -438,6 +455,11 @@ export class NativeRecordsEngine implements RecordsEngine {
 
   /** end()/destroy() of a connection, in order with its replies. */
   queueClose(conn: NativeConnection, op: SubmitOp.End | SubmitOp.Destroy): void {
+    this.queueSlotOp(conn, op);
+  }
+
+  /** An operation on one connection, in order with its replies. */
+  queueSlotOp(conn: NativeConnection, op: SubmitOp.End | SubmitOp.Destroy | SubmitOp.Authenticated): void {
     if (this.disposed) return;
     this.reserveOps(2);
     this.ops[this.opsLength++] = op;
@@ -469,7 +491,7 @@ export class NativeRecordsEngine implements RecordsEngine {
           case EventKind.Requests: {
             const count = events[i + 2];
             const index = events[i + 4];
-            this.requests(handlers, events[i + 1], count, events[i + 3] === 1, index < 0 ? shared : own[index], starts, lengths, request);
+            this.requests(handlers, events[i + 1], count, events[i + 3], index < 0 ? shared : own[index], starts, lengths, request);
             request += count;
             i += 5;
             break;
@@ -520,7 +542,7 @@ export class NativeRecordsEngine implements RecordsEngine {
     handlers: EngineHandlers,
     slot: number,
     count: number,
-    firstCompletesData: boolean,
+    flags: number,
     buf: Buffer,
     starts: Int32Array,
     lengths: Int32Array,
@@ -537,7 +559,8 @@ export class NativeRecordsEngine implements RecordsEngine {
       const batch = this.batch;
       batch.buf = buf;
       batch.count = count;
-      batch.firstCompletesData = firstCompletesData;
+      batch.firstCompletesData = (flags & BatchFlags.CompletesData) !== 0;
+      batch.closes = (flags & BatchFlags.Closes) !== 0;
       const batchStarts = batch.starts;
       const batchLengths = batch.lengths;
       for (let k = 0; k < count; k++) {

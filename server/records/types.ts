@@ -44,6 +44,12 @@ export interface RecordConnection {
   end(): void;
   /** Close at once, dropping queued output. */
   destroy(): void;
+  /**
+   * The connection has authenticated (-Y): its text requests are framed as memcached's from
+   * the next one on. Engines that frame in native code need to know; the others frame with
+   * the framer framerFor gave them.
+   */
+  authenticated?(): void;
 }
 
 /** Whole requests of one batch: request i is at buf[starts[i], starts[i] + lengths[i]). */
@@ -58,6 +64,8 @@ export interface RequestBatch {
    * out once the block is complete, before it reads what follows.
    */
   firstCompletesData: boolean;
+  /** The connection closes after this batch (memcached's framing closes it at the next request). */
+  closes: boolean;
 }
 
 export interface ListenerInfo {
