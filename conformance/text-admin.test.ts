@@ -3,7 +3,7 @@
 // state beyond its own keys gets servers of its own.
 import { usePair } from './lib/servers';
 import { defineCases, step, type Case } from './lib/cases';
-import { renderConns, renderStats, SETTINGS_NOT_COMPARED, TRAFFIC_STATS } from './lib/stats';
+import { parseStats, renderConns, renderStats, SETTINGS_NOT_COMPARED, TRAFFIC_STATS } from './lib/stats';
 
 const statsStep = (send: string, compareValue: (name: string) => boolean): Case['steps'][number] => ({
   send: [send],
@@ -65,6 +65,26 @@ describe('text protocol: flush_all', function () {
   ]);
 });
 
+/**
+ * A flushed item leaves once, counted by whoever takes it: a fetch that finds it counts
+ * get_flushed; memcached's LRU maintainer thread, which takes flushed items off the LRU
+ * tails a millisecond or so after the flush (items.c lru_pull_tail), counts reclaimed (and
+ * expired_unfetched), as does recordcache's once-a-second sweep; memcached's LRU crawler
+ * counts crawler_reclaimed.  Which one gets there first is timing, even between two
+ * memcacheds: with 1 ms between flush_all and the get, memcached's own get_flushed was 0
+ * in about half the runs.  So the sum is compared, and its parts are not.
+ */
+const FLUSHED_ITEM_COUNTERS = ['get_flushed', 'reclaimed', 'crawler_reclaimed', 'expired_unfetched'];
+
+function renderStatsAfterFlush(reply: Buffer): string {
+  const value = (name: string) => Number(parseStats(reply).stats.find((stat) => stat.name === name)?.value ?? NaN);
+  const taken = value('get_flushed') + value('reclaimed') + value('crawler_reclaimed');
+  return [
+    renderStats(reply, (name) => TRAFFIC_STATS.has(name) && name !== 'curr_items' && !FLUSHED_ITEM_COUNTERS.includes(name)),
+    `flushed items taken (get_flushed + reclaimed + crawler_reclaimed) = ${taken}`,
+  ].join('\n');
+}
+
 describe('text protocol: stats after flush_all', function () {
   const pair = usePair();
   defineCases(pair, [
@@ -72,7 +92,7 @@ describe('text protocol: stats after flush_all', function () {
       name: 'cmd_flush and get_flushed count',
       steps: [
         step('set sf1 0 0 1\r\na\r\nset sf2 0 0 1\r\nb\r\nflush_all\r\nget sf1 sf2\r\nflush_all noreply\r\nflush_all 0\r\nflush_all abc\r\n', 6),
-        statsStep('stats\r\n', (name) => TRAFFIC_STATS.has(name) && !['curr_items', 'reclaimed', 'expired_unfetched'].includes(name)),
+        { send: ['stats\r\n'], render: renderStatsAfterFlush },
       ],
     },
   ]);

@@ -31,7 +31,7 @@
 #                    (default below: E2E_BACKEND)
 #   RECORDS_E2E_KERNELS  kernels whose guest runs the e2e stage (default: every booted one)
 #   RECORDS_E2E_GREP     only the conformance cases whose title matches
-#   RECORDS_E2E_RETRIES  times a failed case runs again (default 2; see guest/e2e.sh)
+#   RECORDS_E2E_RETRIES  times a failed case runs again (default 0; see guest/e2e.sh)
 
 set -euo pipefail
 

@@ -132,6 +132,23 @@ describe('store', () => {
     assert.notEqual(store.get('b'), null);
   });
 
+  it('the sweep reclaims flushed items nobody asks for, counting them as memcached does', () => {
+    const { store } = newStore();
+    store.store(StoreMode.Set, 'a', 0, 0, crlf('1'));
+    store.store(StoreMode.Set, 'b', 0, 0, crlf('2'));
+    assert.notEqual(store.get('b'), null);
+    store.flushAll(0);
+    store.sweep();
+    assert.equal(store.currItems, 0);
+    // memcached's LRU maintainer: reclaimed for each, expired_unfetched for the unfetched one;
+    // a fetch that finds a flushed item counts get_flushed instead (so each item counts once).
+    assert.equal(store.counters.reclaimed, 2);
+    assert.equal(store.counters.expired_unfetched, 1);
+    assert.equal(store.counters.get_flushed, 0);
+    assert.equal(store.get('a'), null);
+    assert.equal(store.counters.get_flushed, 0);
+  });
+
   it('delayed flush_all takes effect when its time comes', () => {
     const { store, clock } = newStore();
     store.store(StoreMode.Set, 'a', 0, 0, crlf('1'));

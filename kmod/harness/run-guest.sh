@@ -59,7 +59,7 @@ qemu_rc=$?
 secs=$(($(date +%s) - start))
 
 tr -d '\r' <"$logf" >"$logf.txt" && mv "$logf.txt" "$logf"
-grep -E '^(ok|not ok) |^records-guest: (RESULT|TIME)|^records-e2e: (SUMMARY|RETRY|module|leak|processes|rmmod|insmod|no |asked|the kmod)' "$logf" |
+grep -E '^(ok|not ok) |^records-guest: (RESULT|TIME)|^records-e2e: (SUMMARY|RETRY|\||module|leak|processes|rmmod|insmod|no |asked|the kmod)' "$logf" |
 	sed 's/^/    /' >&2
 
 fail=0

@@ -571,11 +571,19 @@ export class Store {
     this.flushReclaimPending = true;
   }
 
-  /** Reclaims the memory of flushed items (the effect is already visible through isFlushed). */
+  /**
+   * Reclaims the memory of flushed items (the effect is already visible through isFlushed),
+   * counted as memcached's LRU maintainer counts the flushed items it takes off an LRU tail
+   * (items.c lru_pull_tail): reclaimed, and expired_unfetched if never fetched.
+   */
   private reclaimFlushed(now: number): void {
     const doomed: Item[] = [];
     for (const item of this.table.values()) if (this.isFlushed(item, now)) doomed.push(item);
-    for (const item of doomed) this.unlink(item);
+    for (const item of doomed) {
+      this.counters.reclaimed++;
+      if (!item.fetched) this.counters.expired_unfetched++;
+      this.unlink(item);
+    }
   }
 
   /** Reclaims expired items and applies a delayed flush whose time has come. Call once a second. */
