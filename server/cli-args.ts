@@ -1023,6 +1023,10 @@ function checkSettings(state: ParseState): void {
   for (const port of [config.port, config.udpPort]) {
     if (port < 0 || port > 65535) throw new SettingsError(`ERROR: Invalid port number ${port}.`);
   }
+  // memcached checks this last, just before loading the auth file (UDP has no authentication).
+  if (config.authFile !== null && config.udpPort !== 0) {
+    throw new SettingsError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)');
+  }
 }
 
 /** `-o slab_sizes=96-120-...`: ascending chunk sizes (memcached.c _parse_slab_sizes). */

@@ -23,7 +23,7 @@
 import dgram from 'node:dgram';
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import type { Config } from './config';
+import { udpConnectionsPerSocket } from './config';
 import type { ServerContext } from './context';
 import { parseListenEntry } from './cli-args';
 import { After, ReplyQueue, executeText } from './commands/text';
@@ -34,14 +34,6 @@ import { UDP_HEADER_SIZE, UdpResponses, udpRequestId } from './protocol/udp';
 
 /** Bytes of datagrams handed to the kernel and not yet sent, beyond which replies are dropped. */
 const SEND_BUDGET = 16 * 1024 * 1024;
-
-/**
- * memcached's num_threads_per_udp: each UDP socket is served by every worker thread (one
- * "connection" each, counted in curr_connections), or by one when -l lists several addresses.
- */
-export function udpConnectionsPerSocket(config: Config): number {
-  return config.listen.join(',').includes(',') ? 1 : config.threads;
-}
 
 export class UdpFront {
   private readonly sockets: dgram.Socket[] = [];
