@@ -1017,12 +1017,15 @@ function checkSettings(state: ParseState): void {
     else if (config.protocol !== 'ascii') {
       throw new SettingsError('ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.');
     }
-    if (config.udpPort !== 0) throw new SettingsError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)');
   }
   // A UDP port given without -p moves TCP to it as well.
   if (state.udpSpecified && config.udpPort !== 0 && !state.tcpSpecified) config.port = config.udpPort;
   for (const port of [config.port, config.udpPort]) {
     if (port < 0 || port > 65535) throw new SettingsError(`ERROR: Invalid port number ${port}.`);
+  }
+  // memcached checks this last, just before loading the auth file (UDP has no authentication).
+  if (config.authFile !== null && config.udpPort !== 0) {
+    throw new SettingsError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)');
   }
 }
 

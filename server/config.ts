@@ -133,3 +133,11 @@ export function defaultConfig(): Config {
 /** The memcached version recordcache answers as, so clients that gate features on it behave. */
 export const MEMCACHED_VERSION = '1.6.18';
 export const RECORDCACHE_VERSION = '0.1.0';
+
+/**
+ * memcached's num_threads_per_udp: each UDP socket is served by every worker thread (one
+ * "connection" each, counted in curr_connections), or by one when -l lists several addresses.
+ */
+export function udpConnectionsPerSocket(config: Config): number {
+  return config.listen.join(',').includes(',') ? 1 : config.threads;
+}

@@ -14,6 +14,7 @@ import { PrefixStats } from './stats-prefix';
 import { After, ReplyQueue, executeText } from './commands/text';
 import { REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
 import { BinarySession, binaryLimits, executeBinary } from './commands/binary';
+import { UdpFront } from './udp';
 import type { EngineHandlers, Framer, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch } from './records/types';
 import { decodeAuth, frameAuth } from './protocol/auth';
 import { executeAuth } from './commands/auth';
@@ -38,6 +39,7 @@ export class Server {
   private readonly replies = new ReplyQueue();
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  private udp: UdpFront | null = null;
   /** Called when a client asks for shutdown (with -A). */
   onShutdownRequest: (() => void) | null = null;
 
@@ -101,6 +103,11 @@ export class Server {
     );
     this.ctx.listeners = listeners;
     this.ctx.counters.totalConnections += listeners.length;
+    // -U, on the TCP addresses; memcached opens no UDP socket with -s.
+    if (cfg.udpPort !== 0 && cfg.socketPath === null) {
+      this.udp = new UdpFront(this.ctx, () => this.onShutdownRequest?.());
+      await this.udp.start();
+    }
     this.sweepTimer = setInterval(() => this.ctx.store.sweep(), 1000);
     this.sweepTimer.unref();
     return listeners;
@@ -112,6 +119,7 @@ export class Server {
       this.stopping = (async () => {
         if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
         this.ctx.counters.acceptingConns = false;
+        this.udp?.stop();
         await this.engine.stopListening();
         await this.engine.drain();
       })();

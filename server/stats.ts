@@ -6,7 +6,7 @@
 
 import { Reply } from './protocol/replies';
 import type { ServerContext, ClientState } from './context';
-import { MEMCACHED_VERSION } from './config';
+import { MEMCACHED_VERSION, udpConnectionsPerSocket } from './config';
 import { ClassCounters } from './store/store';
 import { SLAB_PAGE_SIZE } from './store/slabs';
 
@@ -218,7 +218,7 @@ export function settingsStatPairs(ctx: ServerContext): StatPairs {
     ['growth_factor', cfg.factor.toFixed(2)],
     ['chunk_size', cfg.chunkSize],
     ['num_threads', cfg.threads],
-    ['num_threads_per_udp', cfg.threads],
+    ['num_threads_per_udp', udpConnectionsPerSocket(cfg)],
     ['stat_key_prefix', cfg.prefixDelimiter],
     ['detail_enabled', yes(ctx.prefixStats.enabled)],
     ['reqs_per_event', cfg.reqsPerEvent],

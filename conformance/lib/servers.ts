@@ -4,6 +4,7 @@
 // free loopback port with the same command-line flags. No process outlives
 // the test run: every child is tracked and killed at exit.
 import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -29,6 +30,8 @@ process.on('exit', () => {
 export interface ServerProcess {
   kind: TargetKind;
   port: number;
+  /** The -U port given to this process (options.udp), else 0. */
+  udpPort: number;
   flags: string[];
   child: ChildProcess;
   /** Resolves with the exit code (or signal name) once the process has exited. */
@@ -50,12 +53,26 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A UDP port free on loopback at the time of asking. */
+export function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = dgram.createSocket('udp4');
+    probe.once('error', reject);
+    probe.bind(0, '127.0.0.1', () => {
+      const port = probe.address().port;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 export interface PairOptions {
   /**
    * Flags given to memcached processes only. They may change nothing a
    * client sees, only make memcached repeatable (see usePair callers).
    */
   memcachedOnly?: string[];
+  /** Give each process a UDP port of its own (-U), found free on loopback. */
+  udp?: boolean;
 }
 
 /**
@@ -66,8 +83,8 @@ export interface PairOptions {
  */
 export const NO_BACKGROUND_ITEM_REFERENCES = ['-o', 'no_lru_maintainer,no_lru_crawler'];
 
-function commandFor(kind: TargetKind, port: number, flags: string[], memcachedOnly: string[]): [string, string[]] {
-  const common = ['-p', String(port), '-U', '0', '-l', '127.0.0.1'];
+function commandFor(kind: TargetKind, port: number, flags: string[], memcachedOnly: string[], udpPort = 0): [string, string[]] {
+  const common = ['-p', String(port), '-U', String(udpPort), '-l', '127.0.0.1'];
   if (kind === 'memcached') {
     // One worker thread keeps memcached's item references, and so its quirks, repeatable.
     const threads = flags.includes('-t') ? [] : ['-t', '1'];
@@ -96,8 +113,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function startOnce(kind: TargetKind, flags: string[], memcachedOnly: string[], port: number): Promise<ServerProcess> {
-  const [program, args] = commandFor(kind, port, flags, memcachedOnly);
+async function startOnce(kind: TargetKind, flags: string[], memcachedOnly: string[], port: number, udpPort: number): Promise<ServerProcess> {
+  const [program, args] = commandFor(kind, port, flags, memcachedOnly, udpPort);
   const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let output = '';
@@ -123,6 +140,7 @@ async function startOnce(kind: TargetKind, flags: string[], memcachedOnly: strin
   const server: ServerProcess = {
     kind,
     port,
+    udpPort,
     flags,
     child,
     exited,
@@ -151,9 +169,14 @@ async function startOnce(kind: TargetKind, flags: string[], memcachedOnly: strin
 }
 
 /** Starts one server on a free port; retries on a port taken in the meantime. */
-export async function startServer(kind: TargetKind, flags: string[], memcachedOnly: string[] = []): Promise<ServerProcess> {
+export async function startServer(
+  kind: TargetKind,
+  flags: string[],
+  memcachedOnly: string[] = [],
+  udp = false,
+): Promise<ServerProcess> {
   for (let attempt = 0; ; attempt++) {
-    const server = await startOnce(kind, flags, memcachedOnly, await freePort());
+    const server = await startOnce(kind, flags, memcachedOnly, await freePort(), udp ? await freeUdpPort() : 0);
     if (!server.hasExited()) return server;
     const code = await server.exited;
     if (attempt >= 3 || !/address already in use|bind/i.test(server.output())) {
@@ -207,8 +230,8 @@ export async function startPair(flags: string[] = [], options: PairOptions = {})
   // that the suite notices a server that behaves differently.
   const candidateExtra = (process.env.CONFORMANCE_CANDIDATE_FLAGS ?? '').split(' ').filter(Boolean);
   const started = await Promise.allSettled([
-    startServer('memcached', flags, memcachedOnly),
-    startServer(candidateKind(), [...flags, ...candidateExtra], memcachedOnly),
+    startServer('memcached', flags, memcachedOnly, options.udp),
+    startServer(candidateKind(), [...flags, ...candidateExtra], memcachedOnly, options.udp),
   ]);
   const [reference, candidate] = started;
   if (reference.status === 'fulfilled' && candidate.status === 'fulfilled') {

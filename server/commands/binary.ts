@@ -155,7 +155,7 @@ function executeGet(ctx: ServerContext, req: GetRequest, replies: ReplyQueue): v
     out.push(encodeValueHeader(req.opcode, req.opaque, item.cas, item.flags, req.withKey ? req.key : null, valueLength));
     if (valueLength > 0) {
       // The item's data ends in CR LF, which the binary protocol does not send.
-      const whole = itemValue(ctx, item);
+      const whole = itemValue(ctx, item, replies);
       out.push(Buffer.isBuffer(whole) ? whole.subarray(0, valueLength) : { record: whole.record, offset: 0, length: valueLength });
     }
     return;

@@ -145,7 +145,7 @@ function metaGet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
     item.tokenSent = true;
   }
   out.push(replyLine(line));
-  if (req.value) out.push(itemValue(ctx, item));
+  if (req.value) out.push(itemValue(ctx, item, replies));
   if (!req.noUpdate) store.bump(item);
   if (ttlSet) {
     store.counters.cmd_touch++;

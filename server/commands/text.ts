@@ -27,9 +27,11 @@ const VERSION_REPLY = replyLine(`VERSION ${MEMCACHED_VERSION}`);
 
 /**
  * The value segment of an item: its record, made once the item is long enough and has been
- * served often enough (-o records_min_size, records_min_hits); until then its bytes.
+ * served often enough (-o records_min_size, records_min_hits); until then its bytes. Replies
+ * that are not sent through the records engine (UDP) always get the bytes.
  */
-export function itemValue(ctx: ServerContext, item: Item): Segment {
+export function itemValue(ctx: ServerContext, item: Item, replies: ReplyQueue): Segment {
+  if (!replies.recordValues) return item.data;
   let record = item.record as Segment | null;
   if (record === null) {
     const config = ctx.config;
@@ -58,11 +60,26 @@ export class ReplyQueue {
   sent = 0;
   /** Where the last answer to an unauthenticated request (-Y) is, or -1 (see commands/auth.ts). */
   authReply = -1;
+  /**
+   * Where each of memcached's response objects not yet written ends, for a transport that
+   * sends every one separately (UDP): a get adds one per key but the last, its caller one per
+   * command. null (no bookkeeping) for TCP.
+   */
+  readonly responseEnds: number[] | null;
+
+  /** recordValues: values may be record slices (false: plain bytes, for replies built in JS). */
+  constructor(
+    readonly recordValues = true,
+    trackResponses = false,
+  ) {
+    this.responseEnds = trackResponses ? [] : null;
+  }
 
   clear(): void {
     this.segments.length = 0;
     this.sent = 0;
     this.authReply = -1;
+    if (this.responseEnds !== null) this.responseEnds.length = 0;
   }
 }
 
@@ -158,15 +175,20 @@ function executeGet(ctx: ServerContext, req: GetRequest, replies: ReplyQueue): v
   const store = ctx.store;
   const out = replies.segments;
   const prefixStats = ctx.prefixStats.enabled ? ctx.prefixStats : null;
-  for (const key of req.keys) {
+  const ends = replies.responseEnds;
+  const keys = req.keys;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
     const item = req.touch ? store.getAndTouch(key, req.exptime) : store.get(key);
     if (prefixStats !== null) prefixStats.recordGet(key, item !== null);
-    if (item === null) continue;
-    out.push(valueHeader(item, req.withCas), itemValue(ctx, item));
+    if (item !== null) out.push(valueHeader(item, req.withCas), itemValue(ctx, item, replies));
+    // memcached starts a response object for every key after the first; END joins the last.
+    if (ends !== null && i < keys.length - 1) ends.push(out.length);
   }
   if (req.badKey) {
     // memcached drops every reply not yet written, this get's values included.
     out.length = replies.sent;
+    if (ends !== null) ends.length = 0;
     out.push(Reply.BAD_FORMAT);
     return;
   }
