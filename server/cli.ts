@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { parseArgs } from './cli-args';
 import { createEngine } from './records';
 import { Server } from './server';
+import { TlsSetupError } from './tls';
 
 export async function main(argv: string[]): Promise<void> {
   const parsed = parseArgs(argv);
@@ -21,7 +22,15 @@ export async function main(argv: string[]): Promise<void> {
   const { engine, notice } = createEngine(config.records, config);
   if (notice !== null) process.stderr.write(`${notice}\n`);
 
-  const server = new Server(config, engine);
+  let server: Server;
+  try {
+    server = new Server(config, engine);
+  } catch (err) {
+    if (!(err instanceof TlsSetupError)) throw err;
+    // memcached's ssl_init refuses bad certificates, keys, CA files and ciphers this way.
+    process.stderr.write(`${err.message}\n`);
+    process.exit(64); // EX_USAGE
+  }
   let listeners;
   try {
     listeners = await server.start();

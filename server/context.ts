@@ -7,6 +7,7 @@ import type { Store } from './store/store';
 import type { ListenerInfo, RecordsEngine } from './records/types';
 import type { PrefixStats } from './stats-prefix';
 import type { BinarySession } from './commands/binary';
+import type { TlsTerminator } from './tls';
 
 /** Connection-level counters reported by `stats`, named after memcached's. */
 export class ServerCounters {
@@ -58,4 +59,6 @@ export interface ServerContext {
   listeners: ListenerInfo[];
   /** Relative time the server started. */
   readonly startedAt: number;
+  /** -Z: the TLS listeners' certificates and counters; null without -Z. */
+  readonly tls: TlsTerminator | null;
 }
