@@ -294,8 +294,9 @@ export class TlsTerminator {
       }
       onConnection(socket);
     });
-    server.on('tlsClientError', (_err, socket) => {
-      this.handshakeErrors++;
+    server.on('tlsClientError', (err: Error & { library?: string; code?: string }, socket) => {
+      // OpenSSL's errors (bad records, failed verification), not a client that hung up or stalled.
+      if (err.library !== undefined || (err.code ?? '').startsWith('ERR_SSL_')) this.handshakeErrors++;
       socket.destroy();
     });
     if (this.settings.sessionCache) this.enableSessionCache(server);
