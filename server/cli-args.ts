@@ -16,7 +16,8 @@
  * - Values memcached accepts but cannot mean (negative ports, sizes and timeouts, a UDP
  *   port above 65535, an empty or non-octal -a mask) are refused; where memcached crashes
  *   (`-o slab_chunk_max` with no or a bad value) a message is given instead.
- * - -Z is refused (see applyOption), as a memcached built without TLS refuses it.
+ * - -Z: a -l entry's `notls:` prefix is checked once every option is read, so -Z may
+ *   come after -l (memcached checks when it binds; same message and exit code).
  * - Arguments that are not options are refused (getopt moves them aside and memcached
  *   never looks at them, which hides typos such as `-l 127.0.0.1 11211`).
  * - Messages memcached spreads over two lines are joined into one.
@@ -56,6 +57,8 @@ export interface ListenAddress {
   protocol: Protocol | null;
   /** `tag[name]:` prefix (1 to 8 characters), reported for the connection; null when absent. */
   tag: string | null;
+  /** `notls:` prefix: with -Z, this listener stays plaintext. */
+  notls: boolean;
 }
 
 // Limits from memcached.h / settings_init.
@@ -291,9 +294,8 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
       config.enableShutdown = true;
       break;
     case 'Z':
-      // Accepting -Z and serving plaintext would silently downgrade what the operator asked
-      // for, so TLS is refused the way a memcached built without TLS refuses it.
-      throw new SettingsError('This server is not built with TLS support.');
+      config.sslEnabled = true;
+      break;
     case 'a':
       config.socketMask = octalOption(spec, text);
       break;
@@ -517,10 +519,9 @@ export function parseListenEntry(entry: string): ListenAddress {
 
 function readListenEntry(entry: string): ListenAddress {
   let rest = entry;
-  if (rest.startsWith('notls')) {
-    // Only meaningful with -Z, which recordcache refuses.
-    throw new UsageError("'notls' option is valid only when SSL is enabled");
-  }
+  // memcached skips "notls" and the one separator after it, whatever it is.
+  const notls = rest.startsWith('notls');
+  if (notls) rest = rest.slice('notls'.length + 1);
   let protocol: Protocol | null = null;
   if (rest.startsWith('proto[')) {
     const close = rest.indexOf(']');
@@ -567,7 +568,7 @@ function readListenEntry(entry: string): ListenAddress {
     port = parseInteger(portText);
     if (port === null || port < 0 || port > 65535) throw new UsageError(`Invalid port number: "${portText}"`);
   }
-  return { host: host === '*' ? null : host, port, protocol, tag };
+  return { host: host === '*' ? null : host, port, protocol, tag, notls };
 }
 
 function skipSeparator(text: string): string {
@@ -835,7 +836,7 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
     },
   ],
   ['read_buf_mem_limit', unsignedSub('read_buf_mem_limit')],
-  // TLS settings are accepted without -Z, as memcached accepts them; -Z itself is refused.
+  // TLS settings are accepted without -Z, as memcached accepts them (server/tls.ts uses them).
   ['ssl_chain_cert', stringSub('ssl_chain_cert')],
   ['ssl_key', stringSub('ssl_key')],
   [
@@ -1027,6 +1028,26 @@ function checkSettings(state: ParseState): void {
   if (config.authFile !== null && config.udpPort !== 0) {
     throw new SettingsError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)');
   }
+  checkTlsSettings(config);
+}
+
+/** memcached's exit status when it cannot bind (EX_OSERR). */
+const EX_OSERR = 71;
+
+class ListenError extends UsageError {
+  override readonly exitCode: number = EX_OSERR;
+}
+
+/** -Z needs a TCP port; `notls:` needs -Z (memcached finds that out when it binds). */
+function checkTlsSettings(config: Config): void {
+  if (config.sslEnabled && config.port === 0) throw new SettingsError('ERROR: You cannot enable SSL without a TCP port.');
+  if (config.sslEnabled || config.socketPath !== null) return;
+  const entries = config.listen.join(',');
+  if (config.listen.some((entry) => entry.startsWith('notls'))) {
+    throw new ListenError(
+      `'notls' option is valid only when SSL is enabled\nfailed to listen on one of interface(s) ${entries}: Success`,
+    );
+  }
 }
 
 /** `-o slab_sizes=96-120-...`: ascending chunk sizes (memcached.c _parse_slab_sizes). */
@@ -1061,7 +1082,8 @@ function usageText(): string {
     '-A, --enable-shutdown     enable ascii "shutdown" command',
     '-l, --listen=<addr>       interface to listen on (default: INADDR_ANY)',
     '                          repeatable and comma separated; <addr>:<port>, [<ipv6>]:<port>,',
-    '                          proto[ascii|binary|negotiating]:<addr> and tag[<name>]:<addr> accepted',
+    '                          proto[ascii|binary|negotiating]:<addr> and tag[<name>]:<addr> accepted;',
+    "                          with -Z, 'notls:<addr>:<port>' keeps that listener plaintext",
     '-d, --daemon              accepted; recordcache stays in the foreground',
     '-r, --enable-coredumps    accepted, no effect',
     '-u, --user=<user>         assume identity of <username> (only when run as root)',
@@ -1097,7 +1119,7 @@ function usageText(): string {
     '-Y, --auth-file=<file>    enable ASCII protocol authentication. format:',
     '                          user:pass\\nuser2:pass2\\n',
     '-e, --memory-file=<file>  accepted; the cache is kept in process memory and is not restartable',
-    '-Z, --enable-ssl          refused: this server is not built with TLS support',
+    '-Z, --enable-ssl          enable TLS/SSL',
     '-N, --napi-ids=<num>      accepted, no effect (must not exceed --threads)',
     '-o, --extended            comma separated list of extended options',
     `   - idle_timeout:        timeout for idle connections. (default: ${d.idleTimeout}, no timeout)`,

@@ -8,6 +8,7 @@ import { parseArgs } from './cli-args';
 import { createEngine } from './records';
 import { Server } from './server';
 import { AuthFile, AuthFileError } from './auth-file';
+import { TlsSetupError } from './tls';
 
 export async function main(argv: string[]): Promise<void> {
   const parsed = parseArgs(argv);
@@ -33,7 +34,15 @@ export async function main(argv: string[]): Promise<void> {
   const { engine, notice } = createEngine(config.records, config);
   if (notice !== null) process.stderr.write(`${notice}\n`);
 
-  const server = new Server(config, engine, undefined, authFile);
+  let server: Server;
+  try {
+    server = new Server(config, engine, undefined, authFile);
+  } catch (err) {
+    if (!(err instanceof TlsSetupError)) throw err;
+    // memcached's ssl_init refuses bad certificates, keys, CA files and ciphers this way.
+    process.stderr.write(`${err.message}\n`);
+    process.exit(64); // EX_USAGE
+  }
   let listeners;
   try {
     listeners = await server.start();

@@ -55,6 +55,8 @@ export interface Config {
   detailEnabled: boolean;
   /** -S: SASL required (binary protocol). */
   sasl: boolean;
+  /** -Z: TLS on every TCP listener not marked `notls:` (settings in -o ssl_*). */
+  sslEnabled: boolean;
   /** -Y: ascii auth file. */
   authFile: string | null;
   /** -u: user to switch to after binding; memcached requires it when started as root and ignores it otherwise. */
@@ -117,6 +119,7 @@ export function defaultConfig(): Config {
     prefixDelimiter: ':',
     detailEnabled: false,
     sasl: false,
+    sslEnabled: false,
     authFile: null,
     user: null,
     pidFile: null,

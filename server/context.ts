@@ -8,6 +8,7 @@ import type { ListenerInfo, RecordsEngine } from './records/types';
 import type { PrefixStats } from './stats-prefix';
 import type { BinarySession } from './commands/binary';
 import type { AuthFile } from './auth-file';
+import type { TlsTerminator } from './tls';
 
 /** Connection-level counters reported by `stats`, named after memcached's. */
 export class ServerCounters {
@@ -63,4 +64,6 @@ export interface ServerContext {
   readonly startedAt: number;
   /** -Y: the password file, reloaded on SIGHUP; null without -Y. */
   authFile: AuthFile | null;
+  /** -Z: the TLS listeners' certificates and counters; null without -Z. */
+  readonly tls: TlsTerminator | null;
 }

@@ -11,6 +11,7 @@ import { SystemClock, type Clock } from './store/clock';
 import { decodeText, frameText, type TextLimits } from './protocol/text';
 import { Reply } from './protocol/replies';
 import { PrefixStats } from './stats-prefix';
+import { TlsTerminator, tlsSettings } from './tls';
 import { After, ReplyQueue, executeText } from './commands/text';
 import { REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
 import { BinarySession, binaryLimits, executeBinary } from './commands/binary';
@@ -76,7 +77,10 @@ export class Server {
       listeners: [],
       startedAt: clock.now(),
       authFile,
+      // -Z: certificates are loaded now, so bad ones stop the start (TlsSetupError).
+      tls: config.sslEnabled ? new TlsTerminator(tlsSettings(config), clock) : null,
     };
+    this.ctx.tls?.setIdleTimeout(config.idleTimeout);
     this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
     const limits = this.limits;
     this.textFramer = (buf, start, end, out) => frameText(buf, start, end, limits, out);
@@ -88,10 +92,10 @@ export class Server {
       cfg.socketPath !== null || cfg.port === 0
         ? []
         : cfg.listen.length === 0
-          ? [{ host: null, port: cfg.port }]
+          ? [{ host: null, port: cfg.port, tls: this.ctx.tls }]
           : cfg.listen.map((entry) => {
               const address = parseListenEntry(entry);
-              return { host: address.host, port: address.port ?? cfg.port };
+              return { host: address.host, port: address.port ?? cfg.port, tls: address.notls ? null : this.ctx.tls };
             });
     const listeners = await this.engine.listen(
       {

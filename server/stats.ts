@@ -9,6 +9,7 @@ import type { ServerContext, ClientState } from './context';
 import { MEMCACHED_VERSION, udpConnectionsPerSocket } from './config';
 import { ClassCounters } from './store/store';
 import { SLAB_PAGE_SIZE } from './store/slabs';
+import { tlsSettings, tlsSettingsStatPairs } from './tls';
 
 const MAX_NUMBER_OF_SLAB_CLASSES = 64;
 
@@ -173,6 +174,7 @@ export function generalStatPairs(ctx: ServerContext): StatPairs {
     ['log_watcher_skipped', 0],
     ['log_watcher_sent', 0],
     ['log_watchers', 0],
+    ...(ctx.tls?.statPairs() ?? []),
     ['unexpected_napi_ids', 0],
     ['round_robin_fallback', 0],
     ['bytes', ctx.store.bytes],
@@ -268,17 +270,7 @@ export function settingsStatPairs(ctx: ServerContext): StatPairs {
     ['ext_max_frag', '0.80'],
     ['slab_automove_freeratio', '0.010'],
     ['ext_drop_unread', 'no'],
-    ['ssl_enabled', 'no'],
-    ['ssl_chain_cert', '(null)'],
-    ['ssl_key', '(null)'],
-    ['ssl_verify_mode', 0],
-    ['ssl_keyformat', 1],
-    ['ssl_ciphers', 'NULL'],
-    ['ssl_ca_cert', 'NULL'],
-    ['ssl_wbuf_size', 16384],
-    ['ssl_session_cache', 'no'],
-    ['ssl_kernel_tls', 'no'],
-    ['ssl_min_version', 'tlsv1.2'],
+    ...tlsSettingsStatPairs(tlsSettings(cfg)),
     ['num_napi_ids', '(null)'],
     ['memory_file', '(null)'],
     ['records_backend', ctx.engine.name],

@@ -33,6 +33,7 @@ function fails(argv: string[], message: string): void {
 /** Settings memcached checks after parsing and refuses with EX_USAGE (64). */
 const EX_USAGE_MESSAGES = [
   /^This server is not built with/,
+  /^ERROR: You cannot enable SSL/,
   /^Invalid value for binding protocol/,
   /^Number of napi_ids/,
   /^Item max size cannot/,
@@ -666,9 +667,26 @@ describe('parseArgs', () => {
       fails(['-D', ''], 'No delimiter specified');
     });
 
-    it('refuses -Z: no TLS', () => {
-      fails(['-Z'], 'This server is not built with TLS support.');
-      fails(['--enable-ssl'], 'This server is not built with TLS support.');
+    it('-Z / --enable-ssl turns TLS on; notls: may come before it; no TCP port is refused', () => {
+      for (const flag of ['-Z', '--enable-ssl']) {
+        const result = parseArgs([flag]);
+        assert.equal(result.kind, 'run');
+        if (result.kind === 'run') assert.equal(result.config.sslEnabled, true);
+      }
+      assert.equal(parseArgs(['-l', 'notls:127.0.0.1:5', '-Z']).kind, 'run');
+      assert.equal(parseArgs(['-Z', '-l', 'notls:127.0.0.1:5']).kind, 'run');
+      fails(['-Z', '-p', '0'], 'ERROR: You cannot enable SSL without a TCP port.');
+    });
+
+    it('refuses notls: without -Z as memcached does when it binds (exit 71)', () => {
+      const result = parseArgs(['-l', 'notls:127.0.0.1']);
+      assert.equal(result.kind, 'exit');
+      if (result.kind !== 'exit') return;
+      assert.equal(result.code, 71);
+      assert.equal(
+        result.stderr,
+        "'notls' option is valid only when SSL is enabled\nfailed to listen on one of interface(s) notls:127.0.0.1: Success\n",
+      );
     });
 
     it('refuses an unknown --records backend', () => {
@@ -680,7 +698,6 @@ describe('parseArgs', () => {
       fails(['-l', '127.0.0.1:70000'], 'Invalid port number: "70000"');
       fails(['-l', '127.0.0.1:'], 'Invalid port number: ""');
       fails(['-l', '[::1:11211'], 'Invalid IPV6 address: "[::1:11211"');
-      fails(['-l', 'notls:127.0.0.1'], "'notls' option is valid only when SSL is enabled");
       fails(['-l', 'proto[foo]:127.0.0.1'], 'Invalid protocol spec: "[foo]:127.0.0.1"');
       fails(['-l', 'proto[proxy]:127.0.0.1'], 'Server not built with proxy: "proto[proxy]:127.0.0.1"');
       fails(['-l', 'tag[toolongname]:127.0.0.1'], 'Listener tags must be between 1 and 8 characters: "toolongname"');
@@ -798,31 +815,32 @@ describe('parseArgs', () => {
 
 describe('parseListenEntry', () => {
   it('reads a host alone', () => {
-    assert.deepEqual(parseListenEntry('127.0.0.1'), { host: '127.0.0.1', port: null, protocol: null, tag: null });
-    assert.deepEqual(parseListenEntry('localhost'), { host: 'localhost', port: null, protocol: null, tag: null });
+    assert.deepEqual(parseListenEntry('127.0.0.1'), { host: '127.0.0.1', port: null, protocol: null, tag: null, notls: false });
+    assert.deepEqual(parseListenEntry('localhost'), { host: 'localhost', port: null, protocol: null, tag: null, notls: false });
   });
 
   it('reads host:port', () => {
-    assert.deepEqual(parseListenEntry('127.0.0.1:11300'), { host: '127.0.0.1', port: 11300, protocol: null, tag: null });
+    assert.deepEqual(parseListenEntry('127.0.0.1:11300'), { host: '127.0.0.1', port: 11300, protocol: null, tag: null, notls: false });
   });
 
   it('reads * as every interface', () => {
-    assert.deepEqual(parseListenEntry('*'), { host: null, port: null, protocol: null, tag: null });
-    assert.deepEqual(parseListenEntry('*:11300'), { host: null, port: 11300, protocol: null, tag: null });
+    assert.deepEqual(parseListenEntry('*'), { host: null, port: null, protocol: null, tag: null, notls: false });
+    assert.deepEqual(parseListenEntry('*:11300'), { host: null, port: 11300, protocol: null, tag: null, notls: false });
   });
 
   it('reads IPv6 with and without brackets', () => {
-    assert.deepEqual(parseListenEntry('::1'), { host: '::1', port: null, protocol: null, tag: null });
-    assert.deepEqual(parseListenEntry('[::1]'), { host: '::1', port: null, protocol: null, tag: null });
-    assert.deepEqual(parseListenEntry('[::1]:11300'), { host: '::1', port: 11300, protocol: null, tag: null });
+    assert.deepEqual(parseListenEntry('::1'), { host: '::1', port: null, protocol: null, tag: null, notls: false });
+    assert.deepEqual(parseListenEntry('[::1]'), { host: '::1', port: null, protocol: null, tag: null, notls: false });
+    assert.deepEqual(parseListenEntry('[::1]:11300'), { host: '::1', port: 11300, protocol: null, tag: null, notls: false });
   });
 
   it('reads proto[] and tag[] prefixes', () => {
-    assert.deepEqual(parseListenEntry('proto[ascii]:127.0.0.1:1'), { host: '127.0.0.1', port: 1, protocol: 'ascii', tag: null });
-    assert.deepEqual(parseListenEntry('proto[binary]:h'), { host: 'h', port: null, protocol: 'binary', tag: null });
-    assert.deepEqual(parseListenEntry('proto[negotiating]:h'), { host: 'h', port: null, protocol: 'auto', tag: null });
-    assert.deepEqual(parseListenEntry('tag[web]:h:5'), { host: 'h', port: 5, protocol: null, tag: 'web' });
-    assert.deepEqual(parseListenEntry('proto[ascii]:tag[a]:[::1]:7'), { host: '::1', port: 7, protocol: 'ascii', tag: 'a' });
+    assert.deepEqual(parseListenEntry('proto[ascii]:127.0.0.1:1'), { host: '127.0.0.1', port: 1, protocol: 'ascii', tag: null, notls: false });
+    assert.deepEqual(parseListenEntry('proto[binary]:h'), { host: 'h', port: null, protocol: 'binary', tag: null, notls: false });
+    assert.deepEqual(parseListenEntry('proto[negotiating]:h'), { host: 'h', port: null, protocol: 'auto', tag: null, notls: false });
+    assert.deepEqual(parseListenEntry('tag[web]:h:5'), { host: 'h', port: 5, protocol: null, tag: 'web', notls: false });
+    assert.deepEqual(parseListenEntry('notls:h:5'), { host: 'h', port: 5, protocol: null, tag: null, notls: true });
+    assert.deepEqual(parseListenEntry('proto[ascii]:tag[a]:[::1]:7'), { host: '::1', port: 7, protocol: 'ascii', tag: 'a', notls: false });
   });
 
   it('throws on a malformed entry', () => {

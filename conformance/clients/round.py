@@ -1,6 +1,8 @@
 """A full round of a Python memcached client's own API against one server.
 
-usage: round.py pymemcache|pylibmc HOST PORT [binary] PREFIX
+usage: round.py [--tls-ca=CAFILE] pymemcache|pylibmc HOST PORT [binary] PREFIX
+With --tls-ca (pymemcache only), the client speaks TLS through an ssl.SSLContext that
+trusts CAFILE.
 Exits 0 when every call answered as memcached answers it; raises otherwise.
 """
 
@@ -15,10 +17,15 @@ def check(label, got, want):
         raise AssertionError(f"{label}: got {got!r}, want {want!r}")
 
 
-def pymemcache_round(host, port, prefix):
+def pymemcache_round(host, port, prefix, tls_ca=None):
     from pymemcache.client.base import Client
 
-    c = Client((host, port), connect_timeout=5, timeout=20, default_noreply=False)
+    tls_context = None
+    if tls_ca is not None:
+        import ssl
+
+        tls_context = ssl.create_default_context(cafile=tls_ca)
+    c = Client((host, port), connect_timeout=5, timeout=20, default_noreply=False, tls_context=tls_context)
     k = lambda name: f"{prefix}{name}"
     check("set", c.set(k("a"), b"alpha"), True)
     check("get", c.get(k("a")), b"alpha")
@@ -112,11 +119,14 @@ def pylibmc_round(host, port, binary, prefix):
 
 
 def main():
+    tls_ca = None
+    if sys.argv[1].startswith("--tls-ca="):
+        tls_ca = sys.argv.pop(1)[len("--tls-ca="):]
     lib, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     binary = len(sys.argv) > 5 and sys.argv[4] == "binary"
     prefix = sys.argv[-1]
     if lib == "pymemcache":
-        pymemcache_round(host, port, prefix)
+        pymemcache_round(host, port, prefix, tls_ca)
     elif lib == "pylibmc":
         pylibmc_round(host, port, binary, prefix)
     else:

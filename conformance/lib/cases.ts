@@ -2,6 +2,7 @@
 // go to each, every reply is rendered (CAS values labelled, see transcript.ts)
 // and the candidate's transcript must equal memcached's byte for byte.
 import assert from 'node:assert/strict';
+import type tls from 'node:tls';
 import { WireConnection, toBuffer, type Chunk, type Reply } from './wire';
 import { replies, lineStartingWith } from './replies';
 import { CasTable, renderReply, showBytes } from './transcript';
@@ -29,6 +30,8 @@ export interface Step {
   expect?: number | 'close' | 'none' | 'unread';
   /** Which connection of the case (default 0); opened on first use. */
   conn?: number;
+  /** How this step's connection is opened when it is new: TLS options, or null for plaintext (default: the case's). */
+  tls?: tls.ConnectionOptions | null;
   /** After reading: close this connection, orderly ('end') or abruptly ('reset'). */
   hangUp?: 'end' | 'reset';
   /** Right after sending, shut down our sending side (the server reads end of stream). */
@@ -43,6 +46,8 @@ export interface Step {
 export interface Case {
   name: string;
   steps: Step[];
+  /** Open the case's connections with TLS (see Step.tls). */
+  tls?: tls.ConnectionOptions;
   /**
    * At the end, send `version` on every open connection and record anything
    * that arrives before its answer, so extra replies are caught (default on).
@@ -90,7 +95,8 @@ async function runOn(server: ServerProcess, testCase: Case): Promise<Transcript>
       const connIndex = step.conn ?? 0;
       let connection = connections.get(connIndex);
       if (!connection) {
-        connection = await WireConnection.open(server.port);
+        const tlsOptions = step.tls === undefined ? testCase.tls : step.tls ?? undefined;
+        connection = await WireConnection.open(server.port, '127.0.0.1', 5000, tlsOptions);
         connections.set(connIndex, connection);
       }
       if (step.pauseMs) await new Promise((resolve) => setTimeout(resolve, step.pauseMs));

@@ -2,6 +2,7 @@
 // (optionally paced, to split requests across packets) and reads replies up
 // to a caller-chosen end, recording a close or a timeout as part of the reply.
 import net from 'node:net';
+import tls from 'node:tls';
 
 export type Chunk = string | Buffer;
 
@@ -51,14 +52,15 @@ export class WireConnection {
     });
   }
 
-  static open(port: number, host = '127.0.0.1', timeoutMs = 5000): Promise<WireConnection> {
+  /** With `tlsOptions`, the connection speaks TLS and opens once the handshake is done. */
+  static open(port: number, host = '127.0.0.1', timeoutMs = 5000, tlsOptions?: tls.ConnectionOptions): Promise<WireConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host });
+      const socket = tlsOptions === undefined ? net.connect({ port, host }) : tls.connect({ port, host, ...tlsOptions });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connect to ${host}:${port} timed out`));
       }, timeoutMs);
-      socket.once('connect', () => {
+      socket.once(tlsOptions === undefined ? 'connect' : 'secureConnect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
         resolve(new WireConnection(socket));
@@ -130,7 +132,9 @@ export class WireConnection {
 
   /** Abrupt close (RST), as a crashing client would do. */
   destroy(): void {
-    this.socket.resetAndDestroy();
+    // A TLS socket has no reset of its own; its TCP socket is closed as it is.
+    if (this.socket instanceof tls.TLSSocket) this.socket.destroy();
+    else this.socket.resetAndDestroy();
     this.closed = true;
   }
 

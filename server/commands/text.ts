@@ -156,6 +156,13 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       if (req.failedSetSize !== undefined) ctx.store.countFailedSet(req.failedSetSize);
       if (!req.noreply) out.push(req.reply);
       return After.Continue;
+    case Op.RefreshCerts: {
+      // memcached answers OK (unless noreply) or its error line (even with noreply).
+      const error = ctx.tls === null ? 'Error TLS not enabled' : ctx.tls.refresh();
+      if (error !== null) out.push(Buffer.from(`${error}\r\n`, 'latin1'));
+      else if (!req.noreply) out.push(Reply.OK);
+      return After.Continue;
+    }
     case Op.Admin:
       // Slab, LRU, crawler and watch administration have no equivalent in this store.
       out.push(Reply.ERROR);

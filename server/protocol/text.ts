@@ -218,6 +218,8 @@ export const enum Op {
   Close,
   /** Known admin commands recordcache answers in its own way (slabs, lru, watch, ...). */
   Admin,
+  /** refresh_certs: reload the TLS certificates (-Z). */
+  RefreshCerts,
 }
 
 export interface ErrorRequest {
@@ -296,7 +298,13 @@ export interface SimpleRequest {
   op: Op.Version | Op.Quit | Op.Close;
 }
 
+export interface RefreshCertsRequest {
+  op: Op.RefreshCerts;
+  noreply: boolean;
+}
+
 export type TextRequest =
+  | RefreshCertsRequest
   | ErrorRequest
   | GetRequest
   | StoreRequest
@@ -386,6 +394,9 @@ export function decodeText(buf: Buffer, start: number, length: number, limits: T
       break;
     case 11:
       if (tokenIs(0, buf, 'lru_crawler')) return { op: Op.Admin, args: allTokens(buf, ntokens) };
+      break;
+    case 13:
+      if (tokenIs(0, buf, 'refresh_certs')) return { op: Op.RefreshCerts, noreply: hasNoreply(buf, ntokens) };
       break;
     case 14:
       if (tokenIs(0, buf, 'cache_memlimit')) {

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 
 import type { Config, RecordsBackendName } from '../config';
+import { TlsCompositeEngine } from './composite';
 import { JsRecordsEngine } from './js';
 import { DEFAULT_NATIVE_OPTIONS, NativeRecordsEngine, type NativeEngineOptions } from './native';
 import type { RecordsEngine } from './types';
@@ -49,8 +50,10 @@ function jsEngine(config: Config | undefined): JsRecordsEngine {
 /** Where the records kernel module is loaded (kmod/). */
 export const RECORDS_DEVICE = '/dev/records';
 
-function nativeEngine(config: Config | undefined, kmod: boolean): NativeRecordsEngine {
-  return new NativeRecordsEngine({ ...nativeOptions(config), kmod });
+/** The native engine; with -Z, beside a js engine that serves the TLS listeners (composite.ts). */
+function nativeEngine(config: Config | undefined, kmod: boolean): RecordsEngine {
+  const engine = new NativeRecordsEngine({ ...nativeOptions(config), kmod });
+  return config?.sslEnabled === true ? new TlsCompositeEngine(engine, jsEngine(config)) : engine;
 }
 
 export function createEngine(wanted: RecordsBackendName, config?: Config): EngineChoice {

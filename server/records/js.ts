@@ -175,8 +175,8 @@ export class JsRecordsEngine implements RecordsEngine {
       this.servers.push(server);
       infos.push({ address: `unix:${path}`, id: this.allocateId() });
     }
-    for (const { host, port } of options.tcp) {
-      const server = net.createServer({ noDelay: true }, onConnection(''));
+    for (const { host, port, tls } of options.tcp) {
+      const server = tls ? tls.createServer(onConnection('')) : net.createServer({ noDelay: true }, onConnection(''));
       await listenOn(server, host === null ? { port, backlog: options.backlog } : { host, port, backlog: options.backlog });
       this.servers.push(server);
       const address = server.address() as net.AddressInfo;

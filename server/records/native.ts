@@ -400,7 +400,9 @@ export class NativeRecordsEngine implements RecordsEngine {
       fs.chmodSync(socketPath, mode);
       infos.push({ address: `unix:${socketPath}`, id: this.allocateId() });
     }
-    for (const { host, port } of options.tcp) {
+    for (const { host, port, tls } of options.tcp) {
+      // TLS is not done in the addon; records/composite.ts gives TLS listeners to the js engine.
+      if (tls) throw new Error(`the ${this.name} records engine cannot serve TLS listeners`);
       // memcached -l takes names too; the addon binds numeric addresses.
       const numeric = host === null ? '' : net.isIP(host) !== 0 ? host : (await dns.lookup(host)).address;
       const result = this.native.listenTcp(numeric, port, options.backlog);

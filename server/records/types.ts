@@ -4,6 +4,7 @@
  * implements RecordsEngine; protocol and store code see only these types.
  */
 
+import type net from 'node:net';
 import type { TextFrame } from '../protocol/text';
 
 export type BackendName = 'js' | 'native' | 'kmod';
@@ -91,8 +92,18 @@ export interface EngineHandlers {
   onBytesWritten(n: number): void;
 }
 
+/**
+ * Makes the server of a TLS listener (server/tls.ts): the sockets it hands over have finished
+ * their handshake and read and write plaintext. Engines that own sockets natively cannot
+ * serve these (see records/composite.ts).
+ */
+export interface TlsListenerFactory {
+  createServer(onConnection: (socket: net.Socket) => void): net.Server;
+}
+
 export interface ListenOptions {
-  tcp: { host: string | null; port: number }[];
+  /** `tls` set: the listener speaks TLS (-Z, unless the -l entry says notls:). */
+  tcp: { host: string | null; port: number; tls?: TlsListenerFactory | null }[];
   unix: { path: string; mode: number } | null;
   backlog: number;
 }

@@ -1,0 +1,127 @@
+/*
+ * A native (or kmod) engine with TLS listeners beside it. The addon owns its sockets in C++
+ * and does not speak TLS, so listeners that do (-Z) are served by a js engine in the same
+ * server; the others stay native. Each connection stays with the engine that accepted it,
+ * and the application sees one RecordsEngine.
+ *
+ * A record is made in the native engine, as without TLS, and also kept as its bytes, so it
+ * can be sent to a TLS connection (the js engine writes Buffers; TLS encrypts per connection
+ * anyway, so nothing is shared there to lose).
+ */
+
+import { JsRecord, JsRecordsEngine } from './js';
+import type {
+  EngineHandlers,
+  ListenOptions,
+  ListenerInfo,
+  RecordConnection,
+  RecordHandle,
+  RecordsEngine,
+  Segment,
+} from './types';
+
+class CompositeRecord implements RecordHandle {
+  readonly offset = 0;
+  readonly length: number;
+  constructor(
+    readonly inner: RecordHandle,
+    readonly bytes: JsRecord,
+  ) {
+    this.length = bytes.length;
+  }
+  get record(): RecordHandle {
+    return this;
+  }
+}
+
+/** The same message with each record slice naming `pick`'s handle of it. */
+function translate(message: readonly Segment[], pick: (record: CompositeRecord) => RecordHandle): Segment[] {
+  return message.map((segment) => {
+    if (Buffer.isBuffer(segment)) return segment;
+    const handle = pick(segment.record as CompositeRecord);
+    return segment.offset === 0 && segment.length === handle.length
+      ? handle
+      : { record: handle, offset: segment.offset, length: segment.length };
+  });
+}
+
+export class TlsCompositeEngine implements RecordsEngine {
+  readonly name: RecordsEngine['name'];
+  /** Connections the js engine accepted (the TLS ones). */
+  private readonly tlsConnections = new Set<RecordConnection>();
+
+  constructor(
+    private readonly main: RecordsEngine,
+    private readonly tls: JsRecordsEngine,
+  ) {
+    this.name = main.name;
+  }
+
+  initRecord(bytes: Buffer): RecordHandle {
+    return new CompositeRecord(this.main.initRecord(bytes), this.tls.initRecord(bytes) as JsRecord);
+  }
+
+  delRecord(record: RecordHandle): void {
+    this.main.delRecord((record as CompositeRecord).inner);
+  }
+
+  sendRecord(message: readonly Segment[], group: readonly RecordConnection[], priority = 0): void {
+    let mainGroup: RecordConnection[] | null = null;
+    let tlsGroup: RecordConnection[] | null = null;
+    for (const conn of group) {
+      if (this.tlsConnections.has(conn)) (tlsGroup ??= []).push(conn);
+      else (mainGroup ??= []).push(conn);
+    }
+    if (mainGroup !== null) this.main.sendRecord(translate(message, (r) => r.inner), mainGroup, priority);
+    if (tlsGroup !== null) this.tls.sendRecord(translate(message, (r) => r.bytes), tlsGroup, priority);
+  }
+
+  unsendRecord(record: RecordHandle, group: readonly RecordConnection[]): number {
+    const inner = (record as CompositeRecord).inner;
+    return this.main.unsendRecord(
+      inner,
+      group.filter((conn) => !this.tlsConnections.has(conn)),
+    );
+  }
+
+  async listen(options: ListenOptions, handlers: EngineHandlers): Promise<ListenerInfo[]> {
+    const plain = options.tcp.filter((entry) => !entry.tls);
+    const secure = options.tcp.filter((entry) => entry.tls);
+    const tlsHandlers: EngineHandlers = {
+      ...handlers,
+      onOpen: (conn) => {
+        const refusal = handlers.onOpen(conn);
+        if (refusal === null) this.tlsConnections.add(conn);
+        return refusal;
+      },
+      onClose: (conn) => {
+        this.tlsConnections.delete(conn);
+        handlers.onClose(conn);
+      },
+    };
+    const mainInfos = await this.main.listen({ ...options, tcp: plain }, handlers);
+    const tlsInfos = await this.tls.listen({ tcp: secure, unix: null, backlog: options.backlog }, tlsHandlers);
+    // Listener ids are each engine's own; renumber the TLS ones after the main engine's.
+    const infos = [...mainInfos];
+    let next = mainInfos.reduce((max, info) => Math.max(max, info.id + 1), 0);
+    for (const info of tlsInfos) infos.push({ address: info.address, id: next++ });
+    return infos;
+  }
+
+  async stopListening(): Promise<void> {
+    await Promise.all([this.main.stopListening(), this.tls.stopListening()]);
+  }
+
+  *connections(): Iterable<RecordConnection> {
+    yield* this.main.connections();
+    yield* this.tls.connections();
+  }
+
+  async drain(graceMs?: number): Promise<void> {
+    await Promise.all([this.main.drain(graceMs), this.tls.drain(graceMs)]);
+  }
+
+  recordCounters(): [string, number][] {
+    return this.main.recordCounters?.() ?? [];
+  }
+}
