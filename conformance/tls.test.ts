@@ -99,12 +99,16 @@ describe('tls: -Z with a certificate and key', function () {
       steps: [{ send: ['stats settings\r\n'], render: statLines((name) => name.startsWith('ssl_')) }],
     },
     {
-      name: 'stats shows the TLS counters (no failed handshake so far)',
+      name: 'stats shows the TLS counters',
       tls: CLIENT,
       steps: [
         {
           send: ['stats\r\n'],
-          render: statLines(isTlsStat, (name, v) => (name === 'time_since_server_cert_refresh' ? 'seconds' : v)),
+          // memcached may count the harness's plain TCP readiness probe as a failed handshake,
+          // depending on whether the probe's close arrives before its first read.
+          render: statLines(isTlsStat, (name, v) =>
+            name === 'time_since_server_cert_refresh' ? 'seconds' : name === 'ssl_handshake_errors' ? (/^\d+$/.test(v) ? 'count' : v) : v,
+          ),
         },
       ],
     },
