@@ -334,10 +334,7 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
       addListenEntries(text, config);
       break;
     case 'd':
-      // Node cannot fork(), and recordcache is meant to run under a supervisor (systemd,
-      // Docker) that keeps it in the foreground; refusing -d would break existing unit files
-      // and init lines, so it is accepted and the difference is said out loud.
-      state.notes.push('-d: recordcache does not daemonize; it keeps running in the foreground');
+      config.daemonize = true;
       break;
     case 'u':
       config.user = text;
@@ -1084,7 +1081,7 @@ function usageText(): string {
     '                          repeatable and comma separated; <addr>:<port>, [<ipv6>]:<port>,',
     '                          proto[ascii|binary|negotiating]:<addr> and tag[<name>]:<addr> accepted;',
     "                          with -Z, 'notls:<addr>:<port>' keeps that listener plaintext",
-    '-d, --daemon              accepted; recordcache stays in the foreground',
+    '-d, --daemon              run as a daemon',
     '-r, --enable-coredumps    accepted, no effect',
     '-u, --user=<user>         assume identity of <username> (only when run as root)',
     `-m, --memory-limit=<num>  item memory in megabytes (default: ${d.maxBytes / MEGABYTE})`,

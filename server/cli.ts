@@ -2,7 +2,7 @@
  * recordcache's entry point: memcached's command line, then serve until told to stop.
  */
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { parseArgs } from './cli-args';
 import { createEngine } from './records';
@@ -20,6 +20,10 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (parsed.stderr) process.stderr.write(parsed.stderr);
   const config = parsed.config;
+  if (config.daemonize && process.env[DAEMON_CHILD] === undefined) {
+    await daemonize(argv);
+    return;
+  }
   let authFile: AuthFile | null = null;
   if (config.authFile !== null) {
     try {
@@ -57,6 +61,11 @@ export async function main(argv: string[]): Promise<void> {
   // The backend in use is the first thing an operator wants to know; memcached prints nothing else.
   process.stderr.write(`recordcache: records backend ${engine.name}\n`);
   if (config.verbose > 0) process.stderr.write(`recordcache: listening on ${listeners.map((l) => l.address).join(', ')}\n`);
+  if (process.send !== undefined && process.env[DAEMON_CHILD] !== undefined) {
+    // The starting process returns now; its end of stderr goes with it.
+    process.stderr.on('error', () => {});
+    process.send('listening', () => process.disconnect());
+  }
 
   let stopping = false;
   const stop = () => {
@@ -82,6 +91,39 @@ export async function main(argv: string[]): Promise<void> {
     } catch (error) {
       if (!(error instanceof AuthFileError)) throw error;
     }
+  });
+}
+
+/** Set in the environment of the process -d starts. */
+const DAEMON_CHILD = 'RECORDCACHE_DAEMON_CHILD';
+
+/**
+ * -d: Node cannot fork, so the same command line runs again as a detached process in a new
+ * session, and this one exits 0 once it listens (with -P, the pidfile holds its pid), or
+ * with its status if it cannot start. Its start-up messages reach this process's stderr.
+ */
+function daemonize(argv: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...process.execArgv, __filename, ...argv], {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env: { ...process.env, [DAEMON_CHILD]: '1' },
+      cwd: '/',
+    });
+    child.stderr?.pipe(process.stderr);
+    const done = (code: number) => {
+      child.stderr?.unpipe(process.stderr);
+      child.stderr?.destroy();
+      child.removeAllListeners();
+      child.unref();
+      process.exitCode = code;
+      resolve();
+    };
+    child.once('message', () => {
+      if (child.connected) child.disconnect();
+      done(0);
+    });
+    child.once('exit', (code) => done(code ?? 1));
   });
 }
 

@@ -57,6 +57,8 @@ export interface Config {
   sasl: boolean;
   /** -Z: TLS on every TCP listener not marked `notls:` (settings in -o ssl_*). */
   sslEnabled: boolean;
+  /** -d: detach once listening. */
+  daemonize: boolean;
   /** -Y: ascii auth file. */
   authFile: string | null;
   /** -u: user to switch to after binding; memcached requires it when started as root and ignores it otherwise. */
@@ -120,6 +122,7 @@ export function defaultConfig(): Config {
     detailEnabled: false,
     sasl: false,
     sslEnabled: false,
+    daemonize: false,
     authFile: null,
     user: null,
     pidFile: null,

@@ -273,10 +273,10 @@ describe('parseArgs', () => {
       );
     });
 
-    it('-d is accepted with a note that the server stays in the foreground', () => {
-      const result = runResult(['-d', '-u', 'memcache']);
-      assert.match(result.stderr, /^-d: .*foreground\n$/);
-      assert.match(runResult(['--daemon']).stderr, /foreground/);
+    it('-d and --daemon ask to detach', () => {
+      assert.equal(run('-d').daemonize, true);
+      assert.equal(run('--daemon').daemonize, true);
+      assert.equal(run().daemonize, false);
     });
 
     it('-e is accepted with a note that the cache is not restartable', () => {

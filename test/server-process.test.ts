@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RECORDCACHE_CLI, startServer, type ServerProcess } from '../conformance/lib/servers';
+import { RECORDCACHE_CLI, freePort, startServer, type ServerProcess } from '../conformance/lib/servers';
 import { connect, request, statValue as stat } from './helpers/client';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -20,6 +20,37 @@ describe('server process', function () {
   afterEach(async () => {
     await server?.stop();
     server = undefined;
+  });
+
+  it('-d returns once the server listens, detached, with its pid in the -P file', async () => {
+    const port = await freePort();
+    const pidFile = path.join(os.tmpdir(), `rc-daemon-${process.pid}.pid`);
+    const started = spawnSync(process.execPath, [RECORDCACHE_CLI, '-d', '-p', String(port), '-l', '127.0.0.1', '-P', pidFile], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+    assert.equal(started.status, 0, started.stderr);
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    try {
+      assert.notEqual(pid, started.pid);
+      // Its own session: no terminal or shell job control reaches it.
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      assert.equal(Number(stat[3]), pid, 'session id');
+      const socket = await connect(port);
+      assert.equal(await request(socket, 'version\r\n'), 'VERSION 1.6.18\r\n');
+      socket.destroy();
+      // A second one cannot bind: -d reports the failure and its status instead of 0.
+      const refused = spawnSync(process.execPath, [RECORDCACHE_CLI, '-d', '-p', String(port), '-l', '127.0.0.1'], {
+        encoding: 'utf8',
+        timeout: 20000,
+      });
+      assert.equal(refused.status, 71);
+      assert.match(refused.stderr, /failed to listen/);
+    } finally {
+      process.kill(pid, 'SIGTERM');
+    }
+    for (let i = 0; i < 100 && fs.existsSync(pidFile); i++) await sleep(50);
+    assert.equal(fs.existsSync(pidFile), false, 'pidfile removed at exit');
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
