@@ -320,12 +320,14 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
       config.maxConns = integerOption(spec, text);
       if (config.maxConns <= 0) throw new UsageError('Maximum connections must be greater than 0');
       break;
-    case 'k':
     case 'r':
-    case 'L':
-      // Locking pages, core-file limits and large pages are process tuning with no effect on
-      // what clients see; accepted so existing command lines keep working.
+      config.coreDumps = true;
       break;
+    case 'k':
+      // Node has no mlockall(); accepting -k would leave the operator believing the cache is locked.
+      throw new UsageError('-k (--lock-memory): recordcache cannot lock its memory; remove -k');
+    case 'L':
+      throw new UsageError('-L (--enable-largepages): recordcache does not preallocate memory in large pages; remove -L');
     case 'v':
       // `--verbose=N` counts once, as in memcached; the level is the number of -v given.
       config.verbose++;
@@ -343,8 +345,7 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
       config.pidFile = text;
       break;
     case 'e':
-      state.notes.push(`-e ${text}: recordcache keeps items in process memory only; the cache is not restartable`);
-      break;
+      throw new UsageError(`-e ${text}: recordcache keeps items in process memory only and cannot restart from a memory file`);
     case 'f': {
       const factor = floatOption(spec, text);
       if (factor <= 1.0) throw new UsageError('Factor must be greater than 1');
@@ -961,6 +962,9 @@ function checkSettings(state: ParseState): void {
       `Number of napi_ids(${state.napiIds}) cannot be greater than number of threads(${config.threads})`,
     );
   }
+  if (state.napiIds > 0) {
+    throw new UsageError('-N (--napi-ids): recordcache does not place connections on threads by NAPI id; remove -N');
+  }
   if (config.itemSizeMax < ITEM_SIZE_MAX_LOWER_LIMIT) {
     throw new SettingsError('Item max size cannot be less than 1024 bytes.');
   }
@@ -1082,12 +1086,12 @@ function usageText(): string {
     '                          proto[ascii|binary|negotiating]:<addr> and tag[<name>]:<addr> accepted;',
     "                          with -Z, 'notls:<addr>:<port>' keeps that listener plaintext",
     '-d, --daemon              run as a daemon',
-    '-r, --enable-coredumps    accepted, no effect',
+    '-r, --enable-coredumps    maximize core file limit',
     '-u, --user=<user>         assume identity of <username> (only when run as root)',
     `-m, --memory-limit=<num>  item memory in megabytes (default: ${d.maxBytes / MEGABYTE})`,
     '-M, --disable-evictions   return error on memory exhausted instead of evicting',
     `-c, --conn-limit=<num>    max simultaneous connections (default: ${d.maxConns})`,
-    '-k, --lock-memory         accepted, no effect',
+    '-k, --lock-memory         refused: memory cannot be locked',
     '-v, --verbose             verbose (print errors/warnings while in event loop)',
     '-vv                       very verbose (also print client commands/responses)',
     '-vvv                      extremely verbose (internal state transitions)',
@@ -1097,10 +1101,10 @@ function usageText(): string {
     '-P, --pidfile=<file>      save PID in <file>',
     `-f, --slab-growth-factor=<num> chunk size growth factor (default: ${d.factor.toFixed(2)})`,
     `-n, --slab-min-size=<bytes> min space used for key+value+flags (default: ${d.chunkSize})`,
-    '-L, --enable-largepages   accepted, no effect',
+    '-L, --enable-largepages   refused: no large-page preallocation',
     `-D <char>                 delimiter between key prefixes and IDs for per-prefix stats`,
     `                          (default: "${d.prefixDelimiter}"); giving it turns per-prefix stats on`,
-    `-t, --threads=<num>       number of threads to use (default: ${d.threads})`,
+    `-t, --threads=<num>       checked as memcached checks it; requests run on one thread`,
     '-R, --max-reqs-per-event  maximum number of requests per event, limits the',
     '                          requests processed per connection to prevent',
     `                          starvation (default: ${d.reqsPerEvent})`,
@@ -1115,9 +1119,9 @@ function usageText(): string {
     '-W, --disable-watch       disable watch commands (live logging)',
     '-Y, --auth-file=<file>    enable ASCII protocol authentication. format:',
     '                          user:pass\\nuser2:pass2\\n',
-    '-e, --memory-file=<file>  accepted; the cache is kept in process memory and is not restartable',
+    '-e, --memory-file=<file>  refused: the cache is not restartable',
     '-Z, --enable-ssl          enable TLS/SSL',
-    '-N, --napi-ids=<num>      accepted, no effect (must not exceed --threads)',
+    '-N, --napi-ids=<num>      refused: connections are not placed by NAPI id',
     '-o, --extended            comma separated list of extended options',
     `   - idle_timeout:        timeout for idle connections. (default: ${d.idleTimeout}, no timeout)`,
     "   - track_sizes:         enable dynamic reports for 'stats sizes' command.",

@@ -56,6 +56,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
   }
   if (config.pidFile !== null) writePidFile(config.pidFile);
+  if (config.coreDumps) enableCoreDumps();
   if (config.user !== null) dropPrivileges(config.user);
 
   // The backend in use is the first thing an operator wants to know; memcached prints nothing else.
@@ -125,6 +126,24 @@ function daemonize(argv: string[]): Promise<void> {
     });
     child.once('exit', (code) => done(code ?? 1));
   });
+}
+
+/** -r: the core file size limit raised to unlimited, or else to its hard limit, as memcached does. */
+function enableCoreDumps(): void {
+  const pid = String(process.pid);
+  try {
+    execFileSync('prlimit', ['--pid', pid, '--core=unlimited:unlimited'], { stdio: 'ignore' });
+    return;
+  } catch {
+    // Not allowed to raise the hard limit: take the soft one up to it.
+  }
+  try {
+    const hard = execFileSync('prlimit', ['--pid', pid, '--core', '--raw', '--noheadings', '--output=HARD'], { encoding: 'utf8' }).trim();
+    execFileSync('prlimit', ['--pid', pid, `--core=${hard}:${hard}`], { stdio: 'ignore' });
+  } catch (err) {
+    process.stderr.write(`failed to ensure corefile creation: ${(err as Error).message}\n`);
+    process.exit(71);
+  }
 }
 
 function writePidFile(path: string): void {

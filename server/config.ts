@@ -57,6 +57,8 @@ export interface Config {
   sasl: boolean;
   /** -Z: TLS on every TCP listener not marked `notls:` (settings in -o ssl_*). */
   sslEnabled: boolean;
+  /** -r: raise the core file size limit as far as allowed. */
+  coreDumps: boolean;
   /** -d: detach once listening. */
   daemonize: boolean;
   /** -Y: ascii auth file. */
@@ -123,6 +125,7 @@ export function defaultConfig(): Config {
     sasl: false,
     sslEnabled: false,
     daemonize: false,
+    coreDumps: false,
     authFile: null,
     user: null,
     pidFile: null,
@@ -144,6 +147,13 @@ export const RECORDCACHE_VERSION = '0.1.0';
  * memcached's num_threads_per_udp: each UDP socket is served by every worker thread (one
  * "connection" each, counted in curr_connections), or by one when -l lists several addresses.
  */
+/**
+ * Threads that execute requests, as `stats` and `stats settings` report them: the JavaScript
+ * thread alone, whatever -t asks (the native engine's I/O thread reads and writes sockets
+ * but executes nothing). -t is still checked as memcached checks it.
+ */
+export const WORKER_THREADS = 1;
+
 export function udpConnectionsPerSocket(config: Config): number {
-  return config.listen.join(',').includes(',') ? 1 : config.threads;
+  return config.listen.join(',').includes(',') ? 1 : WORKER_THREADS;
 }

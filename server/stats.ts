@@ -6,7 +6,7 @@
 
 import { Reply } from './protocol/replies';
 import type { ServerContext, ClientState } from './context';
-import { MEMCACHED_VERSION, udpConnectionsPerSocket } from './config';
+import { MEMCACHED_VERSION, WORKER_THREADS, udpConnectionsPerSocket } from './config';
 import { ClassCounters } from './store/store';
 import { SLAB_PAGE_SIZE } from './store/slabs';
 import { tlsSettings, tlsSettingsStatPairs } from './tls';
@@ -99,7 +99,7 @@ export function generalStatPairs(ctx: ServerContext): StatPairs {
   const c = ctx.counters;
   const now = ctx.store.clock.now();
   const usage = process.cpuUsage();
-  const threads = ctx.config.threads;
+  const threads = WORKER_THREADS;
   return [
     ['pid', process.pid],
     ['uptime', now - 60],
@@ -219,7 +219,7 @@ export function settingsStatPairs(ctx: ServerContext): StatPairs {
     ['shutdown_command', yes(cfg.enableShutdown)],
     ['growth_factor', cfg.factor.toFixed(2)],
     ['chunk_size', cfg.chunkSize],
-    ['num_threads', cfg.threads],
+    ['num_threads', WORKER_THREADS],
     ['num_threads_per_udp', udpConnectionsPerSocket(cfg)],
     ['stat_key_prefix', cfg.prefixDelimiter],
     ['detail_enabled', yes(ctx.prefixStats.enabled)],

@@ -265,24 +265,20 @@ describe('parseArgs', () => {
       assert.equal(run('--pidfile', '/p').pidFile, '/p');
     });
 
-    it('-r -k -L -N are accepted without effect', () => {
-      assert.deepEqual(run('-r', '-k', '-L', '-N', '2'), defaultConfig());
-      assert.deepEqual(
-        run('--enable-coredumps', '--lock-memory', '--enable-largepages', '--napi-ids=4'),
-        defaultConfig(),
-      );
+    it('-r asks for core files; -k -L -N -e, which cannot be honoured, are refused', () => {
+      assert.equal(run('-r').coreDumps, true);
+      assert.equal(run('--enable-coredumps').coreDumps, true);
+      for (const flags of [['-k'], ['--lock-memory'], ['-L'], ['--enable-largepages'], ['-N', '2'], ['--napi-ids=4'], ['-e', '/dev/shm/mc']]) {
+        const result = parseArgs(flags);
+        assert.equal(result.kind, 'exit', flags.join(' '));
+        if (result.kind === 'exit') assert.equal(result.code, 1, flags.join(' '));
+      }
     });
 
     it('-d and --daemon ask to detach', () => {
       assert.equal(run('-d').daemonize, true);
       assert.equal(run('--daemon').daemonize, true);
       assert.equal(run().daemonize, false);
-    });
-
-    it('-e is accepted with a note that the cache is not restartable', () => {
-      const result = runResult(['-e', '/dev/shm/mc']);
-      assert.match(result.stderr, /^-e \/dev\/shm\/mc: .*not restartable\n$/);
-      assert.match(runResult(['--memory-file=/x']).stderr, /not restartable/);
     });
 
     it('--records picks the records backend', () => {
@@ -776,7 +772,7 @@ describe('parseArgs', () => {
           'in octal (default: 700)',
           'item memory in megabytes (default: 64)',
           'max simultaneous connections (default: 1024)',
-          'number of threads to use (default: 4)',
+          'requests run on one thread',
           'chunk size growth factor (default: 1.25)',
           '(default: 1m, min: 1k, max: 1024m)',
           '--records=<name>',
