@@ -12,7 +12,7 @@ import { decodeText, frameText, type TextLimits } from './protocol/text';
 import { Reply } from './protocol/replies';
 import { PrefixStats } from './stats-prefix';
 import { TlsTerminator, tlsSettings } from './tls';
-import { After, ReplyQueue, executeText } from './commands/text';
+import { After, ReplyQueue, endsEvent, executeText } from './commands/text';
 import { REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
 import { BinarySession, binaryLimits, executeBinary } from './commands/binary';
 import { UdpFront } from './udp';
@@ -206,10 +206,10 @@ export class Server {
           // What follows is framed again, as memcached's requests.
           state.asciiAuthenticated = true;
           conn.authenticated?.();
-          if (batch.closes && handled === batch.count) out.length = replies.sent;
           break;
         }
-        if (handled > perEvent && (handled - 1) % perEvent === 0) replies.sent = out.length;
+        // Not after a token that spanned reads: memcached keeps answering into the same response.
+        if (endsEvent(handled, perEvent)) replies.sent = out.length;
         continue;
       }
       after =
@@ -220,7 +220,7 @@ export class Server {
       if (after !== After.Continue) break;
       // Where memcached would have written its replies out (see ReplyQueue): after a data
       // block that spanned reads, and when -R requests of one read are done (21, 41, ...).
-      if ((handled === 1 && batch.firstCompletesData) || (handled > perEvent && (handled - 1) % perEvent === 0)) {
+      if ((handled === 1 && batch.firstCompletesData) || endsEvent(handled, perEvent)) {
         replies.sent = out.length;
       }
       for (let i = mark; i < out.length; i++) replyBytes += out[i].length;

@@ -26,7 +26,7 @@ import net from 'node:net';
 import { udpConnectionsPerSocket } from './config';
 import type { ServerContext } from './context';
 import { parseListenEntry } from './cli-args';
-import { After, ReplyQueue, executeText } from './commands/text';
+import { After, ReplyQueue, endsEvent, executeText } from './commands/text';
 import { BinarySession, binaryLimits, executeBinary } from './commands/binary';
 import { FrameStatus, Op, decodeText, frameText, newTextFrame, type TextLimits } from './protocol/text';
 import { BinaryOp, REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
@@ -190,7 +190,7 @@ export class UdpFront {
         flush();
         return;
       }
-      if (replies.sent > 0 || (handled > perEvent && (handled - 1) % perEvent === 0)) flush();
+      if (replies.sent > 0 || endsEvent(handled, perEvent)) flush();
     }
     flush();
   }

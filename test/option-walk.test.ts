@@ -87,10 +87,23 @@ const WALK: Record<string, () => Promise<void>> = {
     assert.match(limits, /^Max core file size\s+unlimited/m);
   }),
   '-u': () => observe(['-u', 'nobody'], async (server) => {
-    const status = fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
-    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)![1]);
+    if (process.getuid?.() !== 0) return void assert.equal(await setting(server, 'tcpport'), String(server.port));
     const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
-    if (process.getuid?.() === 0) assert.equal(uid, nobody);
+    // The server changes user just after it starts listening, as the test connects.
+    let uid = -1;
+    for (let i = 0; i < 100 && uid !== nobody; i++) {
+      uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]);
+      if (uid !== nobody) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(uid, nobody);
+  }),
+  // -S forces the binary protocol: once a whole 24-byte header is in, a text request is a
+  // bad magic byte, and the server closes.
+  '-S': () => observe(['-S'], async (server) => {
+    const socket = await connect(server.port);
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write('get a-key-long-enough-for-a-header\r\n');
+    await closed;
   }),
   '-m': shows(['-m', '128'], 'maxbytes', String(128 * 1024 * 1024)),
   '-M': shows(['-M'], 'evictions', 'off'),
@@ -121,7 +134,6 @@ const WALK: Record<string, () => Promise<void>> = {
   '-b': shows(['-b', '99'], 'tcp_backlog', '99'),
   '-B': shows(['-B', 'ascii'], 'binding_protocol', 'ascii'),
   '-I': shows(['-I', '2m'], 'item_size_max', String(2 * 1024 * 1024)),
-  '-S': shows(['-S'], 'auth_enabled_sasl', 'yes'),
   '-F': () => observe(['-F'], async (server) => assert.equal(await ask(server, 'flush_all\r\n'), 'CLIENT_ERROR flush_all not allowed\r\n')),
   '-X': () => observe(['-X'], async (server) => assert.equal(await ask(server, 'stats cachedump 1 1\r\n'), 'CLIENT_ERROR stats cachedump not allowed\r\n')),
   '-W': () => observe(['-W'], async (server) => assert.equal(await ask(server, 'watch\r\n'), 'CLIENT_ERROR watch commands not allowed\r\n')),
@@ -139,12 +151,10 @@ const WALK: Record<string, () => Promise<void>> = {
 };
 
 /*
- * Known gaps, left out of the walk until fixed (see the README's notes): -u leaves the
- * process running as root when started by root, -W changes nothing because `watch` is not
- * implemented (memcached answers `CLIENT_ERROR watch commands not allowed`), and -S forces
- * the binary protocol, so its check needs a binary stats request.
+ * A known gap, left out of the walk until fixed (README "Known gaps"): -W changes nothing
+ * because `watch` is not implemented (memcached answers `CLIENT_ERROR watch commands not allowed`).
  */
-const KNOWN_GAPS = ['-u', '-W', '-S'];
+const KNOWN_GAPS = ['-W'];
 for (const option of KNOWN_GAPS) delete WALK[option];
 
 function listedOptions(): string[] {

@@ -83,6 +83,14 @@ export class ReplyQueue {
   }
 }
 
+/**
+ * memcached writes out what it holds once -R requests of one read are done: after the
+ * 21st, 41st, ... request of a batch (reqs_per_event 20).
+ */
+export function endsEvent(handled: number, perEvent: number): boolean {
+  return handled > perEvent && (handled - 1) % perEvent === 0;
+}
+
 export function executeText(ctx: ServerContext, req: TextRequest, replies: ReplyQueue): After {
   const out = replies.segments;
   switch (req.op) {
