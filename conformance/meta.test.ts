@@ -171,6 +171,10 @@ const cases: Case[] = [
       step('mg !!!! b v\r\n'),
       step('md Zm9vYmFy b k\r\n'),
       step('ma Zm9vYmFy b N0 J1 k v\r\n'),
+      // A base64 key that vivifies: memcached's item does not keep the b, so k shows it decoded.
+      step('mg YWJj b N30 k v s t\r\n'),
+      step('mg YWJj b k O1\r\n'),
+      step('ma YWJjZA b N0 J1 k v\r\nmg YWJjZA b k v\r\n', 2),
       step('ms abc 1 b\r\nx\r\n', 1),
     ],
   },

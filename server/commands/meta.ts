@@ -76,7 +76,7 @@ function metaGet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
   let item = store.peek(req.key);
   let created = false;
   if (item === null && req.vivify) {
-    item = store.vivify(req.key, 0, req.keyBinary);
+    item = store.vivify(req.key, 0);
     created = item !== null;
   }
   if (item === null) {

@@ -625,11 +625,11 @@ export class Store {
 
   /**
    * mg ... N on a miss: links an empty item that the caller's request now owns (the
-   * "win"), expiring after `exptime`.
+   * "win"), expiring after `exptime`. As in memcached (1.6.18 through 1.6.45), the item
+   * does not remember a base64 (`b`) key: later `k` flags show the decoded key.
    */
-  vivify(key: string, exptime: number, keyBinary: boolean): Item | null {
+  vivify(key: string, exptime: number): Item | null {
     const item = new Item(key, 0, this.realtime(exptime), EMPTY_VALUE, this.newCas(), this.clock.now(), this.casEnabled);
-    item.keyBinary = keyBinary;
     return this.link(item) === StoreResult.Stored ? item : null;
   }
 
