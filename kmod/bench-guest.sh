@@ -97,7 +97,7 @@ esac
 report=$(cat <<EOF
 # $name hot-key fan-out in a qemu guest
 
-$(date -u '+%Y-%m-%d %H:%M UTC'); guest: Debian kernel $kabi, $cpus vCPUs (qemu TCG, software
+$(date -u '+%Y-%m-%d %H:%M UTC'); guest: Debian kernel $kabi, $cpus vCPUs (qemu TCG${RECORDS_QEMU_CPU:+ -cpu $RECORDS_QEMU_CPU}, software
 emulation, on a $(nproc)-CPU host: $host_cpu; the host's other programs used $others% of
 a CPU meanwhile), $mem MiB; memory checkers off. Command: \`bash kmod/bench-guest.sh\`
 (\`$(sed -n 's/^ *"command": "\(.*\)",$/\1/p' "$OUT/w7-results.json" | head -n1)\`);
