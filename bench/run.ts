@@ -30,6 +30,7 @@ import {
   killAllTracked,
   memcachedTarget,
   niceness,
+  otherMemcachedTarget,
   recordcacheTarget,
   runningBackend,
   setNiceness,
@@ -40,6 +41,7 @@ import {
 } from './lib/servers';
 import { median } from './lib/stats';
 import { W1, selectWorkloads, type Workload } from './lib/workloads';
+import { benchCertificate } from './lib/tls';
 
 interface Options {
   quick: boolean;
@@ -58,6 +60,8 @@ interface Options {
   out: string;
   serverCpu: number | null;
   loadgenCpu: number | null;
+  /** Other memcached binaries compared with Debian's, like recordcache targets. */
+  otherMemcached: string[];
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -74,6 +78,8 @@ const USAGE = `usage: npm run bench -- [options]
   --quiet-wait S        before each run, wait up to S s for other programs to stop using CPU
                         (default 0 when the niceness was granted, else 30, quick 5)
   --retries N           repeat a run that other programs disturbed up to N times (default 1, quick 0)
+  --memcached PATH[,PATH]  also measure these memcached binaries (e.g. one built from source),
+                        compared with Debian's like the recordcache targets
   --out DIR             where the report goes (default bench/results)
   --server-cpu N        CPU the servers are pinned to (default 1)
   --loadgen-cpu N       CPU the load generator is pinned to (default 0)
@@ -93,6 +99,7 @@ function parseOptions(argv: string[]): Options {
     out: path.resolve(__dirname, 'results'),
     serverCpu: 1,
     loadgenCpu: 0,
+    otherMemcached: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -146,6 +153,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--out':
         options.out = path.resolve(value());
+        break;
+      case '--memcached':
+        options.otherMemcached = value().split(',').map((p) => path.resolve(p.trim())).filter(Boolean);
         break;
       case '--server-cpu':
         options.serverCpu = Math.round(number());
@@ -272,6 +282,12 @@ async function main(): Promise<void> {
   const compared: Target[] = [memcachedTarget()];
   const workloads = options.crosscheck === 'only' ? [] : selectWorkloads(options.workloads);
   if (workloads.length) {
+    for (const binary of options.otherMemcached) {
+      const target = otherMemcachedTarget(binary);
+      targets.push({ label: target.label, kind: 'memcached', requestedBackend: null, runningBackend: null, available: true, note: binary });
+      compared.push(target);
+      settings.log(`${target.label}: ${binary}`);
+    }
     for (const backend of options.backends) {
       const target = recordcacheTarget(backend);
       const info: TargetInfo = { label: target.label, kind: 'recordcache', requestedBackend: backend, runningBackend: null, available: false };
@@ -467,7 +483,7 @@ async function runOnce(
     return record;
   }
   try {
-    const server = await startServer(target, serverOptions);
+    const server = await startServer(target, workload.tls ? { ...serverOptions, tls: benchCertificate() } : serverOptions);
     try {
       if (target.kind === 'recordcache') record.backend = await runningBackend(server);
       if (workload.needsMeta && !(await probeMeta(settings.binary, server.port))) {

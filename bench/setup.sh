@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the benchmarks need: memcached (the reference server), memcaslap
 # (libmemcached-tools, the outside cross-check), a C compiler for the load
-# generator, and taskset/prlimit (util-linux). Idempotent and quick when all are
+# generator, OpenSSL's headers and the openssl command (the TLS workloads: the generator
+# links libssl, the runner makes a certificate), and taskset/prlimit (util-linux). Idempotent and quick when all are
 # present. Debian's memcached service is kept from starting on install: the
 # benchmarks start their own memcached processes.
 set -euo pipefail
@@ -11,6 +12,8 @@ command -v memcached >/dev/null 2>&1 || missing+=(memcached)
 command -v memcaslap >/dev/null 2>&1 || missing+=(libmemcached-tools)
 command -v "${CC:-cc}" >/dev/null 2>&1 || missing+=(gcc)
 [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
+[ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 { command -v taskset >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1; } || missing+=(util-linux)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 

@@ -13,7 +13,8 @@
 # Environment:
 #   RECORDS_BENCH_BACKENDS  recordcache backends (default "native kmod")
 #   RECORDS_BENCH_ARGS      harness/w7-guest.js options (default none: 3 runs of 10 s
-#                           per server at the guest's scaled rates; "--exact" for W7's)
+#                           per server at the guest's scaled rates; "--exact" for W7's;
+#                           "--tls" for W7-TLS, saved as kmod/results/w7-tls-guest.md)
 #   RECORDS_BENCH_KERNEL    kernel series to boot (default 6.1)
 #   RECORDS_QEMU_MEM        guest memory, MiB (default here 2048)
 #
@@ -46,7 +47,16 @@ rm -rf "$hooks"
 mkdir -p "$hooks"
 cp "$HERE/harness/guest/bench-w7.sh" "$hooks/"
 initrd=$OUT/initramfs-bench.cpio
-RECORDS_GUEST_NODE=1 RECORDS_GUEST_BINS=/usr/bin/memcached RECORDS_GUEST_ADD="$app:/app" \
+add="$app:/app"
+# With --tls, Debian's tls and crypto modules too (for memcached -o ssl_kernel_tls).
+case " ${RECORDS_BENCH_ARGS:-} " in
+*" --tls "*)
+	rm -rf "$OUT/ktls-bench"
+	ktls_modules "$env" "$OUT/ktls-bench"
+	add="$add $OUT/ktls-bench:/lib/modules/$kabi/ktls"
+	;;
+esac
+RECORDS_GUEST_NODE=1 RECORDS_GUEST_BINS=/usr/bin/memcached RECORDS_GUEST_ADD="$add" \
 	RECORDS_GUEST_HOOKS=$hooks "$HERE/harness/make-initramfs.sh" "$initrd" "$kabi=$ko"
 
 backends=${RECORDS_BENCH_BACKENDS:-native kmod}
@@ -80,15 +90,19 @@ rev=$(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 changed=$(git -C "$HERE/.." status --porcelain -- server native 2>/dev/null | wc -l)
 [ "$changed" != 0 ] && rev="$rev + $changed uncommitted files in server/ and native/"
 host_cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+name=W7 result=w7-guest.md
+case " $args " in
+*" --tls "*) name=W7-TLS result=w7-tls-guest.md ;;
+esac
 report=$(cat <<EOF
-# W7 hot-key fan-out in a qemu guest
+# $name hot-key fan-out in a qemu guest
 
-$(date -u '+%Y-%m-%d %H:%M UTC'); guest: Debian kernel $kabi, $cpus vCPUs (qemu TCG, software
+$(date -u '+%Y-%m-%d %H:%M UTC'); guest: Debian kernel $kabi, $cpus vCPUs (qemu TCG${RECORDS_QEMU_CPU:+ -cpu $RECORDS_QEMU_CPU}, software
 emulation, on a $(nproc)-CPU host: $host_cpu; the host's other programs used $others% of
 a CPU meanwhile), $mem MiB; memory checkers off. Command: \`bash kmod/bench-guest.sh\`
 (\`$(sed -n 's/^ *"command": "\(.*\)",$/\1/p' "$OUT/w7-results.json" | head -n1)\`);
 recordcache $rev.
-$(grep -m1 '^W7 in the guest: ' "$logf" | sed 's/^W7 in the guest: //'); the server pinned
+$(grep -m1 '^W7\(-TLS\)\{0,1\} in the guest: ' "$logf" | sed 's/^W7\(-TLS\)\{0,1\} in the guest: //'); the server pinned
 to guest CPU 1, the generators and the sampler to CPU 0. Medians over the valid runs;
 (×n) = ratio to memcached.
 
@@ -120,8 +134,8 @@ EOF
 echo "$report"
 if [ "$save" = 1 ]; then
 	mkdir -p "$HERE/results"
-	echo "$report" >"$HERE/results/w7-guest.md"
-	log "wrote $HERE/results/w7-guest.md"
+	echo "$report" >"$HERE/results/$result"
+	log "wrote $HERE/results/$result"
 fi
 log "bench-guest: $(($(date +%s) - t0)) s (log: $logf, results: $OUT/w7-results.json)"
 exit $status

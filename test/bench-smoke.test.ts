@@ -15,6 +15,7 @@ import { memcachedTarget, recordcacheTarget, runningBackend, startServer, type R
 import { summarise, writeReport, type BenchResults, type RunRecord } from '../bench/lib/report';
 import { machineInfo, versions } from '../bench/lib/machine';
 import { W1 } from '../bench/lib/workloads';
+import { benchCertificate } from '../bench/lib/tls';
 
 describe('bench smoke', function () {
   this.timeout(60000);
@@ -76,6 +77,28 @@ describe('bench smoke', function () {
         checks: [check],
         wallSeconds: 1,
       });
+      await server.stop();
+    });
+  }
+
+  // The TLS workloads' path: -Z with the run's certificate, loadgen --tls, stats over TLS.
+  for (const target of [memcachedTarget(), recordcacheTarget('js')] as Target[]) {
+    it(`drives ${target.label} -Z over TLS and agrees with its stats`, async function () {
+      if (!fs.existsSync('/usr/include/openssl/ssl.h')) this.skip(); // loadgen built without --tls
+      const server = await startServer(target, { cpus: null, memoryMb: 64, maxConns: 1024, tls: benchCertificate() });
+      servers.push(server);
+      assert.equal(server.tls, true);
+      const ctx: RunContext = { settings: settings(), server, target, calibration: {} };
+      await preload(ctx, { keys: 20, valueSize: 20000, keyPrefix: 'big:' });
+      const run = await runLoad(ctx, { conns: 4, pipeline: 1, keys: 20, keyPrefix: 'big:' });
+      const r = run.results[0];
+      assert.equal(r.tls, true, 'the generator spoke TLS');
+      assert.ok(r.window.get_keys > 0, 'gets completed');
+      assert.equal(r.all.hits, r.all.get_keys, 'every get hit');
+      assert.equal(r.all.value_bytes, r.all.hits * 20000, 'every value arrived whole');
+      assert.equal(r.all.errors + r.unexpected_replies + r.connect_errors + r.disconnects, 0);
+      const check = countsCheck(run.statsBefore, run.statsAfter, run.results);
+      assert.ok(check.ok, check.detail);
       await server.stop();
     });
   }

@@ -11,15 +11,25 @@ import { boostPriority, launchPrefix, track } from './servers';
 export const LOADGEN_SOURCE = path.resolve(__dirname, '../loadgen/loadgen.c');
 export const DEFAULT_BUILD_DIR = path.resolve(__dirname, '../build');
 
+/** OpenSSL's headers (Debian's libssl-dev): the generator is built with --tls where they are. */
+const OPENSSL_HEADER = '/usr/include/openssl/ssl.h';
+
 /** Builds the generator if the binary is missing or older than its source; returns its path. */
 export function buildLoadgen(buildDir = DEFAULT_BUILD_DIR): string {
   const binary = path.join(buildDir, 'loadgen');
+  const wantTls = fs.existsSync(OPENSSL_HEADER);
+  // A binary built before OpenSSL's headers were installed lacks --tls: rebuild it.
   const fresh =
-    fs.existsSync(binary) && fs.statSync(binary).mtimeMs >= fs.statSync(LOADGEN_SOURCE).mtimeMs;
+    fs.existsSync(binary) &&
+    fs.statSync(binary).mtimeMs >= fs.statSync(LOADGEN_SOURCE).mtimeMs &&
+    (!wantTls || fs.readFileSync(binary).includes('SSL_CTX_new'));
   if (fresh) return binary;
   fs.mkdirSync(buildDir, { recursive: true });
   const compiler = process.env.CC ?? 'cc';
-  execFileSync(compiler, ['-O2', '-g', '-Wall', '-Wextra', '-pthread', '-o', binary, LOADGEN_SOURCE], {
+  // TLS through the system's OpenSSL where its headers are; without them --tls is refused.
+  const tls = wantTls ? ['-DLOADGEN_TLS'] : [];
+  const libs = tls.length ? ['-lssl', '-lcrypto'] : [];
+  execFileSync(compiler, ['-O2', '-g', '-Wall', '-Wextra', '-pthread', ...tls, '-o', binary, LOADGEN_SOURCE, ...libs], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   return binary;
@@ -66,6 +76,8 @@ export interface LoadgenResult {
   multiget: number;
   keys: number;
   rate: number;
+  /** It spoke TLS to the server. */
+  tls?: boolean;
   seconds: number;
   window: LoadgenCounters;
   all: LoadgenCounters;

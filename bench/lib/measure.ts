@@ -95,6 +95,7 @@ export async function preload(
       keys: spec.keys,
       valueSize: spec.valueSize,
       keyPrefix: spec.keyPrefix,
+      tls: ctx.server.tls,
     },
     { binary: ctx.settings.binary, cpus: cpuList(ctx.settings.loadgenCpu), timeoutMs: 120000 },
   );
@@ -285,7 +286,7 @@ export interface LoadRunOptions {
  */
 export async function runLoad(ctx: RunContext, args: LoadgenArgs, options: LoadRunOptions = {}): Promise<LoadRun> {
   const { settings, server } = ctx;
-  const statsBefore = await serverStats(server.port);
+  const statsBefore = await serverStats(server.port, '', server.tls);
   const probe = new WindowProbe(server.pid, settings);
   const sampler = options.memorySampleMs ? new MemorySampler(server.pid, options.memorySampleMs) : null;
   const label = `${ctx.target.label}`;
@@ -302,7 +303,8 @@ export async function runLoad(ctx: RunContext, args: LoadgenArgs, options: LoadR
     }
   };
   const timeoutMs = (settings.warmupS + Math.max(settings.durationS, Number(args.hold ?? 0)) + 90) * 1000;
-  const common = { port: server.port, duration: settings.durationS, warmup: settings.warmupS, progress: true };
+  // The generators speak TLS to a server that does (their `tls` flag follows the server).
+  const common = { port: server.port, duration: settings.durationS, warmup: settings.warmupS, progress: true, tls: server.tls };
   const spawnOptions = { binary: settings.binary, cpus: cpuList(settings.loadgenCpu), timeoutMs };
   const processes: LoadgenProcess[] = [startLoadgen({ ...common, ...args }, { ...spawnOptions, onEvent, nice: options.mainNice })];
   for (const companion of options.companions ?? []) processes.push(startLoadgen({ ...common, ...companion }, spawnOptions));
@@ -317,7 +319,7 @@ export async function runLoad(ctx: RunContext, args: LoadgenArgs, options: LoadR
     settings.status('');
   }
   if (!probe.complete) throw new Error('the generator never opened or closed its measurement window');
-  const statsAfter = await serverStats(server.port);
+  const statsAfter = await serverStats(server.port, '', server.tls);
   const window = probe.figures();
   const checked = options.waitCheckedGenerators ?? results.map((_r, i) => i);
   window.loadgenWaitPercent = (100 * checked.reduce((sum, i) => sum + results[i].cpu_wait_s, 0)) / results[0].seconds;

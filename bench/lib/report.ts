@@ -97,10 +97,13 @@ export function workloadResult(workload: Workload, runs: RunRecord[]): WorkloadR
   return { id: workload.id, title: workload.title, description: workload.description, figures: workload.figures, runs };
 }
 
-/** Pairs run i of memcached with run i of each recordcache target: the A B A B order. */
+/**
+ * Pairs run i of memcached with run i of each other target (recordcache, or another
+ * memcached build): the A B A B order.
+ */
 export function summarise(workloads: WorkloadResult[], targets: TargetInfo[]): FigureSummary[] {
   const out: FigureSummary[] = [];
-  const candidates = targets.filter((t) => t.kind === 'recordcache');
+  const candidates = targets.filter((t) => t.label !== 'memcached');
   for (const w of workloads) {
     const reference = w.runs.filter((r) => r.target === 'memcached' && r.status === 'ok');
     for (const candidate of candidates) {
@@ -221,10 +224,10 @@ function renderMatrix(results: BenchResults, lines: string[]): void {
     if (candidates.length) {
       if (x.status === 'ok') {
         const ratio = x.ratio.n > 1 ? `**${formatRatio(x.ratio.median)}** (${formatRatio(x.ratio.min)}–${formatRatio(x.ratio.max)})` : `**${formatRatio(x.ratio.median)}**`;
-        candidateCells = ` ${withRange(x.recordcache, format)} | ${ratio} | ${x.backend ?? '–'} |`;
+        candidateCells = ` ${withRange(x.recordcache, format)} | ${ratio} | ${x.backend ?? (x.candidate || '–')} |`;
       } else {
         const status = x.status === 'unavailable' ? 'not measured: backend unavailable' : x.status;
-        candidateCells = ` ${status} | – | ${x.backend ?? '–'} |`;
+        candidateCells = ` ${status} | – | ${x.backend ?? (x.candidate || '–')} |`;
       }
     }
     const checks = x.valid ? 'ok' : `${x.failedChecks.length} failed`;
@@ -327,7 +330,7 @@ export function renderMarkdown(results: BenchResults): string {
     `**Method:** each server runs alone with \`-t 1 -m ${s.memoryMb} -c ${s.maxConns}\`, pinned to CPU ${s.serverCpu ?? 'any'}; the generator is pinned to CPU ${s.loadgenCpu ?? 'any'}` +
       `${s.niceness ? `; both run at niceness ${s.niceness}` : ''}. ` +
       `Every run starts a fresh server, preloads its keys, warms up ${s.warmupS} s and measures ${s.durationS} s; servers alternate A B A B, ${s.runs} runs each. ` +
-      'Ratios are recordcache/memcached per pair of runs; the table shows their median and range.',
+      'Ratios are recordcache/memcached (or another memcached build / Debian\'s memcached) per pair of runs; the table shows their median and range.',
     '',
   );
   for (const t of results.targets.filter((t) => !t.available)) {

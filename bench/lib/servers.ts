@@ -6,6 +6,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
 import fs from 'node:fs';
 
@@ -21,10 +22,18 @@ export interface Target {
   suboptions?: string;
   /** A short name for reports: `memcached`, `recordcache/js`. */
   label: string;
+  /** Another memcached binary than Debian's (memcached only), e.g. one built from source. */
+  binary?: string;
 }
 
 export function memcachedTarget(): Target {
   return { kind: 'memcached', label: 'memcached' };
+}
+
+/** A memcached built elsewhere, compared with Debian's like a recordcache target: `memcached-1.6.45`. */
+export function otherMemcachedTarget(binary: string): Target {
+  const version = execFileSync(binary, ['-V'], { encoding: 'utf8' }).trim().split(/\s+/).pop() ?? 'unknown';
+  return { kind: 'memcached', label: `memcached-${version}`, binary };
 }
 
 /** "native", or "native+records_min_size=4096,records_min_hits=2": a backend and -o suboptions for it. */
@@ -43,6 +52,14 @@ export interface ServerOptions {
   /** Connection limit (-c). */
   maxConns: number;
   extraFlags?: string[];
+  /** Serve TLS (-Z) with this certificate and key. */
+  tls?: TlsFiles;
+}
+
+/** A server certificate and its key (PEM files), see tls.ts. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
 }
 
 /** File descriptors each server may open: W8's idle connections and then some. */
@@ -114,6 +131,8 @@ export class RunningServer {
     readonly target: Target,
     readonly port: number,
     readonly child: ChildProcess,
+    /** Speaks TLS only (-Z): stats and generators connect with TLS. */
+    readonly tls = false,
   ) {
     const keep = (data: Buffer): void => {
       this.output = (this.output + data.toString('utf8')).slice(-4096);
@@ -160,16 +179,20 @@ export class RunningServer {
 function serverCommand(target: Target, port: number, options: ServerOptions): string[] {
   const common = ['-p', String(port), '-U', '0', '-l', '127.0.0.1', '-t', '1', '-m', String(options.memoryMb), '-c', String(options.maxConns)];
   const extra = options.extraFlags ?? [];
+  // memcached's own TLS flags, which recordcache takes too; one -o with every suboption.
+  const tlsSuboptions = options.tls ? `ssl_chain_cert=${options.tls.cert},ssl_key=${options.tls.key}` : '';
+  const suboptionList = [target.suboptions ?? '', tlsSuboptions].filter(Boolean).join(',');
+  const tlsFlags = options.tls ? ['-Z'] : [];
+  const suboptions = suboptionList ? ['-o', suboptionList] : [];
   if (target.kind === 'memcached') {
     // memcached refuses to run as root without -u.
     const user = typeof process.getuid === 'function' && process.getuid() === 0 ? ['-u', 'root'] : [];
-    return [MEMCACHED, ...common, ...user, ...extra];
+    return [target.binary ?? MEMCACHED, ...common, ...user, ...tlsFlags, ...suboptions, ...extra];
   }
   if (!fs.existsSync(RECORDCACHE_CLI)) {
     throw new Error(`${RECORDCACHE_CLI} is missing: build with \`npx tsc -p tsconfig.json\``);
   }
-  const suboptions = target.suboptions ? ['-o', target.suboptions] : [];
-  return [process.execPath, RECORDCACHE_CLI, ...common, `--records=${target.backend ?? 'js'}`, ...suboptions, ...extra];
+  return [process.execPath, RECORDCACHE_CLI, ...common, `--records=${target.backend ?? 'js'}`, ...tlsFlags, ...suboptions, ...extra];
 }
 
 /** Requested niceness of servers and generators; see niceness(). */
@@ -249,7 +272,7 @@ export async function startServer(target: Target, options: ServerOptions): Promi
     const command = [...launchPrefix(options.cpus), ...serverCommand(target, port, options)];
     const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     track(child);
-    const server = new RunningServer(target, port, child);
+    const server = new RunningServer(target, port, child, options.tls !== undefined);
     await boostPriority(server.pid);
     const deadline = Date.now() + 15000;
     while (Date.now() < deadline && !server.hasExited()) {
@@ -263,10 +286,13 @@ export async function startServer(target: Target, options: ServerOptions): Promi
   }
 }
 
-/** Sends one request and reads until the reply ends with `terminator`. */
-export function request(port: number, text: string, terminator: string, timeoutMs = 5000): Promise<string> {
+/** Sends one request and reads until the reply ends with `terminator`; over TLS when `useTls`. */
+export function request(port: number, text: string, terminator: string, timeoutMs = 5000, useTls = false): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
+    // The benchmark's certificate is made for the run and not verified.
+    const socket = useTls
+      ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false })
+      : net.connect({ port, host: '127.0.0.1' });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
@@ -285,7 +311,7 @@ export function request(port: number, text: string, terminator: string, timeoutM
       clearTimeout(timer);
       reject(err);
     });
-    socket.once('connect', () => socket.write(text));
+    socket.once(useTls ? 'secureConnect' : 'connect', () => socket.write(text));
   });
 }
 
@@ -300,8 +326,8 @@ function parseStats(reply: string): Stats {
   return stats;
 }
 
-export async function serverStats(port: number, which = ''): Promise<Stats> {
-  return parseStats(await request(port, which ? `stats ${which}\r\n` : 'stats\r\n', 'END\r\n'));
+export async function serverStats(port: number, which = '', useTls = false): Promise<Stats> {
+  return parseStats(await request(port, which ? `stats ${which}\r\n` : 'stats\r\n', 'END\r\n', 5000, useTls));
 }
 
 export function statNumber(stats: Stats, name: string): number {
@@ -311,6 +337,6 @@ export function statNumber(stats: Stats, name: string): number {
 
 /** The records backend a recordcache process reports running (`stats settings`); null for memcached. */
 export async function runningBackend(server: RunningServer): Promise<string | null> {
-  const settings = await serverStats(server.port, 'settings');
+  const settings = await serverStats(server.port, 'settings', server.tls);
   return settings.get('records_backend') ?? null;
 }

@@ -42,6 +42,8 @@ export interface Workload {
   needsMeta?: boolean;
   /** Uses memcached's W1 maximum from this invocation (measured first if W1 is not run). */
   needsW1Max?: boolean;
+  /** Every server serves TLS only (-Z with a certificate made for the run); the generators speak it. */
+  tls?: boolean;
   measure(ctx: RunContext): Promise<Measured>;
 }
 
@@ -66,6 +68,7 @@ function throughputWorkload(spec: {
   load: LoadgenArgs;
   figures: FigureSpec[];
   needsMeta?: boolean;
+  tls?: boolean;
 }): Workload {
   return {
     id: spec.id,
@@ -73,6 +76,7 @@ function throughputWorkload(spec: {
     description: spec.description,
     figures: spec.figures,
     needsMeta: spec.needsMeta,
+    tls: spec.tls,
     async measure(ctx) {
       await preload(ctx, spec.preload);
       const run = await runLoad(ctx, { keys: spec.preload.keys, keyPrefix: spec.preload.keyPrefix, ...spec.load });
@@ -165,16 +169,32 @@ const W5 = throughputWorkload({
   figures: [opsFigure],
 });
 
+const W6_FIGURES: FigureSpec[] = [
+  { id: 'gb_per_s', label: 'GB/s of values', better: 'higher', kind: 'throughput' },
+  { id: 'cpu_s_per_gb', label: 'server CPU-s per GB', better: 'lower', kind: 'cpu' },
+];
+
 const W6 = throughputWorkload({
   id: 'W6',
   title: 'GET of 100 KB values',
   description: 'GET of 100 KB values (100 keys) over 32 connections, no pipelining.',
   preload: { keys: BIG_KEYS, valueSize: W6_VALUE, keyPrefix: BIG_PREFIX },
   load: { conns: 32, pipeline: 1 },
-  figures: [
-    { id: 'gb_per_s', label: 'GB/s of values', better: 'higher', kind: 'throughput' },
-    { id: 'cpu_s_per_gb', label: 'server CPU-s per GB', better: 'lower', kind: 'cpu' },
-  ],
+  figures: W6_FIGURES,
+});
+
+const TLS_NOTE =
+  'Every server serves TLS only (-Z, -o ssl_chain_cert=…,ssl_key=…, a self-signed P-256 certificate made with openssl ' +
+  "for the run); the generator speaks TLS through the system's OpenSSL with its default TLS 1.3 settings, so it decrypts every byte.";
+
+const W6_TLS = throughputWorkload({
+  id: 'W6-TLS',
+  title: 'GET of 100 KB values over TLS',
+  description: `W6 over TLS. ${TLS_NOTE}`,
+  preload: { keys: BIG_KEYS, valueSize: W6_VALUE, keyPrefix: BIG_PREFIX },
+  load: { conns: 32, pipeline: 1 },
+  figures: W6_FIGURES,
+  tls: true,
 });
 
 const W9 = throughputWorkload({
@@ -262,6 +282,15 @@ const W7: Workload = {
     ];
     return { figures, details, checks, loadgen: run.results };
   },
+};
+
+/** W7 over TLS: the same fan-out, every connection encrypted on its own. */
+const W7_TLS: Workload = {
+  ...W7,
+  id: 'W7-TLS',
+  title: 'hot-key fan-out, slow readers, over TLS',
+  description: `W7 over TLS (the small GETs too). ${TLS_NOTE}`,
+  tls: true,
 };
 
 /** W8: 10,000 idle connections, then W1 at a low rate over 50 more. */
@@ -416,13 +445,18 @@ const L1: Workload = {
   },
 };
 
-export const WORKLOADS: Workload[] = [W1, W2, W3_16, W3_50, W4, W5, W6, W7, W8, W9, W10, L1];
+export const WORKLOADS: Workload[] = [W1, W2, W3_16, W3_50, W4, W5, W6, W6_TLS, W7, W7_TLS, W8, W9, W10, L1];
 
-/** Resolves `W1,W3,L1` (a bare `W3` means both multigets) to workloads, in matrix order. */
+/**
+ * Resolves `W1,W3,L1` (a bare `W3` means both multigets, `TLS` every TLS variant) to
+ * workloads, in matrix order. A bare `W6` is W6 alone, not W6-TLS.
+ */
 export function selectWorkloads(list: string | undefined): Workload[] {
   if (!list) return WORKLOADS;
   const wanted = list.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
-  const unknown = wanted.filter((w) => !WORKLOADS.some((wl) => wl.id === w || wl.id.startsWith(`${w}-`)));
-  if (unknown.length) throw new Error(`unknown workload(s) ${unknown.join(', ')}; known: ${WORKLOADS.map((w) => w.id).join(', ')}`);
-  return WORKLOADS.filter((wl) => wanted.some((w) => wl.id === w || wl.id.startsWith(`${w}-`)));
+  const matches = (wl: Workload, w: string): boolean =>
+    wl.id === w || (wl.id.startsWith(`${w}-`) && /^\d/.test(wl.id.slice(w.length + 1))) || (w === 'TLS' && wl.tls === true);
+  const unknown = wanted.filter((w) => !WORKLOADS.some((wl) => matches(wl, w)));
+  if (unknown.length) throw new Error(`unknown workload(s) ${unknown.join(', ')}; known: ${WORKLOADS.map((w) => w.id).join(', ')}, TLS`);
+  return WORKLOADS.filter((wl) => wanted.some((w) => matches(wl, w)));
 }

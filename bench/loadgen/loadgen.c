@@ -17,6 +17,10 @@
  *             reply slowly (--read-rate), round after round
  *   noread    every connection sends gets and never reads a byte
  *
+ * --tls speaks TLS to the server (memcached -Z) through OpenSSL when built with
+ * -DLOADGEN_TLS and linked with -lssl -lcrypto. Over TLS every value byte is
+ * decrypted, so the generator's cost is per byte there, as the server's is.
+ *
  * Output: one JSON object on stdout at the end; JSON event lines on stderr
  * (phase changes, progress, ready) so a runner can sample the server at the
  * right moments.
@@ -41,6 +45,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef LOADGEN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 #define LOADGEN_VERSION "1.0"
 #define MAX_EVENTS 512
@@ -82,6 +90,7 @@ static struct options {
 	int progress;
 	uint64_t seed;
 	int probe_meta;
+	int tls;              /* speak TLS (needs a build with -DLOADGEN_TLS) */
 } opt = {
 	.host = "127.0.0.1",
 	.port = 0,
@@ -110,6 +119,7 @@ static struct options {
 	.progress = 0,
 	.seed = 1,
 	.probe_meta = 0,
+	.tls = 0,
 };
 
 static void die(const char *fmt, ...)
@@ -274,10 +284,12 @@ static inline uint32_t value_size_for(uint64_t key)
 /* ------------------------------------------------------------------ */
 /* Connections                                                        */
 
-enum conn_state { CONN_CONNECTING, CONN_READY, CONN_CLOSED };
+/* CONN_HANDSHAKE: TCP is up, the TLS handshake is not done; it counts as connecting. */
+enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_READY, CONN_CLOSED };
 
 struct conn {
 	int fd;
+	void *ssl;              /* the connection's SSL, with --tls */
 	enum conn_state state;
 	uint32_t events;        /* what epoll currently watches */
 	/* requests in flight, oldest first: when each was sent (or scheduled) */
@@ -372,16 +384,85 @@ static void conn_close(struct worker *w, struct conn *c, int counts_as_disconnec
 	if (c->events)
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	c->events = 0;
+#ifdef LOADGEN_TLS
+	if (c->ssl) {
+		SSL_free(c->ssl); /* no close_notify: the server sees the TCP close, as from memcached's clients */
+		c->ssl = NULL;
+	}
+#endif
 	close(c->fd);
 	c->fd = -1;
 	if (counts_as_disconnect) {
-		if (c->state == CONN_CONNECTING)
+		if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE)
 			w->connect_errors++;
 		else
 			w->disconnects++;
 	}
 	c->state = CONN_CLOSED;
 	c->in_flight = 0;
+}
+
+#ifdef LOADGEN_TLS
+static SSL_CTX *tls_ctx;
+
+static void tls_init(void)
+{
+	tls_ctx = SSL_CTX_new(TLS_client_method());
+	if (!tls_ctx)
+		die("SSL_CTX_new failed");
+	/* The benchmark's servers use a throw-away certificate made for the run: not verified. */
+	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+	/* conn_flush retries from a buffer that may have moved and grown, and takes partial writes. */
+	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/*
+	 * Without read-ahead OpenSSL makes two recv calls per record (header, then body);
+	 * with it, one recv fills a 64 KB buffer with several records. Slow readers (fanout)
+	 * read record by record, so what they take from the socket stays close to --read-rate.
+	 */
+	if (getenv("LOADGEN_TLS_NO_READ_AHEAD") == NULL && opt.scenario != SC_FANOUT) {
+		SSL_CTX_set_read_ahead(tls_ctx, 1);
+		SSL_CTX_set_default_read_buffer_len(tls_ctx, 64 * 1024);
+	}
+}
+
+/* SSL_read/SSL_write result as recv/send would give it: bytes, or -1 with errno (EAGAIN to wait). */
+static ssize_t tls_result(struct conn *c, int r)
+{
+	if (r > 0)
+		return r;
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	errno = e == SSL_ERROR_SYSCALL && errno ? errno : EPROTO;
+	return -1;
+}
+#endif
+
+static inline ssize_t conn_send(struct conn *c, const void *p, size_t n)
+{
+#ifdef LOADGEN_TLS
+	if (c->ssl) {
+		ERR_clear_error();
+		return tls_result(c, SSL_write(c->ssl, p, n > (1u << 30) ? (1 << 30) : (int)n));
+	}
+#endif
+	return send(c->fd, p, n, MSG_NOSIGNAL);
+}
+
+/* recv, or SSL_read; `discard` drops the bytes in the kernel where it can (not over TLS). */
+static inline ssize_t conn_recv(struct conn *c, char *buf, size_t n, int discard)
+{
+#ifdef LOADGEN_TLS
+	if (c->ssl) {
+		ERR_clear_error();
+		return tls_result(c, SSL_read(c->ssl, buf, n > (1u << 30) ? (1 << 30) : (int)n));
+	}
+#endif
+	return discard ? recv(c->fd, NULL, n, MSG_TRUNC) : recv(c->fd, buf, n, 0);
 }
 
 static void conn_open(struct worker *w, struct conn *c)
@@ -467,7 +548,7 @@ static uint32_t settled_events(void)
 static int conn_flush(struct worker *w, struct conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		ssize_t n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
 		if (n > 0) {
 			c->out_off += (size_t)n;
 			w->all.bytes_out += (uint64_t)n;
@@ -750,7 +831,7 @@ static void frame_replies(struct worker *w, struct conn *c, const char *p, size_
  *
  * Inside a large value the bytes are dropped with MSG_TRUNC, which TCP honours without
  * copying: the generator's cost stays per reply, not per byte, so it can keep up with
- * a server sending GB/s.
+ * a server sending GB/s. Over TLS they must be decrypted, and are then dropped.
  */
 static ssize_t conn_read(struct worker *w, struct conn *c, size_t limit, int *dry)
 {
@@ -761,15 +842,19 @@ static ssize_t conn_read(struct worker *w, struct conn *c, size_t limit, int *dr
 	if (discarding) {
 		if (limit > c->skip)
 			limit = (size_t)c->skip;
-		n = recv(c->fd, NULL, limit, MSG_TRUNC);
+		n = conn_recv(c, w->rbuf, limit, 1);
 	} else {
 		/* After a large value, read only a header's worth, so the next value is discarded too. */
 		if (c->large_values && limit > DISCARD_MIN)
 			limit = DISCARD_MIN;
-		n = recv(c->fd, w->rbuf, limit, 0);
+		n = conn_recv(c, w->rbuf, limit, 0);
 	}
+	/*
+	 * A short read means the socket is dry; over TLS a read returns at most one record,
+	 * so only a read that had to wait (n < 0, EAGAIN) says so.
+	 */
 	if (dry)
-		*dry = n < (ssize_t)limit;
+		*dry = c->ssl ? n <= 0 : n < (ssize_t)limit;
 	if (n > 0) {
 		uint64_t now = now_ns();
 		w->all.bytes_in += (uint64_t)n;
@@ -891,6 +976,28 @@ static int all_idle(struct worker *w)
 	return 1;
 }
 
+static void conn_ready(struct worker *w, struct conn *c);
+
+#ifdef LOADGEN_TLS
+/* Drives the TLS handshake on; the connection is ready when it is done. */
+static void on_handshake(struct worker *w, struct conn *c)
+{
+	ERR_clear_error();
+	int r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		conn_ready(w, c);
+		return;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ)
+		conn_set_events(w, c, EPOLLIN);
+	else if (e == SSL_ERROR_WANT_WRITE)
+		conn_set_events(w, c, EPOLLOUT);
+	else
+		conn_close(w, c, 1);
+}
+#endif
+
 static void on_connected(struct worker *w, struct conn *c)
 {
 	int err = 0;
@@ -900,6 +1007,23 @@ static void on_connected(struct worker *w, struct conn *c)
 		conn_close(w, c, 1);
 		return;
 	}
+#ifdef LOADGEN_TLS
+	if (opt.tls) {
+		SSL *ssl = SSL_new(tls_ctx);
+		if (!ssl || !SSL_set_fd(ssl, c->fd))
+			die("SSL_new failed");
+		SSL_set_connect_state(ssl);
+		c->ssl = ssl;
+		c->state = CONN_HANDSHAKE;
+		on_handshake(w, c);
+		return;
+	}
+#endif
+	conn_ready(w, c);
+}
+
+static void conn_ready(struct worker *w, struct conn *c)
+{
 	c->state = CONN_READY;
 	w->connected++;
 	switch (opt.scenario) {
@@ -948,7 +1072,7 @@ static void noread_fill(struct worker *w, struct conn *c)
 static int waiting_connects(struct worker *w)
 {
 	for (int i = 0; i < w->nconns; i++)
-		if (w->conns[i].state == CONN_CONNECTING)
+		if (w->conns[i].state == CONN_CONNECTING || w->conns[i].state == CONN_HANDSHAKE)
 			return 1;
 	return 0;
 }
@@ -1037,7 +1161,7 @@ static void *worker_main(void *arg)
 		if (next_connect < w->nconns) {
 			int pending = 0;
 			for (int i = 0; i < next_connect; i++)
-				pending += w->conns[i].state == CONN_CONNECTING;
+				pending += w->conns[i].state == CONN_CONNECTING || w->conns[i].state == CONN_HANDSHAKE;
 			while (next_connect < w->nconns && pending < connect_wave) {
 				conn_open(w, &w->conns[next_connect++]);
 				pending++;
@@ -1076,6 +1200,12 @@ static void *worker_main(void *arg)
 					on_connected(w, c);
 				continue;
 			}
+#ifdef LOADGEN_TLS
+			if (c->state == CONN_HANDSHAKE) {
+				on_handshake(w, c);
+				continue;
+			}
+#endif
 			if (ev & EPOLLIN) {
 				/* Edge-triggered: read until a read comes back short. */
 				ssize_t got;
@@ -1332,7 +1462,8 @@ static void usage(void)
 		"  --read-rate BYTES      fanout: bytes/s each connection reads (default 1000000)\n"
 		"  --progress             progress events on stderr every second\n"
 		"  --seed N               random seed (default 1)\n"
-		"  --probe-meta           print whether the server answers `mn` with `MN`, and exit\n");
+		"  --probe-meta           print whether the server answers `mn` with `MN`, and exit\n"
+		"  --tls                  speak TLS, certificate not verified (a build with -DLOADGEN_TLS)\n");
 	exit(2);
 }
 
@@ -1472,6 +1603,11 @@ static void parse_args(int argc, char **argv)
 			opt.progress = 1;
 		} else if (!strcmp(a, "--probe-meta")) {
 			opt.probe_meta = 1;
+		} else if (!strcmp(a, "--tls")) {
+#ifndef LOADGEN_TLS
+			die("--tls: this loadgen was built without TLS (-DLOADGEN_TLS, -lssl -lcrypto)");
+#endif
+			opt.tls = 1;
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage();
 		} else {
@@ -1535,6 +1671,10 @@ int main(int argc, char **argv)
 		die("--host: an IPv4 address, not %s", opt.host);
 	if (opt.probe_meta)
 		return probe_meta();
+#ifdef LOADGEN_TLS
+	if (opt.tls)
+		tls_init();
+#endif
 
 	cpu_set_t mask;
 	int cpus[MAX_THREADS];
@@ -1664,11 +1804,11 @@ int main(int argc, char **argv)
 
 	printf("{\"tool\":\"loadgen\",\"version\":\"%s\",\"scenario\":\"%s\",\"protocol\":\"%s\",\"mode\":\"%s\","
 	       "\"threads\":%d,\"conns\":%d,\"connected\":%llu,\"pipeline\":%d,\"multiget\":%d,\"keys\":%llu,"
-	       "\"value_size\":[%u,%u],\"ratio\":[%u,%u],\"rate\":%.1f,\"pacing_us\":%.1f,\"seconds\":%.4f,",
+	       "\"value_size\":[%u,%u],\"ratio\":[%u,%u],\"rate\":%.1f,\"pacing_us\":%.1f,\"tls\":%s,\"seconds\":%.4f,",
 	       LOADGEN_VERSION, scenario_name(), opt.protocol == PROTO_TEXT ? "text" : "meta",
 	       opt.rate > 0 ? "open" : "closed", nworkers, opt.conns, (unsigned long long)connected, opt.pipeline,
 	       opt.multiget, (unsigned long long)opt.keys, opt.value_min, opt.value_max, opt.ratio_set,
-	       opt.ratio_get, opt.rate, opt.pacing_us, seconds);
+	       opt.ratio_get, opt.rate, opt.pacing_us, opt.tls ? "true" : "false", seconds);
 	print_counters("window", &window, seconds);
 	printf(",");
 	print_counters("all", &all, 0);

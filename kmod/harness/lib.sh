@@ -26,6 +26,39 @@ as_root() {
 	fi
 }
 
+# Kernel TLS for the guest: Debian's tls module and the crypto modules its AES-GCM needs
+# (Debian builds gcm, ghash, ctr... as modules, and the guest has no modprobe to fetch
+# them: without them setsockopt(TLS_TX) fails and OpenSSL quietly stays in user space),
+# unpacked from the kernel package fetch-kernel.sh downloaded (it unpacks only the
+# kernel) into DIR as NN-name.ko, in the order to insmod them.  aesni-intel and
+# ghash-clmulni-intel load only where the guest CPU has AES-NI/PCLMUL (not TCG's default).
+#   ktls_modules ENV DIR
+KTLS_MODULES="gf128mul ghash-generic ctr gcm seqiv cryptd crypto_simd aesni-intel ghash-clmulni-intel tls"
+ktls_modules() {
+	local env=$1 dir=$2 kabi vmlinuz kroot deb m ko i=10
+	kabi=$(. "$env"; echo "$KABI")
+	vmlinuz=$(. "$env"; echo "$VMLINUZ")
+	kroot=$(dirname "$(dirname "$vmlinuz")")
+	if [ -z "$(find "$kroot/lib/modules/$kabi" -name 'tls.ko*' 2>/dev/null)" ] ||
+		[ -z "$(find "$kroot/lib/modules/$kabi" -name 'gcm.ko*' 2>/dev/null)" ]; then
+		deb=$(ls "$(dirname "$kroot")"/debs/linux-image-"$kabi"_*.deb | head -n1)
+		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$kroot" --wildcards './lib/modules/*/kernel/net/tls/*' \
+			'./lib/modules/*/kernel/crypto/*' './lib/modules/*/kernel/arch/x86/crypto/*'
+	fi
+	mkdir -p "$dir"
+	for m in $KTLS_MODULES; do
+		ko=$(find "$kroot/lib/modules/$kabi" -name "$m.ko*" | head -n1)
+		[ -n "$ko" ] || continue # built in
+		case "$ko" in
+		*.xz) xz -dc "$ko" >"$dir/$i-$m.ko" ;;
+		*.zst) zstd -qdc "$ko" >"$dir/$i-$m.ko" ;;
+		*) cp "$ko" "$dir/$i-$m.ko" ;;
+		esac
+		i=$((i + 1))
+	done
+	[ -n "$(ls "$dir"/*-tls.ko 2>/dev/null)" ] || die "no tls.ko in the $kabi kernel package"
+}
+
 apt_updated=0
 apt_update() {
 	[ "$apt_updated" = 1 ] && return 0

@@ -14,6 +14,8 @@
 # RECORDS_E2E_TIMEOUT (guest/e2e.sh); RECORDS_BENCH_BACKENDS, RECORDS_BENCH_ARGS
 # (guest/bench-w7.sh); RECORDS_QEMU_TIMEOUT (seconds, default 1200), RECORDS_QEMU_MEM
 # (MiB, default 1024), RECORDS_QEMU_ACCEL (default tcg; kvm where it works),
+# RECORDS_QEMU_CPU (qemu's -cpu model, default qemu's own; "max" gives a TCG guest
+# AES-NI and PCLMUL, which TLS benchmarks need to be measurable),
 # RECORDS_KDEBUG (default 1: the memory checkers on).
 
 set -uo pipefail
@@ -47,10 +49,12 @@ for var in RECORDS_HOOKS RECORDS_E2E_BACKEND RECORDS_E2E_GREP RECORDS_E2E_RETRIE
 	[ -n "$val" ] && append="$append $var=${val// /,}"
 done
 
-log "booting $KABI ($accel)"
+cpu=()
+[ -n "${RECORDS_QEMU_CPU:-}" ] && cpu=(-cpu "$RECORDS_QEMU_CPU")
+log "booting $KABI ($accel${RECORDS_QEMU_CPU:+, -cpu $RECORDS_QEMU_CPU})"
 start=$(date +%s)
 timeout -s KILL "${RECORDS_QEMU_TIMEOUT:-1200}" \
-	qemu-system-x86_64 -accel "$accel" -m "${RECORDS_QEMU_MEM:-1024}" -smp 2 \
+	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "${RECORDS_QEMU_MEM:-1024}" -smp 2 \
 	-nographic -no-reboot -nic none \
 	-kernel "$VMLINUZ" -initrd "$initrd" -append "$append" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \

@@ -103,17 +103,28 @@ if [ "$what" = bench ]; then
 	mkdir -p "$app/bench/loadgen" "$app/bench/build"
 	(cd "$REPO/dist/bench" && find . -name '*.js' | cpio -pdm --quiet "$app/bench")
 	cp "$REPO/bench/loadgen/loadgen.c" "$app/bench/loadgen/"
-	# Static: the guest has no libc of its own beyond what node brings.
+	# Static: the guest has no libc of its own beyond what node brings.  With TLS (--tls)
+	# where Debian's libssl-dev is installed, OpenSSL linked in statically too.
 	lg=$OUT/loadgen-static
+	tls=() tlslibs=()
+	if [ -f /usr/include/openssl/ssl.h ] && [ -f /usr/lib/x86_64-linux-gnu/libssl.a ]; then
+		tls=(-DLOADGEN_TLS) tlslibs=(-lssl -lcrypto)
+	fi
 	if [ ! -x "$lg" ] || [ "$REPO/bench/loadgen/loadgen.c" -nt "$lg" ]; then
-		gcc -static -O2 -g -Wall -Wextra -pthread -o "$lg" "$REPO/bench/loadgen/loadgen.c" 2>&1 |
-			grep -v 'statically linked applications' >&2 || true
+		gcc -static -O2 -g -Wall -Wextra -pthread "${tls[@]}" -o "$lg" "$REPO/bench/loadgen/loadgen.c" "${tlslibs[@]}" 2>&1 |
+			grep -v 'statically linked applications\|dlopen\|getaddrinfo\|gethostbyname\|in function' >&2 || true
 		[ -x "$lg" ] && [ "$lg" -nt "$REPO/bench/loadgen/loadgen.c" ] || die "building the static loadgen failed"
 	fi
 	cp "$lg" "$app/bench/build/loadgen"
 	# The runner rebuilds a loadgen older than its source: this one is not.
 	touch "$app/bench/build/loadgen"
 	cp "$HERE/w7-table.js" "$HERE/w7-guest.js" "$app/kmod/"
+	# A throw-away certificate for w7-guest.js --tls (the guest has no openssl).
+	mkdir -p "$app/tls"
+	openssl ecparam -name prime256v1 -genkey -noout -out "$app/tls/server.key" 2>/dev/null &&
+		openssl req -x509 -new -key "$app/tls/server.key" -out "$app/tls/server.crt" -days 2 \
+			-subj /CN=localhost -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' 2>/dev/null ||
+		log "no openssl: w7-guest.js --tls will not start"
 fi
 
 log "staged $what app: $(du -sh "$app" | cut -f1) ($(find "$app" -type f | wc -l) files)"

@@ -12,11 +12,14 @@
 // default the rates are scaled to what the guest carries, keeping the shape W7 is about:
 // 500 connections, one 200 KB value, SO_RCVBUF 16 KB (so each value sits mostly in the
 // server's socket queues), reading at 100 KB/s each (50 MB/s in all), and 200 small
-// GETs/s on 4 connections beside them.  --exact runs W7's own rates.
+// GETs/s on 4 connections beside them.  --exact runs W7's own rates.  --tls is W7-TLS:
+// every server serves TLS only (-Z, the certificate stage-app.sh put in /app/tls) and
+// the generators speak it (a loadgen built with OpenSSL).  --memcached-ktls adds
+// memcached -o ssl_kernel_tls (the kernel encrypts its sends; needs the tls module).
 //
 //   node w7-guest.js [--backends native,kmod] [--runs 3] [--duration 10] [--warmup 2]
 //                    [--read-rate B/s] [--small-rate N/s] [--conns N] [--sample-ms MS]
-//                    [--retries N] [--exact] [--out DIR]
+//                    [--retries N] [--exact] [--tls [--memcached-ktls]] [--out DIR]
 //
 // Writes DIR/results.json in the runner's shape (targets, workloads[0] = W7 runs), which
 // w7-table.js turns into the table.  Two checks are added to the runner's: the
@@ -50,6 +53,8 @@ function parse(argv) {
     sampleMs: 200,
     out: '/tmp/w7',
     exact: false,
+    tls: false,
+    memcachedKtls: false,
     retries: 1,
     binary: process.env.RECORDS_BENCH_LOADGEN || '/app/bench/build/loadgen',
   };
@@ -75,6 +80,8 @@ function parse(argv) {
       case '--sample-ms': o.sampleMs = Math.max(10, Math.round(n())); break;
       case '--out': o.out = v(); break;
       case '--exact': o.exact = true; break;
+      case '--tls': o.tls = true; break;
+      case '--memcached-ktls': o.memcachedKtls = true; break;
       case '--retries': o.retries = Math.round(n()); break;
       default: throw new Error(`unknown option ${a}`);
     }
@@ -149,16 +156,24 @@ async function main() {
     status: () => {},
   };
   const serverOptions = { cpus: serverCpu === null ? null : String(serverCpu), memoryMb: 1024, maxConns: settings.maxConns };
+  if (o.tls) serverOptions.tls = { cert: process.env.RECORDS_BENCH_TLS_CERT || '/app/tls/server.crt', key: process.env.RECORDS_BENCH_TLS_KEY || '/app/tls/server.key' };
+  const workloadId = o.tls ? 'W7-TLS' : 'W7';
   const started = Date.now();
   const targets = [{ label: 'memcached', kind: 'memcached', requestedBackend: null, runningBackend: null, available: true }];
   const compared = [servers.memcachedTarget()];
+  if (o.tls && o.memcachedKtls) {
+    // Debian's memcached handing its session keys to the kernel (SSL_OP_ENABLE_KTLS).
+    const target = { kind: 'memcached', label: 'memcached -o ssl_kernel_tls', suboptions: 'ssl_kernel_tls' };
+    targets.push({ label: target.label, kind: 'memcached', requestedBackend: null, runningBackend: null, available: true });
+    compared.push(target);
+  }
   for (const backend of o.backends) {
     const target = servers.recordcacheTarget(backend);
     const info = { label: target.label, kind: 'recordcache', requestedBackend: backend, runningBackend: null, available: false };
     try {
       const server = await servers.startServer(target, serverOptions);
       try {
-        info.runningBackend = (await servers.serverStats(server.port, 'settings')).get('records_backend') || null;
+        info.runningBackend = (await servers.serverStats(server.port, 'settings', server.tls)).get('records_backend') || null;
       } finally {
         await server.stop();
       }
@@ -172,17 +187,17 @@ async function main() {
     log(`${target.label}: ${info.available ? `records backend ${info.runningBackend}` : `not measured (${info.note})`}`);
   }
   log(
-    `W7 in the guest: ${o.conns} connections x ${W7_VALUE / 1024} KB at ${o.readRate / 1000} KB/s each, ` +
+    `${workloadId} in the guest: ${o.conns} connections x ${W7_VALUE / 1024} KB at ${o.readRate / 1000} KB/s each, ` +
       `${o.smallRate} small GETs/s; ${o.runs} runs x ${o.duration} s (+${o.warmup} s) per server, alternating`,
   );
   const oneRun = async (target, r) => {
     const began = Date.now();
-    const record = { workload: 'W7', target: target.label, backend: null, run: r, status: 'ok', figures: {}, details: {}, checks: [], wallSeconds: 0 };
+    const record = { workload: workloadId, target: target.label, backend: null, run: r, status: 'ok', figures: {}, details: {}, checks: [], wallSeconds: 0 };
     try {
       const server = await servers.startServer(target, serverOptions);
       try {
         if (target.kind === 'recordcache') {
-          record.backend = (await servers.serverStats(server.port, 'settings')).get('records_backend') || null;
+          record.backend = (await servers.serverStats(server.port, 'settings', server.tls)).get('records_backend') || null;
         }
         Object.assign(record, await measureW7({ settings, server, target, calibration: {} }, o));
         if (server.hasExited()) throw new Error(`${target.label} exited during the run`);
@@ -229,7 +244,7 @@ async function main() {
     machine: machineInfo(),
     settings: { ...o, serverCpu, loadgenCpu, maxConns: settings.maxConns },
     targets,
-    workloads: [{ id: 'W7', title: 'hot-key fan-out, slow readers (guest)', runs }],
+    workloads: [{ id: workloadId, title: `hot-key fan-out, slow readers${o.tls ? ', over TLS' : ''} (guest)`, runs }],
   };
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, 'results.json'), JSON.stringify(results, null, 1));

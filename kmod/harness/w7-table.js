@@ -13,7 +13,7 @@
 const fs = require('fs');
 
 const results = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-const w7 = (results.workloads || []).find((w) => w.id === 'W7');
+const w7 = (results.workloads || []).find((w) => w.id === 'W7' || w.id === 'W7-TLS');
 
 function median(values) {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -55,7 +55,7 @@ lines.push(`| server | valid runs | ${columns.map((c) => c[0]).join(' | ')} | ch
 lines.push(`|---|---|${columns.map(() => '---:').join('|')}|---|`);
 const reference = {};
 for (const target of results.targets || []) {
-  const label = target.kind === 'memcached' ? 'memcached' : `recordcache --records=${target.requestedBackend}`;
+  const label = target.kind === 'memcached' ? target.label : `recordcache --records=${target.requestedBackend}`;
   if (!target.available) {
     lines.push(`| ${label} | 0 | ${columns.map(() => '–').join(' | ')} | not measured: ${String(target.note || '').replace(/\|/g, '/')} |`);
     continue;
@@ -67,10 +67,10 @@ for (const target of results.targets || []) {
   const cells = columns.map(([, src, key, digits, scale]) => {
     const pick = (r) => (src === 'm' ? machineCpuPerGb(r) : (src === 'f' ? r.figures : r.details)[key]);
     const value = median(ok.map(pick)) * (scale || 1);
-    if (target.kind === 'memcached') reference[key] = value;
+    if (target.label === 'memcached') reference[key] = value;
     let text = fmt(value, digits);
     // Ratios against memcached for the three compared figures.
-    if (target.kind !== 'memcached' && src !== 'd' && key !== 'gb_per_s' && Number.isFinite(reference[key]) && reference[key] > 0) {
+    if (target.label !== 'memcached' && src !== 'd' && key !== 'gb_per_s' && Number.isFinite(reference[key]) && reference[key] > 0) {
       text += ` (×${(value / reference[key]).toFixed(2)})`;
     }
     return text;

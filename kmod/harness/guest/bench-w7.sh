@@ -29,6 +29,13 @@ say() {
 if [ ! -e /sys/module/records ]; then
 	insmod "/lib/modules/$(uname -r)/records.ko" || { say "insmod failed"; exit 1; }
 fi
+# Kernel TLS, where bench-guest.sh packed Debian's tls and crypto modules (W7-TLS).
+if [ -d "/lib/modules/$(uname -r)/ktls" ] && [ ! -e /sys/module/tls ]; then
+	for m in /lib/modules/"$(uname -r)"/ktls/*.ko; do
+		insmod "$m" 2>/dev/null
+	done
+	say "kernel TLS modules loaded: $(cat /proc/sys/net/ipv4/tcp_available_ulp)"
+fi
 
 mkdir -p /etc /root /tmp/shims
 [ -f /etc/passwd ] || echo 'root:x:0:0:root:/root:/bin/sh' >/etc/passwd
