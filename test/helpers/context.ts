@@ -1,0 +1,66 @@
+/*
+ * A server context for unit tests of the request handlers and stats: the real store and
+ * counters on a clock that moves only when told, and a records engine that keeps records
+ * as plain bytes and counts them. No sockets.
+ */
+
+import { defaultConfig, type Config } from '../../server/config';
+import { Server } from '../../server/server';
+import { ManualClock } from '../../server/store/clock';
+import type { ServerContext } from '../../server/context';
+import type { RecordConnection, RecordHandle, RecordsEngine, Segment } from '../../server/records/types';
+
+class BytesRecord implements RecordHandle {
+  readonly record = this;
+  readonly offset = 0;
+  readonly length: number;
+  constructor(readonly bytes: Buffer) {
+    this.length = bytes.length;
+  }
+}
+
+/** The parts of a records engine the handlers use; records are the bytes themselves. */
+export class BytesEngine {
+  readonly name = 'js' as const;
+  created = 0;
+  deleted = 0;
+
+  initRecord(bytes: Buffer): RecordHandle {
+    this.created++;
+    return new BytesRecord(Buffer.from(bytes));
+  }
+
+  delRecord(): void {
+    this.deleted++;
+  }
+
+  connections(): Iterable<RecordConnection> {
+    return [];
+  }
+}
+
+export interface TestContext {
+  ctx: ServerContext;
+  clock: ManualClock;
+  engine: BytesEngine;
+}
+
+/** A context with memcached's default settings, changed by `config`. The clock starts at 62. */
+export function testContext(config: Partial<Config> = {}): TestContext {
+  const clock = new ManualClock();
+  const engine = new BytesEngine();
+  const server = new Server({ ...defaultConfig(), ...config }, engine as unknown as RecordsEngine, clock);
+  return { ctx: server.ctx, clock, engine };
+}
+
+/** The bytes a list of reply segments puts on the wire, records read back from the engine. */
+export function wireBytes(segments: readonly Segment[]): Buffer {
+  return Buffer.concat(
+    segments.map((s) => (Buffer.isBuffer(s) ? s : (s.record as BytesRecord).bytes.subarray(s.offset, s.offset + s.length))),
+  );
+}
+
+/** The same as latin1 text, for text protocol replies. */
+export function wireText(segments: readonly Segment[]): string {
+  return wireBytes(segments).toString('latin1');
+}
