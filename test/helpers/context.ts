@@ -9,6 +9,8 @@ import { Server } from '../../server/server';
 import { ManualClock } from '../../server/store/clock';
 import type { ServerContext } from '../../server/context';
 import type { RecordConnection, RecordHandle, RecordsEngine, Segment } from '../../server/records/types';
+import { FrameStatus, decodeText, frameText, newTextFrame, type TextRequest } from '../../server/protocol/text';
+import { ReplyQueue, type After } from '../../server/commands/text';
 
 class BytesRecord implements RecordHandle {
   readonly record = this;
@@ -63,4 +65,28 @@ export function wireBytes(segments: readonly Segment[]): Buffer {
 /** The same as latin1 text, for text protocol replies. */
 export function wireText(segments: readonly Segment[]): string {
   return wireBytes(segments).toString('latin1');
+}
+
+/**
+ * Frames and decodes `bytes` as the text protocol (meta included) and hands each request to
+ * `execute` with one ReplyQueue, as one read batch. Returns what the client would read.
+ */
+export function runText(
+  ctx: ServerContext,
+  bytes: string | Buffer,
+  execute: (ctx: ServerContext, req: TextRequest, replies: ReplyQueue) => After | void,
+  replies: ReplyQueue = new ReplyQueue(),
+): { text: string; after: (After | void)[] } {
+  const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
+  const limits = { itemSizeMax: ctx.config.itemSizeMax, casEnabled: !ctx.config.disableCas };
+  const frame = newTextFrame();
+  const after: (After | void)[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    frameText(buf, off, buf.length, limits, frame);
+    if (frame.status !== FrameStatus.Whole) throw new Error(`incomplete request at ${off}: ${buf.toString('latin1', off, off + 40)}`);
+    after.push(execute(ctx, decodeText(buf, off, frame.length, limits), replies));
+    off += frame.length + frame.swallow;
+  }
+  return { text: wireText(replies.segments), after };
 }
