@@ -166,6 +166,8 @@ describe('store', () => {
     assert.equal(store.get('a'), null);
     store.store(StoreMode.Set, 'b', 0, 0, crlf('2'));
     assert.notEqual(store.get('b'), null);
+    // a took CAS 1 and the flush 2 (memcached's get_cas_id in flush_all): b has 3.
+    assert.equal(store.peek('b')!.cas, 3);
   });
 
   it('the sweep reclaims flushed items nobody asks for, counting them as memcached does', () => {
