@@ -117,13 +117,16 @@ describe('server process', function () {
       // The signal comes once the server is answering them: replies are in progress.
       await waitFor(async () => (await stat(port, 'get_hits')) > 0);
       server.child.kill(signal);
-      let received = 0;
-      socket.on('data', (d) => (received += d.length));
+      const received: Buffer[] = [];
+      socket.on('data', (d: Buffer) => received.push(d));
       socket.resume();
       const closed = new Promise((resolve) => socket.once('close', resolve));
       assert.equal(await server.exited, 0);
       await closed;
-      assert.equal(received, 30 * getReplyLength('big', value.length));
+      // Every reply whole and in order, then the close.
+      const replies = Buffer.concat(received);
+      assert.equal(replies.length, 30 * getReplyLength('big', value.length));
+      assert.ok(replies.equals(Buffer.from(`VALUE big 0 ${value.length}\r\n${value}\r\nEND\r\n`.repeat(30), 'latin1')), 'replies intact');
     });
   }
 
