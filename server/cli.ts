@@ -195,9 +195,10 @@ function writePidFile(path: string): void {
 function dropPrivileges(user: string): void {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
   try {
-    // The user's primary group, as getpwnam() gives memcached.
+    // The user's primary group, as getpwnam() gives memcached; no supplementary groups
+    // (memcached's setgroups(0, NULL)).
     const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
-    process.setgroups?.([gid]);
+    process.setgroups?.([]);
     process.setgid?.(gid);
     process.setuid?.(user);
   } catch (err) {
