@@ -78,7 +78,9 @@ export async function main(argv: string[]): Promise<void> {
     );
   };
   server.onShutdownRequest = stop;
-  if (config.pidFile !== null) {
+  // memcached removes its pidfile at exit only when it daemonized (-d); in the foreground
+  // the file stays behind.
+  if (config.pidFile !== null && config.daemonize) {
     const pidFile = config.pidFile;
     process.on('exit', () => fs.rmSync(pidFile, { force: true }));
   }

@@ -277,18 +277,31 @@ describe('server process', function () {
     }
   });
 
-  it('writes its pid to the -P file and removes the file on SIGTERM', async () => {
+  it('writes its pid to the -P file, and leaves it after SIGTERM in the foreground as memcached does', async () => {
+    // memcached.c removes the pidfile at exit only `if (do_daemonize)`; the -d case above
+    // checks that it goes.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'recordcache-pid-'));
-    const pidFile = path.join(dir, 'mc.pid');
     try {
-      server = await startServer('recordcache', ['-P', pidFile]);
-      // The kernel accepts connections as soon as the socket listens; the file follows.
-      await waitFor(() => server!.hasExited() || (fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').endsWith('\n')));
-      assert.equal(fs.readFileSync(pidFile, 'utf8'), `${server.child.pid}\n`);
-      await assertServing(server);
-      server.child.kill('SIGTERM');
-      assert.equal(await server.exited, 0);
-      assert.equal(fs.existsSync(pidFile), false, 'pidfile removed at exit');
+      const written = (file: string) => fs.existsSync(file) && fs.readFileSync(file, 'utf8').endsWith('\n');
+      const ours = path.join(dir, 'ours.pid');
+      const theirs = path.join(dir, 'memcached.pid');
+      server = await startServer('recordcache', ['-P', ours]);
+      const reference = await startServer('memcached', ['-P', theirs]);
+      try {
+        // The kernel accepts connections as soon as the socket listens; the file follows.
+        await waitFor(() => server!.hasExited() || reference.hasExited() || (written(ours) && written(theirs)));
+        assert.equal(fs.readFileSync(theirs, 'utf8'), `${reference.child.pid}\n`, 'memcached, the reference');
+        assert.equal(fs.readFileSync(ours, 'utf8'), `${server.child.pid}\n`);
+        await assertServing(server);
+        reference.child.kill('SIGTERM');
+        server.child.kill('SIGTERM');
+        assert.equal(await reference.exited, 0);
+        assert.equal(await server.exited, 0);
+        assert.equal(fs.existsSync(theirs), true, 'memcached leaves its pidfile');
+        assert.equal(fs.readFileSync(ours, 'utf8'), `${server.child.pid}\n`, 'and so does recordcache');
+      } finally {
+        await reference.stop();
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
