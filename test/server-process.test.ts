@@ -162,11 +162,16 @@ describe('server process', function () {
     let ended = false;
     socket.on('end', () => (ended = true));
     assert.equal(await request(socket, 'version\r\n'), 'VERSION 1.6.18\r\n');
+    const lastReply = performance.now();
     socket.on('data', (d: Buffer) => (after += d.toString('latin1')));
     // The server closes it (a FIN, not an error), says nothing more, and goes on serving.
     await new Promise((resolve) => socket.once('close', resolve));
+    const idle = performance.now() - lastReply;
     assert.equal(ended, true, 'closed by the server');
     assert.equal(after, '');
+    // Not before the connection has been idle for the second asked (memcached: more than
+    // idle_timeout seconds since the last command). No upper bound: a busy machine is slow.
+    assert.ok(idle >= 900, `closed after ${idle.toFixed(0)} ms idle`);
     await assertServing(server);
   });
 
