@@ -9,6 +9,7 @@ import { createEngine } from './records';
 import { Server } from './server';
 import { AuthFile, AuthFileError } from './auth-file';
 import { TlsSetupError } from './tls';
+import type { Config } from './config';
 
 export async function main(argv: string[]): Promise<void> {
   const parsed = parseArgs(argv);
@@ -51,8 +52,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     listeners = await server.start();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`failed to listen: ${e.message}\n`);
+    process.stderr.write(`${listenFailure(config, err as NodeJS.ErrnoException)}\n`);
     process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
   }
   if (config.pidFile !== null) writePidFile(config.pidFile);
@@ -78,7 +78,9 @@ export async function main(argv: string[]): Promise<void> {
     );
   };
   server.onShutdownRequest = stop;
-  if (config.pidFile !== null) {
+  // memcached removes its pidfile at exit only when it daemonized (-d); in the foreground
+  // the file stays behind.
+  if (config.pidFile !== null && config.daemonize) {
     const pidFile = config.pidFile;
     process.on('exit', () => fs.rmSync(pidFile, { force: true }));
   }
@@ -93,6 +95,40 @@ export async function main(argv: string[]): Promise<void> {
       if (!(error instanceof AuthFileError)) throw error;
     }
   });
+}
+
+/**
+ * memcached's line for a listener it could not open (memcached.c main, through vperror):
+ * which socket, then strerror's text.
+ */
+function listenFailure(config: Config, err: NodeJS.ErrnoException): string {
+  let what: string;
+  if (config.socketPath !== null) what = `UNIX socket: ${config.socketPath}`;
+  else if (config.listen.length > 0) what = `one of interface(s) ${config.listen.join(',')}`;
+  // Node reports a UDP socket's failure from bind, a TCP listener's from listen.
+  else if (err.syscall === 'bind') what = `UDP port ${config.udpPort}`;
+  else what = `TCP port ${config.port}`;
+  return `failed to listen on ${what}: ${strerror(err)}`;
+}
+
+/** glibc's strerror() text for the errors opening a listener gives; Node's own text otherwise. */
+function strerror(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return 'Address already in use';
+    case 'EADDRNOTAVAIL':
+      return 'Cannot assign requested address';
+    case 'EACCES':
+      return 'Permission denied';
+    case 'ENOENT':
+      return 'No such file or directory';
+    case 'EAFNOSUPPORT':
+      return 'Address family not supported by protocol';
+    case 'EINVAL':
+      return 'Invalid argument';
+    default:
+      return err.message;
+  }
 }
 
 /** Set in the environment of the process -d starts. */
@@ -161,9 +197,10 @@ function writePidFile(path: string): void {
 function dropPrivileges(user: string): void {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
   try {
-    // The user's primary group, as getpwnam() gives memcached.
+    // The user's primary group, as getpwnam() gives memcached; no supplementary groups
+    // (memcached's setgroups(0, NULL)).
     const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
-    process.setgroups?.([gid]);
+    process.setgroups?.([]);
     process.setgid?.(gid);
     process.setuid?.(user);
   } catch (err) {

@@ -398,7 +398,10 @@ function cachedump(ctx: ServerContext, args: string[]): Buffer {
   let text = '';
   let shown = 0;
   const processStarted = ctx.store.clock.processStarted;
-  for (const item of ctx.store.items()) {
+  // memcached walks the LRU from its head: the most recently linked item first.
+  const linked = [...ctx.store.items()];
+  for (let i = linked.length - 1; i >= 0; i--) {
+    const item = linked[i];
     if (item.lruClass !== id) continue;
     if (limit !== 0 && shown >= limit) break;
     const exp = item.exptime === 0 ? 0 : item.exptime + processStarted;

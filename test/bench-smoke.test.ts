@@ -1,7 +1,8 @@
 /*
  * Keeps the benchmark instrument working: builds the load generator, drives each server
  * for a second with a tiny W1, and renders a report from those runs. Seconds, not minutes;
- * the figures themselves come from `npm run bench`.
+ * the figures themselves come from `npm run bench`: this checks that they are reported,
+ * never how large they are.
  */
 
 import assert from 'node:assert/strict';
@@ -56,14 +57,20 @@ describe('bench smoke', function () {
       await preload(ctx, { keys: 1000, valueSize: 32 });
       const run = await runLoad(ctx, { conns: 8, pipeline: 2, keys: 1000, ratio: '1:9' });
       const r = run.results[0];
-      assert.ok(r.window.requests_per_s > 0, 'nonzero throughput');
+      // The run is checked for what it reports, not for how fast this machine is.
+      const counters: (keyof typeof r.window)[] = ['requests', 'get_requests', 'get_keys', 'hits', 'sets', 'requests_per_s', 'keys_per_s'];
+      for (const name of counters) assert.ok(Number.isFinite(r.window[name]) && r.window[name] >= 0, `window.${name} is reported: ${r.window[name]}`);
       assert.ok(r.window.sets > 0 && r.window.get_keys > 0, 'both gets and sets completed');
       assert.equal(r.window.hits, r.window.get_keys, 'every get hit a preloaded key');
       assert.equal(r.all.errors + r.unexpected_replies + r.connect_errors, 0);
-      assert.ok(r.latency_us.count > 0 && r.latency_us.p50 > 0 && r.latency_us.p99 >= r.latency_us.p50);
+      const latency = r.latency_us;
+      assert.ok(latency.count > 0, 'latencies were recorded');
+      assert.ok(latency.p50 <= latency.p99 && latency.p99 <= latency.p999 && latency.p999 <= latency.max, `percentiles in order: ${JSON.stringify(latency)}`);
       const check = countsCheck(run.statsBefore, run.statsAfter, run.results);
       assert.ok(check.ok, check.detail);
-      assert.ok(run.window.seconds > 0.5 && Number.isFinite(run.window.serverCpuSeconds));
+      // The busy shares of pinned CPUs are NaN here, where nothing is pinned.
+      const figures = ['seconds', 'serverCpuSeconds', 'serverCpuPercent', 'otherCpuPercent', 'serverWaitPercent', 'loadgenWaitPercent'] as const;
+      for (const name of figures) assert.ok(Number.isFinite(run.window[name]), `window ${name} is reported: ${run.window[name]}`);
       if (target.kind === 'recordcache') assert.equal(await runningBackend(server), 'js');
       else assert.equal(await probeMeta(binary, server.port), true, 'memcached speaks the meta protocol');
       records.push({
@@ -140,7 +147,7 @@ describe('bench smoke', function () {
       crosscheck: null,
     };
     assert.equal(results.summary.length, 1);
-    assert.ok(Number.isFinite(results.summary[0].ratio.median) && results.summary[0].ratio.median > 0);
+    assert.ok(Number.isFinite(results.summary[0].ratio.median), 'a ratio is computed');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'recordcache-bench-smoke-'));
     try {
       const files = writeReport(dir, results);

@@ -361,6 +361,7 @@ describe('binary protocol: framing and decoding', () => {
   });
 
   it('closes when key and extras cannot fit memcached\'s read buffer', () => {
+    assert.equal(READ_BUFFER_SIZE, 16384, "memcached.h's READ_BUFFER_SIZE");
     const header = request(Opcode.Get, { keylen: 65535, bodylen: 65535 });
     const frame = newTextFrame();
     const bytes = Buffer.concat([header, Buffer.alloc(READ_BUFFER_SIZE)]);

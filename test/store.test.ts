@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { ArithStatus, REALTIME_MAXDELTA, Store, StoreMode, StoreResult, type StoreOptions } from '../server/store/store';
 import { ManualClock } from '../server/store/clock';
-import { itemTotal } from '../server/store/item';
 
 const MB = 1024 * 1024;
 const crlf = (s: string) => Buffer.from(s + '\r\n', 'latin1');
@@ -28,26 +27,48 @@ describe('store', () => {
   });
 
   it('append and prepend keep the old flags and expiry', () => {
-    const { store } = newStore();
+    const { store, clock } = newStore();
     store.store(StoreMode.Set, 'k', 7, 100, crlf('mid'));
+    clock.advance(3);
     store.store(StoreMode.Append, 'k', 1, 0, crlf('>'));
     store.store(StoreMode.Prepend, 'k', 2, 0, crlf('<'));
     const item = store.peek('k');
     assert.equal(value(store, 'k'), '<mid>');
     assert.equal(item?.flags, 7);
-    assert.equal(item?.exptime, store.realtime(100));
+    // Relative expiry is kept in memcached's clock, which starts at 62: set at 62, +100.
+    assert.equal(item?.exptime, 162);
+  });
+
+  it('converts exptimes as memcached realtime() does', () => {
+    // Clock at 62 s; the process started at Unix time 1_700_000_000 - 62.
+    const { store, clock } = newStore();
+    const started = 1_700_000_000 - 62;
+    const cases: [number, number][] = [
+      [0, 0], // never
+      [1, 63], // relative: now + 1
+      [2592000, 62 + 2592000], // 30 days: still relative
+      [2592001, 1], // past 30 days it is a Unix time; this one is long before the start
+      [started, 1], // at the start itself: already past
+      [started + 1, 1],
+      [started + 500, 500],
+      [-1, 1], // negative: expired at once (memcached turns it into REALTIME_MAXDELTA + 1 first)
+    ];
+    for (const [exptime, expected] of cases) assert.equal(store.realtime(exptime), expected, `exptime ${exptime}`);
+    clock.advance(10);
+    assert.equal(store.realtime(5), 77);
   });
 
   it('gives every mutation a new CAS and checks it on cas', () => {
     const { store } = newStore();
+    // memcached's CAS ids count up from 1, one per linked item or in-place rewrite.
     store.store(StoreMode.Set, 'k', 0, 0, crlf('1'));
-    const first = store.peek('k')!.cas;
-    assert.equal(store.store(StoreMode.Cas, 'k', 0, 0, crlf('2'), BigInt(first + 1000)), StoreResult.Exists);
-    assert.equal(store.store(StoreMode.Cas, 'k', 0, 0, crlf('2'), BigInt(first)), StoreResult.Stored);
-    const second = store.peek('k')!.cas;
-    assert.notEqual(second, first);
+    assert.equal(store.peek('k')!.cas, 1);
+    assert.equal(store.store(StoreMode.Cas, 'k', 0, 0, crlf('2'), 1001n), StoreResult.Exists);
+    assert.equal(store.peek('k')!.cas, 1, 'a refused cas changes nothing');
+    assert.equal(store.store(StoreMode.Cas, 'k', 0, 0, crlf('2'), 1n), StoreResult.Stored);
+    assert.equal(store.peek('k')!.cas, 2);
     store.arith('k', true, 1n);
-    assert.notEqual(store.peek('k')!.cas, second);
+    assert.equal(store.peek('k')!.cas, 3);
     assert.equal(store.store(StoreMode.Cas, 'missing', 0, 0, crlf('x'), 1n), StoreResult.NotFound);
     assert.equal(store.counters.cas_badval, 1);
     assert.equal(store.counters.cas_hits, 1);
@@ -110,7 +131,22 @@ describe('store', () => {
     clock.advance(5);
     store.sweep();
     assert.equal(store.currItems, 1);
-    assert.equal(store.bytes, itemTotal('forever'.length, 0, 3, true));
+    // sizeof(item) 48 + "forever" and its NUL 8 + "x\r\n" 3 + CAS 8 (memcached: `STAT bytes 67`).
+    assert.equal(store.bytes, 67);
+  });
+
+  it('charges each item what memcached charges it', () => {
+    const { store } = newStore();
+    // 48 header + key + NUL + 4 if the flags are nonzero + value + CR LF + 8 CAS.
+    store.store(StoreMode.Set, 'f2', 5, 0, crlf('x'));
+    assert.equal(store.bytes, 48 + 3 + 4 + 3 + 8);
+    store.store(StoreMode.Set, 'k', 0, 0, crlf('y'.repeat(1000)));
+    assert.equal(store.bytes, 66 + 48 + 2 + 1002 + 8);
+    store.delete('f2');
+    assert.equal(store.bytes, 1060);
+    const noCas = newStore({ casEnabled: false }).store;
+    noCas.store(StoreMode.Set, 'k', 0, 0, crlf('y'.repeat(1000)));
+    assert.equal(noCas.bytes, 1052);
   });
 
   it('touch moves the expiry, and the sweep follows it', () => {
@@ -130,6 +166,8 @@ describe('store', () => {
     assert.equal(store.get('a'), null);
     store.store(StoreMode.Set, 'b', 0, 0, crlf('2'));
     assert.notEqual(store.get('b'), null);
+    // a took CAS 1 and the flush 2 (memcached's get_cas_id in flush_all): b has 3.
+    assert.equal(store.peek('b')!.cas, 3);
   });
 
   it('the sweep reclaims flushed items nobody asks for, counting them as memcached does', () => {

@@ -35,7 +35,7 @@ export function itemValue(ctx: ServerContext, item: Item, replies: ReplyQueue): 
   let record = item.record as Segment | null;
   if (record === null) {
     const config = ctx.config;
-    if (item.data.length < config.recordsMinSize) return item.data;
+    if (item.valueLength < config.recordsMinSize) return item.data;
     if (config.recordsMinHits > 1 && ++item.serves < config.recordsMinHits) return item.data;
     record = ctx.engine.initRecord(item.data);
     item.record = record;

@@ -563,7 +563,8 @@ export class Store {
     const newOldest = delay > 0 ? this.realtime(delay) : now;
     if (this.options.casEnabled) {
       this.oldestLive = newOldest - 1;
-      if (this.oldestLive <= now) this.oldestCas = this.nextCas + 1;
+      // memcached takes a CAS id for this (get_cas_id), so the next item's is one further on.
+      if (this.oldestLive <= now) this.oldestCas = ++this.nextCas;
     } else {
       this.oldestLive = newOldest;
     }
