@@ -48,8 +48,11 @@ static void frame(const unsigned char *buf, size_t len, const size_t *cuts, int 
 	size_t start = 0, have = 0;
 	int c = 0;
 
+	struct rp_limits lim = { .item_size_max = item_size_max, .slab_chunk_max = item_size_max,
+				 .max_line = 16384 };
+
 	memset(r, 0, sizeof(*r));
-	rp_init(&st, proto, false, item_size_max, 16384);
+	rp_init(&st, proto, &lim);
 	for (;;) {
 		struct rp_input in = { .copy = copy, .priv = &s, .base = start,
 				       .avail = have - start };
