@@ -368,7 +368,6 @@ static void rp_text_block(const struct rp_limits *lim, const struct rp_input *in
 		/* memcached reads such a block straight into the item (conn_nread) */
 		ex->status = RP_NEED;
 		ex->needed = total;
-		ex->length = 0;
 		return;
 	}
 	ex->length = (u32)total;

@@ -80,7 +80,7 @@ enum rp_status {
 struct rp_extent {
 	u8 status;		/* enum rp_status */
 	bool bad_magic;		/* RP_WHOLE: a binary header without the request magic */
-	u32 length;		/* RP_WHOLE: the request's bytes */
+	u32 length;		/* RP_WHOLE: the request's bytes (RP_NEED: a text line's) */
 	u32 swallow;		/* RP_WHOLE: bytes after it to drop (a value too large) */
 	u64 needed;		/* RP_NEED: the length to wait for, when known, else 0 */
 };

@@ -151,12 +151,13 @@ export interface NativeBinding {
   NativeEngine: new (options: object, onDelivery: DeliveryHandler) => NativeEngineHandle;
   memfdRecordThreshold: number;
   /**
-   * The native framers alone (for tests): [status, length, swallow, needed] as frameText
-   * (kind 0), frameBinary (1) and frameAuth (2) give them.
+   * The engine's framer alone (for tests; kmod/records_parse.c rp_measure):
+   * [status, length, swallow, needed] as frameText (proto 1), frameBinary (2) and
+   * frameAuth (3) give them.
    */
   frame(
     bytes: Buffer,
-    kind: number,
+    proto: number,
     itemSizeMax: number,
     casEnabled: number,
     slabChunkMax: number,
