@@ -675,9 +675,18 @@ Napi::Value FrameForTest(const Napi::CallbackInfo& info) {
   return result;
 }
 
+/* chooseProtocol(choice, firstByte) -> 1 text or 2 binary: rp_choose() for -B 0 auto, 1 ascii, 2 binary. */
+Napi::Value ChooseProtocolForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRE_ARGUMENT_INT32(info, 0, choice);
+  REQUIRE_ARGUMENT_INT32(info, 1, first_byte);
+  return Napi::Number::New(env, rp_choose(static_cast<uint8_t>(choice), static_cast<uint8_t>(first_byte)));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeEngine", EngineWrap::Define(env));
   exports.Set("frame", Napi::Function::New(env, FrameForTest, "frame"));
+  exports.Set("chooseProtocol", Napi::Function::New(env, ChooseProtocolForTest, "chooseProtocol"));
   exports.Set("memfdRecordThreshold", Napi::Number::New(env, static_cast<double>(kMemfdRecordThreshold)));
   return exports;
 }

@@ -885,7 +885,9 @@ bool Engine::FrameAndDeliver(Conn* c) {
   staging_.batches.push_back(BatchRef{c->in, first, count, bytes});
   staging_.events.insert(staging_.events.end(),
                          {kEventRequests, static_cast<int32_t>(c->slot), static_cast<int32_t>(count),
-                          (completes ? kBatchCompletesData : 0) | (close_now ? kBatchCloses : 0), 0});
+                          (completes ? kBatchCompletesData : 0) | (close_now ? kBatchCloses : 0) |
+                              (c->protocol == RP_PROTO_BINARY ? kBatchBinary : 0),
+                          0});
   return true;
 }
 

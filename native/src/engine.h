@@ -137,6 +137,8 @@ enum BatchFlags : int32_t {
   kBatchCompletesData = 1,
   /* The connection closes after this batch: memcached drops the replies it has not yet written. */
   kBatchCloses = 2,
+  /* The connection speaks the binary protocol, as the framer chose from -B and its first byte (rp_choose). */
+  kBatchBinary = 4,
 };
 
 /* A batch of whole requests, read from the connection's input buffer by the JS thread. */
