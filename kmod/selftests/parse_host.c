@@ -319,6 +319,23 @@ int main(void)
 		free(s);
 	}
 	{
+		/*
+		 * a key of 20000 bytes: memcached's 16 KiB read buffer fills before the key
+		 * is in, and the connection closes then, however the bytes arrive
+		 */
+		unsigned char *s = calloc(1, 24 + 16500);
+		static const long w[] = { 0 };
+
+		s[0] = 0x80;
+		s[2] = 20000 >> 8;
+		s[3] = 20000 & 0xff;
+		s[10] = 20000 >> 8;
+		s[11] = 20000 & 0xff;
+		check("binary key past the read buffer", s, 24 + 16500, RP_PROTO_AUTO, 1 << 20, w,
+		      -EMSGSIZE);
+		free(s);
+	}
+	{
 		/* text forced: a 0x80 byte is just a byte of a line */
 		static const long w[] = { 5, 0 };
 
