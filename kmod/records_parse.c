@@ -544,7 +544,8 @@ static void rp_bin_classify(const struct rp_limits *lim, const u8 *h, u32 extlen
 	case 0x01: case 0x02: case 0x03:	/* set add replace */
 	case 0x11: case 0x12: case 0x13:	/* and their quiet forms */
 		if (extlen == 8 && keylen && body >= (u64)keylen + 8)
-			rp_bin_store(lim, keylen, flags, rp_bin_int((s64)body - keylen - extlen), v);
+			rp_bin_store(lim, keylen, flags,
+				     rp_bin_int((s64)body - keylen - extlen), v);
 		return;
 	case 0x0e: case 0x0f:			/* append prepend */
 	case 0x19: case 0x1a:

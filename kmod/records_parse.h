@@ -65,7 +65,7 @@ struct rp_input {
 	/* Copy @len bytes at @off (off + len <= avail) of the message into @to. */
 	void (*copy)(const struct rp_input *in, u32 off, void *to, u32 len);
 	const void *priv;
-	const u8 *data;		/* the message's bytes when contiguous (copy unused), or NULL */
+	const u8 *data;		/* the message's bytes if contiguous (no copy), or NULL */
 	u32 base;		/* offset of the message in priv (for copy) */
 	u32 avail;		/* bytes of the message received so far */
 };

@@ -27,7 +27,8 @@ static void copy(const struct rp_input *in, u32 off, void *to, u32 len)
 	const struct src *s = in->priv;
 
 	if (off + len > in->avail) {
-		fprintf(stderr, "copy past the available bytes: %u + %u > %u\n", off, len, in->avail);
+		fprintf(stderr, "copy past the available bytes: %u + %u > %u\n",
+			off, len, in->avail);
 		abort();
 	}
 	memcpy(to, s->buf + in->base + off, len);
@@ -80,7 +81,8 @@ static void run(const struct rp_limits *lim, u8 choice, bool auth, const u8 *buf
 				return;
 			}
 			if (n > (long)(have - start)) {
-				fprintf(stderr, "framed %ld bytes, only %u there\n", n, have - start);
+				fprintf(stderr, "framed %ld bytes, only %u there\n",
+					n, have - start);
 				abort();
 			}
 			if (n > 0 && msg.kind == RP_DROP) {
@@ -89,7 +91,8 @@ static void run(const struct rp_limits *lim, u8 choice, bool auth, const u8 *buf
 			}
 			if (n > 0) {
 				printf("R%ld/%u%s ", n, msg.discard, msg.split ? "+" : "");
-				if (st.auth && st.proto == RP_PROTO_TEXT && carried_data(buf + start, n))
+				if (st.auth && st.proto == RP_PROTO_TEXT &&
+				    carried_data(buf + start, n))
 					st.auth = false;
 				start += n;
 				continue;
