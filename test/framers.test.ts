@@ -362,6 +362,7 @@ describe('one framer per language: TypeScript, the addon and the module frame al
         runs++;
       });
     });
+    if (process.env.RC_TEST_VERBOSE) console.log(`    ${cases.length} streams, ${runs} runs`);
     assert.ok(runs > 50000, `only ${runs} runs`);
   });
 
