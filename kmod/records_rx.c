@@ -39,20 +39,31 @@ static struct records_rx_cb *records_rx_cb(struct sk_buff *skb)
 /* Any context: the largest request the parser can frame, which sk_rcvbuf must allow. */
 u32 records_rx_max_msg(const struct records_sock *rsk)
 {
-	return rsk->parser.item_size_max + rsk->parser.max_line + RP_BIN_HEAD_MAX + 65536;
+	return rsk->parser.lim.item_size_max + rsk->parser.lim.max_line + RP_BIN_HEAD_MAX + 65536;
 }
 
 /* Process context, before the socket is hooked. */
 void records_rx_init(struct records_sock *rsk, const struct records_attach *a)
 {
-	u8 proto = RP_PROTO_AUTO;
+	/*
+	 * The interface carries neither -S nor slab_chunk_max: frame binary SASL as served
+	 * with no chunk limit, so a SASL value is dropped here only where memcached swallows
+	 * it whatever those settings are.
+	 */
+	struct rp_limits lim = {
+		.item_size_max	= a->item_size_max ?: RECORDS_ITEM_DEFAULT,
+		.slab_chunk_max	= ~0U,
+		.max_line	= a->max_line ?: RECORDS_LINE_DEFAULT,
+		.cas		= a->flags & RECORDS_ATTACH_CAS,
+		.sasl		= true,
+	};
+	u8 choice = RP_PROTO_AUTO;
 
 	if (a->flags & RECORDS_ATTACH_TEXT)
-		proto = RP_PROTO_TEXT;
+		choice = RP_PROTO_TEXT;
 	else if (a->flags & RECORDS_ATTACH_BINARY)
-		proto = RP_PROTO_BINARY;
-	rp_init(&rsk->parser, proto, a->flags & RECORDS_ATTACH_CAS,
-		a->item_size_max ?: RECORDS_ITEM_DEFAULT, a->max_line ?: RECORDS_LINE_DEFAULT);
+		choice = RP_PROTO_BINARY;
+	rp_init(&rsk->parser, choice, &lim);
 	rsk->rx_limit = a->rx_limit ?: RECORDS_RX_LIMIT;
 	atomic_set(&rsk->rx_msgs, 0);
 	atomic_set(&rsk->rx_bytes, 0);

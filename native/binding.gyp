@@ -1,15 +1,17 @@
 # The native records engine (see src/engine.h). Built by `node-gyp rebuild` from this
-# directory; node-addon-api comes from the package's dependencies.
+# directory; node-addon-api comes from the package's dependencies. Requests are framed by
+# the records module's parser, ../kmod/records_parse.c, compiled here as plain C.
 {
   "targets": [
     {
       "target_name": "recordcache_native",
-      "sources": ["src/addon.cc", "src/engine.cc", "src/framing.cc", "src/kmod.cc", "src/record.cc"],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "../kmod/include/uapi"],
+      "sources": ["src/addon.cc", "src/engine.cc", "src/kmod.cc", "src/record.cc", "../kmod/records_parse.c"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "../kmod/include/uapi", "../kmod"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions", "-O3"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-O3"],
       "cflags": ["-O2", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_c": ["-std=gnu11"],
       "cflags_cc": ["-O2", "-std=c++20", "-fno-exceptions", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [
         ["OS!='linux'", { "type": "none", "sources": [] }]

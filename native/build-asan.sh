@@ -8,8 +8,11 @@ addon_api=$(node -p "require('node-addon-api').include_dir")
 node_include=$(node -p "require('path').join(process.execPath, '..', '..', 'include', 'node')")
 [ -f "$node_include/node_api.h" ] || node_include=/usr/include/node
 mkdir -p build-asan
+# The framer is the records module's parser, plain C.
+${CC:-gcc} -std=gnu11 -c -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address \
+  ../kmod/records_parse.c -o build-asan/records_parse.o
 ${CXX:-g++} -std=c++20 -shared -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address -fno-exceptions \
   -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED \
-  -I"$node_include" -I"$addon_api" -I../kmod/include/uapi \
-  src/addon.cc src/engine.cc src/framing.cc src/kmod.cc src/record.cc \
+  -I"$node_include" -I"$addon_api" -I../kmod/include/uapi -I../kmod \
+  src/addon.cc src/engine.cc src/kmod.cc src/record.cc build-asan/records_parse.o \
   -o build-asan/recordcache_native.node

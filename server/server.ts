@@ -16,7 +16,7 @@ import { After, ReplyQueue, endsEvent, executeText } from './commands/text';
 import { REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
 import { BinarySession, binaryLimits, executeBinary } from './commands/binary';
 import { UdpFront } from './udp';
-import type { EngineHandlers, Framer, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch } from './records/types';
+import type { EngineHandlers, Framer, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch, WireProtocol } from './records/types';
 import { decodeAuth, frameAuth } from './protocol/auth';
 import { executeAuth } from './commands/auth';
 import type { AuthFile } from './auth-file';
@@ -31,6 +31,16 @@ const RESERVED_FDS = 12;
  * drain: a client that pipelines requests and never reads holds at most about this much.
  */
 const BATCH_OUTPUT_BUDGET = 4 * 1024 * 1024;
+
+/**
+ * The protocol a connection speaks, for the js engine (the native engines ask their C
+ * framer, kmod/records_parse.c rp_choose, which decides the same): -B auto lets the first
+ * byte choose, 0x80 being a binary request's magic; -B ascii or binary fixes the protocol
+ * (a forced binary server closes on text's first 24 bytes).
+ */
+export function chooseProtocol(choice: Config['protocol'], firstByte: number): WireProtocol {
+  return choice === 'ascii' || (choice === 'auto' && firstByte !== REQUEST_MAGIC) ? 'text' : 'binary';
+}
 
 export class Server {
   readonly ctx: ServerContext;
@@ -148,11 +158,9 @@ export class Server {
         conn.state = state;
         return null;
       },
-      // -B auto: the first byte chooses, 0x80 being a binary request's magic; -B ascii or
-      // binary fixes the protocol (a forced binary server closes on text's first 24 bytes).
-      framerFor: (conn, firstByte) => {
-        const protocol = this.config.protocol;
-        if (protocol === 'ascii' || (protocol === 'auto' && firstByte !== REQUEST_MAGIC)) {
+      // The native engines' framer has chosen already; the js engine's framer is this one.
+      framerFor: (conn, firstByte, chosen) => {
+        if ((chosen ?? chooseProtocol(this.config.protocol, firstByte)) === 'text') {
           const state = conn.state as ClientState;
           if (state.asciiAuthenticated) return this.textFramer;
           const textFramer = this.textFramer;

@@ -1,6 +1,6 @@
 /*
- * The native framers (native/src/framing.cc) decide exactly what frameText and frameBinary
- * decide: the same request lengths, bytes swallowed, lengths waited for and closes, for
+ * The engine's framer (kmod/records_parse.c, linked into the addon) decides exactly what
+ * frameText and frameBinary decide: the same request lengths, bytes swallowed, lengths waited for and closes, for
  * generated requests of every shape, cut at every kind of place, under several limits.
  */
 
@@ -117,7 +117,7 @@ describe('native framing matches the TypeScript framers', function () {
         const limits = LIMITS[i % LIMITS.length];
         const ts = protocol === 'text' ? frameText(bytes, 0, bytes.length, limits, out) : frameBinary(bytes, 0, bytes.length, limits, out);
         const expected = [ts.status, ts.length, ts.swallow, ts.needed];
-        const got = native.frame(bytes, protocol === 'binary' ? 1 : 0, limits.itemSizeMax, limits.casEnabled ? 1 : 0, limits.slabChunkMax, limits.sasl ? 1 : 0);
+        const got = native.frame(bytes, protocol === 'binary' ? 2 : 1, limits.itemSizeMax, limits.casEnabled ? 1 : 0, limits.slabChunkMax, limits.sasl ? 1 : 0);
         assert.deepEqual(got, expected, `case ${i} (${JSON.stringify(bytes.toString('latin1').slice(0, 120))}, ${bytes.length} bytes, limits ${i % LIMITS.length})`);
       }
     });

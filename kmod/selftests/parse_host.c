@@ -48,8 +48,11 @@ static void frame(const unsigned char *buf, size_t len, const size_t *cuts, int 
 	size_t start = 0, have = 0;
 	int c = 0;
 
+	struct rp_limits lim = { .item_size_max = item_size_max, .slab_chunk_max = item_size_max,
+				 .max_line = 16384 };
+
 	memset(r, 0, sizeof(*r));
-	rp_init(&st, proto, false, item_size_max, 16384);
+	rp_init(&st, proto, &lim);
 	for (;;) {
 		struct rp_input in = { .copy = copy, .priv = &s, .base = start,
 				       .avail = have - start };
@@ -313,6 +316,23 @@ int main(void)
 		s[24 + 5000] = 0x80;
 		s[24 + 5000 + 1] = 0x0a;
 		check("binary too large", s, 24 + 5000 + 24, RP_PROTO_AUTO, 100, w, 0);
+		free(s);
+	}
+	{
+		/*
+		 * a key of 20000 bytes: memcached's 16 KiB read buffer fills before the key
+		 * is in, and the connection closes then, however the bytes arrive
+		 */
+		unsigned char *s = calloc(1, 24 + 16500);
+		static const long w[] = { 0 };
+
+		s[0] = 0x80;
+		s[2] = 20000 >> 8;
+		s[3] = 20000 & 0xff;
+		s[10] = 20000 >> 8;
+		s[11] = 20000 & 0xff;
+		check("binary key past the read buffer", s, 24 + 16500, RP_PROTO_AUTO, 1 << 20, w,
+		      -EMSGSIZE);
 		free(s);
 	}
 	{

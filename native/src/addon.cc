@@ -108,10 +108,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
       return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
     };
     options.limits.item_size_max = static_cast<uint32_t>(number("itemSizeMax", options.limits.item_size_max));
-    options.limits.cas_enabled = flag("casEnabled", options.limits.cas_enabled);
+    options.limits.cas = flag("casEnabled", options.limits.cas);
     options.limits.slab_chunk_max = static_cast<uint32_t>(number("slabChunkMax", options.limits.slab_chunk_max));
     options.limits.sasl = flag("sasl", options.limits.sasl);
-    options.protocol = static_cast<ProtocolChoice>(static_cast<int>(number("protocol", 0)));
+    // -B: 0 auto, 1 ascii, 2 binary (RP_PROTO_AUTO, RP_PROTO_TEXT, RP_PROTO_BINARY).
+    options.protocol = static_cast<uint8_t>(number("protocol", RP_PROTO_AUTO));
     options.idle_timeout_seconds = static_cast<uint32_t>(number("idleTimeoutSeconds", 0));
     options.out_limit_soft = static_cast<uint64_t>(number("outLimitSoft", static_cast<double>(options.out_limit_soft)));
     options.out_limit_hard = static_cast<uint64_t>(number("outLimitHard", static_cast<double>(options.out_limit_hard)));
@@ -641,29 +642,31 @@ void DeliverToJs(Napi::Env env, Napi::Function callback, Bridge* bridge, void* /
 }
 
 /*
- * frame(buffer, kind, itemSizeMax, casEnabled, slabChunkMax, sasl) -> [status, length,
- * swallow, needed]: the native framers (kind 0 text, 1 binary, 2 authentication) on their own, so tests can hold them to the
- * TypeScript ones byte for byte.
+ * frame(buffer, proto, itemSizeMax, casEnabled, slabChunkMax, sasl) -> [status, length,
+ * swallow, needed]: the engine's framer (kmod/records_parse.c rp_measure) on its own, with
+ * proto 1 text, 2 binary or 3 authentication, so tests can hold it to the TypeScript
+ * framers byte for byte. The status is 1 whole, 2 need more, 3 close, as FrameStatus.
  */
 Napi::Value FrameForTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   REQUIRE_ARGUMENT_BUFFER(info, 0, bytes);
-  REQUIRE_ARGUMENT_INT32(info, 1, kind);
+  REQUIRE_ARGUMENT_INT32(info, 1, proto);
   REQUIRE_ARGUMENT_NUMBER(info, 2, item_size_max);
   REQUIRE_ARGUMENT_INT32(info, 3, cas_enabled);
   REQUIRE_ARGUMENT_NUMBER(info, 4, slab_chunk_max);
   REQUIRE_ARGUMENT_INT32(info, 5, sasl);
-  FramingLimits limits{static_cast<uint32_t>(item_size_max), cas_enabled != 0, static_cast<uint32_t>(slab_chunk_max), sasl != 0};
+  if (proto != RP_PROTO_TEXT && proto != RP_PROTO_BINARY && proto != RP_PROTO_AUTH) {
+    THROW_AND_RETURN(env, TypeError, "Expected argument 1 to be 1 (text), 2 (binary) or 3 (authentication)");
+  }
+  rp_limits limits = DefaultFramingLimits();
+  limits.item_size_max = static_cast<uint32_t>(item_size_max);
+  limits.cas = cas_enabled != 0;
+  limits.slab_chunk_max = static_cast<uint32_t>(slab_chunk_max);
+  limits.sasl = sasl != 0;
   // Framed from a copy of exactly the given bytes, so a read past them is caught by ASan.
   std::vector<uint8_t> copy(bytes.Data(), bytes.Data() + bytes.Length());
-  Frame frame{};
-  if (kind == 2) {
-    FrameAuth(copy.data(), 0, copy.size(), &frame);
-  } else if (kind == 1) {
-    FrameBinary(copy.data(), 0, copy.size(), limits, &frame);
-  } else {
-    FrameText(copy.data(), 0, copy.size(), limits, &frame);
-  }
+  rp_extent frame{};
+  FrameRequest(limits, static_cast<uint8_t>(proto), copy.data(), 0, copy.size(), &frame);
   Napi::Array result = Napi::Array::New(env, 4);
   result.Set(0u, Napi::Number::New(env, static_cast<double>(frame.status)));
   result.Set(1u, Napi::Number::New(env, static_cast<double>(frame.length)));
@@ -672,9 +675,18 @@ Napi::Value FrameForTest(const Napi::CallbackInfo& info) {
   return result;
 }
 
+/* chooseProtocol(choice, firstByte) -> 1 text or 2 binary: rp_choose() for -B 0 auto, 1 ascii, 2 binary. */
+Napi::Value ChooseProtocolForTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRE_ARGUMENT_INT32(info, 0, choice);
+  REQUIRE_ARGUMENT_INT32(info, 1, first_byte);
+  return Napi::Number::New(env, rp_choose(static_cast<uint8_t>(choice), static_cast<uint8_t>(first_byte)));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeEngine", EngineWrap::Define(env));
   exports.Set("frame", Napi::Function::New(env, FrameForTest, "frame"));
+  exports.Set("chooseProtocol", Napi::Function::New(env, ChooseProtocolForTest, "chooseProtocol"));
   exports.Set("memfdRecordThreshold", Napi::Number::New(env, static_cast<double>(kMemfdRecordThreshold)));
   return exports;
 }

@@ -86,13 +86,13 @@ constexpr uint64_t kWakeTag = uint64_t{1} << 62;
 constexpr uint64_t kKernelSocketTag = uint64_t{1} << 61;
 
 /*
- * kmod backend. The module drops the data of an item too large to store; it is given a
- * larger limit than -I so that it only ever drops data the engine's framer would swallow
- * too (the two compute item sizes slightly differently).
+ * kmod backend. The module drops the data of an item too large to store. It frames with
+ * the engine's own framer (kmod/records_parse.c), and is given a larger limit than -I as
+ * a margin: it only ever drops data the engine's framer would swallow too.
  */
 constexpr uint32_t kKernelItemSizeSlack = 64 * 1024;
-/* The longest get line, as the engine's framer allows (framing.cc kGetLineLimit). */
-constexpr uint32_t kKernelMaxLine = 16 * 1024 * 1024;
+/* The longest get line, as the engine's framer allows. */
+constexpr uint32_t kKernelMaxLine = RP_GET_LINE_MAX;
 /* The first read(2) buffer of a session; grown when a message does not fit (EMSGSIZE). */
 constexpr size_t kKernelReadSize = 256 * 1024;
 /*
@@ -100,8 +100,8 @@ constexpr size_t kKernelReadSize = 256 * 1024;
  * replies are out) asks the module how far it got, when no EPOLLOUT edge said so first.
  */
 constexpr int kKernelWatchMs = 10;
-/* A binary request header (framing.h frames one without the magic as 24 bytes). */
-constexpr size_t kBinaryHeaderBytes = 24;
+/* A binary request header (the framer frames one without the magic as 24 bytes). */
+constexpr size_t kBinaryHeaderBytes = RP_BIN_HEADER;
 /* Sends a connection may have in the module before the engine asks which are done. */
 constexpr size_t kKernelSendsBeforeRefresh = 32;
 
@@ -212,7 +212,8 @@ struct Conn {
   /* kmod backend: the connection's records session, or -1 when this engine reads and writes it. */
   int session = -1;
   uint32_t slot = 0;
-  Protocol protocol = Protocol::Unknown;
+  /* RP_PROTO_TEXT or RP_PROTO_BINARY once its first byte has chosen (rp_choose). */
+  uint8_t protocol = RP_PROTO_AUTO;
   /* Under -Y, a text connection's requests are framed as authentication requests until JS says otherwise. */
   bool authenticated = false;
 
@@ -831,7 +832,7 @@ bool Engine::FrameAndDeliver(Conn* c) {
   bool close_now = false;
   const uint32_t first = static_cast<uint32_t>(staging_.starts.size());
   c->batch_starts.clear();
-  Frame frame;
+  rp_extent frame;
   while (pos < end) {
     if (c->swallow > 0) {
       const uint64_t skip = std::min<uint64_t>(c->swallow, end - pos);
@@ -841,19 +842,14 @@ bool Engine::FrameAndDeliver(Conn* c) {
     }
     // memcached writes out the replies it holds before such a request, once its data is in.
     if (count > 0 && !c->kernel_splits.empty() && split_at(pos)) break;
-    if (c->protocol == Protocol::Unknown) c->protocol = ChooseProtocol(options_.protocol, c->in[pos]);
-    if (c->protocol == Protocol::Text && options_.ascii_auth && !c->authenticated) {
-      FrameAuth(c->in, pos, end, &frame);
-    } else if (c->protocol == Protocol::Text) {
-      FrameText(c->in, pos, end, options_.limits, &frame);
-    } else {
-      FrameBinary(c->in, pos, end, options_.limits, &frame);
-    }
-    if (frame.status == FrameStatus::NeedMore) {
+    if (c->protocol == RP_PROTO_AUTO) c->protocol = rp_choose(options_.protocol, c->in[pos]);
+    const bool auth = c->protocol == RP_PROTO_TEXT && options_.ascii_auth && !c->authenticated;
+    FrameRequest(options_.limits, auth ? static_cast<uint8_t>(RP_PROTO_AUTH) : c->protocol, c->in, pos, end, &frame);
+    if (frame.status == RP_NEED) {
       c->needed = frame.needed;
       break;
     }
-    if (frame.status == FrameStatus::Close) {
+    if (frame.status == RP_CLOSE) {
       close_now = true;
       break;
     }
@@ -889,7 +885,9 @@ bool Engine::FrameAndDeliver(Conn* c) {
   staging_.batches.push_back(BatchRef{c->in, first, count, bytes});
   staging_.events.insert(staging_.events.end(),
                          {kEventRequests, static_cast<int32_t>(c->slot), static_cast<int32_t>(count),
-                          (completes ? kBatchCompletesData : 0) | (close_now ? kBatchCloses : 0), 0});
+                          (completes ? kBatchCompletesData : 0) | (close_now ? kBatchCloses : 0) |
+                              (c->protocol == RP_PROTO_BINARY ? kBatchBinary : 0),
+                          0});
   return true;
 }
 
@@ -1222,9 +1220,9 @@ bool Engine::AttachKernel(Conn* c) {
   }
   kmod::AttachLimits limits{};
   limits.flags = RECORDS_ATTACH_RECV;
-  if (options_.protocol == ProtocolChoice::Ascii) limits.flags |= RECORDS_ATTACH_TEXT;
-  if (options_.protocol == ProtocolChoice::Binary) limits.flags |= RECORDS_ATTACH_BINARY;
-  if (options_.limits.cas_enabled) limits.flags |= RECORDS_ATTACH_CAS;
+  if (options_.protocol == RP_PROTO_TEXT) limits.flags |= RECORDS_ATTACH_TEXT;
+  if (options_.protocol == RP_PROTO_BINARY) limits.flags |= RECORDS_ATTACH_BINARY;
+  if (options_.limits.cas) limits.flags |= RECORDS_ATTACH_CAS;
   limits.item_size_max = options_.limits.item_size_max + kKernelItemSizeSlack;
   limits.max_line = kKernelMaxLine;
   epoll_event in{};

@@ -28,14 +28,15 @@
 #include <thread>
 #include <vector>
 
-#include "framing.h"
+#include "framer.h"
 #include "record.h"
 
 namespace recordcache {
 
 struct EngineOptions {
-  FramingLimits limits{1024 * 1024, true, 512 * 1024, false};
-  ProtocolChoice protocol = ProtocolChoice::Auto;
+  rp_limits limits = DefaultFramingLimits();
+  /* -B: RP_PROTO_AUTO lets each connection's first byte choose (rp_choose). */
+  uint8_t protocol = RP_PROTO_AUTO;
   /* Seconds without traffic before a connection is closed; 0 never. */
   uint32_t idle_timeout_seconds = 0;
   /* Past this much unwritten output, stop reading the connection's requests. */
@@ -136,6 +137,8 @@ enum BatchFlags : int32_t {
   kBatchCompletesData = 1,
   /* The connection closes after this batch: memcached drops the replies it has not yet written. */
   kBatchCloses = 2,
+  /* The connection speaks the binary protocol, as the framer chose from -B and its first byte (rp_choose). */
+  kBatchBinary = 4,
 };
 
 /* A batch of whole requests, read from the connection's input buffer by the JS thread. */

@@ -51,6 +51,7 @@ const enum SubmitOp {
 const enum BatchFlags {
   CompletesData = 1,
   Closes = 2,
+  Binary = 4,
 }
 
 /** Event words of a delivery (native/src/engine.h EventKind). */
@@ -151,17 +152,20 @@ export interface NativeBinding {
   NativeEngine: new (options: object, onDelivery: DeliveryHandler) => NativeEngineHandle;
   memfdRecordThreshold: number;
   /**
-   * The native framers alone (for tests): [status, length, swallow, needed] as frameText
-   * (kind 0), frameBinary (1) and frameAuth (2) give them.
+   * The engine's framer alone (for tests; kmod/records_parse.c rp_measure):
+   * [status, length, swallow, needed] as frameText (proto 1), frameBinary (2) and
+   * frameAuth (3) give them.
    */
   frame(
     bytes: Buffer,
-    kind: number,
+    proto: number,
     itemSizeMax: number,
     casEnabled: number,
     slabChunkMax: number,
     sasl: number,
   ): [number, number, number, number];
+  /** The engine's protocol choice alone (for tests; rp_choose): -B 0 auto, 1 ascii, 2 binary -> 1 text, 2 binary. */
+  chooseProtocol(choice: number, firstByte: number): number;
 }
 
 const ADDON_FILE = path.join('native', 'build', 'Release', 'recordcache_native.node');
@@ -554,9 +558,9 @@ export class NativeRecordsEngine implements RecordsEngine {
     let handled = count;
     if (conn !== undefined && !conn.refused && !conn.closing && !conn.closed) {
       if (!conn.framed) {
-        // The addon frames; framerFor still sets up the connection's protocol state.
+        // The addon frames and chose the protocol; framerFor sets up the connection's state for it.
         conn.framed = true;
-        handlers.framerFor(conn, buf[starts[first]]);
+        handlers.framerFor(conn, buf[starts[first]], (flags & BatchFlags.Binary) !== 0 ? 'binary' : 'text');
       }
       const batch = this.batch;
       batch.buf = buf;

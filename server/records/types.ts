@@ -75,11 +75,18 @@ export interface ListenerInfo {
   readonly id: number;
 }
 
+/** The protocol a connection speaks: memcached's text (and meta) or binary protocol. */
+export type WireProtocol = 'text' | 'binary';
+
 export interface EngineHandlers {
   /** A connection was accepted. Return a refusal message to send before closing it, or null to keep it. */
   onOpen(conn: RecordConnection): Buffer | null;
-  /** The framer for a connection, chosen from its first byte (protocol negotiation). */
-  framerFor(conn: RecordConnection, firstByte: number): Framer;
+  /**
+   * The framer for a connection, chosen from its first byte (protocol negotiation). An
+   * engine that frames natively passes the protocol its framer chose (kmod/records_parse.c
+   * rp_choose), and the server takes it; otherwise the server chooses.
+   */
+  framerFor(conn: RecordConnection, firstByte: number, chosen?: WireProtocol): Framer;
   /**
    * recvRecord: whole requests that arrived on conn. Responses go out through sendRecord.
    * Returns how many requests were handled; the rest are delivered again once the
