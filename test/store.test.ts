@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { ArithStatus, REALTIME_MAXDELTA, Store, StoreMode, StoreResult, type StoreOptions } from '../server/store/store';
+import { ArithStatus, REALTIME_MAXDELTA, Store, StoreResult, type StoreOptions } from '../server/store/store';
+import { StoreMode } from '../server/memcached/item';
 import { ManualClock } from '../server/store/clock';
-import { itemTotal } from '../server/store/item';
+import { itemTotal } from '../server/memcached/item';
 
 const MB = 1024 * 1024;
 const crlf = (s: string) => Buffer.from(s + '\r\n', 'latin1');

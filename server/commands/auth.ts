@@ -11,7 +11,7 @@
 import { Reply, replyLine } from '../protocol/replies';
 import { AuthKind, type AuthRequest } from '../protocol/auth';
 import type { ServerContext } from '../context';
-import type { ReplyQueue } from './text';
+import type { ReplyQueue } from '../connection/reply-queue';
 
 const UNAUTHENTICATED = replyLine('CLIENT_ERROR unauthenticated');
 const BAD_TERMINATION = replyLine('CLIENT_ERROR bad command line termination');

@@ -7,10 +7,11 @@
 import { Reply, replyLine } from '../protocol/replies';
 import { MetaCommand, META_MAX_OPAQUE_LENGTH, type MetaError, type MetaRequest } from '../protocol/meta';
 import { base64Encode } from '../protocol/base64';
-import { ArithStatus, StoreMode, StoreResult, type Item } from '../store/store';
+import { ArithStatus, StoreResult, type Item } from '../store/store';
+import { StoreMode } from '../memcached/item';
 import type { ServerContext } from '../context';
-import type { ReplyQueue } from './text';
-import { itemValue } from './text';
+import type { ReplyQueue } from '../connection/reply-queue';
+import { itemValue } from '../records-policy';
 import { slabClassOf } from '../stats';
 
 const MN = replyLine('MN');

@@ -6,10 +6,10 @@
  */
 
 import { Reply, replyLine } from './replies';
-import { parseI32, parseU32, parseU64 } from './numbers';
+import { parseI32, parseU32, parseU64 } from '../memcached/numbers';
 import { base64Decode } from './base64';
 import { KEY_MAX_LENGTH, type TextLimits } from './limits';
-import { itemTotal } from '../store/item';
+import { itemTotal } from '../memcached/item';
 import { tokEnd, tokStart, tokenLength } from './tokens';
 
 /** Meta commands take at most this many tokens (memcached's MFLAG_MAX_OPT_LENGTH). */

@@ -5,7 +5,7 @@
  */
 
 import type net from 'node:net';
-import type { TextFrame } from '../protocol/text';
+import type { Framer } from '../framing';
 
 export type BackendName = 'js' | 'native' | 'kmod';
 
@@ -29,8 +29,6 @@ export interface RecordSlice {
 /** A response is a list of segments: bytes the response owns, or slices of records. */
 export type Segment = Buffer | RecordSlice;
 
-/** A framer finds where one whole request ends (see protocol/text.ts frameText). */
-export type Framer = (buf: Buffer, start: number, end: number, out: TextFrame) => TextFrame;
 
 /** A client connection as the engine presents it. */
 export interface RecordConnection {

@@ -1,20 +1,8 @@
 /*
- * An item as memcached keeps it, and the size memcached charges for it.
+ * An item as memcached keeps it.
  */
 
-export const enum StoreMode {
-  Set = 1,
-  Add,
-  Replace,
-  Append,
-  Prepend,
-  Cas,
-}
-
-/** Bytes memcached charges an item: header, key + NUL, client flags if nonzero, data + CR LF, CAS. */
-export function itemTotal(nkey: number, flags: number, nbytesWithCrlf: number, casEnabled: boolean): number {
-  return 48 + nkey + 1 + (flags === 0 ? 0 : 4) + nbytesWithCrlf + (casEnabled ? 8 : 0);
-}
+import { itemTotal } from '../memcached/item';
 
 export class Item {
   /** Relative time the item was linked or last bumped by a fetch (memcached's it->time). */

@@ -8,11 +8,12 @@
  */
 
 import type { Clock } from './clock';
-import { Item, StoreMode, itemTotal } from './item';
+import { Item } from './item';
+import { StoreMode, itemTotal } from '../memcached/item';
 import { SlabMemory } from './slabs';
-import { parseStoredCounter } from '../protocol/numbers';
+import { parseStoredCounter } from '../memcached/numbers';
 
-export { Item, StoreMode };
+export { Item };
 
 /** 30 days: exptimes up to this are relative, larger ones are Unix times. */
 export const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
