@@ -15,7 +15,6 @@ import { itemValue } from '../records-policy';
 import { slabClassOf } from '../stats';
 
 const MN = replyLine('MN');
-const OPAQUE_TOO_LONG = replyLine('CLIENT_ERROR opaque token too long');
 
 /** " k<key>", base64 and followed by " b" when the key is binary. */
 function keyFlag(key: string, binary: boolean): string {
@@ -84,7 +83,7 @@ function metaGet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
     store.counters.get_misses++;
     store.counters.cmd_get++;
     const flags = opaqueAndKey(req);
-    if (flags === null) return void out.push(OPAQUE_TOO_LONG);
+    if (flags === null) return void out.push(Reply.META_OPAQUE_TOO_LONG);
     if (!req.noReply) out.push(replyLine('EN' + flags));
     return;
   }
@@ -126,7 +125,7 @@ function metaGet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
         line += item.fetched ? ' h1' : ' h0';
         break;
       case 0x4f: // O
-        if (opaqueTooLong(flag)) return void out.push(OPAQUE_TOO_LONG);
+        if (opaqueTooLong(flag)) return void out.push(Reply.META_OPAQUE_TOO_LONG);
         line += ' ' + flag;
         break;
       case 0x6b: // k
@@ -224,7 +223,7 @@ function metaSet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
 function metaDelete(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): void {
   const store = ctx.store;
   const flags = opaqueAndKey(req);
-  if (flags === null) return void replies.segments.push(OPAQUE_TOO_LONG);
+  if (flags === null) return void replies.segments.push(Reply.META_OPAQUE_TOO_LONG);
   const item = store.peek(req.key);
   let status: string;
   if (item === null) {
@@ -304,7 +303,7 @@ function metaArith(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): v
           if (created) store.retime(item, req.vivifyTtl);
           break;
         case 0x4f:
-          if (opaqueTooLong(flag)) return void out.push(OPAQUE_TOO_LONG);
+          if (opaqueTooLong(flag)) return void out.push(Reply.META_OPAQUE_TOO_LONG);
           line += ' ' + flag;
           break;
         case 0x6b:
@@ -317,7 +316,7 @@ function metaArith(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): v
     if (req.value) line += '\r\n' + value;
   } else {
     const flags = opaqueAndKey(req);
-    if (flags === null) return void out.push(OPAQUE_TOO_LONG);
+    if (flags === null) return void out.push(Reply.META_OPAQUE_TOO_LONG);
     line = status + flags;
   }
   if (!suppressed) out.push(replyLine(line));
