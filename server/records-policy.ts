@@ -19,10 +19,13 @@ export function itemValue(ctx: ServerContext, item: Item, replies: ReplyQueue): 
   let record = item.record as Segment | null;
   if (record === null) {
     const config = ctx.config;
-    if (item.data.length < config.recordsMinSize) return item.data;
+    if (item.dataLength < config.recordsMinSize) return item.data;
     if (config.recordsMinHits > 1 && ++item.serves < config.recordsMinHits) return item.data;
-    record = ctx.engine.initRecord(item.data);
-    item.record = record;
+    const engine = ctx.engine;
+    const handle = engine.initRecord(item.data);
+    // One owner for the value's bytes: from now on the item reads them from the record.
+    item.keepInRecord(handle, () => engine.readRecord(handle));
+    record = handle;
   }
   return record;
 }

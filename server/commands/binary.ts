@@ -143,7 +143,7 @@ function executeGet(ctx: ServerContext, req: GetRequest, replies: ReplyQueue): v
   if (ctx.prefixStats.enabled) ctx.prefixStats.recordGet(req.key, item !== null);
   const out = replies.segments;
   if (item !== null) {
-    const valueLength = req.withValue ? item.data.length - 2 : 0;
+    const valueLength = req.withValue ? item.valueLength : 0;
     out.push(encodeValueHeader(req.opcode, req.opaque, item.cas, item.flags, req.withKey ? req.key : null, valueLength));
     if (valueLength > 0) {
       // The item's data ends in CR LF, which the binary protocol does not send.

@@ -105,6 +105,10 @@ export class JsRecordsEngine implements RecordsEngine {
     return new JsRecord(bytes);
   }
 
+  readRecord(record: RecordHandle): Buffer {
+    return (record as JsRecord).bytes;
+  }
+
   delRecord(_record: RecordHandle): void {
     // The Buffer lives as long as any socket still references it; nothing else to release.
   }

@@ -111,6 +111,11 @@ export interface RecordsEngine {
 
   /** Hand bytes to the engine once; the handle can then be sent to any number of connections. */
   initRecord(bytes: Buffer): RecordHandle;
+  /**
+   * The bytes of a record not yet deleted: the engine's own Buffer where JS holds it (js),
+   * else a copy (native). For the few readers of a value that lives only in its record.
+   */
+  readRecord(record: RecordHandle): Buffer;
   /** Release the handle; sends already queued stay valid until written. */
   delRecord(record: RecordHandle): void;
   /**
