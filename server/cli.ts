@@ -48,7 +48,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`${err.message}\n`);
     process.exit(64); // EX_USAGE
   }
-  let listeners;
+  let listeners: Awaited<ReturnType<Server['start']>>;
   try {
     listeners = await server.start();
   } catch (err) {

@@ -6,7 +6,6 @@ import type { Config } from './config';
 import type { Store } from './store/store';
 import type { ListenerInfo, RecordsEngine } from './records/types';
 import type { PrefixStats } from './stats-prefix';
-import type { BinarySession } from './commands/binary';
 import type { AuthFile } from './auth-file';
 import type { TlsTerminator } from './tls';
 
@@ -40,15 +39,6 @@ export class ServerCounters {
 /** Settings a client can change at run time. */
 export interface RuntimeSettings {
   verbosity: number;
-}
-
-/** Per-connection protocol state. */
-export interface ClientState {
-  lastCommandTime: number;
-  /** Set when the connection speaks the binary protocol. */
-  binary?: BinarySession;
-  /** Under -Y: the connection has sent a user and password from the file. */
-  asciiAuthenticated: boolean;
 }
 
 export interface ServerContext {

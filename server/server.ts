@@ -5,18 +5,21 @@
 
 import type { Config } from './config';
 import { parseListenEntry } from './cli-args';
-import { ServerCounters, type ClientState, type ServerContext } from './context';
+import { ServerCounters, type ServerContext } from './context';
+import { BinarySession, type ClientState } from './connection/client-state';
 import { Store } from './store/store';
 import { SystemClock, type Clock } from './store/clock';
 import { decodeText, frameText, type TextLimits } from './protocol/text';
 import { Reply } from './protocol/replies';
 import { PrefixStats } from './stats-prefix';
 import { TlsTerminator, tlsSettings } from './tls';
-import { After, ReplyQueue, endsEvent, executeText } from './commands/text';
+import { After, ReplyQueue, endsEvent } from './connection/reply-queue';
+import { executeText } from './commands/text';
 import { REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
-import { BinarySession, binaryLimits, executeBinary } from './commands/binary';
+import { binaryLimits, executeBinary } from './commands/binary';
 import { UdpFront } from './udp';
-import type { EngineHandlers, Framer, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch, WireProtocol } from './records/types';
+import type { EngineHandlers, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch, WireProtocol } from './records/types';
+import type { Framer } from './framing';
 import { decodeAuth, frameAuth } from './protocol/auth';
 import { executeAuth } from './commands/auth';
 import type { AuthFile } from './auth-file';

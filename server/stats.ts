@@ -5,7 +5,8 @@
  */
 
 import { Reply } from './protocol/replies';
-import type { ServerContext, ClientState } from './context';
+import type { ServerContext } from './context';
+import type { ClientState } from './connection/client-state';
 import { MEMCACHED_VERSION, WORKER_THREADS, udpConnectionsPerSocket } from './config';
 import { ClassCounters } from './store/store';
 import { SLAB_PAGE_SIZE } from './store/slabs';

@@ -26,9 +26,12 @@ import net from 'node:net';
 import { udpConnectionsPerSocket } from './config';
 import type { ServerContext } from './context';
 import { parseListenEntry } from './cli-args';
-import { After, ReplyQueue, endsEvent, executeText } from './commands/text';
-import { BinarySession, binaryLimits, executeBinary } from './commands/binary';
-import { FrameStatus, Op, decodeText, frameText, newTextFrame, type TextLimits } from './protocol/text';
+import { After, ReplyQueue, endsEvent } from './connection/reply-queue';
+import { executeText } from './commands/text';
+import { binaryLimits, executeBinary } from './commands/binary';
+import { BinarySession } from './connection/client-state';
+import { FrameStatus, newFrame } from './framing';
+import { Op, decodeText, frameText, type TextLimits } from './protocol/text';
 import { BinaryOp, REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
 import { UDP_HEADER_SIZE, UdpResponses, udpRequestId } from './protocol/udp';
 
@@ -39,7 +42,7 @@ export class UdpFront {
   private readonly sockets: dgram.Socket[] = [];
   private readonly textLimits: TextLimits;
   private readonly binaryLimits: BinaryLimits;
-  private readonly frame = newTextFrame();
+  private readonly frame = newFrame();
   private readonly replies = new ReplyQueue(false, true);
   /** Which of the responses in `replies` were suppressed (noreply, quiet flags). */
   private readonly skips: boolean[] = [];

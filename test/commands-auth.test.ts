@@ -12,9 +12,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { executeAuth } from '../server/commands/auth';
-import { ReplyQueue, endsEvent, executeText } from '../server/commands/text';
+import { ReplyQueue, endsEvent } from '../server/connection/reply-queue';
+import { executeText } from '../server/commands/text';
 import { decodeAuth, frameAuth } from '../server/protocol/auth';
-import { FrameStatus, decodeText, frameText, newTextFrame } from '../server/protocol/text';
+import { FrameStatus, newFrame } from '../server/framing';
+import { decodeText, frameText } from '../server/protocol/text';
 import { AuthFile } from '../server/auth-file';
 import type { ServerContext } from '../server/context';
 import { testContext, wireText } from './helpers/context';
@@ -32,7 +34,7 @@ class Connection {
     const buf = Buffer.concat([this.pending, Buffer.from(bytes, 'latin1')]);
     const limits = { itemSizeMax: ctx.config.itemSizeMax, casEnabled: true };
     const replies = new ReplyQueue();
-    const frame = newTextFrame();
+    const frame = newFrame();
     let handled = 0;
     let off = 0;
     while (off < buf.length) {

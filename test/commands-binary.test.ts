@@ -7,10 +7,11 @@
  */
 
 import assert from 'node:assert/strict';
-import { BinarySession, binaryLimits, executeBinary } from '../server/commands/binary';
-import { After, ReplyQueue } from '../server/commands/text';
+import { binaryLimits, executeBinary } from '../server/commands/binary';
+import { BinarySession } from '../server/connection/client-state';
+import { After, ReplyQueue } from '../server/connection/reply-queue';
 import { decodeBinary, frameBinary } from '../server/protocol/binary';
-import { FrameStatus, newTextFrame } from '../server/protocol/text';
+import { FrameStatus, newFrame } from '../server/framing';
 import type { ServerContext } from '../server/context';
 import { testContext, wireBytes } from './helpers/context';
 
@@ -45,7 +46,7 @@ function run(ctx: ServerContext, packets: Packet[], session = new BinarySession(
   const buf = Buffer.concat(packets.map(packet));
   const limits = binaryLimits(ctx.config);
   const replies = new ReplyQueue();
-  const frame = newTextFrame();
+  const frame = newFrame();
   let after = After.Continue;
   for (let off = 0; off < buf.length && after === After.Continue; off += frame.length) {
     frameBinary(buf, off, buf.length, limits, frame);
@@ -136,7 +137,7 @@ describe('binary commands', () => {
     const buf = Buffer.concat([packet({ op: 0x01, key: 'a', extras: '0000000000000000', value: '1' }), bad]);
     const limits = binaryLimits(ctx.config);
     const replies = new ReplyQueue();
-    const frame = newTextFrame();
+    const frame = newFrame();
     frameBinary(buf, 0, buf.length, limits, frame);
     assert.equal(executeBinary(ctx, decodeBinary(buf, 0, frame.length, limits), replies, new BinarySession()), After.Continue);
     assert.equal(replies.segments.length, 1, 'the set is answered');

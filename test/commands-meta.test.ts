@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { executeMeta, executeMetaError } from '../server/commands/meta';
-import { ReplyQueue } from '../server/commands/text';
+import { ReplyQueue } from '../server/connection/reply-queue';
 import { Op, type TextRequest } from '../server/protocol/text';
 import type { ServerContext } from '../server/context';
 import { runText, testContext } from './helpers/context';

@@ -7,7 +7,8 @@
  */
 
 import assert from 'node:assert/strict';
-import { After, ReplyQueue, endsEvent, executeText } from '../server/commands/text';
+import { After, ReplyQueue, endsEvent } from '../server/connection/reply-queue';
+import { executeText } from '../server/commands/text';
 import { runText, testContext } from './helpers/context';
 
 const K251 = 'k'.repeat(251);

@@ -20,7 +20,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { FrameStatus, frameText, newTextFrame, type TextFrame } from '../server/protocol/text';
+import { FrameStatus, newFrame, type Frame } from '../server/framing';
+import { frameText } from '../server/protocol/text';
 import { REQUEST_MAGIC, frameBinary, type BinaryLimits } from '../server/protocol/binary';
 import { frameAuth } from '../server/protocol/auth';
 import { chooseProtocol } from '../server/server';
@@ -210,7 +211,7 @@ function splits(length: number): number[] {
 type FrameFn = (buf: Buffer, start: number, end: number, proto: Proto, limits: BinaryLimits) => readonly [number, number, number, number];
 
 const tsFrame = (() => {
-  const out: TextFrame = newTextFrame();
+  const out: Frame = newFrame();
   return (buf: Buffer, start: number, end: number, proto: Proto, limits: BinaryLimits) => {
     const f = proto === Proto.Binary ? frameBinary(buf, start, end, limits, out) : proto === Proto.Auth ? frameAuth(buf, start, end, out) : frameText(buf, start, end, limits, out);
     return [f.status, f.length, f.swallow, f.needed] as const;

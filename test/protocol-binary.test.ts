@@ -18,8 +18,8 @@ import {
   type BinaryLimits,
   type BinaryRequest,
 } from '../server/protocol/binary';
-import { FrameStatus, newTextFrame } from '../server/protocol/text';
-import { StoreMode } from '../server/store/item';
+import { FrameStatus, newFrame } from '../server/framing';
+import { StoreMode } from '../server/memcached/item';
 import { byteByByte, feedFrames, splits } from './helpers/feed';
 import { checkPlain, isPlainMechanism } from '../server/sasl';
 
@@ -74,7 +74,7 @@ function request(opcode: number, f: Fields = {}): Buffer {
 
 function u32s(...values: number[]): Buffer {
   const out = Buffer.alloc(values.length * 4);
-  values.forEach((v, i) => out.writeUInt32BE(v, i * 4));
+  for (const [i, v] of values.entries()) out.writeUInt32BE(v, i * 4);
   return out;
 }
 
@@ -319,7 +319,7 @@ describe('binary protocol: framing and decoding', () => {
   }
 
   it('waits for a whole header, then for extras and key, then for the value', () => {
-    const frame = newTextFrame();
+    const frame = newFrame();
     const bytes = request(Opcode.Set, { key: 'key', extras: u32s(0, 0), value: 'v'.repeat(100) });
     frameBinary(bytes, 0, 10, limits, frame);
     assert.deepEqual([frame.status, frame.needed], [FrameStatus.NeedMore, 24]);
@@ -332,7 +332,7 @@ describe('binary protocol: framing and decoding', () => {
   });
 
   it('a header claiming a 4 GB value is refused from the header alone, its value swallowed', () => {
-    const frame = newTextFrame();
+    const frame = newFrame();
     const header = request(Opcode.Set, { key: 'k', extras: u32s(0, 0), bodylen: 0x7fffffff });
     frameBinary(header, 0, header.length, limits, frame);
     assert.deepEqual([frame.status, frame.length, frame.swallow], [FrameStatus.Whole, 33, 0x7fffffff - 9]);
@@ -363,7 +363,7 @@ describe('binary protocol: framing and decoding', () => {
   it('closes when key and extras cannot fit memcached\'s read buffer', () => {
     assert.equal(READ_BUFFER_SIZE, 16384, "memcached.h's READ_BUFFER_SIZE");
     const header = request(Opcode.Get, { keylen: 65535, bodylen: 65535 });
-    const frame = newTextFrame();
+    const frame = newFrame();
     const bytes = Buffer.concat([header, Buffer.alloc(READ_BUFFER_SIZE)]);
     frameBinary(bytes, 0, READ_BUFFER_SIZE, limits, frame);
     assert.deepEqual([frame.status, frame.needed], [FrameStatus.NeedMore, READ_BUFFER_SIZE + 1]);
@@ -374,7 +374,7 @@ describe('binary protocol: framing and decoding', () => {
   });
 
   it('bad magic is decided at 24 bytes', () => {
-    const frame = newTextFrame();
+    const frame = newFrame();
     const text = Buffer.from('get foo\r\nget bar\r\nget baz\r\n');
     frameBinary(text, 0, 23, limits, frame);
     assert.equal(frame.status, FrameStatus.NeedMore);

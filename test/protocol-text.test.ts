@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { FrameStatus, Op, decodeText, frameText, newTextFrame, type TextLimits, type TextRequest } from '../server/protocol/text';
-import { StoreMode } from '../server/store/item';
+import { FrameStatus, newFrame } from '../server/framing';
+import { Op, decodeText, frameText, type TextLimits, type TextRequest } from '../server/protocol/text';
+import { StoreMode } from '../server/memcached/item';
 import { byteByByte, feedFrames, splits } from './helpers/feed';
 import { Reply } from '../server/protocol/replies';
 
@@ -165,7 +166,7 @@ describe('text protocol: framing and decoding', () => {
   });
 
   it('asks for the whole data block of a storage command', () => {
-    const frame = newTextFrame();
+    const frame = newFrame();
     frameText(b('set k 0 0 100\r\nabc'), 0, 18, limits, frame);
     assert.equal(frame.status, FrameStatus.NeedMore);
     assert.equal(frame.needed, 15 + 102);

@@ -5,7 +5,8 @@
  */
 
 import assert from 'node:assert/strict';
-import { frameText, newTextFrame } from '../server/protocol/text';
+import { newFrame } from '../server/framing';
+import { frameText } from '../server/protocol/text';
 import { frameBinary, type BinaryLimits } from '../server/protocol/binary';
 import { loadNativeBinding, type NativeBinding } from '../server/records/native';
 
@@ -111,7 +112,7 @@ describe('native framing matches the TypeScript framers', function () {
   for (const [protocol, make] of [['text', textCase], ['binary', binaryCase]] as const) {
     it(`${protocol}: 30,000 generated requests under three sets of limits`, () => {
       const r = new Random(protocol === 'text' ? 7 : 11);
-      const out = newTextFrame();
+      const out = newFrame();
       for (let i = 0; i < 30000; i++) {
         const bytes = make(r);
         const limits = LIMITS[i % LIMITS.length];

@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { generalStatPairs, settingsStatPairs, statsReply } from '../server/stats';
-import { StoreMode } from '../server/store/store';
+import { StoreMode } from '../server/memcached/item';
 import { testContext, wireText } from './helpers/context';
 
 const crlf = (s: string) => Buffer.from(s + '\r\n', 'latin1');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { ArithStatus, REALTIME_MAXDELTA, Store, StoreMode, StoreResult, type StoreOptions } from '../server/store/store';
+import { ArithStatus, REALTIME_MAXDELTA, Store, StoreResult, type StoreOptions } from '../server/store/store';
+import { StoreMode } from '../server/memcached/item';
 import { ManualClock } from '../server/store/clock';
 
 const MB = 1024 * 1024;

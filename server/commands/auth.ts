@@ -8,15 +8,11 @@
  * (and one per -R requests), which ReplyQueue.authReply reproduces.
  */
 
-import { Reply, replyLine } from '../protocol/replies';
+import { Reply } from '../protocol/replies';
 import { AuthKind, type AuthRequest } from '../protocol/auth';
 import type { ServerContext } from '../context';
-import type { ReplyQueue } from './text';
+import type { ReplyQueue } from '../connection/reply-queue';
 
-const UNAUTHENTICATED = replyLine('CLIENT_ERROR unauthenticated');
-const BAD_TERMINATION = replyLine('CLIENT_ERROR bad command line termination');
-const BAD_TOKEN_FORMAT = replyLine('CLIENT_ERROR bad authentication token format');
-const AUTHENTICATION_FAILURE = replyLine('CLIENT_ERROR authentication failure');
 
 /** Answers one request; returns true when the connection is now authenticated. */
 export function executeAuth(ctx: ServerContext, req: AuthRequest, replies: ReplyQueue): boolean {
@@ -24,13 +20,13 @@ export function executeAuth(ctx: ServerContext, req: AuthRequest, replies: Reply
   let authenticated = false;
   switch (req.kind) {
     case AuthKind.Unauthenticated:
-      reply = UNAUTHENTICATED;
+      reply = Reply.UNAUTHENTICATED;
       break;
     case AuthKind.BadTermination:
-      reply = BAD_TERMINATION;
+      reply = Reply.BAD_TERMINATION;
       break;
     case AuthKind.BadFormat:
-      reply = BAD_TOKEN_FORMAT;
+      reply = Reply.BAD_AUTH_TOKEN_FORMAT;
       break;
     case AuthKind.Credentials:
       ctx.counters.authCmds++;
@@ -39,7 +35,7 @@ export function executeAuth(ctx: ServerContext, req: AuthRequest, replies: Reply
         reply = Reply.STORED;
       } else {
         ctx.counters.authErrors++;
-        reply = AUTHENTICATION_FAILURE;
+        reply = Reply.AUTHENTICATION_FAILURE;
       }
       break;
   }

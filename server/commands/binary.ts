@@ -28,11 +28,13 @@ import {
   type StatRequest,
   type StoreRequest,
 } from '../protocol/binary';
-import { StoreMode } from '../protocol/text';
+import { StoreMode } from '../memcached/item';
 import { ArithStatus, StoreResult, type Item } from '../store/store';
 import type { Segment } from '../records/types';
 import type { ServerContext } from '../context';
-import { After, ReplyQueue, itemValue } from './text';
+import { After, type ReplyQueue } from '../connection/reply-queue';
+import { itemValue } from '../records-policy';
+import type { BinarySession } from '../connection/client-state';
 import { generalStatPairs, resetStats, settingsStatPairs, statGroup, type StatPairs } from '../stats';
 import { SASL_MECHANISMS, checkPlain, isPlainMechanism } from '../sasl';
 import { MEMCACHED_VERSION, type Config } from '../config';
@@ -45,16 +47,6 @@ export function binaryLimits(config: Config): BinaryLimits {
     slabChunkMax: config.slabChunkMax,
     sasl: config.sasl,
   };
-}
-
-/** Per-connection state of the binary protocol: SASL authentication. */
-export class BinarySession {
-  /** Commands other than SASL and VERSION are served (memcached's c->authenticated). */
-  authenticated = false;
-  /** A SASL_AUTH began an exchange that SASL_STEP may continue (c->sasl_started). */
-  saslStarted = false;
-  /** An exchange succeeded on this connection; the SASL library refuses to run another. */
-  saslCompleted = false;
 }
 
 const VERSION_BODY = Buffer.from(MEMCACHED_VERSION, 'latin1');
@@ -151,7 +143,7 @@ function executeGet(ctx: ServerContext, req: GetRequest, replies: ReplyQueue): v
   if (ctx.prefixStats.enabled) ctx.prefixStats.recordGet(req.key, item !== null);
   const out = replies.segments;
   if (item !== null) {
-    const valueLength = req.withValue ? item.data.length - 2 : 0;
+    const valueLength = req.withValue ? item.valueLength : 0;
     out.push(encodeValueHeader(req.opcode, req.opaque, item.cas, item.flags, req.withKey ? req.key : null, valueLength));
     if (valueLength > 0) {
       // The item's data ends in CR LF, which the binary protocol does not send.

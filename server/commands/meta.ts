@@ -7,14 +7,14 @@
 import { Reply, replyLine } from '../protocol/replies';
 import { MetaCommand, META_MAX_OPAQUE_LENGTH, type MetaError, type MetaRequest } from '../protocol/meta';
 import { base64Encode } from '../protocol/base64';
-import { ArithStatus, StoreMode, StoreResult, type Item } from '../store/store';
+import { ArithStatus, StoreResult, type Item } from '../store/store';
+import { StoreMode } from '../memcached/item';
 import type { ServerContext } from '../context';
-import type { ReplyQueue } from './text';
-import { itemValue } from './text';
+import type { ReplyQueue } from '../connection/reply-queue';
+import { itemValue } from '../records-policy';
 import { slabClassOf } from '../stats';
 
 const MN = replyLine('MN');
-const OPAQUE_TOO_LONG = replyLine('CLIENT_ERROR opaque token too long');
 
 /** " k<key>", base64 and followed by " b" when the key is binary. */
 function keyFlag(key: string, binary: boolean): string {
@@ -83,7 +83,7 @@ function metaGet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
     store.counters.get_misses++;
     store.counters.cmd_get++;
     const flags = opaqueAndKey(req);
-    if (flags === null) return void out.push(OPAQUE_TOO_LONG);
+    if (flags === null) return void out.push(Reply.META_OPAQUE_TOO_LONG);
     if (!req.noReply) out.push(replyLine('EN' + flags));
     return;
   }
@@ -125,7 +125,7 @@ function metaGet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
         line += item.fetched ? ' h1' : ' h0';
         break;
       case 0x4f: // O
-        if (opaqueTooLong(flag)) return void out.push(OPAQUE_TOO_LONG);
+        if (opaqueTooLong(flag)) return void out.push(Reply.META_OPAQUE_TOO_LONG);
         line += ' ' + flag;
         break;
       case 0x6b: // k
@@ -223,7 +223,7 @@ function metaSet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
 function metaDelete(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): void {
   const store = ctx.store;
   const flags = opaqueAndKey(req);
-  if (flags === null) return void replies.segments.push(OPAQUE_TOO_LONG);
+  if (flags === null) return void replies.segments.push(Reply.META_OPAQUE_TOO_LONG);
   const item = store.peek(req.key);
   let status: string;
   if (item === null) {
@@ -303,7 +303,7 @@ function metaArith(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): v
           if (created) store.retime(item, req.vivifyTtl);
           break;
         case 0x4f:
-          if (opaqueTooLong(flag)) return void out.push(OPAQUE_TOO_LONG);
+          if (opaqueTooLong(flag)) return void out.push(Reply.META_OPAQUE_TOO_LONG);
           line += ' ' + flag;
           break;
         case 0x6b:
@@ -316,7 +316,7 @@ function metaArith(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): v
     if (req.value) line += '\r\n' + value;
   } else {
     const flags = opaqueAndKey(req);
-    if (flags === null) return void out.push(OPAQUE_TOO_LONG);
+    if (flags === null) return void out.push(Reply.META_OPAQUE_TOO_LONG);
     line = status + flags;
   }
   if (!suppressed) out.push(replyLine(line));

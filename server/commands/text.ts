@@ -5,43 +5,19 @@
  */
 
 import { Reply, replyLine } from '../protocol/replies';
-import { Op, StoreMode, type GetRequest, type StoreRequest, type TextRequest } from '../protocol/text';
+import { StoreMode } from '../memcached/item';
+import { Op, type GetRequest, type StoreRequest, type TextRequest } from '../protocol/text';
 import { ArithStatus, StoreResult, type Item } from '../store/store';
 import type { Segment } from '../records/types';
+import { After, type ReplyQueue } from '../connection/reply-queue';
+import { itemValue } from '../records-policy';
 import type { ServerContext } from '../context';
 import { statsReply } from '../stats';
 import { MEMCACHED_VERSION } from '../config';
 import { executeMeta, executeMetaError } from './meta';
 import { MetaCommand } from '../protocol/meta';
 
-/** What the connection must do after the batch's replies are flushed. */
-export const enum After {
-  Continue = 0,
-  /** quit: close once the replies are written. */
-  Close,
-  /** shutdown: close and stop the server. */
-  Shutdown,
-}
-
 const VERSION_REPLY = replyLine(`VERSION ${MEMCACHED_VERSION}`);
-
-/**
- * The value segment of an item: its record, made once the item is long enough and has been
- * served often enough (-o records_min_size, records_min_hits); until then its bytes. Replies
- * that are not sent through the records engine (UDP) always get the bytes.
- */
-export function itemValue(ctx: ServerContext, item: Item, replies: ReplyQueue): Segment {
-  if (!replies.recordValues) return item.data;
-  let record = item.record as Segment | null;
-  if (record === null) {
-    const config = ctx.config;
-    if (item.valueLength < config.recordsMinSize) return item.data;
-    if (config.recordsMinHits > 1 && ++item.serves < config.recordsMinHits) return item.data;
-    record = ctx.engine.initRecord(item.data);
-    item.record = record;
-  }
-  return record;
-}
 
 /** "VALUE <key> <flags> <bytes>[ <cas>]\r\n" */
 function valueHeader(item: Item, withCas: boolean): Buffer {
@@ -49,46 +25,6 @@ function valueHeader(item: Item, withCas: boolean): Buffer {
     ? `VALUE ${item.key} ${item.flags} ${item.valueLength} ${item.cas}\r\n`
     : `VALUE ${item.key} ${item.flags} ${item.valueLength}\r\n`;
   return Buffer.from(text, 'latin1');
-}
-
-/**
- * A batch's replies, and how many of them memcached would already have written: it
- * transmits after each get, and a later get with a too-long key discards what is unsent.
- */
-export class ReplyQueue {
-  readonly segments: Segment[] = [];
-  sent = 0;
-  /** Where the last answer to an unauthenticated request (-Y) is, or -1 (see commands/auth.ts). */
-  authReply = -1;
-  /**
-   * Where each of memcached's response objects not yet written ends, for a transport that
-   * sends every one separately (UDP): a get adds one per key but the last, its caller one per
-   * command. null (no bookkeeping) for TCP.
-   */
-  readonly responseEnds: number[] | null;
-
-  /** recordValues: values may be record slices (false: plain bytes, for replies built in JS). */
-  constructor(
-    readonly recordValues = true,
-    trackResponses = false,
-  ) {
-    this.responseEnds = trackResponses ? [] : null;
-  }
-
-  clear(): void {
-    this.segments.length = 0;
-    this.sent = 0;
-    this.authReply = -1;
-    if (this.responseEnds !== null) this.responseEnds.length = 0;
-  }
-}
-
-/**
- * memcached writes out what it holds once -R requests of one read are done: after the
- * 21st, 41st, ... request of a batch (reqs_per_event 20).
- */
-export function endsEvent(handled: number, perEvent: number): boolean {
-  return handled > perEvent && (handled - 1) % perEvent === 0;
 }
 
 export function executeText(ctx: ServerContext, req: TextRequest, replies: ReplyQueue): After {

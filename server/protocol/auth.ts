@@ -8,7 +8,8 @@
  * command's data is not read as data. Pure functions over (Buffer, offset).
  */
 
-import { FrameStatus, LINE_NO_NEWLINE_LIMIT, type TextFrame } from './text';
+import { FrameStatus, type Frame } from '../framing';
+import { LINE_NO_NEWLINE_LIMIT } from './text';
 
 /**
  * memcached reads the token into its fixed 16 KiB read buffer: data that cannot fit there
@@ -64,7 +65,7 @@ function isSpace(byte: number): boolean {
 }
 
 /** Finds the extent of the unauthenticated request starting at `start` in buf[start, end). */
-export function frameAuth(buf: Buffer, start: number, end: number, out: TextFrame): TextFrame {
+export function frameAuth(buf: Buffer, start: number, end: number, out: Frame): Frame {
   out.swallow = 0;
   out.needed = 0;
   out.length = 0;

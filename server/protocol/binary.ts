@@ -12,9 +12,9 @@
  * memcached does. decodeBinary() turns the framed bytes into a BinaryRequest.
  */
 
-import { FrameStatus, type TextFrame } from './text';
+import { FrameStatus, type Frame } from '../framing';
 import { KEY_MAX_LENGTH } from './limits';
-import { StoreMode, itemTotal } from '../store/item';
+import { StoreMode, itemTotal } from '../memcached/item';
 
 export const REQUEST_MAGIC = 0x80;
 export const RESPONSE_MAGIC = 0x81;
@@ -283,7 +283,7 @@ function classify(buf: Buffer, start: number, limits: BinaryLimits): Extent {
  * contract as frameText: Whole with the bytes to hand to decodeBinary and any to swallow
  * after them, NeedMore with the length to wait for, or Close.
  */
-export function frameBinary(buf: Buffer, start: number, end: number, limits: BinaryLimits, out: TextFrame): TextFrame {
+export function frameBinary(buf: Buffer, start: number, end: number, limits: BinaryLimits, out: Frame): Frame {
   out.swallow = 0;
   out.needed = 0;
   out.length = 0;

@@ -5,11 +5,11 @@
  * order. The tokens of the line are already split by the text decoder.
  */
 
-import { Reply, replyLine } from './replies';
-import { parseI32, parseU32, parseU64 } from './numbers';
+import { Reply } from './replies';
+import { parseI32, parseU32, parseU64 } from '../memcached/numbers';
 import { base64Decode } from './base64';
 import { KEY_MAX_LENGTH, type TextLimits } from './limits';
-import { itemTotal } from '../store/item';
+import { itemTotal } from '../memcached/item';
 import { tokEnd, tokStart, tokenLength } from './tokens';
 
 /** Meta commands take at most this many tokens (memcached's MFLAG_MAX_OPT_LENGTH). */
@@ -70,18 +70,8 @@ export interface MetaError {
 
 export type MetaDecoded = MetaRequest | MetaError;
 
-const errors = new Map<string, Buffer>();
-function errorReply(text: string): Buffer {
-  let reply = errors.get(text);
-  if (reply === undefined) {
-    reply = replyLine(text);
-    errors.set(text, reply);
-  }
-  return reply;
-}
-
-function fail(text: string, dropKey: string | null = null): MetaError {
-  return { op: 'meta-error', reply: errorReply(text), dropKey };
+function fail(reply: Buffer, dropKey: string | null = null): MetaError {
+  return { op: 'meta-error', reply, dropKey };
 }
 
 function failWith(reply: Buffer): MetaError {
@@ -128,15 +118,15 @@ export function metaSetDataLength(buf: Buffer, ntokens: number): number {
  * _meta_flag_preparse: reads flags from token `first` on. Returns an error text, or null.
  * A repeated or unknown flag stops at once; other errors are remembered, the last one wins.
  */
-function preparse(buf: Buffer, ntokens: number, first: number, req: MetaRequest): string | null {
+function preparse(buf: Buffer, ntokens: number, first: number, req: MetaRequest): Buffer | null {
   const seen = new Uint8Array(128);
-  let error: string | null = null;
+  let error: Buffer | null = null;
   let hasError = false;
   for (let i = first; i < ntokens - 1; i++) {
     const s = tokStart[i];
     const e = tokEnd[i];
     const o = buf[s];
-    if (o >= 127 || seen[o] !== 0) return 'CLIENT_ERROR duplicate flag';
+    if (o >= 127 || seen[o] !== 0) return Reply.META_DUPLICATE_FLAG;
     seen[o] = 1;
     req.flags.push(buf.toString('latin1', s, e));
     switch (o) {
@@ -144,7 +134,7 @@ function preparse(buf: Buffer, ntokens: number, first: number, req: MetaRequest)
         // b: the key is base64
         const decoded = base64Decode(buf, tokStart[1], tokEnd[1]);
         if (decoded === null) {
-          error = 'CLIENT_ERROR error decoding key';
+          error = Reply.META_BAD_KEY_ENCODING;
           hasError = true;
         } else {
           req.key = decoded.toString('latin1');
@@ -158,7 +148,7 @@ function preparse(buf: Buffer, ntokens: number, first: number, req: MetaRequest)
         // R: recache when the TTL is below this
         const ttl = parseI32(buf, s + 1, e);
         if (Number.isNaN(ttl)) {
-          error = 'CLIENT_ERROR bad token in command line format';
+          error = Reply.META_BAD_TOKEN;
           hasError = true;
         } else if (o === 0x4e) {
           req.vivify = true;
@@ -203,7 +193,7 @@ function preparse(buf: Buffer, ntokens: number, first: number, req: MetaRequest)
         // C: compare CAS
         const cas = parseU64(buf, s + 1, e);
         if (cas === null) {
-          error = 'CLIENT_ERROR bad token in command line format';
+          error = Reply.META_BAD_TOKEN;
           hasError = true;
         } else {
           req.hasCas = true;
@@ -213,7 +203,7 @@ function preparse(buf: Buffer, ntokens: number, first: number, req: MetaRequest)
       }
       case 0x4d: // M: mode
         if (e - s !== 2) {
-          error = 'CLIENT_ERROR incorrect length for M token';
+          error = Reply.META_BAD_MODE_LENGTH;
           hasError = true;
         } else {
           req.mode = buf[s + 1];
@@ -223,7 +213,7 @@ function preparse(buf: Buffer, ntokens: number, first: number, req: MetaRequest)
         // J: initial value
         const initial = parseU64(buf, s + 1, e);
         if (initial === null) {
-          error = 'CLIENT_ERROR invalid numeric initial value';
+          error = Reply.META_INVALID_INITIAL;
           hasError = true;
         } else {
           req.initial = initial;
@@ -234,7 +224,7 @@ function preparse(buf: Buffer, ntokens: number, first: number, req: MetaRequest)
         // D: delta
         const delta = parseU64(buf, s + 1, e);
         if (delta === null) {
-          error = 'CLIENT_ERROR invalid numeric delta value';
+          error = Reply.META_INVALID_DELTA;
           hasError = true;
         } else {
           req.delta = delta;
@@ -245,10 +235,10 @@ function preparse(buf: Buffer, ntokens: number, first: number, req: MetaRequest)
         req.setStale = true;
         break;
       default:
-        return 'CLIENT_ERROR invalid flag';
+        return Reply.META_INVALID_FLAG;
     }
   }
-  return hasError ? (error ?? 'CLIENT_ERROR bad command line format') : null;
+  return hasError ? (error ?? Reply.BAD_FORMAT) : null;
 }
 
 /** Any O token longer than memcached allows. */
@@ -293,7 +283,7 @@ function withKey(buf: Buffer, req: MetaRequest): MetaRequest {
 function decodeGet(buf: Buffer, ntokens: number): MetaDecoded | 'error' {
   if (ntokens < 3) return 'error';
   if (tokenLength(1) > KEY_MAX_LENGTH) return failWith(Reply.BAD_FORMAT);
-  if (ntokens > META_MAX_TOKENS) return fail('CLIENT_ERROR options flags are too long');
+  if (ntokens > META_MAX_TOKENS) return failWith(Reply.META_GET_FLAGS_TOO_LONG);
   const req = withKey(buf, newRequest(MetaCommand.Get));
   const error = preparse(buf, ntokens, 2, req);
   if (error !== null) return fail(error);
@@ -308,7 +298,7 @@ function decodeSet(
 ): MetaDecoded | 'error' {
   if (ntokens < 3) return 'error';
   if (tokenLength(1) > KEY_MAX_LENGTH || ntokens === 3) return failWith(Reply.BAD_FORMAT);
-  if (ntokens > META_MAX_TOKENS) return fail('CLIENT_ERROR options flags too long');
+  if (ntokens > META_MAX_TOKENS) return failWith(Reply.META_FLAGS_TOO_LONG);
   if (metaSetDataLength(buf, ntokens) === -1) return failWith(Reply.BAD_FORMAT);
   // From here on the data block has been consumed with the request, whatever the outcome.
   const req = withKey(buf, newRequest(MetaCommand.Set));
@@ -324,13 +314,13 @@ function decodeSet(
     case 0x53: // S: set
       break;
     default:
-      return fail('CLIENT_ERROR invalid mode for ms M token');
+      return failWith(Reply.META_SET_INVALID_MODE);
   }
-  if (opaqueError) return fail('CLIENT_ERROR opaque token too long');
+  if (opaqueError) return failWith(Reply.META_OPAQUE_TOO_LONG);
   const dataLength = metaSetDataLength(buf, ntokens);
   const casEnabled = limits.casEnabled;
   if (data === null || itemTotal(req.key.length, req.clientFlags, dataLength, casEnabled) > limits.itemSizeMax) {
-    return fail('SERVER_ERROR object too large for cache', req.key);
+    return fail(Reply.TOO_LARGE, req.key);
   }
   if (data[data.length - 2] !== 0x0d || data[data.length - 1] !== 0x0a) {
     const failedSetSize = itemTotal(req.key.length, req.clientFlags, dataLength, casEnabled);
@@ -343,9 +333,9 @@ function decodeSet(
 function decodeDeleteOrArith(buf: Buffer, ntokens: number, command: MetaCommand): MetaDecoded | 'error' {
   if (ntokens < 3) return 'error';
   if (tokenLength(1) > KEY_MAX_LENGTH) return failWith(Reply.BAD_FORMAT);
-  if (ntokens > META_MAX_TOKENS) return fail('CLIENT_ERROR options flags too long');
+  if (ntokens > META_MAX_TOKENS) return failWith(Reply.META_FLAGS_TOO_LONG);
   const req = withKey(buf, newRequest(command));
-  if (preparse(buf, ntokens, 2, req) !== null) return fail('CLIENT_ERROR invalid or duplicate flag');
+  if (preparse(buf, ntokens, 2, req) !== null) return failWith(Reply.META_INVALID_OR_DUPLICATE_FLAG);
   if (command === MetaCommand.Arith) {
     switch (req.mode) {
       case 0:
@@ -355,7 +345,7 @@ function decodeDeleteOrArith(buf: Buffer, ntokens: number, command: MetaCommand)
       case 0x2d: // -
         break;
       default:
-        return fail('CLIENT_ERROR invalid mode for ma M token');
+        return failWith(Reply.META_ARITH_INVALID_MODE);
     }
   }
   return req;

@@ -16,8 +16,6 @@ export const Reply = {
   OK: line('OK'),
   RESET: line('RESET'),
   ERROR: line('ERROR'),
-  VALUE: Buffer.from('VALUE ', 'latin1'),
-  CRLF: Buffer.from('\r\n', 'latin1'),
 
   SHUTDOWN_NOT_ENABLED: line('ERROR: shutdown not enabled'),
   TOO_MANY_CONNECTIONS: line('ERROR Too many open connections'),
@@ -35,6 +33,27 @@ export const Reply = {
   STATS_DETAIL_USAGE: line('CLIENT_ERROR usage: stats detail on|off|dump'),
   INVALID_SHUTDOWN_MODE: line('CLIENT_ERROR invalid shutdown mode'),
   ILLEGAL_SLAB_ID: line('CLIENT_ERROR Illegal slab id'),
+
+  // Meta commands (proto_text.c process_m*_command, _meta_flag_preparse).
+  META_DUPLICATE_FLAG: line('CLIENT_ERROR duplicate flag'),
+  META_BAD_KEY_ENCODING: line('CLIENT_ERROR error decoding key'),
+  META_BAD_TOKEN: line('CLIENT_ERROR bad token in command line format'),
+  META_BAD_MODE_LENGTH: line('CLIENT_ERROR incorrect length for M token'),
+  META_INVALID_INITIAL: line('CLIENT_ERROR invalid numeric initial value'),
+  META_INVALID_DELTA: line('CLIENT_ERROR invalid numeric delta value'),
+  META_INVALID_FLAG: line('CLIENT_ERROR invalid flag'),
+  META_GET_FLAGS_TOO_LONG: line('CLIENT_ERROR options flags are too long'),
+  META_FLAGS_TOO_LONG: line('CLIENT_ERROR options flags too long'),
+  META_SET_INVALID_MODE: line('CLIENT_ERROR invalid mode for ms M token'),
+  META_OPAQUE_TOO_LONG: line('CLIENT_ERROR opaque token too long'),
+  META_INVALID_OR_DUPLICATE_FLAG: line('CLIENT_ERROR invalid or duplicate flag'),
+  META_ARITH_INVALID_MODE: line('CLIENT_ERROR invalid mode for ma M token'),
+
+  // -Y: a connection that has not authenticated (proto_text.c process_command_ascii).
+  UNAUTHENTICATED: line('CLIENT_ERROR unauthenticated'),
+  BAD_TERMINATION: line('CLIENT_ERROR bad command line termination'),
+  BAD_AUTH_TOKEN_FORMAT: line('CLIENT_ERROR bad authentication token format'),
+  AUTHENTICATION_FAILURE: line('CLIENT_ERROR authentication failure'),
 
   TOO_LARGE: line('SERVER_ERROR object too large for cache'),
   OUT_OF_MEMORY_STORING: line('SERVER_ERROR out of memory storing object'),

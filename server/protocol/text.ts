@@ -8,13 +8,12 @@
  */
 
 import { Reply } from './replies';
-import { parseI32, parseU32, parseU64 } from './numbers';
-import { StoreMode, itemTotal } from '../store/item';
+import { parseI32, parseU32, parseU64 } from '../memcached/numbers';
+import { StoreMode, itemTotal } from '../memcached/item';
+import { FrameStatus, type Frame } from '../framing';
 import { KEY_MAX_LENGTH, type TextLimits } from './limits';
 import { decodeMeta, metaSetDataLength, type MetaError, type MetaRequest } from './meta';
 import { commandEnd, hasNoreply, tokEnd, tokStart, tokenIs, tokenLength, tokenString, tokenize, tokens } from './tokens';
-
-export { StoreMode };
 
 export { KEY_MAX_LENGTH };
 /** A line with no newline in its first 2048 bytes closes the connection, unless it is a get. */
@@ -105,33 +104,10 @@ function readStorageHeader(buf: Buffer, mode: StoreMode, ntokens: number, limits
 // ---------------------------------------------------------------------------------------------
 // Framing.
 
-export const enum FrameStatus {
-  /** A whole request is at [start, start + length). */
-  Whole = 1,
-  /** More bytes are needed; `needed`, when nonzero, is the whole request's known length. */
-  NeedMore,
-  /** memcached closes the connection here (a line too long without a newline). */
-  Close,
-}
-
-export interface TextFrame {
-  status: FrameStatus;
-  /** Bytes of the whole request: its line, and its data block when the data is stored. */
-  length: number;
-  /** Bytes after the request to discard as they arrive (the data of an item too large to store). */
-  swallow: number;
-  /** With NeedMore: the total length of the request when known (a storage command), else 0. */
-  needed: number;
-}
-
-export function newTextFrame(): TextFrame {
-  return { status: FrameStatus.NeedMore, length: 0, swallow: 0, needed: 0 };
-}
-
 /**
  * Finds the extent of the request starting at `start` in buf[start, end).
  */
-export function frameText(buf: Buffer, start: number, end: number, limits: TextLimits, out: TextFrame): TextFrame {
+export function frameText(buf: Buffer, start: number, end: number, limits: TextLimits, out: Frame): Frame {
   out.swallow = 0;
   out.needed = 0;
   out.length = 0;

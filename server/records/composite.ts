@@ -23,14 +23,20 @@ import type {
 class CompositeRecord implements RecordHandle {
   readonly offset = 0;
   readonly length: number;
+  /** The js engine's copy, made when a TLS connection first asks for the record. */
+  private tlsCopy: JsRecord | null = null;
   constructor(
     readonly inner: RecordHandle,
-    readonly bytes: JsRecord,
+    private readonly main: RecordsEngine,
   ) {
-    this.length = bytes.length;
+    this.length = inner.length;
   }
   get record(): RecordHandle {
     return this;
+  }
+  get tlsRecord(): JsRecord {
+    this.tlsCopy ??= new JsRecord(this.main.readRecord(this.inner));
+    return this.tlsCopy;
   }
 }
 
@@ -58,7 +64,11 @@ export class TlsCompositeEngine implements RecordsEngine {
   }
 
   initRecord(bytes: Buffer): RecordHandle {
-    return new CompositeRecord(this.main.initRecord(bytes), this.tls.initRecord(bytes) as JsRecord);
+    return new CompositeRecord(this.main.initRecord(bytes), this.main);
+  }
+
+  readRecord(record: RecordHandle): Buffer {
+    return this.main.readRecord((record as CompositeRecord).inner);
   }
 
   delRecord(record: RecordHandle): void {
@@ -73,7 +83,7 @@ export class TlsCompositeEngine implements RecordsEngine {
       else (mainGroup ??= []).push(conn);
     }
     if (mainGroup !== null) this.main.sendRecord(translate(message, (r) => r.inner), mainGroup, priority);
-    if (tlsGroup !== null) this.tls.sendRecord(translate(message, (r) => r.bytes), tlsGroup, priority);
+    if (tlsGroup !== null) this.tls.sendRecord(translate(message, (r) => r.tlsRecord), tlsGroup, priority);
   }
 
   unsendRecord(record: RecordHandle, group: readonly RecordConnection[]): number {

@@ -9,10 +9,9 @@
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { FrameStatus, newTextFrame } from '../protocol/text';
+import { FrameStatus, newFrame, type Framer } from '../framing';
 import type {
   EngineHandlers,
-  Framer,
   ListenOptions,
   ListenerInfo,
   RecordConnection,
@@ -95,7 +94,7 @@ export class JsRecordsEngine implements RecordsEngine {
   private readonly freeIds: number[] = [];
   private nextId = 0;
   private handlers: EngineHandlers | null = null;
-  private readonly frame = newTextFrame();
+  private readonly frame = newFrame();
   private idleTimeoutMs = 0;
 
   setIdleTimeout(seconds: number): void {
@@ -104,6 +103,10 @@ export class JsRecordsEngine implements RecordsEngine {
 
   initRecord(bytes: Buffer): RecordHandle {
     return new JsRecord(bytes);
+  }
+
+  readRecord(record: RecordHandle): Buffer {
+    return (record as JsRecord).bytes;
   }
 
   delRecord(_record: RecordHandle): void {

@@ -137,6 +137,7 @@ type DeliveryHandler = (
 
 interface NativeEngineHandle {
   initRecord(bytes: Buffer): number;
+  readRecord(id: number): Buffer;
   submit(bytes: Buffer, ops: Int32Array, opsLength: number): void;
   unsend(recordId: number, slots: Int32Array, count: number): number;
   listenTcp(host: string, port: number, backlog: number): { address: string; port: number } | NativeErrno;
@@ -312,6 +313,10 @@ export class NativeRecordsEngine implements RecordsEngine {
 
   initRecord(bytes: Buffer): RecordHandle {
     return new NativeRecord(this.native.initRecord(bytes), bytes.length);
+  }
+
+  readRecord(record: RecordHandle): Buffer {
+    return this.native.readRecord((record as NativeRecord).id);
   }
 
   delRecord(record: RecordHandle): void {

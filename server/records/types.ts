@@ -5,7 +5,7 @@
  */
 
 import type net from 'node:net';
-import type { TextFrame } from '../protocol/text';
+import type { Framer } from '../framing';
 
 export type BackendName = 'js' | 'native' | 'kmod';
 
@@ -29,8 +29,6 @@ export interface RecordSlice {
 /** A response is a list of segments: bytes the response owns, or slices of records. */
 export type Segment = Buffer | RecordSlice;
 
-/** A framer finds where one whole request ends (see protocol/text.ts frameText). */
-export type Framer = (buf: Buffer, start: number, end: number, out: TextFrame) => TextFrame;
 
 /** A client connection as the engine presents it. */
 export interface RecordConnection {
@@ -120,6 +118,11 @@ export interface RecordsEngine {
 
   /** Hand bytes to the engine once; the handle can then be sent to any number of connections. */
   initRecord(bytes: Buffer): RecordHandle;
+  /**
+   * The bytes of a record not yet deleted: the engine's own Buffer where JS holds it (js),
+   * else a copy (native). For the few readers of a value that lives only in its record.
+   */
+  readRecord(record: RecordHandle): Buffer;
   /** Release the handle; sends already queued stay valid until written. */
   delRecord(record: RecordHandle): void;
   /**

@@ -1,20 +1,8 @@
 /*
- * An item as memcached keeps it, and the size memcached charges for it.
+ * An item as memcached keeps it.
  */
 
-export const enum StoreMode {
-  Set = 1,
-  Add,
-  Replace,
-  Append,
-  Prepend,
-  Cas,
-}
-
-/** Bytes memcached charges an item: header, key + NUL, client flags if nonzero, data + CR LF, CAS. */
-export function itemTotal(nkey: number, flags: number, nbytesWithCrlf: number, casEnabled: boolean): number {
-  return 48 + nkey + 1 + (flags === 0 ? 0 : 4) + nbytesWithCrlf + (casEnabled ? 8 : 0);
-}
+import { itemTotal } from '../memcached/item';
 
 export class Item {
   /** Relative time the item was linked or last bumped by a fetch (memcached's it->time). */
@@ -33,6 +21,11 @@ export class Item {
   readonly size: number;
   /** A records-engine handle for the data, created on demand by the server and released with the item. */
   record: unknown = null;
+  /** The value and its CR LF while the item holds them; null once they live in `record`. */
+  private bytes: Buffer | null;
+  private readRecord: (() => Buffer) | null = null;
+  /** Length of the value and its CR LF. */
+  readonly dataLength: number;
   /** Times the value was served before it became a record (records_min_hits). */
   serves = 0;
   /** The slab class whose LRU holds the item, and the class of each chunk of its memory. */
@@ -47,17 +40,34 @@ export class Item {
     /** Relative expiry time; 0 never expires. */
     public exptime: number,
     /** The value followed by CR LF. Never written after the item is linked. */
-    readonly data: Buffer,
+    data: Buffer,
     public cas: number,
     now: number,
     casEnabled: boolean,
   ) {
     this.time = now;
+    this.bytes = data;
+    this.dataLength = data.length;
     this.size = itemTotal(key.length, flags, data.length, casEnabled);
+  }
+
+  /** The value followed by CR LF: the item's own bytes, or read from its record. */
+  get data(): Buffer {
+    return this.bytes ?? (this.readRecord as () => Buffer)();
+  }
+
+  /**
+   * The value now lives in a records-engine record: keep the handle, drop the item's own
+   * bytes and read the record's when asked (append, incr, UDP), so the value is held once.
+   */
+  keepInRecord(record: unknown, readRecord: () => Buffer): void {
+    this.record = record;
+    this.readRecord = readRecord;
+    this.bytes = null;
   }
 
   /** The value's length without its CR LF. */
   get valueLength(): number {
-    return this.data.length - 2;
+    return this.dataLength - 2;
   }
 }

@@ -7,9 +7,9 @@
  * Only the accounting is kept: values live in their own Buffers.
  */
 
+import { ITEM_HEADER } from '../memcached/item';
+
 export const SLAB_PAGE_SIZE = 1024 * 1024;
-/** sizeof(item) in memcached. */
-export const ITEM_HEADER = 48;
 /** sizeof(item_chunk): the header of each chunk of a large item. */
 export const CHUNK_HEADER = 48;
 const CHUNK_ALIGN_BYTES = 8;

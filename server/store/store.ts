@@ -8,11 +8,12 @@
  */
 
 import type { Clock } from './clock';
-import { Item, StoreMode, itemTotal } from './item';
+import { Item } from './item';
+import { StoreMode, itemTotal } from '../memcached/item';
 import { SlabMemory } from './slabs';
-import { parseStoredCounter } from '../protocol/numbers';
+import { parseStoredCounter } from '../memcached/numbers';
 
-export { Item, StoreMode };
+export { Item };
 
 /** 30 days: exptimes up to this are relative, larger ones are Unix times. */
 export const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
@@ -333,11 +334,12 @@ export class Store {
         case StoreMode.Append:
         case StoreMode.Prepend: {
           if (cas !== 0n && !casMatch) return StoreResult.Exists;
-          const value = old.data.subarray(0, old.data.length - 2);
+          const oldData = old.data;
+          const value = oldData.subarray(0, oldData.length - 2);
           const joined =
             mode === StoreMode.Append
               ? Buffer.concat([value, data], value.length + data.length)
-              : Buffer.concat([data.subarray(0, data.length - 2), old.data], data.length - 2 + old.data.length);
+              : Buffer.concat([data.subarray(0, data.length - 2), oldData], data.length - 2 + oldData.length);
           if (!this.fits(key.length, old.flags, joined.length)) return StoreResult.NotStored;
           const item = new Item(key, old.flags, old.exptime, joined, this.newCas(), this.clock.now(), this.casEnabled);
           item.keyBinary = old.keyBinary;
@@ -387,7 +389,7 @@ export class Store {
    * needs a chunk when no page is left (do_item_alloc_pull). False when none can be had.
    */
   private allocate(item: Item): StoreResult {
-    const layout = this.slabs.layout(item.size, item.key.length, item.flags, item.data.length, this.options.casEnabled);
+    const layout = this.slabs.layout(item.size, item.key.length, item.flags, item.dataLength, this.options.casEnabled);
     const taken: number[] = [];
     for (let i = 0; i < layout.chunks.length; i++) {
       let id = layout.chunks[i];
@@ -493,7 +495,7 @@ export class Store {
       }
       return { status: ArithStatus.NotFound, value: 0n, item: null, replaced: false };
     }
-    if (item.data.length <= 2) return { status: ArithStatus.NonNumeric, value: 0n, item, replaced: false };
+    if (item.dataLength <= 2) return { status: ArithStatus.NonNumeric, value: 0n, item, replaced: false };
     if (cas !== 0n && BigInt(item.cas) !== cas) return { status: ArithStatus.CasMismatch, value: 0n, item, replaced: false };
     const current = parseStoredCounter(item.data);
     if (current === null) return { status: ArithStatus.NonNumeric, value: 0n, item, replaced: false };
@@ -508,11 +510,11 @@ export class Store {
       this.countClass(item.size, 'decr_hits');
     }
     const digits = value.toString();
-    if (digits.length + 2 <= item.data.length) {
+    if (digits.length + 2 <= item.dataLength) {
       // memcached rewrites a result that fits in place, padded with spaces to the old length:
       // the same item, same memory and flags, a new CAS. The bytes are a new buffer here,
       // since the old ones may still be queued on connections.
-      const data = Buffer.alloc(item.data.length, 0x20);
+      const data = Buffer.alloc(item.dataLength, 0x20);
       data.write(digits, 0, 'latin1');
       data[data.length - 2] = 0x0d;
       data[data.length - 1] = 0x0a;

@@ -9,8 +9,9 @@ import { Server } from '../../server/server';
 import { ManualClock } from '../../server/store/clock';
 import type { ServerContext } from '../../server/context';
 import type { RecordConnection, RecordHandle, RecordsEngine, Segment } from '../../server/records/types';
-import { FrameStatus, decodeText, frameText, newTextFrame, type TextRequest } from '../../server/protocol/text';
-import { ReplyQueue, type After } from '../../server/commands/text';
+import { FrameStatus, newFrame } from '../../server/framing';
+import { decodeText, frameText, type TextRequest } from '../../server/protocol/text';
+import { ReplyQueue, type After } from '../../server/connection/reply-queue';
 
 class BytesRecord implements RecordHandle {
   readonly record = this;
@@ -79,7 +80,7 @@ export function runText(
 ): { text: string; after: (After | void)[] } {
   const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
   const limits = { itemSizeMax: ctx.config.itemSizeMax, casEnabled: !ctx.config.disableCas };
-  const frame = newTextFrame();
+  const frame = newFrame();
   const after: (After | void)[] = [];
   let off = 0;
   while (off < buf.length) {

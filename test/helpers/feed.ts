@@ -4,18 +4,18 @@
  * to swallow are discarded as they arrive. Also the ways a fixture is cut into chunks.
  */
 
-import { FrameStatus, newTextFrame, type TextFrame } from '../../server/protocol/text';
+import { FrameStatus, newFrame, type Frame } from '../../server/framing';
 
 export type Fed<T> = T | 'close';
 
 export function feedFrames<T>(
   chunks: Buffer[],
-  frame: (buf: Buffer, start: number, end: number, out: TextFrame) => void,
+  frame: (buf: Buffer, start: number, end: number, out: Frame) => void,
   decode: (buf: Buffer, start: number, length: number) => T,
-  onNeedMore: (out: TextFrame, available: number) => void = () => undefined,
+  onNeedMore: (out: Frame, available: number) => void = () => undefined,
 ): Fed<T>[] {
   const out: Fed<T>[] = [];
-  const state = newTextFrame();
+  const state = newFrame();
   let pending = Buffer.alloc(0);
   let swallow = 0;
   for (let chunk of chunks) {

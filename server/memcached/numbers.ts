@@ -79,14 +79,6 @@ export function parseU64(buf: Buffer, start: number, end: number): bigint | null
   return value;
 }
 
-/** safe_strtoull, as a JS number when it is exact, for the common small case. */
-export function parseU64Number(buf: Buffer, start: number, end: number): number {
-  const fast = plainDigits(buf, start, end);
-  if (fast >= 0) return fast;
-  const v = parseU64(buf, start, end);
-  return v === null ? NaN : Number(v);
-}
-
 /** safe_strtoul: unsigned long, then truncated to 32 bits. NaN when rejected. */
 export function parseU32(buf: Buffer, start: number, end: number): number {
   const fast = plainDigits(buf, start, end);
@@ -104,17 +96,6 @@ export function parseI32(buf: Buffer, start: number, end: number): number {
   const value = s.negative ? -s.magnitude : s.magnitude;
   if (value >= TWO_63 || value < -TWO_63) return NaN; // ERANGE
   return Number(BigInt.asIntN(32, value));
-}
-
-/** safe_strtoll: signed 64-bit. null when rejected. */
-export function parseI64(buf: Buffer, start: number, end: number): bigint | null {
-  const fast = plainDigits(buf, start, end);
-  if (fast >= 0) return BigInt(fast);
-  const s = scan(buf, start, end);
-  if (s === null || !s.clean) return null;
-  const value = s.negative ? -s.magnitude : s.magnitude;
-  if (value >= TWO_63 || value < -TWO_63) return null;
-  return value;
 }
 
 /**
