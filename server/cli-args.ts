@@ -14,14 +14,17 @@
  * tests against Debian's memcached and lists these):
  * - An unknown option, or one without its argument, exits 2 with one line; memcached prints
  *   getopt's line and `Illegal argument "?"` and exits 1.
- * - Values memcached accepts but cannot mean (a UDP port above 65535, an empty or non-octal
- *   -a mask, a -c too small to leave a connection) are refused; where memcached crashes
- *   (`-o slab_chunk_max` or `slab_sizes` with no or a bad value) a message is given instead.
- * - Options recordcache cannot honour are refused with one line naming them (REFUSED and
- *   -k -L -e -N), but only once memcached's own checks pass, so a command line memcached
- *   refuses gets memcached's message and exit status.
- * - -Z: a -l entry's `notls:` prefix is checked once every option is read, so -Z may
- *   come after -l (memcached checks when it binds; same message and exit code).
+ * - Values memcached accepts but cannot mean (a negative port, a port above 65535, an empty
+ *   or non-octal -a mask) are refused; where memcached crashes (`-o slab_chunk_max` or
+ *   `slab_sizes` with no or a bad value) a message is given instead.
+ * - A -c too small for memcached's own file descriptors, which stops memcached starting,
+ *   is accepted: recordcache's limit counts client connections only.
+ * - Options recordcache cannot honour are refused with one line naming them (refusedSub,
+ *   and -k -L -e -N), but only once memcached's own checks pass, so a command line
+ *   memcached refuses gets memcached's message and exit status.
+ * - -l entries, `notls:` among them, are read once every option is read, with memcached's
+ *   messages and exit status (71) for a bad one; memcached reads them when it binds.
+ *   parseArgs binds nothing, and neither reads certificates (server/tls.ts) nor -Y files.
  */
 
 import {
