@@ -1,7 +1,7 @@
 // Command-line options that change what a client sees: -B ascii (no binary
 // protocol negotiation), -vv (logging must not change replies), -o
-// idle_timeout (idle connections are closed), and many flags at once as
-// stats settings, slab classes and prefix stats show them.
+// idle_timeout (idle connections are closed), many flags at once as stats
+// settings, stats, slab classes and prefix stats show them, and -o slab_sizes.
 import { usePair } from './lib/servers';
 import { defineCases, step } from './lib/cases';
 import { renderStats, SETTINGS_NOT_COMPARED } from './lib/stats';
@@ -50,33 +50,42 @@ describe('options: many flags at once, as stats settings and slab classes show t
   const pair = usePair([
     ...['-f', '1.5', '-n', '64', '-R', '10', '-b', '512', '-c', '500', '-m', '128', '-I', '2m', '-D', '/', '-C', '-M'],
     '-o',
+    // Every suboption recordcache accepts but the slab class lists (below); the ones it
+    // refuses are in test/cli-args.test.ts.
     [
       'hashpower=20',
       'tail_repair_time=10',
       'lru_crawler_sleep=200',
       'lru_crawler_tocrawl=50',
-      'hot_lru_pct=30',
-      'warm_lru_pct=30',
-      'hot_max_factor=0.5',
-      'warm_max_factor=1.5',
-      'temporary_ttl=30',
-      'idle_timeout=100',
-      'read_buf_mem_limit=10',
+      'read_buf_mem_limit=0',
       'slab_chunk_max=262144',
-      'watcher_logbuf_size=512',
-      // Not worker_logbuf_size: in 1.6.18 its case falls through into
-      // slab_sizes, so its value also becomes the list of slab sizes.
-      'no_maxconns_fast',
       'track_sizes',
       'no_hashexpand',
-      'slab_automove=2',
-      'slab_automove_ratio=0.5',
-      'slab_automove_window=10',
+      'no_slab_reassign',
+      'no_slab_automove',
       'hash_algorithm=jenkins',
+      'modern',
+      'no_inline_ascii_resp',
+      'no_drop_privileges',
+      'ssl_wbuf_size=32',
+      'ext_item_size=1024',
+      'ext_item_age=60',
+      'ext_low_ttl=5',
+      'ext_recache_rate=100',
+      'ext_wbuf_size=8',
+      'ext_compact_under=2',
+      'ext_drop_under=3',
+      'ext_max_sleep=500',
+      'ext_max_frag=0.5',
+      'ext_drop_unread',
     ].join(','),
   ]);
   defineCases(pair, [
     { name: 'stats settings', steps: [{ send: ['stats settings\r\n'], render: (reply) => renderStats(reply, (name) => !SETTINGS_NOT_COMPARED.has(name)) }] },
+    {
+      name: 'stats shows the hash table hashpower made and no slab mover counters',
+      steps: [{ send: ['stats\r\n'], render: (reply) => renderStats(reply, (name) => /^(hash_|slab_reassign|slabs_moved)/.test(name)) }],
+    },
     {
       name: 'items land in the slab classes -f and -n make',
       steps: [
@@ -89,4 +98,21 @@ describe('options: many flags at once, as stats settings and slab classes show t
     { name: 'stats detail prefixes use the -D delimiter', steps: [step('set pa/b 0 0 1\r\na\r\nget pa/b pa/c\r\nstats detail dump\r\n', 3)] },
     { name: 'gets shows CAS 0 under -C', steps: [step('set cz 0 0 1\r\na\r\ngets cz\r\n', 2)] },
   ]);
+});
+
+describe('options: -o slab_sizes, and worker_logbuf_size falling into it', function () {
+  for (const sizes of ['slab_sizes=100-200-400', 'worker_logbuf_size=128']) {
+    describe(sizes, function () {
+      const pair = usePair(['-o', sizes]);
+      defineCases(pair, [
+        {
+          name: 'items land in the classes listed',
+          steps: [
+            step(['set s1 0 0 10\r\n0123456789\r\n', `set s2 0 0 120\r\n${'k'.repeat(120)}\r\n`, `set s3 0 0 1000\r\n${'k'.repeat(1000)}\r\n`].join(''), 3),
+            { send: ['stats slabs\r\n'], render: (reply) => renderStats(reply, (name) => /^\d+:(chunk_size|chunks_per_page|cmd_set)$/.test(name) || name === 'active_slabs') },
+          ],
+        },
+      ]);
+    });
+  }
 });

@@ -6,21 +6,25 @@
  * `--conn=10`), the -o suboption list, defaults and the checks memcached makes on the
  * result are memcached's, and so are its error messages where it has one.
  *
- * Where recordcache differs, on purpose:
- * - Every usage error exits 2 (memcached uses 1 or 64, EX_USAGE, depending on the check):
- *   recordcache reports all command-line mistakes with the one conventional code.
- * - Numbers are parsed strictly. memcached reads most of them with atoi(), so `-p abc` is
- *   port 0 (TCP silently off) and `-c 10x` is 10; here a value that is not wholly a number
- *   is an error. `-m 64m` still works (memcached reads it as 64), so -m takes an optional
- *   m suffix; `-m 1g`, which memcached reads as 1 MB, is refused rather than guessed at.
- * - Values memcached accepts but cannot mean (negative ports, sizes and timeouts, a UDP
- *   port above 65535, an empty or non-octal -a mask) are refused; where memcached crashes
- *   (`-o slab_chunk_max` with no or a bad value) a message is given instead.
- * - -Z: a -l entry's `notls:` prefix is checked once every option is read, so -Z may
- *   come after -l (memcached checks when it binds; same message and exit code).
- * - Arguments that are not options are refused (getopt moves them aside and memcached
- *   never looks at them, which hides typos such as `-l 127.0.0.1 11211`).
- * - Messages memcached spreads over two lines are joined into one.
+ * Numbers are read as memcached reads them (atoi, atof, strtoul truncated to 32 bits), so
+ * `-c 10x` is 10 and `-f x` is 0 ("Factor must be greater than 1"). Arguments that are not
+ * options are ignored, as getopt moves them aside and memcached never looks at them.
+ *
+ * Where recordcache differs, on purpose (test/cli-args.test.ts runs each command line it
+ * tests against Debian's memcached and lists these):
+ * - An unknown option, or one without its argument, exits 2 with one line; memcached prints
+ *   getopt's line and `Illegal argument "?"` and exits 1.
+ * - Values memcached accepts but cannot mean (a negative port, a port above 65535, an empty
+ *   or non-octal -a mask) are refused; where memcached crashes (`-o slab_chunk_max` or
+ *   `slab_sizes` with no or a bad value) a message is given instead.
+ * - A -c too small for memcached's own file descriptors, which stops memcached starting,
+ *   is accepted: recordcache's limit counts client connections only.
+ * - Options recordcache cannot honour are refused with one line naming them (refusedSub,
+ *   and -k -L -e -N), but only once memcached's own checks pass, so a command line
+ *   memcached refuses gets memcached's message and exit status.
+ * - -l entries, `notls:` among them, are read once every option is read, with memcached's
+ *   messages and exit status (71) for a bad one; memcached reads them when it binds.
+ *   parseArgs binds nothing, and neither reads certificates (server/tls.ts) nor -Y files.
  */
 
 import {
@@ -68,8 +72,6 @@ const SLAB_PAGE_SIZE = MEGABYTE;
 const CHUNK_ALIGN_BYTES = 8;
 const MAX_SLAB_CLASSES = 63;
 const DEFAULT_EXT_WBUF_SIZE = 4 * MEGABYTE;
-const INT32_MIN = -2147483648;
-const INT32_MAX = 2147483647;
 const UINT32_MAX = 4294967295;
 
 /** A value memcached refuses, with memcached's message. */
@@ -159,6 +161,10 @@ interface ParseState {
   extPathGiven: boolean;
   extWbufSize: number;
   slabSizes: string | null;
+  /** The first option recordcache cannot honour, refused once memcached's checks pass. */
+  refusal: string | null;
+  /** Every -l text, joined with ',' as memcached keeps them (settings.inter). */
+  inter: string | null;
 }
 
 type EarlyExit = Extract<ParseResult, { kind: 'exit' }>;
@@ -183,6 +189,8 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     extPathGiven: false,
     extWbufSize: DEFAULT_EXT_WBUF_SIZE,
     slabSizes: null,
+    refusal: null,
+    inter: null,
   };
   try {
     for (const { spec, value } of readOptions(argv)) {
@@ -190,9 +198,10 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       if (early !== null) return early;
     }
     checkSettings(state);
+    if (state.refusal !== null) throw new UsageError(state.refusal);
   } catch (error) {
     if (error instanceof UsageError) {
-      return { kind: 'exit', code: error.exitCode, stdout: '', stderr: error.message + '\n' };
+      return { kind: 'exit', code: error.exitCode, stdout: '', stderr: error.message === '' ? '' : error.message + '\n' };
     }
     throw error;
   }
@@ -211,10 +220,8 @@ function* readOptions(argv: readonly string[]): Generator<ParsedOption> {
   let index = 0;
   while (index < argv.length) {
     const arg = argv[index++];
-    if (arg === '--') {
-      if (index < argv.length) throw new OptionError(`${PROGRAM}: unexpected argument '${argv[index]}'`);
-      return;
-    }
+    // getopt stops at `--`; what follows, like any other non-option, memcached never reads.
+    if (arg === '--') return;
     if (arg.startsWith('--')) {
       const equals = arg.indexOf('=');
       const name = equals < 0 ? arg.slice(2) : arg.slice(2, equals);
@@ -235,9 +242,7 @@ function* readOptions(argv: readonly string[]): Generator<ParsedOption> {
       }
       continue;
     }
-    if (arg.length < 2 || arg[0] !== '-') {
-      throw new OptionError(`${PROGRAM}: unexpected argument '${arg}'`);
-    }
+    if (arg.length < 2 || arg[0] !== '-') continue;
     // A cluster of short options: flags, then at most one that takes the rest (or the next word).
     for (let at = 1; at < arg.length; at++) {
       const letter = arg[at];
@@ -325,15 +330,17 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
       break;
     case 'k':
       // Node has no mlockall(); accepting -k would leave the operator believing the cache is locked.
-      throw new UsageError('-k (--lock-memory): recordcache cannot lock its memory; remove -k');
+      refuse(state, '-k (--lock-memory): recordcache cannot lock its memory; remove -k');
+      break;
     case 'L':
-      throw new UsageError('-L (--enable-largepages): recordcache does not preallocate memory in large pages; remove -L');
+      refuse(state, '-L (--enable-largepages): recordcache does not preallocate memory in large pages; remove -L');
+      break;
     case 'v':
       // `--verbose=N` counts once, as in memcached; the level is the number of -v given.
       config.verbose++;
       break;
     case 'l':
-      addListenEntries(text, config);
+      addListenEntries(text, state);
       break;
     case 'd':
       config.daemonize = true;
@@ -345,9 +352,10 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
       config.pidFile = text;
       break;
     case 'e':
-      throw new UsageError(`-e ${text}: recordcache keeps items in process memory only and cannot restart from a memory file`);
+      refuse(state, `-e ${text}: recordcache keeps items in process memory only and cannot restart from a memory file; remove -e`);
+      break;
     case 'f': {
-      const factor = floatOption(spec, text);
+      const factor = atof(text);
       if (factor <= 1.0) throw new UsageError('Factor must be greater than 1');
       config.factor = factor;
       break;
@@ -380,8 +388,8 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
       config.disableCas = true;
       break;
     case 'b':
+      // memcached passes any number to listen(); the kernel reads a negative one as its maximum.
       config.backlog = integerOption(spec, text);
-      if (config.backlog < 0) throw new UsageError('Listen backlog must not be negative');
       break;
     case 'B':
       state.protocolSpecified = true;
@@ -431,6 +439,11 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
   return null;
 }
 
+/** Remembers the first option recordcache cannot honour; parseArgs refuses it after the checks. */
+function refuse(state: ParseState, message: string): void {
+  if (state.refusal === null) state.refusal = message;
+}
+
 /* ---------------------------------------------------------------- values */
 
 /**
@@ -445,11 +458,6 @@ function atoi(text: string): number {
   return Number(BigInt.asIntN(32, BigInt(match[1])));
 }
 
-function parseInteger(text: string): number | null {
-  if (!/^[+-]?\d+$/.test(text)) return null;
-  return Number(text);
-}
-
 function integerOption(spec: OptionSpec, text: string): number {
   return checkedInteger(optionLabel(spec), text);
 }
@@ -458,15 +466,21 @@ function checkedInteger(_label: string, text: string): number {
   return atoi(text);
 }
 
-function parseFloatStrict(text: string): number | null {
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return null;
-  return Number(text);
+const FLOAT_PREFIX = /^[ \t\n\v\f\r]*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)/;
+
+/** C's atof: the longest number at the start (after blanks); 0 when there is none. */
+function atof(text: string): number {
+  const match = FLOAT_PREFIX.exec(text);
+  return match === null ? 0 : Number(match[1]);
 }
 
-function floatOption(spec: OptionSpec, text: string): number {
-  const value = parseFloatStrict(text);
-  if (value === null) throw new UsageError(`Invalid value for ${optionLabel(spec)}: "${text}" (expected a number)`);
-  return value;
+/** memcached's safe_strtod: strtod, then nothing but blanks after the number. */
+function safeStrtod(text: string): number | null {
+  const match = FLOAT_PREFIX.exec(text);
+  if (match === null) return null;
+  const rest = text.slice(match[0].length);
+  if (rest !== '' && !/^[ \t\n\v\f\r]/.test(rest)) return null;
+  return Number(match[1]);
 }
 
 function octalOption(spec: OptionSpec, text: string): number {
@@ -488,20 +502,21 @@ function itemSizeOption(spec: OptionSpec, text: string): number {
   const unit = last === 'k' || last === 'K' ? 1024 : last === 'm' || last === 'M' ? MEGABYTE : 1;
   const digits = unit === 1 ? text : text.slice(0, -1);
   void spec;
-  // atoi, as memcached reads it; the limit checks that follow name what is wrong.
-  return atoi(digits) * unit;
+  // atoi times the unit in a C int, as memcached reads it, so 4096m wraps to 0; the limit
+  // checks that follow name what is wrong.
+  return Math.imul(atoi(digits), unit);
 }
 
 /* ---------------------------------------------------------------- -l */
 
-function addListenEntries(text: string, config: Config): void {
-  // memcached splits the interface list on ',' and ';' when it binds. It drops a -l whose
-  // text occurs anywhere in the list so far (so `-l 10.0.0.1 -l 0.0.1` loses the second);
-  // only exact repeats are dropped here.
+function addListenEntries(text: string, state: ParseState): void {
+  // memcached drops a -l whose text occurs anywhere in the list so far.
+  if (state.inter !== null && state.inter.includes(text)) return;
+  state.inter = state.inter === null ? text : `${state.inter},${text}`;
+  // memcached splits the interface list on ',' and ';' when it binds, and reads each entry
+  // then (checkListeners).
   for (const entry of text.split(/[;,]/)) {
-    if (entry === '') continue;
-    readListenEntry(entry);
-    if (!config.listen.includes(entry)) config.listen.push(entry);
+    if (entry !== '' && !state.config.listen.includes(entry)) state.config.listen.push(entry);
   }
 }
 
@@ -527,8 +542,8 @@ function readListenEntry(entry: string): ListenAddress {
     const name = rest.slice('proto['.length, close);
     if (name === 'ascii' || name === 'binary') protocol = name;
     else if (name === 'negotiating') protocol = 'auto';
-    else if (name === 'proxy') throw new UsageError(`Server not built with proxy: "${entry}"`);
-    else throw new UsageError(`Invalid protocol spec: "${rest.slice('proto'.length)}"`);
+    else if (name === 'proxy') throw new UsageError(`Server not built with proxy: "${entry.slice(0, entry.indexOf(']'))}"`);
+    // memcached binds with the default protocol when it does not know the name.
     rest = skipSeparator(rest.slice(close + 1));
   }
   let tag: string | null = null;
@@ -546,7 +561,8 @@ function readListenEntry(entry: string): ListenAddress {
   if (rest.startsWith('[')) {
     // RFC 3986 style IPv6, optionally followed by :port.
     const close = rest.indexOf(']');
-    if (close < 0) throw new UsageError(`Invalid IPV6 address: "${rest}"`);
+    // memcached's message has no newline: the next one follows on the same line.
+    if (close < 0) throw new UsageError(`Invalid IPV6 address: "${rest}"`, { cause: 'no newline' });
     host = rest.slice(1, close);
     const after = rest.slice(close + 1);
     if (after.startsWith(':')) portText = after.slice(1);
@@ -563,8 +579,11 @@ function readListenEntry(entry: string): ListenAddress {
   }
   let port: number | null = null;
   if (portText !== null) {
-    port = parseInteger(portText);
-    if (port === null || port < 0 || port > 65535) throw new UsageError(`Invalid port number: "${portText}"`);
+    // safe_strtol, as memcached reads it; a port it would wrap past 65535 is refused here.
+    const parsed = strtolong(portText, true);
+    if (parsed === null) throw new UsageError(`Invalid port number: "${portText}"`);
+    port = Number(BigInt.asIntN(32, parsed.value));
+    if (port < 0 || port > 65535) throw new UsageError(`Invalid port number: "${portText}"`);
   }
   return { host: host === '*' ? null : host, port, protocol, tag, notls };
 }
@@ -586,29 +605,42 @@ function subInteger(name: string, value: string | null, missing: string): number
   return checkedInteger(name, requireValue(value, missing));
 }
 
-/** safe_strtoul: a whole unsigned 32-bit decimal. */
+const INTEGER_PREFIX = /^[ \t\n\v\f\r]*([+-]?)(\d+)/;
+
+/**
+ * strtoul/strtol as memcached's safe_strtoul/safe_strtol use them: blanks, a sign, digits,
+ * then only blanks; the value as a 64-bit long (null past its range) and whether it had a minus.
+ */
+function strtolong(text: string, signed: boolean): { value: bigint; negative: boolean } | null {
+  const match = INTEGER_PREFIX.exec(text);
+  if (match === null) return null;
+  const rest = text.slice(match[0].length);
+  if (rest !== '' && !/^[ \t\n\v\f\r]/.test(rest)) return null;
+  const magnitude = BigInt(match[2]);
+  const negative = match[1] === '-';
+  if (signed ? magnitude > (negative ? 2n ** 63n : 2n ** 63n - 1n) : magnitude > 2n ** 64n - 1n) return null;
+  return { value: negative ? -magnitude : magnitude, negative };
+}
+
+/** safe_strtoul: an unsigned decimal, kept in 32 bits (4294967296 is 0); a minus is refused. */
 function subUnsigned(name: string, value: string | null, missing: string, unparsable?: string): number {
   const text = requireValue(value, missing);
-  const parsed = /^\+?\d+$/.test(text) ? Number(text) : null;
-  if (parsed === null || parsed > UINT32_MAX) throw new UsageError(unparsable ?? `could not parse argument to ${name}`);
-  return parsed;
+  const parsed = strtolong(text, false);
+  if (parsed === null || parsed.negative) throw new UsageError(unparsable ?? `could not parse argument to ${name}`);
+  return Number(BigInt.asUintN(32, parsed.value));
 }
 
-/** safe_strtol: a whole signed 32-bit decimal. */
+/** safe_strtol: a signed decimal, kept in 32 bits. */
 function subSigned(name: string, value: string | null, missing: string): number {
   const text = requireValue(value, missing);
-  const parsed = parseInteger(text);
-  if (parsed === null || parsed < INT32_MIN || parsed > INT32_MAX) {
-    throw new UsageError(`could not parse argument to ${name}`);
-  }
-  return parsed;
+  const parsed = strtolong(text, true);
+  if (parsed === null) throw new UsageError(`could not parse argument to ${name}`);
+  return Number(BigInt.asIntN(32, parsed.value));
 }
 
-function subFloat(name: string, value: string | null, missing: string, unparsable?: string): number {
-  const text = requireValue(value, missing);
-  const parsed = parseFloatStrict(text);
-  if (parsed === null) throw new UsageError(unparsable ?? `Invalid value for ${name}: "${text}" (expected a number)`);
-  return parsed;
+/** atof, as memcached reads its ratios and factors. */
+function subFloat(value: string | null, missing: string): number {
+  return atof(requireValue(value, missing));
 }
 
 const flag: SuboptionHandler = () => {};
@@ -625,60 +657,113 @@ function stringSub(name: string): SuboptionHandler {
   };
 }
 
+/** safe_strtod, as extstore reads its ratios. */
 function floatSub(name: string): SuboptionHandler {
   return (value) => {
-    subFloat(name, value, `Missing ${name} argument`, `could not parse argument to ${name}`);
+    if (safeStrtod(requireValue(value, `Missing ${name} argument`)) === null) {
+      throw new UsageError(`could not parse argument to ${name}`);
+    }
   };
 }
 
 /**
+ * A suboption recordcache cannot honour: memcached's checks of its value first (so a bad
+ * value gets memcached's message), then a refusal once every check has passed.
+ */
+function refusedSub(name: string, why: string, check: SuboptionHandler = flag): SuboptionHandler {
+  const handler: SuboptionHandler = (value, state) => {
+    check(value, state);
+    refuse(state, `-o ${name}: recordcache ${why}; remove it`);
+  };
+  REFUSED_SUBOPTIONS.add(handler);
+  return handler;
+}
+
+/** The handlers refusedSub made, so that -h can list what is refused. */
+const REFUSED_SUBOPTIONS = new Set<SuboptionHandler>();
+
+const SEGMENTED_LRU = 'evicts as memcached does with its default segmented LRU, and cannot tune or turn it off';
+const NO_PAGE_MOVER = 'never moves slab pages between classes (memcached with slab_automove=0)';
+
+/**
  * Every suboption memcached 1.6.18 (as Debian builds it: TLS, extstore, sock_cookie_id)
- * knows, with its checks. Accepted ones land in Config.suboptions; the few recordcache acts
- * on are applied to their Config fields too.
+ * knows, with its checks. Each one is applied to Config, or kept inert with the reason
+ * memcached's clients see no difference, or refused (refusedSub). All accepted ones are
+ * also kept verbatim in Config.suboptions for `stats settings`.
  */
 const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, SuboptionHandler>([
+  // Inert: the default, which recordcache follows (ERROR Too many open connections past -c).
   ['maxconns_fast', flag],
-  ['no_maxconns_fast', flag],
+  [
+    'no_maxconns_fast',
+    refusedSub('no_maxconns_fast', 'always answers a connection past -c with "ERROR Too many open connections"'),
+  ],
   [
     'hashpower',
-    (value) => {
+    (value, state) => {
       const power = subInteger('hashpower', value, 'Missing numeric argument for hashpower');
       if (power < 12) throw new UsageError(`Initial hashtable multiplier of ${power} is too low`);
       if (power > 32) {
         throw new UsageError(
-          `Initial hashtable multiplier of ${power} is too high; ` +
-            'choose a value based on "STAT hash_power_level" from a running instance',
+          `Initial hashtable multiplier of ${power} is too high\n` +
+            'Choose a value based on "STAT hash_power_level" from a running instance',
         );
       }
+      state.config.hashPowerInit = power;
     },
   ],
-  ['no_hashexpand', flag],
-  ['slab_reassign', flag],
-  ['no_slab_reassign', flag],
+  [
+    'no_hashexpand',
+    (_value, state) => {
+      state.config.hashExpand = false;
+    },
+  ],
+  [
+    'slab_reassign',
+    (_value, state) => {
+      state.config.slabReassign = true;
+    },
+  ],
+  [
+    'no_slab_reassign',
+    (_value, state) => {
+      state.config.slabReassign = false;
+    },
+  ],
   [
     'slab_automove',
-    (value) => {
-      if (value === null) return;
-      const mode = checkedInteger('slab_automove', value);
+    (value, state) => {
+      const mode = value === null ? 1 : checkedInteger('slab_automove', value);
       if (mode < 0 || mode > 2) throw new UsageError('slab_automove must be between 0 and 2');
+      state.config.slabAutomove = mode;
+      // 0 is what recordcache does; 1 is memcached's default (README "Known gaps": pages never move).
+      if (mode === 2) refuse(state, `-o slab_automove=2: recordcache ${NO_PAGE_MOVER}; remove it`);
     },
   ],
-  ['no_slab_automove', flag],
+  [
+    // Pages never move in recordcache, which is what this asks for.
+    'no_slab_automove',
+    (_value, state) => {
+      state.config.slabAutomove = 0;
+    },
+  ],
   [
     'slab_automove_ratio',
-    (value) => {
-      const ratio = subFloat('slab_automove_ratio', value, 'Missing slab_automove_ratio argument');
+    refusedSub('slab_automove_ratio', NO_PAGE_MOVER, (value) => {
+      const ratio = subFloat(value, 'Missing slab_automove_ratio argument');
       if (ratio <= 0 || ratio > 1) throw new UsageError('slab_automove_ratio must be > 0 and < 1');
-    },
+    }),
   ],
   [
     'slab_automove_window',
-    (value) => {
+    refusedSub('slab_automove_window', NO_PAGE_MOVER, (value) => {
       const window = subInteger('slab_automove_window', value, 'Missing slab_automove_window argument');
       if (window < 3) throw new UsageError('slab_automove_window must be > 2');
-    },
+    }),
   ],
   [
+    // Inert: memcached frees items whose reference count leaked for this long; a reference
+    // leaks only through a bug, so no client sees it.
     'tail_repair_time',
     (value) => {
       const seconds = subInteger('tail_repair_time', value, 'Missing numeric argument for tail_repair_time');
@@ -686,6 +771,7 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
     },
   ],
   [
+    // Inert: the hash function only places keys in memcached's table; no reply depends on it.
     'hash_algorithm',
     (value) => {
       const name = requireValue(value, 'Missing hash_algorithm argument');
@@ -694,9 +780,11 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
       }
     },
   ],
+  // Inert: the default; recordcache's once-a-second sweep reclaims expired items as the crawler does.
   ['lru_crawler', flag],
-  ['no_lru_crawler', flag],
+  ['no_lru_crawler', refusedSub('no_lru_crawler', 'always reclaims expired items in the background, as the LRU crawler does')],
   [
+    // Inert: paces the crawler's background walk; when an expired item is reclaimed is timing, not a reply.
     'lru_crawler_sleep',
     (value) => {
       const micros = subInteger('lru_crawler_sleep', value, 'Missing lru_crawler_sleep value');
@@ -704,6 +792,7 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
     },
   ],
   [
+    // Inert: as lru_crawler_sleep, a pace of the background walk.
     'lru_crawler_tocrawl',
     (value) => {
       subUnsigned(
@@ -715,6 +804,7 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
     },
   ],
   [
+    // Inert: the default, whose evictions the store follows.
     'lru_maintainer',
     (_value, state) => {
       state.lruMaintainer = true;
@@ -722,58 +812,64 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
   ],
   [
     'no_lru_maintainer',
-    (_value, state) => {
+    refusedSub('no_lru_maintainer', SEGMENTED_LRU, (_value, state) => {
       state.lruMaintainer = false;
-    },
+    }),
   ],
   [
     'hot_lru_pct',
-    (value, state) => {
+    refusedSub('hot_lru_pct', SEGMENTED_LRU, (value, state) => {
       state.hotLruPct = subInteger('hot_lru_pct', value, 'Missing hot_lru_pct argument');
       if (state.hotLruPct < 1 || state.hotLruPct >= 80) throw new UsageError('hot_lru_pct must be > 1 and < 80');
-    },
+    }),
   ],
   [
     'warm_lru_pct',
-    (value, state) => {
+    refusedSub('warm_lru_pct', SEGMENTED_LRU, (value, state) => {
       state.warmLruPct = subInteger('warm_lru_pct', value, 'Missing warm_lru_pct argument');
       if (state.warmLruPct < 1 || state.warmLruPct >= 80) throw new UsageError('warm_lru_pct must be > 1 and < 80');
-    },
+    }),
   ],
   [
     'hot_max_factor',
-    (value) => {
-      if (subFloat('hot_max_factor', value, 'Missing hot_max_factor argument') <= 0) {
-        throw new UsageError('hot_max_factor must be > 0');
-      }
-    },
+    refusedSub('hot_max_factor', SEGMENTED_LRU, (value) => {
+      if (subFloat(value, 'Missing hot_max_factor argument') <= 0) throw new UsageError('hot_max_factor must be > 0');
+    }),
   ],
   [
     'warm_max_factor',
-    (value) => {
-      if (subFloat('warm_max_factor', value, 'Missing warm_max_factor argument') <= 0) {
-        throw new UsageError('warm_max_factor must be > 0');
-      }
-    },
+    refusedSub('warm_max_factor', SEGMENTED_LRU, (value) => {
+      if (subFloat(value, 'Missing warm_max_factor argument') <= 0) throw new UsageError('warm_max_factor must be > 0');
+    }),
   ],
   [
     'temporary_ttl',
-    (value, state) => {
+    refusedSub('temporary_ttl', 'has no temporary LRU: items with a short TTL are evicted like any other', (value, state) => {
       subInteger('temporary_ttl', value, 'Missing temporary_ttl argument');
       state.temporaryTtl = true;
-    },
+    }),
   ],
   [
     'idle_timeout',
     (value, state) => {
-      const seconds = subInteger('idle_timeout', value, 'Missing numeric argument for idle_timeout');
-      if (seconds < 0) throw new UsageError('idle_timeout must not be negative');
-      state.config.idleTimeout = seconds;
+      // atoi, as memcached reads it; memcached never times a connection out for a negative value.
+      state.config.idleTimeout = subInteger('idle_timeout', value, 'Missing numeric argument for idle_timeout');
     },
   ],
-  // recordcache's own: per-connection output limits of the native engine (stop reading, close).
-  ['out_limit_soft', (value) => void byteSizeSub('out_limit_soft', value)],
-  ['out_limit_hard', (value) => void byteSizeSub('out_limit_hard', value)],
+  // recordcache's own: per-connection output limits (stop reading a connection whose replies
+  // are unread past the soft limit, close it past the hard one).
+  [
+    'out_limit_soft',
+    (value, state) => {
+      state.config.outLimitSoft = byteSizeSub('out_limit_soft', value);
+    },
+  ],
+  [
+    'out_limit_hard',
+    (value, state) => {
+      state.config.outLimitHard = byteSizeSub('out_limit_hard', value);
+    },
+  ],
   // recordcache's own: which values become records.
   ['records_min_size', (value, state) => void (state.config.recordsMinSize = byteSizeSub('records_min_size', value))],
   [
@@ -784,14 +880,21 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
       state.config.recordsMinHits = hits;
     },
   ],
-  ['watcher_logbuf_size', unsignedSub('watcher_logbuf_size')],
-  ['worker_logbuf_size', unsignedSub('worker_logbuf_size')],
+  ['watcher_logbuf_size', refusedSub('watcher_logbuf_size', 'has no watch command, whose buffer this sizes', unsignedSub('watcher_logbuf_size'))],
+  [
+    'worker_logbuf_size',
+    (value, state) => {
+      subUnsigned('worker_logbuf_size', value, 'Missing worker_logbuf_size argument');
+      // The size of a buffer that only `watch` reads (not implemented); but memcached 1.6.18
+      // falls through into slab_sizes here, so the value also becomes the slab class list.
+      state.slabSizes = value;
+    },
+  ],
   [
     'slab_sizes',
     (value, state) => {
-      const sizes = requireValue(value, 'Missing slab_sizes argument');
-      if (sizes === '') throw new UsageError('Missing slab_sizes argument');
-      state.slabSizes = sizes;
+      // memcached crashes without a value.
+      state.slabSizes = requireValue(value, 'Missing slab_sizes argument');
     },
   ],
   [
@@ -809,15 +912,21 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
       state.config.trackSizes = true;
     },
   ],
+  // Inert: both are no-ops in memcached 1.6.18 (`stats settings` always says inline_ascii_response no).
   ['inline_ascii_resp', flag],
   ['no_inline_ascii_resp', flag],
+  // Inert: "currently no new defaults" in memcached 1.6.18.
   ['modern', flag],
   [
     'no_modern',
-    (_value, state) => {
-      if (!state.slabChunkChanged) state.config.slabChunkMax = SLAB_PAGE_SIZE;
-      state.lruMaintainer = false;
-    },
+    refusedSub(
+      'no_modern',
+      "keeps memcached's modern defaults (segmented LRU, maxconns_fast, murmur3, background crawler)",
+      (_value, state) => {
+        if (!state.slabChunkChanged) state.config.slabChunkMax = SLAB_PAGE_SIZE;
+        state.lruMaintainer = false;
+      },
+    ),
   ],
   [
     'no_chunked_items',
@@ -825,15 +934,25 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
       state.config.slabChunkMax = SLAB_PAGE_SIZE;
     },
   ],
+  // Inert: a seccomp filter on memcached's own system calls; nothing a client sees.
   ['drop_privileges', flag],
   ['no_drop_privileges', flag],
   [
+    // Inert: a no-op in memcached 1.6.18 too, with the same notice.
     'resp_obj_mem_limit',
     (_value, state) => {
-      state.notes.push('DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit.');
+      state.notes.push('DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,');
     },
   ],
-  ['read_buf_mem_limit', unsignedSub('read_buf_mem_limit')],
+  [
+    'read_buf_mem_limit',
+    (value, state) => {
+      // 0, memcached's default, is no limit, as in recordcache.
+      if (subUnsigned('read_buf_mem_limit', value, 'Missing read_buf_mem_limit argument') !== 0) {
+        refuse(state, '-o read_buf_mem_limit: recordcache does not limit the memory of read buffers; remove it');
+      }
+    },
+  ],
   // TLS settings are accepted without -Z, as memcached accepts them (server/tls.ts uses them).
   ['ssl_chain_cert', stringSub('ssl_chain_cert')],
   ['ssl_key', stringSub('ssl_key')],
@@ -852,9 +971,11 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
   ],
   ['ssl_ciphers', stringSub('ssl_ciphers')],
   ['ssl_ca_cert', stringSub('ssl_ca_cert')],
+  // Inert: the size of memcached's TLS write buffer, shown by `stats settings`; the bytes sent are the same.
   ['ssl_wbuf_size', unsignedSub('ssl_wbuf_size')],
   ['ssl_session_cache', flag],
-  ['ssl_kernel_tls', flag],
+  // Refused: Node's TLS keeps its session keys in user space (README, Kernel TLS).
+  ['ssl_kernel_tls', refusedSub('ssl_kernel_tls', 'cannot hand TLS session keys to the kernel')],
   [
     'ssl_min_version',
     (value) => {
@@ -862,13 +983,10 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
       if (version < 0 || version > 3) throw new UsageError('Invalid ssl_min_version. Use help to see valid options.');
     },
   ],
-  [
-    'sock_cookie_id',
-    (value) => {
-      subUnsigned('sock_cookie_id', value, 'Missing sock_cookie_id argument');
-    },
-  ],
-  // extstore (storage.c).
+  // memcached ignores a value it cannot read.
+  ['sock_cookie_id', refusedSub('sock_cookie_id', 'cannot mark its sockets for firewalls', stringSub('sock_cookie_id'))],
+  // extstore (storage.c). Inert but ext_path: the others tune the external storage that only
+  // ext_path turns on, and ext_path is refused.
   [
     'ext_page_size',
     (value, state) => {
@@ -886,14 +1004,11 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
   ['ext_io_depth', unsignedSub('ext_io_depth')],
   [
     'ext_path',
-    (value, state) => {
+    refusedSub('ext_path', 'has no external storage: items stay in memory', (value, state) => {
       const path = requireValue(value, 'missing argument to ext_path, ie: ext_path=/d/file:5G');
       checkExtPath(path);
-      if (!state.extPathGiven) {
-        state.notes.push('ext_path: recordcache has no external storage; items stay in memory');
-      }
       state.extPathGiven = true;
-    },
+    }),
   ],
   ['ext_item_size', unsignedSub('ext_item_size')],
   ['ext_item_age', unsignedSub('ext_item_age')],
@@ -904,7 +1019,7 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
   ['ext_max_sleep', unsignedSub('ext_max_sleep')],
   ['ext_max_frag', floatSub('ext_max_frag')],
   ['ext_drop_unread', flag],
-  ['slab_automove_freeratio', floatSub('slab_automove_freeratio')],
+  ['slab_automove_freeratio', refusedSub('slab_automove_freeratio', NO_PAGE_MOVER, floatSub('slab_automove_freeratio'))],
 ]);
 
 /** The names -o accepts, for the help text and for tests. */
@@ -917,6 +1032,9 @@ function byteSizeSub(name: string, value: string | null): number {
 }
 
 export const SUBOPTION_NAMES: readonly string[] = [...SUBOPTIONS.keys()];
+
+/** The suboptions refused whatever their value (slab_automove=2 and a read_buf_mem_limit other than 0 too). */
+const REFUSED_SUBOPTION_NAMES: readonly string[] = SUBOPTION_NAMES.filter((name) => REFUSED_SUBOPTIONS.has(SUBOPTIONS.get(name)!));
 
 function applySuboptions(list: string, state: ParseState): void {
   if (list === '') return;
@@ -934,21 +1052,23 @@ function applySuboptions(list: string, state: ParseState): void {
   }
 }
 
-/** `<file>:<size>[:<bucket>]`, size with an m, g, t or p suffix (storage.c storage_conf_parse). */
+/**
+ * `<file>:<size>[:<bucket>]`, as storage.c's storage_conf_parse reads it (the size with atoi,
+ * so any text passes), with its messages.
+ */
 function checkExtPath(path: string): void {
+  const failed = '\nfailed to parse ext_path argument';
   const parts = path.split(':').filter((part) => part !== '');
+  if (parts.length === 0) throw new UsageError(failed.slice(1));
   if (parts.length < 2) {
-    throw new UsageError('must supply size to ext_path, ie: ext_path=/f/e:64m (M|G|T|P supported)');
-  }
-  if (!/^\d+[mgtpMGTP]$/.test(parts[1])) {
-    throw new UsageError(`Invalid size in ext_path: "${parts[1]}" (expected a number with an M, G, T or P suffix)`);
+    throw new UsageError('must supply size to ext_path, ie: ext_path=/f/e:64m (M|G|T|P supported)' + failed);
   }
   const bucket = parts.slice(2).join(':');
   if (bucket !== '' && bucket !== 'default') {
     if (bucket === 'compact' || bucket === 'lowttl' || bucket === 'chunked') {
-      throw new UsageError('ext_path only presently supports the default bucket');
+      throw new UsageError('ext_path only presently supports the default bucket' + failed);
     }
-    throw new UsageError(`Unknown extstore bucket: ${bucket}`);
+    throw new UsageError(`Unknown extstore bucket: ${bucket}` + failed);
   }
 }
 
@@ -963,7 +1083,7 @@ function checkSettings(state: ParseState): void {
     );
   }
   if (state.napiIds > 0) {
-    throw new UsageError('-N (--napi-ids): recordcache does not place connections on threads by NAPI id; remove -N');
+    refuse(state, '-N (--napi-ids): recordcache does not place connections on threads by NAPI id; remove -N');
   }
   if (config.itemSizeMax < ITEM_SIZE_MAX_LOWER_LIMIT) {
     throw new SettingsError('Item max size cannot be less than 1024 bytes.');
@@ -994,13 +1114,13 @@ function checkSettings(state: ParseState): void {
   }
   if (state.extPathGiven) {
     if (config.itemSizeMax > state.extWbufSize) {
-      throw new UsageError(
+      throw new SettingsError(
         `-I (item_size_max: ${config.itemSizeMax}) cannot be larger than ext_wbuf_size: ${state.extWbufSize}`,
       );
     }
-    if (config.udpPort !== 0) throw new UsageError('Cannot use UDP with extstore enabled (-U 0 to disable)');
+    if (config.udpPort !== 0) throw new SettingsError('Cannot use UDP with extstore enabled (-U 0 to disable)');
   }
-  if (state.slabSizes !== null) checkSlabSizes(state.slabSizes, config);
+  if (state.slabSizes !== null) config.slabSizes = checkSlabSizes(state.slabSizes, config);
   if (state.hotLruPct + state.warmLruPct > 80) {
     throw new SettingsError('hot_lru_pct + warm_lru_pct cannot be more than 80% combined');
   }
@@ -1030,6 +1150,7 @@ function checkSettings(state: ParseState): void {
     throw new SettingsError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)');
   }
   checkTlsSettings(config);
+  checkListeners(state);
 }
 
 /** memcached's exit status when it cannot bind (EX_OSERR). */
@@ -1039,35 +1160,54 @@ class ListenError extends UsageError {
   override readonly exitCode: number = EX_OSERR;
 }
 
-/** -Z needs a TCP port; `notls:` needs -Z (memcached finds that out when it binds). */
+/** -Z needs a TCP port. */
 function checkTlsSettings(config: Config): void {
   if (config.sslEnabled && config.port === 0) throw new SettingsError('ERROR: You cannot enable SSL without a TCP port.');
-  if (config.sslEnabled || config.socketPath !== null) return;
-  const entries = config.listen.join(',');
-  if (config.listen.some((entry) => entry.startsWith('notls'))) {
-    throw new ListenError(
-      `'notls' option is valid only when SSL is enabled\nfailed to listen on one of interface(s) ${entries}: Success`,
-    );
+}
+
+/**
+ * The -l entries, read as memcached reads them when it binds a TCP or UDP port (none with
+ * -s), so a bad one is refused after every other check, with memcached's exit status.
+ */
+function checkListeners(state: ParseState): void {
+  const config = state.config;
+  if (state.inter === null || config.socketPath !== null || (config.port === 0 && config.udpPort === 0)) return;
+  const failed = `failed to listen on one of interface(s) ${state.inter}: Success`;
+  for (const entry of config.listen) {
+    if (entry.startsWith('notls') && !config.sslEnabled) {
+      throw new ListenError(`'notls' option is valid only when SSL is enabled\n${failed}`);
+    }
+    try {
+      readListenEntry(entry);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      throw new ListenError(error.message + (error.cause === 'no newline' ? '' : '\n') + failed);
+    }
   }
 }
 
 /** `-o slab_sizes=96-120-...`: ascending chunk sizes (memcached.c _parse_slab_sizes). */
-function checkSlabSizes(text: string, config: Config): void {
+function checkSlabSizes(text: string, config: Config): number[] {
+  // memcached exits without a word when the list holds no size at all.
+  if (text.split('-').every((part) => part === '')) throw new SettingsError('');
+  const sizes: number[] = [];
   let last = 0;
   let classes = 0;
   for (const part of text.split('-')) {
     if (part === '') continue;
     const parsed = /^\+?\d+$/.test(part) && Number(part) <= UINT32_MAX ? Number(part) : 0;
     if (parsed < config.chunkSize || parsed > config.slabChunkMax) {
-      throw new UsageError(`slab size ${parsed} is out of valid range`);
+      throw new SettingsError(`slab size ${parsed} is out of valid range`);
     }
-    if (last >= parsed) throw new UsageError(`slab size ${parsed} cannot be lower than or equal to a previous class size`);
+    if (last >= parsed) throw new SettingsError(`slab size ${parsed} cannot be lower than or equal to a previous class size`);
     if (parsed <= last + CHUNK_ALIGN_BYTES) {
-      throw new UsageError(`slab size ${parsed} must be at least ${CHUNK_ALIGN_BYTES} bytes larger than previous class`);
+      throw new SettingsError(`slab size ${parsed} must be at least ${CHUNK_ALIGN_BYTES} bytes larger than previous class`);
     }
     last = parsed;
-    if (++classes >= MAX_SLAB_CLASSES) throw new UsageError('too many slab classes specified');
+    sizes.push(parsed);
+    if (++classes >= MAX_SLAB_CLASSES) throw new SettingsError('too many slab classes specified');
   }
+  return sizes;
 }
 
 /* ---------------------------------------------------------------- texts */
@@ -1126,13 +1266,15 @@ function usageText(): string {
     `   - idle_timeout:        timeout for idle connections. (default: ${d.idleTimeout}, no timeout)`,
     "   - track_sizes:         enable dynamic reports for 'stats sizes' command.",
     `   - slab_chunk_max:      maximum slab chunk size in bytes (default: ${d.slabChunkMax})`,
-    '   - every other memcached 1.6.18 suboption is checked as memcached checks it and',
-    "     reported by 'stats settings':",
-    ...wrapNames(
-      SUBOPTION_NAMES.filter((name) => !['idle_timeout', 'track_sizes', 'slab_chunk_max'].includes(name)),
-      '     ',
-      92,
-    ),
+    '   - slab_sizes, no_chunked_items, hashpower, no_hashexpand, no_slab_reassign, slab_automove=0|1:',
+    "                          as in memcached (slab classes, and what 'stats' reports)",
+    '   - out_limit_soft, out_limit_hard: stop reading, then close, a connection whose replies',
+    '                          are unread past this many bytes (native engine; default 1m, 256m)',
+    '   - records_min_size, records_min_hits: which values become records (default 32k, 1)',
+    '   - refused, as recordcache cannot honour them:',
+    ...wrapNames(REFUSED_SUBOPTION_NAMES, '     ', 92),
+    "   - every other memcached 1.6.18 suboption is checked as memcached checks it, shown by",
+    "     'stats settings', and changes nothing a memcached client would see",
     `--records=<name>          records backend: ${RECORDS_BACKENDS.join(', ')} (default: ${d.records})`,
   ];
   return lines.join('\n') + '\n';

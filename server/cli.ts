@@ -38,6 +38,12 @@ export async function main(argv: string[]): Promise<void> {
   }
   const { engine, notice } = createEngine(config.records, config);
   if (notice !== null) process.stderr.write(`${notice}\n`);
+  // The js engine leaves a slow reader to its socket's buffer and never closes it.
+  if (engine.name === 'js' && (config.outLimitSoft !== null || config.outLimitHard !== null)) {
+    process.stderr.write('-o out_limit_soft/out_limit_hard: the js records backend does not limit unread replies; remove them or use --records=native\n');
+    process.exitCode = 1;
+    return;
+  }
 
   let server: Server;
   try {
@@ -48,6 +54,8 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`${err.message}\n`);
     process.exit(64); // EX_USAGE
   }
+  // Before listening, as memcached raises it before it binds, so that no client sees the old limit.
+  if (config.coreDumps) enableCoreDumps();
   let listeners: Awaited<ReturnType<Server['start']>>;
   try {
     listeners = await server.start();
@@ -56,7 +64,6 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
   }
   if (config.pidFile !== null) writePidFile(config.pidFile);
-  if (config.coreDumps) enableCoreDumps();
   if (config.user !== null) dropPrivileges(config.user);
 
   // The backend in use is the first thing an operator wants to know; memcached prints nothing else.

@@ -71,10 +71,27 @@ export interface Config {
   idleTimeout: number;
   /** -o track_sizes. */
   trackSizes: boolean;
-  /** -o slab_chunk_max, bytes (reported). */
+  /** -o slab_chunk_max, bytes: the largest slab class, above which items are chunked. */
   slabChunkMax: number;
+  /** -o slab_sizes: the slab classes' chunk sizes, below slab_chunk_max; null for -n and -f's. */
+  slabSizes: number[] | null;
+  /** -o hashpower: the hash table's initial power of two (`stats` hash_power_level); 0 for memcached's 16. */
+  hashPowerInit: number;
+  /** Whether the hash table doubles once it holds 1.5 items per bucket (-o no_hashexpand turns it off). */
+  hashExpand: boolean;
+  /** -o slab_automove[=N] / no_slab_automove, for `stats settings` (recordcache never moves pages). */
+  slabAutomove: number;
+  /** -o slab_reassign (the default) / no_slab_reassign: `stats` shows the slab_reassign_* counters. */
+  slabReassign: boolean;
   /** -o hot_lru_pct, warm_lru_pct, ... and any other accepted suboption, verbatim, for `stats settings`. */
   suboptions: Map<string, string>;
+  /**
+   * -o out_limit_soft / out_limit_hard, bytes: the native engine stops reading a connection
+   * whose replies are unread past the soft limit and closes it past the hard one; null for
+   * the engine's defaults.
+   */
+  outLimitSoft: number | null;
+  outLimitHard: number | null;
   /** --records: which records backend to use. */
   records: RecordsBackendName;
   /**
@@ -132,7 +149,14 @@ export function defaultConfig(): Config {
     idleTimeout: 0,
     trackSizes: false,
     slabChunkMax: 512 * 1024,
+    slabSizes: null,
+    hashPowerInit: 0,
+    hashExpand: true,
+    slabReassign: true,
+    slabAutomove: 1,
     suboptions: new Map(),
+    outLimitSoft: null,
+    outLimitHard: null,
     records: 'auto',
     recordsMinSize: DEFAULT_RECORDS_MIN_SIZE,
     recordsMinHits: DEFAULT_RECORDS_MIN_HITS,

@@ -69,7 +69,9 @@ export class Server {
         itemSizeMax: config.itemSizeMax,
         casEnabled: !config.disableCas,
         noEvict: config.noEvict,
-        slabs: { chunkSize: config.chunkSize, factor: config.factor, slabChunkMax: config.slabChunkMax },
+        slabs: { chunkSize: config.chunkSize, factor: config.factor, slabChunkMax: config.slabChunkMax, sizes: config.slabSizes },
+        hashPowerInit: config.hashPowerInit === 0 ? undefined : config.hashPowerInit,
+        hashExpand: config.hashExpand,
       },
       clock,
     );
@@ -93,7 +95,7 @@ export class Server {
       // -Z: certificates are loaded now, so bad ones stop the start (TlsSetupError).
       tls: config.sslEnabled ? new TlsTerminator(tlsSettings(config), clock) : null,
     };
-    this.ctx.tls?.setIdleTimeout(config.idleTimeout);
+    this.ctx.tls?.setIdleTimeout(Math.max(0, config.idleTimeout));
     this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
     const limits = this.limits;
     this.textFramer = (buf, start, end, out) => frameText(buf, start, end, limits, out);

@@ -124,6 +124,18 @@ describe('store', () => {
     assert.equal(store.counters.get_expired, 4);
   });
 
+  it('the sweep grows the hash power past 1.5 items a bucket, unless told not to (no_hashexpand)', () => {
+    for (const hashExpand of [true, false]) {
+      const { store, clock } = newStore({ hashPowerInit: 12, hashExpand });
+      assert.equal(store.hashPower, 12);
+      for (let i = 0; i <= 6144; i++) store.store(StoreMode.Set, `k${i}`, 0, 0, crlf(''));
+      clock.advance(1);
+      store.sweep();
+      assert.equal(store.hashPower, hashExpand ? 13 : 12);
+    }
+    assert.equal(newStore().store.hashPower, 16);
+  });
+
   it('the sweep reclaims expired items nobody asks for', () => {
     const { store, clock } = newStore();
     for (let i = 0; i < 100; i++) store.store(StoreMode.Set, `k${i}`, 0, 5, crlf('x'));

@@ -108,8 +108,10 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       return After.Continue;
     }
     case Op.Admin:
+      // memcached refuses `watch` under -W before reading its arguments.
+      if (req.args[0] === 'watch' && ctx.config.disableWatch) out.push(Reply.WATCH_NOT_ALLOWED);
       // Slab, LRU, crawler and watch administration have no equivalent in this store.
-      out.push(Reply.ERROR);
+      else out.push(Reply.ERROR);
       return After.Continue;
     case 'meta':
       executeMeta(ctx, req, replies);

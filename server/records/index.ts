@@ -26,24 +26,16 @@ export function nativeOptions(config: Config | undefined): NativeEngineOptions {
     slabChunkMax: config.slabChunkMax,
     sasl: config.sasl,
     asciiAuth: config.authFile !== null,
-    idleTimeoutSeconds: config.idleTimeout,
-    outLimitSoft: byteSize(config.suboptions.get('out_limit_soft'), DEFAULT_NATIVE_OPTIONS.outLimitSoft),
-    outLimitHard: byteSize(config.suboptions.get('out_limit_hard'), DEFAULT_NATIVE_OPTIONS.outLimitHard),
+    // A negative -o idle_timeout never times out, as in memcached.
+    idleTimeoutSeconds: Math.max(0, config.idleTimeout),
+    outLimitSoft: config.outLimitSoft ?? DEFAULT_NATIVE_OPTIONS.outLimitSoft,
+    outLimitHard: config.outLimitHard ?? DEFAULT_NATIVE_OPTIONS.outLimitHard,
   };
-}
-
-/** "65536", "64k", "1m", "2g"; the default when absent or unreadable. */
-function byteSize(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const match = /^(\d+)([kmg]?)$/i.exec(text.trim());
-  if (match === null) return fallback;
-  const unit = { '': 1, k: 1024, m: 1024 * 1024, g: 1024 * 1024 * 1024 }[match[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Number(match[1]) * unit;
 }
 
 function jsEngine(config: Config | undefined): JsRecordsEngine {
   const engine = new JsRecordsEngine();
-  if (config !== undefined) engine.setIdleTimeout(config.idleTimeout);
+  if (config !== undefined) engine.setIdleTimeout(Math.max(0, config.idleTimeout));
   return engine;
 }
 

@@ -15,12 +15,18 @@ export const CHUNK_HEADER = 48;
 const CHUNK_ALIGN_BYTES = 8;
 const MAX_NUMBER_OF_SLAB_CLASSES = 64;
 
-/** Chunk sizes of memcached's slab classes for these settings; index i is class i + 1. */
-export function slabClassSizes(chunkSize: number, factor: number, slabChunkMax: number): number[] {
+/**
+ * Chunk sizes of memcached's slab classes for these settings (slabs_init); index i is class
+ * i + 1. `explicit` (-o slab_sizes) replaces the classes that -n and -f would make.
+ */
+export function slabClassSizes(chunkSize: number, factor: number, slabChunkMax: number, explicit: number[] | null = null): number[] {
   const sizes: number[] = [];
   let size = ITEM_HEADER + chunkSize;
   while (sizes.length < MAX_NUMBER_OF_SLAB_CLASSES - 2) {
-    if (size >= slabChunkMax / factor) break;
+    if (explicit !== null) {
+      if (sizes.length >= explicit.length) break;
+      size = explicit[sizes.length];
+    } else if (size >= slabChunkMax / factor) break;
     if (size % CHUNK_ALIGN_BYTES !== 0) size += CHUNK_ALIGN_BYTES - (size % CHUNK_ALIGN_BYTES);
     sizes.push(size);
     size = Math.floor(size * factor);
@@ -34,6 +40,8 @@ export interface SlabSettings {
   chunkSize: number;
   factor: number;
   slabChunkMax: number;
+  /** -o slab_sizes, or null. */
+  sizes?: number[] | null;
 }
 
 /** Where an item's memory sits: the class whose LRU it is on, and each chunk's class. */
@@ -54,7 +62,7 @@ export class SlabMemory {
   private readonly largest: number;
 
   constructor(private readonly settings: SlabSettings) {
-    this.sizes = slabClassSizes(settings.chunkSize, settings.factor, settings.slabChunkMax);
+    this.sizes = slabClassSizes(settings.chunkSize, settings.factor, settings.slabChunkMax, settings.sizes ?? null);
     this.largest = this.sizes.length;
     this.perPage = [0, ...this.sizes.map((size) => Math.max(1, Math.floor(SLAB_PAGE_SIZE / size)))];
     this.pages = new Array(this.sizes.length + 1).fill(0);

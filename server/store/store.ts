@@ -35,9 +35,17 @@ export interface StoreOptions {
   casEnabled: boolean;
   /** -M: refuse to store instead of evicting. */
   noEvict: boolean;
-  /** Slab geometry (-n, -f, slab_chunk_max); memcached's defaults when absent. */
-  slabs?: { chunkSize: number; factor: number; slabChunkMax: number };
+  /** Slab geometry (-n, -f, slab_chunk_max, slab_sizes); memcached's defaults when absent. */
+  slabs?: { chunkSize: number; factor: number; slabChunkMax: number; sizes?: number[] | null };
+  /** -o hashpower: the hash table's initial power of two; memcached's 16 when absent. */
+  hashPowerInit?: number;
+  /** false for -o no_hashexpand: the table never grows. */
+  hashExpand?: boolean;
 }
+
+/** memcached's HASHPOWER_DEFAULT and HASHPOWER_MAX (assoc.c). */
+const HASHPOWER_DEFAULT = 16;
+const HASHPOWER_MAX = 32;
 
 /** Traffic counters memcached keeps per slab class (`stats slabs`). */
 export class ClassCounters {
@@ -134,6 +142,12 @@ export class Store {
   sizes: Map<number, number> | null = null;
   /** Items with a CAS below this were linked before size tracking began and are not counted. */
   private sizesSinceCas = 0;
+  /**
+   * The power of two memcached's hash table would have (`stats` hash_power_level): there is
+   * no such table here, but memcached doubles its table once a second finds more than 1.5
+   * items per bucket, and reports it.
+   */
+  hashPower: number;
   /** Called when an item leaves the cache (to release its record). */
   onUnlink: ((item: Item) => void) | null = null;
 
@@ -142,6 +156,7 @@ export class Store {
     readonly clock: Clock,
   ) {
     this.sweptUntil = clock.now();
+    this.hashPower = options.hashPowerInit ?? HASHPOWER_DEFAULT;
     const geometry = options.slabs ?? { chunkSize: 48, factor: 1.25, slabChunkMax: 512 * 1024 };
     this.slabs = new SlabMemory({ limitBytes: options.maxBytes, ...geometry });
     this.lrus = Array.from({ length: this.slabs.sizes.length + 1 }, () => new Map<string, Item>());
@@ -589,7 +604,10 @@ export class Store {
     }
   }
 
-  /** Reclaims expired items and applies a delayed flush whose time has come. Call once a second. */
+  /**
+   * Reclaims expired items, applies a delayed flush whose time has come, and grows the hash
+   * power as memcached's table grows. Call once a second.
+   */
   sweep(): void {
     const now = this.clock.now();
     if (this.flushReclaimPending && this.oldestLive <= now) {
@@ -608,6 +626,10 @@ export class Store {
       }
     }
     this.sweptUntil = now;
+    // memcached's clock tick asks its hash maintenance thread to double the table (assoc.c).
+    if (this.options.hashExpand !== false && this.currItems > (2 ** this.hashPower * 3) / 2 && this.hashPower < HASHPOWER_MAX) {
+      this.hashPower++;
+    }
   }
 
   private expireAt(item: Item): void {
