@@ -74,6 +74,7 @@ const REFUSED_SUBOPTIONS = [
   'watcher_logbuf_size',
   'no_modern',
   'sock_cookie_id',
+  'ssl_kernel_tls',
   'ext_path',
   'slab_automove_freeratio',
 ];

@@ -133,7 +133,11 @@ const WALK: Record<string, () => Promise<void>> = {
   '-V': async () => assert.match(spawnSync(process.execPath, [RECORDCACHE_CLI, '-V'], { encoding: 'utf8' }).stdout, /^recordcache /),
   '-P': async () => {
     const pidFile = path.join(dir, 'walk.pid');
-    await observe(['-P', pidFile], async (server) => assert.equal(fs.readFileSync(pidFile, 'utf8').trim(), String(server.child.pid)));
+    await observe(['-P', pidFile], async (server) => {
+      // The server writes the file once it listens, as the walk connects.
+      for (let i = 0; i < 100 && !fs.existsSync(pidFile); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(fs.readFileSync(pidFile, 'utf8').trim(), String(server.child.pid));
+    });
   },
   '-f': shows(['-f', '2'], 'growth_factor', '2.00'),
   '-n': shows(['-n', '96'], 'chunk_size', '96'),

@@ -33,6 +33,10 @@ export class BytesEngine {
     return new BytesRecord(Buffer.from(bytes));
   }
 
+  readRecord(record: RecordHandle): Buffer {
+    return (record as BytesRecord).bytes;
+  }
+
   delRecord(): void {
     this.deleted++;
   }
