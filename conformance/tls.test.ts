@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { compareCase, defineCases, step, type Case } from './lib/cases';
 import {
+  assertBackend,
   candidateKind,
   freePort,
   startExpectingFailure,
@@ -219,6 +220,7 @@ describe('tls: a notls: listener stays plaintext', function () {
       const port = await freePort();
       const server = await startServer(kind, ['-Z', '-o', CERT_FLAGS, '-l', `notls:127.0.0.1:${port}`]);
       plainPorts.set(server, port);
+      await assertBackend(server);
       return server;
     };
     pair = { reference: await start('memcached'), candidate: await start(candidateKind()) };
@@ -318,6 +320,7 @@ describe('tls: 1,000 handshakes in a row', function () {
   before(async function () {
     this.timeout(30000);
     server = await startServer(candidateKind(), ['-Z', '-o', `${CERT_FLAGS},ssl_session_cache`]);
+    await assertBackend(server);
   });
   after(async function () {
     await server?.stop();

@@ -8,6 +8,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import path from 'node:path';
 import fs from 'node:fs';
+import { mayBeMissing, reportLeftOut } from './required';
 
 export const MEMCACHED = '/usr/bin/memcached';
 export const RECORDCACHE_CLI = path.resolve(__dirname, '../../dist/server/cli.js');
@@ -224,6 +225,56 @@ export interface ServerPair {
   candidate: ServerProcess;
 }
 
+/** Where the records kernel module is loaded (as server/records/index.ts RECORDS_DEVICE). */
+const RECORDS_DEVICE = '/dev/records';
+
+/**
+ * The records backends recordcache may run on with these flags in this run: the one
+ * --records= or RC_RECORDS names; for auto, kmod where /dev/records exists, else native
+ * (js too only when RECORDCACHE_ALLOW_MISSING=native lets the run go without the addon).
+ */
+export function expectedBackends(flags: string[]): string[] {
+  const flag = [...flags].reverse().find((f) => f.startsWith('--records='));
+  const asked = flag?.slice('--records='.length) ?? (process.env.RC_RECORDS || 'auto');
+  if (asked !== 'auto') return [asked];
+  if (process.platform !== 'linux') return ['js'];
+  if (fs.existsSync(RECORDS_DEVICE)) return ['kmod'];
+  return mayBeMissing('native') ? ['native', 'js'] : ['native'];
+}
+
+let reportedJsFallback = false;
+
+/**
+ * The backend a recordcache process says it runs ("recordcache: records backend X" on
+ * stderr, printed once it listens) must be one expectedBackends allows: an explicit
+ * --records= or --records=auto that fell back to js is a failure, not a quieter run.
+ */
+export async function assertBackend(server: ServerProcess): Promise<void> {
+  if (server.kind !== 'recordcache') return;
+  const pattern = /^recordcache: records backend (\S+)$/m;
+  const deadline = Date.now() + 15000;
+  let match = pattern.exec(server.output());
+  while (match === null && !server.hasExited() && Date.now() < deadline) {
+    await sleep(20);
+    match = pattern.exec(server.output());
+  }
+  const expected = expectedBackends(server.flags);
+  if (match === null) {
+    throw new Error(`recordcache ${server.flags.join(' ')} never said which records backend it runs (expected ${expected.join(' or ')}):\n${server.output()}`);
+  }
+  const running = match[1];
+  if (!expected.includes(running)) {
+    throw new Error(
+      `recordcache runs the '${running}' records backend, not ${expected.map((name) => `'${name}'`).join(' or ')} ` +
+        `(RC_RECORDS=${process.env.RC_RECORDS ?? ''}, flags ${server.flags.join(' ')}):\n${server.output()}`,
+    );
+  }
+  if (running === 'js' && expected.length > 1 && !reportedJsFallback) {
+    reportedJsFallback = true;
+    reportLeftOut('native', 'conformance cases with --records=auto', 'served by the js backend, not native');
+  }
+}
+
 export async function startPair(flags: string[] = [], options: PairOptions = {}): Promise<ServerPair> {
   const memcachedOnly = options.memcachedOnly ?? [];
   // CONFORMANCE_CANDIDATE_FLAGS gives the candidate extra flags, e.g. to check
@@ -235,6 +286,12 @@ export async function startPair(flags: string[] = [], options: PairOptions = {})
   ]);
   const [reference, candidate] = started;
   if (reference.status === 'fulfilled' && candidate.status === 'fulfilled') {
+    try {
+      await assertBackend(candidate.value);
+    } catch (err) {
+      await Promise.all([reference.value.stop(), candidate.value.stop()]);
+      throw err;
+    }
     return { reference: reference.value, candidate: candidate.value };
   }
   // Leave nothing running when only one of the two came up.
