@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type tls from 'node:tls';
 import { WireConnection, toBuffer, type Chunk, type Reply } from './wire';
 import { replies, lineStartingWith } from './replies';
-import { CasTable, renderReply, showBytes } from './transcript';
+import { CasTable, reconcileClock, renderReply, showBytes } from './transcript';
 import type { ServerPair, ServerProcess } from './servers';
 
 /** Per-server values a step may put into the bytes it sends. */
@@ -156,8 +156,9 @@ export async function compareCase(pair: ServerPair, testCase: Case): Promise<voi
   if (reference.unexpected.length > 0) {
     assert.fail(`${header}memcached did not answer as the case expects (fix the case):\n  ${reference.unexpected.join('\n  ')}\nmemcached:\n${reference.text}`);
   }
+  // Clock fields (t~, l~, exp=~, la=~) within CLOCK_TOLERANCE_S of memcached's count as equal.
   assert.equal(
-    candidate.text,
+    reconcileClock(reference.text, candidate.text),
     reference.text,
     `${header}the candidate (${pair.candidate.kind}) differs from memcached\nmemcached:\n${reference.text}\ncandidate (${pair.candidate.kind}):\n${candidate.text}\n`,
   );
