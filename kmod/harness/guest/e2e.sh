@@ -97,6 +97,8 @@ say "files: $(cd conformance && ls -- *.test.js | sed 's/\.test\.js$//' | tr '\n
 export CONFORMANCE_SEQUENCES=${RECORDS_E2E_SEQUENCES:-200}
 export CONFORMANCE_MIXED_SEQUENCES=${RECORDS_E2E_SEQUENCES:-200}
 [ -n "${RECORDS_E2E_SEED:-}" ] && export CONFORMANCE_SEED=$RECORDS_E2E_SEED
+# Their time limits are bounds on a hang, made for the host: TCG is 10-20 times slower.
+export CONFORMANCE_TIMEOUT_FACTOR=15
 say "random sequences: $CONFORMANCE_SEQUENCES (+ $(((CONFORMANCE_SEQUENCES + 1) / 2)) pipelined), mixed: $CONFORMANCE_MIXED_SEQUENCES, seed ${CONFORMANCE_SEED:-the files' default}"
 # Nothing may be left out in the guest: what the tests need is packed (stage-app.sh).
 unset RECORDCACHE_ALLOW_MISSING
