@@ -23,11 +23,13 @@ export interface Step {
   pauseMs?: number;
   /**
    * What to read after sending: a number of whole replies (default 1);
-   * 'close' (read until the server closes); 'none' (no reply is due: listen
-   * briefly, so a reply that should not be there is caught); or 'unread'
-   * (read nothing, e.g. before hanging up on a reply in flight).
+   * 'line' (one line, for replies the reply framer cannot end, such as
+   * memcached's STAT line without END); 'close' (read until the server
+   * closes); 'none' (no reply is due: listen briefly, so a reply that should
+   * not be there is caught; the end-of-case sentinel catches a later one); or
+   * 'unread' (read nothing, e.g. before hanging up on a reply in flight).
    */
-  expect?: number | 'close' | 'none' | 'unread';
+  expect?: number | 'line' | 'close' | 'none' | 'unread';
   /** Which connection of the case (default 0); opened on first use. */
   conn?: number;
   /** How this step's connection is opened when it is new: TLS options, or null for plaintext (default: the case's). */
@@ -113,6 +115,9 @@ async function runOn(server: ServerProcess, testCase: Case): Promise<Transcript>
       } else if (expect === 'none') {
         reply = await connection.readQuiet(QUIET_MS, timeout);
         if (reply.outcome === 'timeout') reply = { ...reply, outcome: 'complete' };
+      } else if (expect === 'line') {
+        reply = await connection.read((buf) => buf.indexOf(0x0a) + 1 || -1, timeout);
+        if (reply.outcome !== 'complete') unexpected.push(`${label}: ${reply.outcome} waiting for a line`);
       } else if (expect === 'close') {
         reply = await connection.read(() => -1, timeout);
         if (reply.outcome !== 'closed') unexpected.push(`${label}: did not close`);
