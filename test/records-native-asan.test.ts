@@ -24,6 +24,8 @@ const ASAN_ADDON = path.join(ROOT, 'native', 'build-asan', 'recordcache_native.n
  * readers on native, the in-process storm). Fewer passing means tests went missing.
  */
 const MIN_PASSING = 17;
+/** The child run's limit: it takes about 3 minutes on 2 loaded CPUs. */
+const RUN_TIMEOUT_MS = 12 * 60 * 1000;
 
 function libasan(): string | null {
   const found = spawnSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' });
@@ -46,7 +48,7 @@ function allocatedByAddon(report: string): boolean {
 }
 
 describe('native addon under AddressSanitizer', function () {
-  this.timeout(300000);
+  this.timeout(RUN_TIMEOUT_MS + 5 * 60 * 1000);
   let preload: string | null = null;
 
   before(function () {
@@ -98,6 +100,9 @@ describe('native addon under AddressSanitizer', function () {
           RECORDCACHE_NATIVE_ADDON: ASAN_ADDON,
         },
         maxBuffer: 64 * 1024 * 1024,
+        // A child that hangs (a handle left open keeps mocha waiting) fails here, not never.
+        timeout: RUN_TIMEOUT_MS,
+        killSignal: 'SIGKILL',
       },
     );
     const logged = fs.readdirSync(reports).map((name) => fs.readFileSync(path.join(reports, name), 'utf8'));
@@ -109,6 +114,7 @@ describe('native addon under AddressSanitizer', function () {
       .slice(1)
       .filter(allocatedByAddon);
     assert.deepEqual(leaks, [], 'no leak in the addon');
+    if (run.signal !== null) assert.fail(`the ASan run was killed (${run.signal}${run.error ? `: ${run.error.message}` : ''}):\n${output}`);
     assert.equal(run.status, 0, output);
     const count = (what: string) => Number(new RegExp(`^ *(\\d+) ${what}`, 'm').exec(run.stdout)?.[1] ?? 0);
     assert.ok(count('passing') >= MIN_PASSING, `${count('passing')} tests passed under ASan, at least ${MIN_PASSING} expected:\n${output}`);
