@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Memcached from 'memcached';
 import memjs from 'memjs';
-import { candidateKind, freePort, startServer, type ServerProcess, type TargetKind } from './lib/servers';
+import { assertBackend, candidateKind, freePort, startServer, type ServerProcess, type TargetKind } from './lib/servers';
 
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3';
@@ -166,7 +166,10 @@ async function twemproxyRound(kind: TargetKind): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twem-'));
   let proxy: ReturnType<typeof spawn> | null = null;
   try {
-    for (let i = 0; i < 3; i++) backends.push(await startServer(kind, []));
+    for (let i = 0; i < 3; i++) {
+      backends.push(await startServer(kind, []));
+      await assertBackend(backends[i]);
+    }
     const port = await freePort();
     const conf = path.join(dir, 'nutcracker.yml');
     fs.writeFileSync(
@@ -225,6 +228,7 @@ for (const kind of ['memcached', candidateKind()] as TargetKind[]) {
     let server: ServerProcess;
     before(async () => {
       server = await startServer(kind, []);
+      await assertBackend(server);
     });
     after(async () => {
       await server?.stop();

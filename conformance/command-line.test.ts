@@ -45,7 +45,8 @@ const STARTED: string[][] = [
   ['-o', 'idle_timeout=-5'],
   ['-'],
   ['--verbose', '2'],
-  ['-l', 'proto[foo]:127.0.0.1'],
+  // Not `-l proto[foo]:127.0.0.1`: beside the harness's own `-l 127.0.0.1`, memcached binds
+  // the address twice and exits 71, where recordcache listens once (README, Known gaps).
 ];
 
 function stderrLines(text: string): string[] {

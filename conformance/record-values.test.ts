@@ -59,6 +59,6 @@ const cases: Case[] = [
 
 describe('values that are records', () => {
   // incr rewrites a value in place only when no background thread holds the item (see servers.ts).
-  const pair = usePair(NO_BACKGROUND_ITEM_REFERENCES);
+  const pair = usePair([], { memcachedOnly: NO_BACKGROUND_ITEM_REFERENCES });
   defineCases(pair, cases);
 });

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the reference programs the conformance suite runs against:
 # memcached (the reference server), memccapable and the other libmemcached
-# tools, the Python clients pymemcache and pylibmc, and twemproxy (nutcracker).
+# tools, the Python clients pymemcache and pylibmc, twemproxy (nutcracker), and
+# Cyrus SASL's saslpasswd2 with the PLAIN and sasldb plugins (the SASL cases of
+# binary.test.ts; they fail without them unless RECORDCACHE_ALLOW_MISSING=sasl).
 # Idempotent and quick when both are already present. The suite starts its own
 # memcached processes on free loopback ports, so Debian's memcached service is
 # never needed; it is kept from starting on install.
@@ -14,10 +16,14 @@ for program in memcached memccapable memccp nutcracker saslpasswd2; do
   fi
 done
 /usr/bin/python3 -c 'import pymemcache, pylibmc' >/dev/null 2>&1 || need_install=1
+# Cyrus SASL loads these as plugins: nothing on PATH shows they are missing.
+for plugin in libplain.so.2 libsasldb.so.2; do
+  [ -e "/usr/lib/x86_64-linux-gnu/sasl2/$plugin" ] || need_install=1
+done
 [ "$need_install" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "conformance/setup.sh: memcached, its tools, the Python clients or nutcracker are missing; run as root to install them" >&2
+  echo "conformance/setup.sh: memcached, its tools, the Python clients, nutcracker or Cyrus SASL (saslpasswd2 and its plugins) are missing; run as root to install them" >&2
   exit 1
 fi
 
@@ -35,4 +41,4 @@ remove_policy() { if [ "$added_policy" -eq 1 ]; then rm -f "$policy"; fi; }
 trap remove_policy EXIT
 
 apt-get update
-apt-get install -y memcached libmemcached-tools python3-pymemcache python3-pylibmc nutcracker sasl2-bin
+apt-get install -y memcached libmemcached-tools python3-pymemcache python3-pylibmc nutcracker sasl2-bin libsasl2-modules libsasl2-modules-db

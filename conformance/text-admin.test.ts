@@ -172,10 +172,10 @@ describe('text protocol: stats', function () {
       name: 'stats sizes',
       steps: [
         step('stats sizes\r\n'),
-        step('stats sizes_enable\r\n', 'none'),
+        step('stats sizes_enable\r\n', 'line'),
         step('stats sizes\r\n'),
         step('set sz1 0 0 100\r\n' + 'z'.repeat(100) + '\r\nstats sizes\r\n', 2),
-        step('stats sizes_disable\r\n', 'none'),
+        step('stats sizes_disable\r\n', 'line'),
         step('stats sizes\r\n'),
       ],
     },

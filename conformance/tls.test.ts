@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { compareCase, defineCases, step, type Case } from './lib/cases';
 import {
+  assertBackend,
   candidateKind,
   freePort,
   startExpectingFailure,
@@ -172,7 +173,7 @@ describe('tls: refresh_certs', function () {
     fs.copyFileSync(ca.serverKey, key);
   };
   before(async function () {
-    this.timeout(30000);
+    this.timeout(150000);
     restore();
     pair = await startPair(['-Z', '-o', `ssl_chain_cert=${cert},ssl_key=${key}`]);
   });
@@ -214,11 +215,12 @@ describe('tls: a notls: listener stays plaintext', function () {
   /** The notls: port of each server. */
   const plainPorts = new Map<ServerProcess, number>();
   before(async function () {
-    this.timeout(30000);
+    this.timeout(150000);
     const start = async (kind: 'memcached' | 'recordcache') => {
       const port = await freePort();
       const server = await startServer(kind, ['-Z', '-o', CERT_FLAGS, '-l', `notls:127.0.0.1:${port}`]);
       plainPorts.set(server, port);
+      await assertBackend(server);
       return server;
     };
     pair = { reference: await start('memcached'), candidate: await start(candidateKind()) };
@@ -316,8 +318,9 @@ describe('tls: a client that stops mid-handshake (-o idle_timeout=1)', function 
 describe('tls: 1,000 handshakes in a row', function () {
   let server: ServerProcess | undefined;
   before(async function () {
-    this.timeout(30000);
+    this.timeout(150000);
     server = await startServer(candidateKind(), ['-Z', '-o', `${CERT_FLAGS},ssl_session_cache`]);
+    await assertBackend(server);
   });
   after(async function () {
     await server?.stop();

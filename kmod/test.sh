@@ -31,7 +31,7 @@
 #                    (default below: E2E_BACKEND)
 #   RECORDS_E2E_KERNELS  kernels whose guest runs the e2e stage (default: every booted one)
 #   RECORDS_E2E_GREP     only the conformance cases whose title matches
-#   RECORDS_E2E_RETRIES  times a failed case runs again (default 0; see guest/e2e.sh)
+#   RECORDS_E2E_SEQUENCES, RECORDS_E2E_SEED  random sequences in the guest (guest/e2e.sh)
 
 set -euo pipefail
 
@@ -52,13 +52,16 @@ if ! echo 'int main(void) { return 0; }' | gcc -static -x c -o /dev/null - 2>/de
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_pkg >&2
 fi
 
-# Kernels: 6.1 must be there; 6.12 when Debian offers it.
+# Kernels: 6.1 must be there; 6.12 when Debian offers it.  A kernel that could not be
+# had is a NOTICE line in the summary, so a run on fewer kernels says so at its end.
 envs=()
+notices=()
 env61=$("$HERE/harness/fetch-kernel.sh" 6.1)
 envs+=("$env61")
 if env612=$("$HERE/harness/fetch-kernel.sh" 6.12 2>"$OUT/fetch-6.12.log"); then
 	envs+=("$env612")
 else
+	notices+=("NOTICE 6.12: Debian no longer serves it here (linux-image-6.12-amd64); not built, not booted (log: $OUT/fetch-6.12.log)")
 	log "notice: no 6.12 kernel from Debian here; building and testing on 6.1 only"
 	cat "$OUT/fetch-6.12.log" >&2
 fi
@@ -81,8 +84,11 @@ log "parser unit test: $(tail -n1 "$OUT/parse_host.log")"
 initrd=$OUT/initramfs.cpio.gz
 e2e=${RECORDS_E2E:-0}
 if [ "$e2e" = 1 ]; then
-	need memcached memcached zstd zstd
+	# What the conformance files run in the guest besides Node (stage-app.sh E2E_FILES).
+	need memcached memcached zstd zstd memccapable libmemcached-tools nutcracker nutcracker \
+		saslpasswd2 sasl2-bin openssl openssl
 	app=$("$HERE/harness/stage-app.sh" e2e)
+	python=$("$HERE/harness/stage-python.sh")
 	hooks=$OUT/hooks-e2e
 	rm -rf "$hooks"
 	mkdir -p "$hooks"
@@ -92,8 +98,16 @@ if [ "$e2e" = 1 ]; then
 		cp "$RECORDS_GUEST_HOOKS"/*.sh "$hooks/"
 	fi
 	export RECORDS_GUEST_NODE=1 RECORDS_GUEST_HOOKS=$hooks
-	export RECORDS_GUEST_BINS="/usr/bin/memcached ${RECORDS_GUEST_BINS:-}"
-	export RECORDS_GUEST_ADD="$app:/app ${RECORDS_GUEST_ADD:-}"
+	guest_bins="/usr/bin/memcached /usr/bin/memccapable /usr/bin/memccp /usr/bin/memccat /usr/bin/memcstat"
+	guest_bins="$guest_bins /usr/bin/memcrm /usr/bin/memcflush $(command -v nutcracker) $(command -v saslpasswd2)"
+	guest_bins="$guest_bins $(command -v openssl) /usr/bin/python3"
+	export RECORDS_GUEST_BINS="$guest_bins ${RECORDS_GUEST_BINS:-}"
+	# Cyrus SASL's plugins (PLAIN, sasldb) for memcached -S and saslpasswd2; openssl's
+	# configuration for the test CA (conformance/lib/tls-ca.ts); Python's library.
+	sasl_plugins=/usr/lib/x86_64-linux-gnu/sasl2
+	[ -e "$sasl_plugins/libplain.so.2" ] && [ -e "$sasl_plugins/libsasldb.so.2" ] ||
+		die "no Cyrus SASL PLAIN and sasldb plugins in $sasl_plugins (bash conformance/setup.sh installs them)"
+	export RECORDS_GUEST_ADD="$app:/app $python $sasl_plugins:$sasl_plugins $(readlink -f /usr/lib/ssl/openssl.cnf):/usr/lib/ssl/openssl.cnf ${RECORDS_GUEST_ADD:-}"
 	export RECORDS_E2E_BACKEND=${RECORDS_E2E_BACKEND:-$E2E_BACKEND}
 	initrd=$OUT/initramfs-e2e.cpio
 fi
@@ -102,6 +116,7 @@ t_pack=$(date +%s)
 
 boot=${RECORDS_KERNELS:-6.1 6.12}
 results=()
+booted=()
 status=0
 for env in "${envs[@]}"; do
 	# shellcheck disable=SC1090
@@ -123,18 +138,27 @@ for env in "${envs[@]}"; do
 			fi ;;
 		esac
 	fi
+	booted+=("$kabi")
 	if RECORDS_HOOKS=$run_hooks "$HERE/harness/run-guest.sh" "$env" "$initrd" "$OUT/guest-$kabi.log"; then
 		results+=("$kabi: PASS$label")
 	else
-		results+=("$kabi: FAIL (log: $OUT/guest-$kabi.log)")
+		results+=("$kabi: FAIL$label (log: $OUT/guest-$kabi.log)")
 		status=1
+	fi
+	if [ -n "$label" ]; then
+		summary=$(sed -n 's/^records-e2e: SUMMARY //p' "$OUT/guest-$kabi.log" | tail -n1)
+		results+=("  e2e: ${summary:-no SUMMARY line: the e2e stage did not finish}")
 	fi
 done
 t_end=$(date +%s)
 
 log "summary ($((t_end - t0)) s: fetch $((t_fetch - t0)) s, build $((t_build - t_fetch)) s," \
     "tests+initramfs $((t_pack - t_build)) s, guests $((t_end - t_pack)) s)"
+log "  kernels booted: ${booted[*]:-none} (asked for: $boot)"
 for r in "${results[@]}"; do
 	log "  $r"
+done
+for n in ${notices[@]+"${notices[@]}"}; do
+	log "  $n"
 done
 exit $status

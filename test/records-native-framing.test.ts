@@ -9,6 +9,7 @@ import { newFrame } from '../server/framing';
 import { frameText } from '../server/protocol/text';
 import { frameBinary, type BinaryLimits } from '../server/protocol/binary';
 import { loadNativeBinding, type NativeBinding } from '../server/records/native';
+import { missing } from '../conformance/lib/required';
 
 /** A small deterministic generator, so a failure names a reproducible case. */
 class Random {
@@ -104,8 +105,8 @@ describe('native framing matches the TypeScript framers', function () {
   before(function () {
     try {
       native = loadNativeBinding();
-    } catch {
-      this.skip();
+    } catch (err) {
+      missing(this, 'native', (err as Error).message);
     }
   });
 

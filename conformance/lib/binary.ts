@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { WireConnection, toBuffer, type Chunk, type Reply, type ReplyEnd } from './wire';
 import { replies as textReplies } from './replies';
-import { CasTable, escapeBytes, showBytes } from './transcript';
+import { CasTable, escapeBytes, reconcileClock, showBytes } from './transcript';
 import { renderStats } from './stats';
 import type { ServerPair, ServerProcess } from './servers';
 
@@ -359,8 +359,9 @@ export async function compareBinaryCase(pair: ServerPair, testCase: BinaryCase):
   if (reference.unexpected.length > 0) {
     assert.fail(`${header}memcached did not answer as the case expects (fix the case):\n  ${reference.unexpected.join('\n  ')}\nmemcached:\n${reference.text}`);
   }
+  // Clock fields (t~, l~, exp=~, la=~) within CLOCK_TOLERANCE_S of memcached's count as equal.
   assert.equal(
-    candidate.text,
+    reconcileClock(reference.text, candidate.text),
     reference.text,
     `${header}the candidate (${pair.candidate.kind}) differs from memcached\nmemcached:\n${reference.text}\ncandidate (${pair.candidate.kind}):\n${candidate.text}\n`,
   );

@@ -12,6 +12,34 @@ import { nextLine } from './replies';
 
 const LONG_BYTES = 512;
 
+/**
+ * Clock-derived numbers: the meta flags t<ttl left> and l<seconds since last access>,
+ * and `me`'s exp= and la=. Each server reads its own seconds clock, which ticks at its
+ * own moment, and the two servers of a pair run a step at slightly different times (a
+ * TCG guest stretches that to seconds). renderReply shows them as `t~N`, `l~N`,
+ * `exp=~N`, `la=~N` (never-expires, -1, stays exact), and reconcileClock takes a
+ * candidate's value within CLOCK_TOLERANCE_S of memcached's as equal: an exact
+ * comparison of them would only tell which server's clock ticked first.
+ */
+export const CLOCK_TOLERANCE_S = 3;
+const CLOCK_FIELD = /(?<=^| )(t~|l~|exp=~|la=~)(\d+)/gm;
+
+/**
+ * The candidate's transcript with each clock field that is within CLOCK_TOLERANCE_S of
+ * memcached's at the same place replaced by memcached's value; unchanged when anything
+ * but those values differs (the comparison then shows the whole difference).
+ */
+export function reconcileClock(reference: string, candidate: string): string {
+  const wanted = [...reference.matchAll(CLOCK_FIELD)];
+  if (wanted.length === 0) return candidate;
+  if (reference.replace(CLOCK_FIELD, '$1') !== candidate.replace(CLOCK_FIELD, '$1')) return candidate;
+  let i = 0;
+  return candidate.replace(CLOCK_FIELD, (field: string, _name: string, value: string) => {
+    const match = wanted[i++];
+    return Math.abs(Number(value) - Number(match[2])) <= CLOCK_TOLERANCE_S ? match[0] : field;
+  });
+}
+
 /** Numbers each distinct CAS value a server returned, in order of appearance. */
 export class CasTable {
   private readonly ordinals = new Map<string, number>();
@@ -75,12 +103,16 @@ export function renderReply(buf: Buffer, cas: CasTable): string {
       const rest = lineBytes.subarray(header.length);
       lines.push(escapeBytes(Buffer.from(`${withCas[1]} ${cas.label(withCas[2])}`, 'latin1')) + showBytes(rest));
     } else if (/^(?:[A-Z]{2}(?: |$)|ME )/.test(line.text)) {
-      // Meta replies carry CAS as a `c<cas>` flag, `me` as `cas=<cas>`.
+      // Meta replies carry CAS as a `c<cas>` flag, `me` as `cas=<cas>`; clock fields are
+      // marked for reconcileClock. `me`'s second token is its key.
+      const isMe = line.text.startsWith('ME ');
       const text = line.text
         .split(' ')
         .map((token, i) => {
           if (i > 0 && /^c\d+$/.test(token)) return `c${cas.label(token.slice(1))}`;
           if (/^cas=\d+$/.test(token)) return `cas=${cas.label(token.slice(4))}`;
+          if (!isMe && i > 0 && /^[tl]\d+$/.test(token)) return `${token[0]}~${token.slice(1)}`;
+          if (isMe && i > 1 && /^(exp|la)=\d+$/.test(token)) return token.replace('=', '=~');
           return token;
         })
         .join(' ');

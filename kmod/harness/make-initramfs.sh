@@ -12,7 +12,8 @@
 # Later stages can add to it without touching this script:
 #   RECORDS_GUEST_NODE=1     also pack Node (the host's node binary and its libraries)
 #   RECORDS_GUEST_ADD="SRC:DEST ..."
-#                            copy host trees into the guest (e.g. /work/main/dist:/app/dist)
+#                            copy host trees into the guest (e.g. /work/main/dist:/app/dist);
+#                            the shared libraries that shared objects in them need come too
 #   RECORDS_GUEST_HOOKS=DIR  executables DIR/*.sh run by /init after the selftests
 #   RECORDS_GUEST_BINS="PROG ..."
 #                            host programs (e.g. /usr/bin/memcached) with their shared
@@ -81,6 +82,16 @@ if [ "${RECORDS_GUEST_NODE:-0}" = 1 ]; then
 	fi
 	copy_with_libs "$node" /usr/bin/node "$stripped"
 fi
+# The shared libraries an ELF file already in the guest tree needs, at their host paths.
+copy_libs_of() {
+	local lib
+	for lib in $(ldd "$1" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/lib64/ { print $1 }'); do
+		[ -e "$root/$lib" ] && continue
+		mkdir -p "$root/$(dirname "$lib")"
+		cp -L "$lib" "$root/$lib"
+	done
+}
+
 # RECORDS_GUEST_BINS="/usr/bin/memcached ...": host programs with their libraries.
 for prog in ${RECORDS_GUEST_BINS:-}; do
 	[ -x "$prog" ] || die "RECORDS_GUEST_BINS: no program $prog on the host"
@@ -91,6 +102,11 @@ for add in ${RECORDS_GUEST_ADD:-}; do
 	dest=$root/${add#*:}
 	mkdir -p "$(dirname "$dest")"
 	cp -a "$src" "$dest"
+	# Plugins and extension modules (Cyrus SASL's, Python's) are loaded with dlopen: their
+	# libraries show up nowhere else.
+	find "$dest" -type f -name '*.so*' | while read -r so; do
+		copy_libs_of "$so"
+	done
 done
 if [ -n "${RECORDS_GUEST_HOOKS:-}" ]; then
 	cp "$RECORDS_GUEST_HOOKS"/*.sh "$root/guest.d/"

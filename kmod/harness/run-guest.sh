@@ -10,9 +10,9 @@
 # test reported PASS, and the guest's kernel log shows no BUG, WARNING, Oops, KASAN,
 # lockup or taint beyond the module's own O (out of tree) and E (unsigned).
 # Environment: RECORDS_TESTS, RECORDS_FILTER, RECORDS_STRESS, RECORDS_HOOKS (see
-# guest/init); RECORDS_E2E_BACKEND, RECORDS_E2E_GREP, RECORDS_E2E_RETRIES,
-# RECORDS_E2E_TIMEOUT (guest/e2e.sh); RECORDS_BENCH_BACKENDS, RECORDS_BENCH_ARGS
-# (guest/bench-w7.sh); RECORDS_QEMU_TIMEOUT (seconds, default 1200), RECORDS_QEMU_MEM
+# guest/init); RECORDS_E2E_BACKEND, RECORDS_E2E_GREP, RECORDS_E2E_TIMEOUT,
+# RECORDS_E2E_SEQUENCES, RECORDS_E2E_SEED (guest/e2e.sh); RECORDS_BENCH_BACKENDS, RECORDS_BENCH_ARGS
+# (guest/bench-w7.sh); RECORDS_QEMU_TIMEOUT (seconds, default 3000), RECORDS_QEMU_MEM
 # (MiB, default 1024), RECORDS_QEMU_ACCEL (default tcg; kvm where it works),
 # RECORDS_QEMU_CPU (qemu's -cpu model, default qemu's own; "max" gives a TCG guest
 # AES-NI and PCLMUL, which TLS benchmarks need to be measurable),
@@ -44,7 +44,7 @@ fi
 [ -n "${RECORDS_FILTER:-}" ] && append="$append RECORDS_FILTER=${RECORDS_FILTER// /,}"
 [ -n "${RECORDS_STRESS:-}" ] && append="$append RECORDS_STRESS=$RECORDS_STRESS"
 # For the hooks (guest/e2e.sh, guest/bench-w7.sh): lists and words travel comma-separated.
-for var in RECORDS_HOOKS RECORDS_E2E_BACKEND RECORDS_E2E_GREP RECORDS_E2E_RETRIES RECORDS_E2E_TIMEOUT RECORDS_BENCH_BACKENDS RECORDS_BENCH_ARGS; do
+for var in RECORDS_HOOKS RECORDS_E2E_BACKEND RECORDS_E2E_GREP RECORDS_E2E_TIMEOUT RECORDS_E2E_SEQUENCES RECORDS_E2E_SEED RECORDS_BENCH_BACKENDS RECORDS_BENCH_ARGS; do
 	val=${!var:-}
 	[ -n "$val" ] && append="$append $var=${val// /,}"
 done
@@ -53,7 +53,7 @@ cpu=()
 [ -n "${RECORDS_QEMU_CPU:-}" ] && cpu=(-cpu "$RECORDS_QEMU_CPU")
 log "booting $KABI ($accel${RECORDS_QEMU_CPU:+, -cpu $RECORDS_QEMU_CPU})"
 start=$(date +%s)
-timeout -s KILL "${RECORDS_QEMU_TIMEOUT:-1200}" \
+timeout -s KILL "${RECORDS_QEMU_TIMEOUT:-3000}" \
 	qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "${RECORDS_QEMU_MEM:-1024}" -smp 2 \
 	-nographic -no-reboot -nic none \
 	-kernel "$VMLINUZ" -initrd "$initrd" -append "$append" \
@@ -63,7 +63,7 @@ qemu_rc=$?
 secs=$(($(date +%s) - start))
 
 tr -d '\r' <"$logf" >"$logf.txt" && mv "$logf.txt" "$logf"
-grep -E '^(ok|not ok) |^records-guest: (RESULT|TIME)|^records-e2e: (SUMMARY|RETRY|\||module|leak|processes|rmmod|insmod|no |asked|the kmod)' "$logf" |
+grep -E '^(ok|not ok) |^records-guest: (RESULT|TIME)|^records-e2e: (SUMMARY|FAIL|\||files|random|cases left|module|leak|processes|rmmod|insmod|no |asked|the kmod)' "$logf" |
 	sed 's/^/    /' >&2
 
 fail=0

@@ -4,9 +4,10 @@
 # stage-app.sh - lay out the recordcache tree the guest runs, under $OUT/app-e2e or
 # $OUT/app-bench.
 #
-#   stage-app.sh e2e      the server, the native addon, the scripted conformance cases
-#                         (compiled to JS by the project's own `tsc`, in dist/conformance)
-#                         and the node_modules packages mocha needs
+#   stage-app.sh e2e      the server, the native addon, the conformance files (compiled
+#                         to JS by the project's own `tsc`, in dist/conformance), the
+#                         Python client round, and the node_modules packages mocha and
+#                         the npm clients (memjs, memcached) need
 #   stage-app.sh bench    the same plus the benchmark runner (dist/bench) and a static
 #                         loadgen, for the W7 guest benchmark
 #
@@ -18,8 +19,10 @@
 #   /app/native/build/Release/*.node        the addon, where the server looks for it
 #   /app/conformance/{lib,*.test.js}        from dist/conformance: servers.js finds the
 #                                           CLI at ../../dist/server/cli.js, as in the repo
-#   /app/node_modules/{mocha,...}           mocha's dependency closure only
-#   /app/kmod/e2e-reporter.js               mocha's spec reporter, retries logged
+#   /app/conformance/clients/round.py       the Python clients' round
+#   /app/dist/conformance/lib/*.js          the same library, for dist/test's imports
+#   /app/node_modules/{mocha,memjs,...}     the dependency closure of mocha, memjs, memcached
+#   /app/kmod/e2e-reporter.js               mocha's spec reporter, every failure in full
 #   /app/bench/{lib,run.js,loadgen/loadgen.c,build/loadgen}   (bench only)
 #   /app/kmod/{w7-guest.js,w7-table.js}                       (bench only)
 #
@@ -35,9 +38,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 what=${1:?usage: stage-app.sh e2e|bench}
 REPO=$(cd "$KMOD/.." && pwd)
 
-# The scripted conformance files (not random*, clients, memccapable, command-line).
+# Every conformance file: the scripted cases, close paths, ASCII auth, UDP, TLS, the
+# command line, memccapable, the real clients and the random sequences (guest/e2e.sh
+# sets their count).  The guest has what each needs (kmod/test.sh packs memcached,
+# libmemcached's tools, nutcracker, Cyrus SASL, openssl and Python with its clients).
 # RECORDS_E2E_FILES overrides the list (names without .test.ts).
-E2E_FILES=${RECORDS_E2E_FILES:-"text-storage text-retrieval text-modify text-admin text-framing text-limits text-options meta binary"}
+E2E_FILES=${RECORDS_E2E_FILES:-"text-storage text-retrieval text-modify text-admin text-framing text-limits text-options meta binary close-paths ascii-auth udp tls command-line memccapable clients random random-mixed"}
 
 [ -f "$REPO/dist/server/cli.js" ] ||
 	die "$REPO/dist/server/cli.js is missing: run \`npm run build\` first"
@@ -60,6 +66,11 @@ cp "$REPO/package.json" "$app/"
 cp $addons "$app/native/build/Release/"
 
 cp "$REPO"/dist/conformance/lib/*.js "$app/conformance/lib/"
+# dist/test/*.js import ../conformance/lib from dist/.
+mkdir -p "$app/dist/conformance/lib"
+cp "$REPO"/dist/conformance/lib/*.js "$app/dist/conformance/lib/"
+mkdir -p "$app/conformance/clients"
+cp "$REPO"/conformance/clients/*.py "$app/conformance/clients/"
 for f in $E2E_FILES; do
 	js=$REPO/dist/conformance/$f.test.js
 	[ -f "$js" ] || die "$js is missing: run \`npm run build\` first"
@@ -70,7 +81,8 @@ done
 mkdir -p "$app/dist/test"
 cp "$REPO/dist/test/records-contract.test.js" "$app/dist/test/"
 
-# mocha and what it requires, resolved the way node resolves them (nested copies too).
+# mocha and the npm clients, and what they require, resolved the way node resolves them
+# (nested copies too).
 (cd "$REPO" && node -e '
 const fs = require("fs"), path = require("path");
 const seen = new Set();
@@ -87,7 +99,7 @@ function visit(name, from) {
     if (path.dirname(dir) === dir) throw new Error(`${name} (needed by ${from}) is not installed`);
   }
 }
-visit("mocha", process.cwd());
+for (const name of ["mocha", "memjs", "memcached"]) visit(name, process.cwd());
 for (const p of seen) console.log(path.relative(process.cwd(), p));
 ') | while read -r pkg; do
 	mkdir -p "$app/$(dirname "$pkg")"
