@@ -240,6 +240,8 @@ struct Conn {
   bool can_read = false;
   bool can_write = true;
   bool peer_closed = false;
+  /* kmod: the module stopped framing at a line memcached closes on; the bytes before it end in a close. */
+  bool kernel_close_at_end = false;
   /* epoll reported the peer's FIN or an error: read until read() says so. */
   bool hangup = false;
   /* JS handled part of a batch: the rest waits until this connection's output drains. */
@@ -868,6 +870,7 @@ bool Engine::FrameAndDeliver(Conn* c) {
     }
     if (count == kMaxBatch || bytes >= kMaxBatchBytes) break;
   }
+  if (c->kernel_close_at_end && pos == end && c->needed == 0) close_now = true;
   if (count == 0) {
     c->in_head = pos;
     if (c->in_head == c->in_tail) FreeInput(c);
@@ -1299,6 +1302,10 @@ void Engine::ReadKernel(Conn* c) {
         ReserveInput(c, kBinaryHeaderBytes);
         memset(c->in + c->in_tail, 0, kBinaryHeaderBytes);
         c->in_tail += kBinaryHeaderBytes;
+      } else {
+        // As the engine's own framer's close: the requests before it are answered up to what
+        // memcached would already have written, then the connection closes.
+        c->kernel_close_at_end = true;
       }
       c->peer_closed = true;
     }
