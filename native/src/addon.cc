@@ -704,6 +704,29 @@ Napi::Value ChooseProtocolForTest(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, rp_choose(static_cast<uint8_t>(choice), static_cast<uint8_t>(first_byte)));
 }
 
+/* The numbers JS and the engine exchange, exported so that JS reads them instead of repeating them. */
+Napi::Object WireNumbers(Napi::Env env) {
+  auto group = [&env](std::initializer_list<std::pair<const char*, int32_t>> entries) {
+    Napi::Object object = Napi::Object::New(env);
+    for (const auto& [name, value] : entries) object.Set(name, Napi::Number::New(env, value));
+    return object;
+  };
+  Napi::Object wire = Napi::Object::New(env);
+  wire.Set("ops", group({{"send", kOpSend},
+                         {"complete", kOpComplete},
+                         {"end", kOpEnd},
+                         {"destroy", kOpDestroy},
+                         {"ackClose", kOpAckClose},
+                         {"delete", kOpDelete},
+                         {"drain", kOpDrain},
+                         {"destroyAll", kOpDestroyAll},
+                         {"authenticated", kOpAuthenticated}}));
+  wire.Set("events", group({{"open", kEventOpen}, {"requests", kEventRequests}, {"close", kEventClose}}));
+  wire.Set("batchFlags",
+           group({{"completesData", kBatchCompletesData}, {"closes", kBatchCloses}, {"binary", kBatchBinary}}));
+  return wire;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   /*
    * Values of 128 KiB and more are mapped by malloc and unmapped when freed. glibc raises
@@ -716,6 +739,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("frame", Napi::Function::New(env, FrameForTest, "frame"));
   exports.Set("chooseProtocol", Napi::Function::New(env, ChooseProtocolForTest, "chooseProtocol"));
   exports.Set("memfdRecordThreshold", Napi::Number::New(env, static_cast<double>(kMemfdRecordThreshold)));
+  exports.Set("wire", WireNumbers(env));
   return exports;
 }
 

@@ -34,31 +34,44 @@ export const DEFAULT_OUT_LIMIT_SOFT = 1024 * 1024;
 /** Default -o out_limit_hard: past this much unwritten output a connection is closed. */
 export const DEFAULT_OUT_LIMIT_HARD = 256 * 1024 * 1024;
 
-/** Operation words of submit() (native/src/addon.cc SubmitOp). */
-const enum SubmitOp {
-  Send = 1,
-  Complete = 2,
-  End = 3,
-  Destroy = 4,
-  AckClose = 5,
-  Delete = 6,
-  Drain = 7,
-  DestroyAll = 8,
-  Authenticated = 9,
+/**
+ * The numbers of the addon's wire: operations JS submits, events it delivers, and a batch's
+ * flags. The addon defines them (native/src/addon.cc, engine.h) and exports them as `wire`;
+ * they are read from it when it loads, so they are written down once.
+ */
+export interface WireNumbers {
+  ops: {
+    send: number;
+    complete: number;
+    end: number;
+    destroy: number;
+    ackClose: number;
+    delete: number;
+    drain: number;
+    destroyAll: number;
+    authenticated: number;
+  };
+  events: { open: number; requests: number; close: number };
+  batchFlags: { completesData: number; closes: number; binary: number };
 }
 
-/** Flags of a Requests event (native/src/engine.h BatchFlags). */
-const enum BatchFlags {
-  CompletesData = 1,
-  Closes = 2,
-  Binary = 4,
-}
+/** Set when the addon loads (loadNativeBinding); no engine exists before. */
+let wire: WireNumbers;
 
-/** Event words of a delivery (native/src/engine.h EventKind). */
-const enum EventKind {
-  Open = 1,
-  Requests = 2,
-  Close = 3,
+/** The addon's wire numbers, each present and a distinct positive integer in its group. */
+function checkWire(numbers: WireNumbers | undefined): WireNumbers {
+  const expected: { [G in keyof WireNumbers]: (keyof WireNumbers[G])[] } = {
+    ops: ['send', 'complete', 'end', 'destroy', 'ackClose', 'delete', 'drain', 'destroyAll', 'authenticated'],
+    events: ['open', 'requests', 'close'],
+    batchFlags: ['completesData', 'closes', 'binary'],
+  };
+  for (const [group, names] of Object.entries(expected) as [keyof WireNumbers, string[]][]) {
+    const values = names.map((name) => (numbers?.[group] as Record<string, unknown> | undefined)?.[name]);
+    if (!values.every((v) => Number.isInteger(v) && (v as number) > 0) || new Set(values).size !== values.length) {
+      throw new Error(`the native addon's wire numbers are missing or clash (${group}): rebuild it with npm install`);
+    }
+  }
+  return numbers as WireNumbers;
 }
 
 export interface NativeEngineOptions {
@@ -152,6 +165,7 @@ interface NativeEngineHandle {
 export interface NativeBinding {
   NativeEngine: new (options: object, onDelivery: DeliveryHandler) => NativeEngineHandle;
   memfdRecordThreshold: number;
+  wire: WireNumbers;
   /**
    * The engine's framer alone (for tests; kmod/records_parse.c rp_measure):
    * [status, length, swallow, needed] as frameText (proto 1), frameBinary (2) and
@@ -183,6 +197,7 @@ export function loadNativeBinding(): NativeBinding {
   const override = process.env.RECORDCACHE_NATIVE_ADDON;
   if (override !== undefined && override !== '') {
     binding = require(path.resolve(override)) as NativeBinding;
+    wire = checkWire(binding.wire);
     return binding;
   }
   // server/records/ under tsx, dist/server/records/ once compiled: look upwards for the package.
@@ -191,6 +206,7 @@ export function loadNativeBinding(): NativeBinding {
     const candidate = path.join(dir, ADDON_FILE);
     if (fs.existsSync(candidate)) {
       binding = require(candidate) as NativeBinding;
+      wire = checkWire(binding.wire);
       return binding;
     }
     dir = path.dirname(dir);
@@ -234,18 +250,18 @@ class NativeConnection implements RecordConnection {
   end(): void {
     if (this.closing || this.closed) return;
     this.closing = true;
-    this.engine.queueClose(this, SubmitOp.End);
+    this.engine.queueClose(this, wire.ops.end);
   }
 
   destroy(): void {
     if (this.closed) return;
     this.closing = true;
-    this.engine.queueClose(this, SubmitOp.Destroy);
+    this.engine.queueClose(this, wire.ops.destroy);
   }
 
   authenticated(): void {
     if (this.closed) return;
-    this.engine.queueSlotOp(this, SubmitOp.Authenticated);
+    this.engine.queueSlotOp(this, wire.ops.authenticated);
   }
 }
 
@@ -371,7 +387,7 @@ export class NativeRecordsEngine implements RecordsEngine {
       this.bytesLength = bytesHead;
       return;
     }
-    ops[head] = SubmitOp.Send;
+    ops[head] = wire.ops.send;
     ops[head + 1] = priority | 0;
     ops[head + 2] = message.length;
     ops[head + 3] = targets;
@@ -439,12 +455,12 @@ export class NativeRecordsEngine implements RecordsEngine {
     const done = new Promise<void>((resolve) => this.drainWaiters.push(resolve));
     // Each connection answers what it has received, reads no more, then closes.
     this.reserveOps(1);
-    this.ops[this.opsLength++] = SubmitOp.Drain;
+    this.ops[this.opsLength++] = wire.ops.drain;
     this.flush();
     // A client that never reads would hold its replies, and the server, forever.
     const timer = setTimeout(() => {
       this.reserveOps(1);
-      this.ops[this.opsLength++] = SubmitOp.DestroyAll;
+      this.ops[this.opsLength++] = wire.ops.destroyAll;
       this.flush();
     }, graceMs);
     await done;
@@ -465,12 +481,12 @@ export class NativeRecordsEngine implements RecordsEngine {
   }
 
   /** end()/destroy() of a connection, in order with its replies. */
-  queueClose(conn: NativeConnection, op: SubmitOp.End | SubmitOp.Destroy): void {
+  queueClose(conn: NativeConnection, op: number): void {
     this.queueSlotOp(conn, op);
   }
 
   /** An operation on one connection, in order with its replies. */
-  queueSlotOp(conn: NativeConnection, op: SubmitOp.End | SubmitOp.Destroy | SubmitOp.Authenticated): void {
+  queueSlotOp(conn: NativeConnection, op: number): void {
     if (this.disposed) return;
     this.reserveOps(2);
     this.ops[this.opsLength++] = op;
@@ -495,11 +511,11 @@ export class NativeRecordsEngine implements RecordsEngine {
       let request = 0;
       for (let i = 0; i < events.length; ) {
         switch (events[i]) {
-          case EventKind.Open:
+          case wire.events.open:
             this.opened(handlers, events[i + 1], (strings as string[])[events[i + 2]], (strings as string[])[events[i + 3]]);
             i += 4;
             break;
-          case EventKind.Requests: {
+          case wire.events.requests: {
             const count = events[i + 2];
             const index = events[i + 4];
             this.requests(handlers, events[i + 1], count, events[i + 3], index < 0 ? shared : own[index], starts, lengths, request);
@@ -535,7 +551,7 @@ export class NativeRecordsEngine implements RecordsEngine {
     this.reserveOps(8);
     this.reserveBytes(refusal.length);
     const ops = this.ops;
-    ops[head] = SubmitOp.Send;
+    ops[head] = wire.ops.send;
     ops[head + 1] = 0;
     ops[head + 2] = 1;
     ops[head + 3] = 1;
@@ -565,13 +581,13 @@ export class NativeRecordsEngine implements RecordsEngine {
       if (!conn.framed) {
         // The addon frames and chose the protocol; framerFor sets up the connection's state for it.
         conn.framed = true;
-        handlers.framerFor(conn, buf[starts[first]], (flags & BatchFlags.Binary) !== 0 ? 'binary' : 'text');
+        handlers.framerFor(conn, buf[starts[first]], (flags & wire.batchFlags.binary) !== 0 ? 'binary' : 'text');
       }
       const batch = this.batch;
       batch.buf = buf;
       batch.count = count;
-      batch.firstCompletesData = (flags & BatchFlags.CompletesData) !== 0;
-      batch.closes = (flags & BatchFlags.Closes) !== 0;
+      batch.firstCompletesData = (flags & wire.batchFlags.completesData) !== 0;
+      batch.closes = (flags & wire.batchFlags.closes) !== 0;
       const batchStarts = batch.starts;
       const batchLengths = batch.lengths;
       for (let k = 0; k < count; k++) {
@@ -583,7 +599,7 @@ export class NativeRecordsEngine implements RecordsEngine {
     }
     this.reserveOps(3);
     const ops = this.ops;
-    ops[this.opsLength++] = SubmitOp.Complete;
+    ops[this.opsLength++] = wire.ops.complete;
     ops[this.opsLength++] = slot;
     ops[this.opsLength++] = handled;
   }
@@ -591,7 +607,7 @@ export class NativeRecordsEngine implements RecordsEngine {
   private closedBySlot(handlers: EngineHandlers, slot: number): void {
     const conn = this.bySlot[slot];
     this.reserveOps(2);
-    this.ops[this.opsLength++] = SubmitOp.AckClose;
+    this.ops[this.opsLength++] = wire.ops.ackClose;
     this.ops[this.opsLength++] = slot;
     if (conn === undefined) return;
     this.bySlot[slot] = undefined;
@@ -623,7 +639,7 @@ export class NativeRecordsEngine implements RecordsEngine {
     if (withReleases && this.pendingDeletes.length > 0) {
       this.reserveOps(this.pendingDeletes.length * 2);
       for (const handle of this.pendingDeletes) {
-        this.ops[this.opsLength++] = SubmitOp.Delete;
+        this.ops[this.opsLength++] = wire.ops.delete;
         this.ops[this.opsLength++] = handle.id;
         handle.id = -1;
       }
