@@ -36,6 +36,7 @@ import {
   RecordsBackendName,
   defaultConfig,
 } from './config';
+import { RecordcacheError } from './errors';
 
 export type ParseResult =
   /** `stderr` holds warnings and notes (possibly empty) for the caller to print before starting. */
@@ -75,8 +76,11 @@ const DEFAULT_EXT_WBUF_SIZE = 4 * MEGABYTE;
 const UINT32_MAX = 4294967295;
 
 /** A value memcached refuses, with memcached's message. */
-class UsageError extends Error {
+class UsageError extends RecordcacheError {
   readonly exitCode: number = VALUE_EXIT_CODE;
+  constructor(message: string, options?: ErrorOptions) {
+    super('RC_USAGE', message, options);
+  }
 }
 
 /** A setting memcached refuses at start-up with EX_USAGE. */

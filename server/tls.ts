@@ -26,6 +26,7 @@ import tls from 'node:tls';
 import type net from 'node:net';
 
 import type { Config } from './config';
+import { TlsSetupError } from './errors';
 
 /** OpenSSL's SSL_VERIFY_* flags, as memcached maps ssl_verify_mode 0..3 to them. */
 const SSL_VERIFY_PEER = 0x01;
@@ -102,7 +103,7 @@ export function tlsSettingsStatPairs(s: TlsSettings): [string, string | number][
 }
 
 /** TLS cannot start with these settings: memcached's message, for stderr and exit 64. */
-export class TlsSetupError extends Error {}
+export { TlsSetupError };
 
 /** Certificates and key as read from disk, ready for tls.createSecureContext. */
 interface LoadedCredentials {

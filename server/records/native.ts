@@ -16,6 +16,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { Protocol } from '../config';
+import { EngineUnavailableError } from '../errors';
 import type {
   EngineHandlers,
   ListenOptions,
@@ -68,7 +69,7 @@ function checkWire(numbers: WireNumbers | undefined): WireNumbers {
   for (const [group, names] of Object.entries(expected) as [keyof WireNumbers, string[]][]) {
     const values = names.map((name) => (numbers?.[group] as Record<string, unknown> | undefined)?.[name]);
     if (!values.every((v) => Number.isInteger(v) && (v as number) > 0) || new Set(values).size !== values.length) {
-      throw new Error(`the native addon's wire numbers are missing or clash (${group}): rebuild it with npm install`);
+      throw new EngineUnavailableError(`the native addon's wire numbers are missing or clash (${group}): rebuild it with npm install`);
     }
   }
   return numbers as WireNumbers;
@@ -193,7 +194,7 @@ let binding: NativeBinding | null = null;
  */
 export function loadNativeBinding(): NativeBinding {
   if (binding !== null) return binding;
-  if (process.platform !== 'linux') throw new Error(`the native records engine needs Linux (this is ${process.platform})`);
+  if (process.platform !== 'linux') throw new EngineUnavailableError(`the native records engine needs Linux (this is ${process.platform})`);
   const override = process.env.RECORDCACHE_NATIVE_ADDON;
   if (override !== undefined && override !== '') {
     binding = require(path.resolve(override)) as NativeBinding;
@@ -211,7 +212,7 @@ export function loadNativeBinding(): NativeBinding {
     }
     dir = path.dirname(dir);
   }
-  throw new Error(`${ADDON_FILE} is not built (npm install builds it with node-gyp)`);
+  throw new EngineUnavailableError(`${ADDON_FILE} is not built (npm install builds it with node-gyp)`);
 }
 
 export class NativeRecord implements RecordHandle {

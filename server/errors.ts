@@ -1,0 +1,29 @@
+/*
+ * recordcache's own errors: each class has a stable `code`, so callers and tests tell them
+ * apart without matching messages (whose words follow memcached's, and may change with it).
+ */
+
+export class RecordcacheError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** -Z settings that cannot serve TLS: memcached's message, exit status 64. */
+export class TlsSetupError extends RecordcacheError {
+  constructor(message: string) {
+    super('RC_TLS_SETUP', message);
+  }
+}
+
+/** The native records engine cannot run here (not built, not Linux, a stale build). */
+export class EngineUnavailableError extends RecordcacheError {
+  constructor(message: string) {
+    super('RC_ENGINE_UNAVAILABLE', message);
+  }
+}
