@@ -27,6 +27,7 @@ import { frameAuth } from '../server/protocol/auth';
 import { chooseProtocol } from '../server/server';
 import type { Config } from '../server/config';
 import { loadNativeBinding, type NativeBinding } from '../server/records/native';
+import { Random } from './helpers/random';
 
 /** The repository (also when run from dist/test, as tsc builds it). */
 const ROOT = [path.join(__dirname, '..'), path.join(__dirname, '..', '..')].find((dir) => fs.existsSync(path.join(dir, 'kmod', 'records_parse.c'))) ?? path.join(__dirname, '..');
@@ -172,20 +173,6 @@ function streams(): Stream[] {
     add(`generated binary ${i}`, Buffer.concat(parts), { limits: r.pick([SMALL, { ...SMALL, sasl: false }, DEFAULT]) });
   }
   return out;
-}
-
-class Random {
-  constructor(private state: number) {}
-  next(): number {
-    this.state = (Math.imul(this.state, 1103515245) + 12345) >>> 0;
-    return this.state;
-  }
-  below(n: number): number {
-    return this.next() % n;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.below(items.length)];
-  }
 }
 
 /** Split offsets: 0 whole, ~0 byte by byte, else one cut there. */

@@ -10,21 +10,7 @@ import { frameText } from '../server/protocol/text';
 import { frameBinary, type BinaryLimits } from '../server/protocol/binary';
 import { loadNativeBinding, type NativeBinding } from '../server/records/native';
 import { missing } from '../conformance/lib/required';
-
-/** A small deterministic generator, so a failure names a reproducible case. */
-class Random {
-  constructor(private state: number) {}
-  next(): number {
-    this.state = (Math.imul(this.state, 1103515245) + 12345) >>> 0;
-    return this.state;
-  }
-  below(n: number): number {
-    return this.next() % n;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.below(items.length)];
-  }
-}
+import { Random } from './helpers/random';
 
 const NUMBERS = [
   '0', '1', '5', '10', '100', '-1', '+5', '-0', ' 7', '007', '2147483647', '2147483646', '2147483648', '4294967295',
