@@ -176,13 +176,19 @@ static void records_tx_unlink(struct records_sock *rsk, struct records_entry *e)
 	rsk->tx_copied -= e->prefix_len + e->suffix_len;
 }
 
-/* Process context, no locks (the sends are not in progress): drops every queued send. */
-static void records_tx_purge(struct records_sock *rsk)
+/*
+ * Process context, no locks (the sends are not in progress): drops every queued send.
+ * A nonzero err is recorded in the same critical section, so whoever sees the error also
+ * sees the queue empty.
+ */
+static void records_tx_purge(struct records_sock *rsk, int err)
 {
 	struct records_entry *e, *tmp;
 	LIST_HEAD(gone);
 
 	spin_lock(&rsk->tx_lock);
+	if (err)
+		rsk->tx_err = err;
 	list_splice_init(&rsk->tx_queue, &gone);
 	WRITE_ONCE(rsk->tx_nr, 0);
 	rsk->tx_copied = 0;
@@ -263,11 +269,8 @@ static void records_tx(struct records_sock *rsk)
 		}
 	} else if (err) {
 		/* The connection is broken (reset, shut down): nothing more can be sent. */
-		spin_lock(&rsk->tx_lock);
-		rsk->tx_err = err;
-		spin_unlock(&rsk->tx_lock);
 		RECORDS_STATS_INCR(tx_errors);
-		records_tx_purge(rsk);
+		records_tx_purge(rsk, err);
 	}
 }
 
@@ -452,7 +455,7 @@ void records_sock_put(struct records_sock *rsk)
 	if (!refcount_dec_and_test(&rsk->ref))
 		return;
 	/* Detach emptied both queues; a request framed while it ran may remain. */
-	records_tx_purge(rsk);
+	records_tx_purge(rsk, 0);
 	records_rx_purge(rsk);
 	sock_put(rsk->sk);
 	records_session_put(rsk->sess);
@@ -522,7 +525,7 @@ void records_sock_detach(struct records_sock *rsk)
 		strp_done(&rsk->strp);
 	cancel_delayed_work_sync(&rsk->tx_work);
 
-	records_tx_purge(rsk);
+	records_tx_purge(rsk, 0);
 	records_rx_purge(rsk);
 
 	spin_lock_bh(&sess->lock);

@@ -1170,6 +1170,11 @@ void Engine::CloseConn(Conn* c) {
   if (c->closed) return;
   c->closed = true;
   if (c->session >= 0) {
+    // An orderly end, every reply handed to TCP: push them and the FIN out now. Bytes the
+    // client sent after the closing request may still sit unread in the socket (the module
+    // frames from a work queue), and TCP answers close() on unread bytes with a reset that
+    // discards replies not yet transmitted.
+    if (c->end_requested && c->kernel_sends.empty()) shutdown(c->fd, SHUT_WR);
     // Closing the session detaches the socket: the module drops what is still queued.
     close(c->session);
     c->session = -1;
