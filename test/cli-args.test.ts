@@ -59,7 +59,7 @@ function cannotHonour(argv: string[], option: string): void {
   assert.ok(result.stderr.startsWith(option), result.stderr);
 }
 
-/** Suboptions recordcache refuses whatever their value (server/cli-args.ts says why for each). */
+/** Suboptions recordcache refuses whatever their value (server/cli-args/suboptions.ts says why for each). */
 const REFUSED_SUBOPTIONS = [
   'no_maxconns_fast',
   'slab_automove_ratio',
@@ -79,7 +79,7 @@ const REFUSED_SUBOPTIONS = [
   'slab_automove_freeratio',
 ];
 
-/** How recordcache words a refusal of an option it cannot honour (server/cli-args.ts). */
+/** How recordcache words a refusal of an option it cannot honour (server/cli-args/). */
 const CANNOT_HONOUR = /^-[^\n]*: recordcache [^\n]*; remove [^\n]*\n$/;
 
 describe('parseArgs', () => {

@@ -275,7 +275,7 @@ for (const name of [
 }
 
 /**
- * Accepted and inert: memcached 1.6.18's clients see no difference either (server/cli-args.ts
+ * Accepted and inert: memcached 1.6.18's clients see no difference either (server/cli-args/suboptions.ts
  * gives each reason), or their effect is walked elsewhere (the ssl_* ones in
  * conformance/tls.test.ts). They must still start.
  */
