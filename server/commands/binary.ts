@@ -29,7 +29,8 @@ import {
   type StoreRequest,
 } from '../protocol/binary';
 import { StoreMode } from '../memcached/item';
-import { ArithStatus, StoreResult, type Item } from '../store/store';
+import type { Item } from '../store/store';
+import { ArithStatus, StoreResult } from '../store/types';
 import type { Segment } from '../records/types';
 import type { ServerContext } from '../context';
 import { After, type ReplyQueue } from '../connection/reply-queue';
