@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { newFrame } from '../server/framing';
 import { frameText } from '../server/protocol/text';
-import { frameBinary, type BinaryLimits } from '../server/protocol/binary';
+import { type BinaryLimits } from '../server/protocol/binary';
+import { frameBinary } from '../server/protocol/binary-frame';
 import { loadNativeBinding, type NativeBinding } from '../server/records/native';
 import { missing } from '../conformance/lib/required';
 

@@ -9,25 +9,9 @@
  * connection at once and what was not yet written is lost.
  */
 
-import {
-  BinaryOp,
-  Opcode,
-  Status,
-  encodeCounter,
-  encodeError,
-  encodeKeyMiss,
-  encodeResponse,
-  encodeStat,
-  encodeValueHeader,
-  type ArithRequest,
-  type BinaryLimits,
-  type BinaryRequest,
-  type DeleteRequest,
-  type GetRequest,
-  type SaslAuthRequest,
-  type StatRequest,
-  type StoreRequest,
-} from '../protocol/binary';
+import { BinaryOp, Opcode, Status, type BinaryLimits } from '../protocol/binary';
+import type { ArithRequest, BinaryRequest, DeleteRequest, GetRequest, SaslAuthRequest, StatRequest, StoreRequest } from '../protocol/binary-decode';
+import { encodeCounter, encodeError, encodeKeyMiss, encodeResponse, encodeStat, encodeValueHeader } from '../protocol/binary-reply';
 import { StoreMode } from '../memcached/item';
 import type { Item } from '../store/store';
 import { ArithStatus, StoreResult } from '../store/types';
