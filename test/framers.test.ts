@@ -27,7 +27,7 @@ import { frameBinary } from '../server/protocol/binary-frame';
 import { frameAuth } from '../server/protocol/auth';
 import { chooseProtocol } from '../server/server';
 import type { Config } from '../server/config';
-import { loadNativeBinding, type NativeBinding } from '../server/records/native';
+import { loadNativeBinding, type NativeBinding } from '../server/records/native-addon';
 
 /** The repository (also when run from dist/test, as tsc builds it). */
 const ROOT = [path.join(__dirname, '..'), path.join(__dirname, '..', '..')].find((dir) => fs.existsSync(path.join(dir, 'kmod', 'records_parse.c'))) ?? path.join(__dirname, '..');

@@ -9,7 +9,7 @@ import { newFrame } from '../server/framing';
 import { frameText } from '../server/protocol/text';
 import { type BinaryLimits } from '../server/protocol/binary';
 import { frameBinary } from '../server/protocol/binary-frame';
-import { loadNativeBinding, type NativeBinding } from '../server/records/native';
+import { loadNativeBinding, type NativeBinding } from '../server/records/native-addon';
 import { missing } from '../conformance/lib/required';
 
 /** A small deterministic generator, so a failure names a reproducible case. */
