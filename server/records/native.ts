@@ -47,11 +47,6 @@ export interface NativeEngineOptions {
   memfdThreshold?: number;
   /** TCP_NOTSENT_LOWAT of every TCP connection; the addon's default when omitted, 0 for the kernel's. */
   notSentLowat?: number;
-  /**
-   * The kmod backend: TCP connections are attached to the records kernel module
-   * (/dev/records), which frames their requests and sends their replies and records.
-   */
-  kmod?: boolean;
   /** -Y: text connections authenticate before anything else (protocol/auth.ts). */
   asciiAuth?: boolean;
 }
@@ -67,8 +62,14 @@ export const DEFAULT_NATIVE_OPTIONS: NativeEngineOptions = {
   outLimitHard: DEFAULT_OUT_LIMIT_HARD,
 };
 
+/**
+ * Which engine the addon runs: 'kmod' attaches TCP connections to the records kernel module
+ * (kmod.ts); the rest of this class is the same for both.
+ */
+export type AddonBackend = 'native' | 'kmod';
+
 export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
-  readonly name: 'native' | 'kmod';
+  readonly name: AddonBackend;
   private readonly native: NativeEngineHandle;
   private handlers: EngineHandlers | null = null;
   private readonly bySlot: (NativeConnection | undefined)[] = [];
@@ -92,11 +93,12 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   private flushScheduled = false;
   private readonly flushNow = (): void => this.flush();
 
-  constructor(options: NativeEngineOptions = DEFAULT_NATIVE_OPTIONS) {
+  /** `backend` is for KmodRecordsEngine; the native engine is made with the options alone. */
+  constructor(options: NativeEngineOptions = DEFAULT_NATIVE_OPTIONS, backend: AddonBackend = 'native') {
     const { NativeEngine } = loadNativeBinding();
-    this.name = options.kmod === true ? 'kmod' : 'native';
+    this.name = backend;
     const protocol = options.protocol === 'ascii' ? 1 : options.protocol === 'binary' ? 2 : 0;
-    this.native = new NativeEngine({ ...options, protocol }, (events, strings, shared, own, starts, lengths, bytesRead) =>
+    this.native = new NativeEngine({ ...options, protocol, kmod: backend === 'kmod' }, (events, strings, shared, own, starts, lengths, bytesRead) =>
       this.onDelivery(events, strings, shared, own, starts, lengths, bytesRead),
     );
   }
@@ -107,8 +109,12 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   }
 
   recordCounters(): [string, number][] {
-    const s = this.native.recordStats();
-    const counters: [string, number][] = [
+    return this.countersOf(this.native.recordStats());
+  }
+
+  /** The `records_*` lines of `stats` from the addon's counters. */
+  protected countersOf(s: RecordStats): [string, number][] {
+    return [
       ['records_created', s.created],
       ['records_live', s.live],
       ['records_bytes', s.bytes],
@@ -118,14 +124,6 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
       ['records_deliveries', s.deliveries],
       ['records_delivered_requests', s.deliveredRequests],
     ];
-    if (this.name === 'kmod') {
-      counters.push(
-        ['records_kernel', s.kernel],
-        ['records_kernel_connections', s.kernelConnections],
-        ['records_kernel_refused', s.kernelRefused],
-      );
-    }
-    return counters;
   }
 
   initRecord(bytes: Buffer): RecordHandle {
