@@ -4,7 +4,7 @@
  */
 
 import type { Config } from './config';
-import { parseListenEntry } from './cli-args';
+import { parseListenEntry } from './command-line';
 import { ServerCounters, type ServerContext } from './context';
 import { BinarySession, type ClientState } from './connection/client-state';
 import { Store } from './store/store';

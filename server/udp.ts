@@ -25,7 +25,7 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import { udpConnectionsPerSocket } from './config';
 import type { ServerContext } from './context';
-import { parseListenEntry } from './cli-args';
+import { parseListenEntry } from './command-line';
 import { After, ReplyQueue, endsEvent } from './connection/reply-queue';
 import { executeText } from './commands/text';
 import { binaryLimits, executeBinary } from './commands/binary';
