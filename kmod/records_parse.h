@@ -5,7 +5,7 @@
  * The module's strparser (records_rx.c) and the native addon's I/O thread
  * (native/src/engine.cc, through native/src/framer.h) both frame with this code, and
  * both must decide exactly what the TypeScript framers decide (server/protocol/text.ts
- * frameText, binary.ts frameBinary, auth.ts frameAuth); test/framers.test.ts holds the
+ * frameText, binary-frame.ts frameBinary, auth.ts frameAuth); test/framers.test.ts holds the
  * three to the same boundaries.
  *
  * Pure framing over a byte source: no skbs, no locks, no allocation, so the same

@@ -4,7 +4,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { parseArgs } from './cli-args';
+import { parseArgs } from './command-line';
 import { createEngine } from './records';
 import { Server } from './server';
 import { AuthFile, AuthFileError } from './auth-file';

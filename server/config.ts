@@ -1,6 +1,6 @@
 /*
  * The server's settings, named and defaulted as memcached 1.6 names and defaults them.
- * `parseArgs` (server/cli-args.ts) fills a Config from memcached's command line.
+ * `parseArgs` (server/command-line/) fills a Config from memcached's command line.
  */
 
 export type Protocol = 'auto' | 'ascii' | 'binary';

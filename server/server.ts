@@ -4,7 +4,7 @@
  */
 
 import type { Config } from './config';
-import { parseListenEntry } from './cli-args';
+import { parseListenEntry } from './command-line';
 import { ServerCounters, type ServerContext } from './context';
 import { BinarySession, type ClientState } from './connection/client-state';
 import { Store } from './store/store';
@@ -15,7 +15,9 @@ import { PrefixStats } from './stats-prefix';
 import { TlsTerminator, tlsSettings } from './tls';
 import { After, ReplyQueue, endsEvent } from './connection/reply-queue';
 import { executeText } from './commands/text';
-import { REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
+import { REQUEST_MAGIC, type BinaryLimits } from './protocol/binary';
+import { decodeBinary } from './protocol/binary-decode';
+import { frameBinary } from './protocol/binary-frame';
 import { binaryLimits, executeBinary } from './commands/binary';
 import { UdpFront } from './udp';
 import type { EngineHandlers, ListenerInfo, RecordConnection, RecordsEngine, RequestBatch, WireProtocol } from './records/types';

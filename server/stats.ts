@@ -8,7 +8,7 @@ import { Reply } from './protocol/replies';
 import type { ServerContext } from './context';
 import type { ClientState } from './connection/client-state';
 import { MEMCACHED_VERSION, WORKER_THREADS, udpConnectionsPerSocket } from './config';
-import { ClassCounters } from './store/store';
+import { ClassCounters } from './store/counters';
 import { SLAB_PAGE_SIZE } from './store/slabs';
 import { tlsSettings, tlsSettingsStatPairs } from './tls';
 

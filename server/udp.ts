@@ -25,14 +25,16 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import { udpConnectionsPerSocket } from './config';
 import type { ServerContext } from './context';
-import { parseListenEntry } from './cli-args';
+import { parseListenEntry } from './command-line';
 import { After, ReplyQueue, endsEvent } from './connection/reply-queue';
 import { executeText } from './commands/text';
 import { binaryLimits, executeBinary } from './commands/binary';
 import { BinarySession } from './connection/client-state';
 import { FrameStatus, newFrame } from './framing';
 import { Op, decodeText, frameText, type TextLimits } from './protocol/text';
-import { BinaryOp, REQUEST_MAGIC, decodeBinary, frameBinary, type BinaryLimits } from './protocol/binary';
+import { BinaryOp, REQUEST_MAGIC, type BinaryLimits } from './protocol/binary';
+import { decodeBinary } from './protocol/binary-decode';
+import { frameBinary } from './protocol/binary-frame';
 import { UDP_HEADER_SIZE, UdpResponses, udpRequestId } from './protocol/udp';
 
 /** Bytes of datagrams handed to the kernel and not yet sent, beyond which replies are dropped. */

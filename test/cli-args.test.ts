@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs, parseListenEntry, ParseResult, SUBOPTION_NAMES, USAGE_EXIT_CODE } from '../server/cli-args';
+import { parseArgs, parseListenEntry, ParseResult, SUBOPTION_NAMES, USAGE_EXIT_CODE } from '../server/command-line';
 import { Config, MEGABYTE, defaultConfig } from '../server/config';
 
 /** Files that command lines name (sockets, auth and memory files), made and removed here. */
@@ -59,7 +59,7 @@ function cannotHonour(argv: string[], option: string): void {
   assert.ok(result.stderr.startsWith(option), result.stderr);
 }
 
-/** Suboptions recordcache refuses whatever their value (server/cli-args.ts says why for each). */
+/** Suboptions recordcache refuses whatever their value (server/command-line/suboptions.ts says why for each). */
 const REFUSED_SUBOPTIONS = [
   'no_maxconns_fast',
   'slab_automove_ratio',
@@ -79,7 +79,7 @@ const REFUSED_SUBOPTIONS = [
   'slab_automove_freeratio',
 ];
 
-/** How recordcache words a refusal of an option it cannot honour (server/cli-args.ts). */
+/** How recordcache words a refusal of an option it cannot honour (server/command-line/). */
 const CANNOT_HONOUR = /^-[^\n]*: recordcache [^\n]*; remove [^\n]*\n$/;
 
 describe('parseArgs', () => {

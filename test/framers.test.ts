@@ -22,11 +22,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { FrameStatus, newFrame, type Frame } from '../server/framing';
 import { frameText } from '../server/protocol/text';
-import { REQUEST_MAGIC, frameBinary, type BinaryLimits } from '../server/protocol/binary';
+import { REQUEST_MAGIC, type BinaryLimits } from '../server/protocol/binary';
+import { frameBinary } from '../server/protocol/binary-frame';
 import { frameAuth } from '../server/protocol/auth';
 import { chooseProtocol } from '../server/server';
 import type { Config } from '../server/config';
-import { loadNativeBinding, type NativeBinding } from '../server/records/native';
+import { loadNativeBinding, type NativeBinding } from '../server/records/native-addon';
 import { Random } from './helpers/random';
 
 /** The repository (also when run from dist/test, as tsc builds it). */

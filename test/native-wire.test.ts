@@ -1,8 +1,8 @@
 // The numbers JS and the native engine exchange are defined once, in the addon, and read by
-// server/records/native.ts when it loads the addon. This pins them: a renumbering on either
+// server/records/native-addon.ts when it loads the addon. This pins them: a renumbering on either
 // side shows here, as does a name the TypeScript side expects and the addon lost.
 import assert from 'node:assert/strict';
-import { loadNativeBinding } from '../server/records/native';
+import { loadNativeBinding } from '../server/records/native-addon';
 import { missing } from '../conformance/lib/required';
 
 describe('native addon wire numbers', function () {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { RECORDCACHE_CLI, freePort, startExpectingFailure, startServer, type ServerProcess } from '../conformance/lib/servers';
 import { connect, request } from './helpers/client';
-import { SUBOPTION_NAMES } from '../server/cli-args';
+import { SUBOPTION_NAMES } from '../server/command-line';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-walk-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -275,7 +275,7 @@ for (const name of [
 }
 
 /**
- * Accepted and inert: memcached 1.6.18's clients see no difference either (server/cli-args.ts
+ * Accepted and inert: memcached 1.6.18's clients see no difference either (server/command-line/suboptions.ts
  * gives each reason), or their effect is walked elsewhere (the ssl_* ones in
  * conformance/tls.test.ts). They must still start.
  */

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { REQUIREMENTS, mayBeMissing, reportLeftOut, type Requirement } from '../conformance/lib/required';
-import { loadNativeBinding } from '../server/records/native';
+import { loadNativeBinding } from '../server/records/native-addon';
 
 /** null when `what` is here, else how it is missing. */
 function check(what: Requirement): string | null {

@@ -2,22 +2,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  BinaryOp,
-  Opcode,
-  READ_BUFFER_SIZE,
-  Status,
-  decodeBinary,
-  encodeCounter,
-  encodeError,
-  encodeKeyMiss,
-  encodeResponse,
-  encodeStat,
-  encodeValueHeader,
-  frameBinary,
-  type BinaryLimits,
-  type BinaryRequest,
-} from '../server/protocol/binary';
+import { BinaryOp, Opcode, READ_BUFFER_SIZE, Status, type BinaryLimits } from '../server/protocol/binary';
+import { decodeBinary, type BinaryRequest } from '../server/protocol/binary-decode';
+import { frameBinary } from '../server/protocol/binary-frame';
+import { encodeCounter, encodeError, encodeKeyMiss, encodeResponse, encodeStat, encodeValueHeader } from '../server/protocol/binary-reply';
 import { FrameStatus, newFrame } from '../server/framing';
 import { StoreMode } from '../server/memcached/item';
 import { byteByByte, feedFrames, splits } from './helpers/feed';

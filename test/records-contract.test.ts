@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { JsRecordsEngine } from '../server/records/js';
-import { DEFAULT_NATIVE_OPTIONS, NativeRecordsEngine, loadNativeBinding } from '../server/records/native';
-import { RECORDS_DEVICE } from '../server/records/index';
+import { KmodRecordsEngine, RECORDS_DEVICE } from '../server/records/kmod';
+import { NativeRecordsEngine } from '../server/records/native';
+import { loadNativeBinding } from '../server/records/native-addon';
 import { frameText } from '../server/protocol/text';
 import type { EngineHandlers, RecordConnection, RecordsEngine, RequestBatch, Segment } from '../server/records/types';
 import { missing } from '../conformance/lib/required';
@@ -38,7 +39,7 @@ try {
   if (fs.existsSync(RECORDS_DEVICE)) {
     backends.push({
       name: 'kmod',
-      make: () => new NativeRecordsEngine({ ...DEFAULT_NATIVE_OPTIONS, kmod: true }),
+      make: () => new KmodRecordsEngine(),
       close: (engine) => (engine as NativeRecordsEngine).close(),
     });
   }

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadNativeBinding } from '../server/records/native';
+import { loadNativeBinding } from '../server/records/native-addon';
 import { missing } from '../conformance/lib/required';
 
 const ROOT = path.resolve(__dirname, '..');

@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { newFrame } from '../server/framing';
 import { frameText } from '../server/protocol/text';
-import { frameBinary, type BinaryLimits } from '../server/protocol/binary';
-import { loadNativeBinding, type NativeBinding } from '../server/records/native';
+import { type BinaryLimits } from '../server/protocol/binary';
+import { frameBinary } from '../server/protocol/binary-frame';
+import { loadNativeBinding, type NativeBinding } from '../server/records/native-addon';
 import { missing } from '../conformance/lib/required';
 import { Random } from './helpers/random';
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { ArithStatus, REALTIME_MAXDELTA, Store, StoreResult, type StoreOptions } from '../server/store/store';
+import { REALTIME_MAXDELTA, Store } from '../server/store/store';
+import { ArithStatus, StoreResult, type StoreOptions } from '../server/store/types';
 import { StoreMode } from '../server/memcached/item';
 import { ManualClock } from '../server/store/clock';
 

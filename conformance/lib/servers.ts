@@ -246,7 +246,7 @@ export interface ServerPair {
   candidate: ServerProcess;
 }
 
-/** Where the records kernel module is loaded (as server/records/index.ts RECORDS_DEVICE). */
+/** Where the records kernel module is loaded (as server/records/kmod.ts RECORDS_DEVICE). */
 const RECORDS_DEVICE = '/dev/records';
 
 /**

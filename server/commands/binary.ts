@@ -9,27 +9,12 @@
  * connection at once and what was not yet written is lost.
  */
 
-import {
-  BinaryOp,
-  Opcode,
-  Status,
-  encodeCounter,
-  encodeError,
-  encodeKeyMiss,
-  encodeResponse,
-  encodeStat,
-  encodeValueHeader,
-  type ArithRequest,
-  type BinaryLimits,
-  type BinaryRequest,
-  type DeleteRequest,
-  type GetRequest,
-  type SaslAuthRequest,
-  type StatRequest,
-  type StoreRequest,
-} from '../protocol/binary';
+import { BinaryOp, Opcode, Status, type BinaryLimits } from '../protocol/binary';
+import type { ArithRequest, BinaryRequest, DeleteRequest, GetRequest, SaslAuthRequest, StatRequest, StoreRequest } from '../protocol/binary-decode';
+import { encodeCounter, encodeError, encodeKeyMiss, encodeResponse, encodeStat, encodeValueHeader } from '../protocol/binary-reply';
 import { StoreMode } from '../memcached/item';
-import { ArithStatus, StoreResult, type Item } from '../store/store';
+import type { Item } from '../store/store';
+import { ArithStatus, StoreResult } from '../store/types';
 import type { Segment } from '../records/types';
 import type { ServerContext } from '../context';
 import { After, type ReplyQueue } from '../connection/reply-queue';

@@ -7,7 +7,8 @@
 import { Reply, replyLine } from '../protocol/replies';
 import { MetaCommand, META_MAX_OPAQUE_LENGTH, type MetaError, type MetaRequest } from '../protocol/meta';
 import { base64Encode } from '../protocol/base64';
-import { ArithStatus, StoreResult, type Item } from '../store/store';
+import type { Item } from '../store/store';
+import { ArithStatus, StoreResult } from '../store/types';
 import { StoreMode } from '../memcached/item';
 import type { ServerContext } from '../context';
 import type { ReplyQueue } from '../connection/reply-queue';

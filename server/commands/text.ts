@@ -7,7 +7,8 @@
 import { Reply, replyLine } from '../protocol/replies';
 import { StoreMode } from '../memcached/item';
 import { Op, type GetRequest, type StoreRequest, type TextRequest } from '../protocol/text';
-import { ArithStatus, StoreResult, type Item } from '../store/store';
+import type { Item } from '../store/store';
+import { ArithStatus, StoreResult } from '../store/types';
 import type { Segment } from '../records/types';
 import { After, type ReplyQueue } from '../connection/reply-queue';
 import { itemValue } from '../records-policy';

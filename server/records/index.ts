@@ -7,8 +7,11 @@ import fs from 'node:fs';
 import type { Config, RecordsBackendName } from '../config';
 import { TlsCompositeEngine } from './composite';
 import { JsRecordsEngine } from './js';
+import { KmodRecordsEngine, RECORDS_DEVICE } from './kmod';
 import { DEFAULT_NATIVE_OPTIONS, NativeRecordsEngine, type NativeEngineOptions } from './native';
 import type { RecordsEngine } from './types';
+
+export { RECORDS_DEVICE };
 
 export interface EngineChoice {
   engine: RecordsEngine;
@@ -39,12 +42,10 @@ function jsEngine(config: Config | undefined): JsRecordsEngine {
   return engine;
 }
 
-/** Where the records kernel module is loaded (kmod/). */
-export const RECORDS_DEVICE = '/dev/records';
-
-/** The native engine; with -Z, beside a js engine that serves the TLS listeners (composite.ts). */
-function nativeEngine(config: Config | undefined, kmod: boolean): RecordsEngine {
-  const engine = new NativeRecordsEngine({ ...nativeOptions(config), kmod });
+/** The native or kmod engine; with -Z, beside a js engine that serves the TLS listeners (composite.ts). */
+function addonEngine(config: Config | undefined, kmod: boolean): RecordsEngine {
+  const options = nativeOptions(config);
+  const engine = kmod ? new KmodRecordsEngine(options) : new NativeRecordsEngine(options);
   return config?.sslEnabled === true ? new TlsCompositeEngine(engine, jsEngine(config)) : engine;
 }
 
@@ -56,13 +57,13 @@ export function createEngine(wanted: RecordsBackendName, config?: Config): Engin
   const tried: string[] = [];
   if (wanted === 'kmod' || (wanted === 'auto' && fs.existsSync(RECORDS_DEVICE))) {
     try {
-      return { engine: nativeEngine(config, true), notice: null };
+      return { engine: addonEngine(config, true), notice: null };
     } catch (err) {
       tried.push(`records backend 'kmod' is not available (${(err as Error).message})`);
     }
   }
   try {
-    const engine = nativeEngine(config, false);
+    const engine = addonEngine(config, false);
     return { engine, notice: tried.length > 0 ? `${tried.join('; ')}; using 'native'` : null };
   } catch (err) {
     tried.push(`records backend 'native' is not available (${(err as Error).message})`);

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { FrameStatus, newFrame, type Framer } from '../framing';
+import { DRAIN_GRACE_MS, IdPool, formatAddress, removeStaleSocket } from './shared';
 import type {
   EngineHandlers,
   ListenOptions,
@@ -27,8 +28,6 @@ const COPY_LIMIT = 4096;
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 /** Deliver at most this many requests per batch, so one pipeline cannot starve the rest. */
 const MAX_BATCH = 1024;
-/** How long a stopping server waits for clients to take their replies. */
-const DRAIN_GRACE_MS = 5000;
 
 export class JsRecord implements RecordHandle {
   readonly offset = 0;
@@ -91,8 +90,7 @@ export class JsRecordsEngine implements RecordsEngine {
   readonly name = 'js' as const;
   private readonly servers: net.Server[] = [];
   private readonly open = new Set<JsConnection>();
-  private readonly freeIds: number[] = [];
-  private nextId = 0;
+  private readonly ids = new IdPool();
   private handlers: EngineHandlers | null = null;
   private readonly frame = newFrame();
   private idleTimeoutMs = 0;
@@ -167,23 +165,19 @@ export class JsRecordsEngine implements RecordsEngine {
     const onConnection = (label: string) => (socket: net.Socket) => this.accept(socket, label);
     if (options.unix !== null) {
       const { path, mode } = options.unix;
-      try {
-        if (fs.lstatSync(path).isSocket()) fs.unlinkSync(path);
-      } catch {
-        // no stale socket to remove
-      }
+      removeStaleSocket(path);
       const server = net.createServer({ noDelay: true }, onConnection(`unix:${path}`));
       await listenOn(server, { path, backlog: options.backlog });
       fs.chmodSync(path, mode);
       this.servers.push(server);
-      infos.push({ address: `unix:${path}`, id: this.allocateId() });
+      infos.push({ address: `unix:${path}`, id: this.ids.take() });
     }
     for (const { host, port, tls } of options.tcp) {
       const server = tls ? tls.createServer(onConnection('')) : net.createServer({ noDelay: true }, onConnection(''));
       await listenOn(server, host === null ? { port, backlog: options.backlog } : { host, port, backlog: options.backlog });
       this.servers.push(server);
       const address = server.address() as net.AddressInfo;
-      infos.push({ address: `tcp:${formatAddress(address.address, address.port)}`, id: this.allocateId() });
+      infos.push({ address: `tcp:${formatAddress(address.address, address.port)}`, id: this.ids.take() });
     }
     return infos;
   }
@@ -212,10 +206,6 @@ export class JsRecordsEngine implements RecordsEngine {
     clearTimeout(timer);
   }
 
-  private allocateId(): number {
-    return this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.nextId++;
-  }
-
   /** `unixLabel` names the unix socket a connection came through ('' for TCP). */
   private accept(socket: net.Socket, unixLabel: string): void {
     const handlers = this.handlers as EngineHandlers;
@@ -225,10 +215,10 @@ export class JsRecordsEngine implements RecordsEngine {
         : `tcp:${formatAddress(socket.remoteAddress, socket.remotePort ?? 0)}`;
     const local =
       socket.localAddress === undefined ? remote : `tcp:${formatAddress(socket.localAddress, socket.localPort ?? 0)}`;
-    const conn = new JsConnection(this.allocateId(), socket, remote, local);
+    const conn = new JsConnection(this.ids.take(), socket, remote, local);
     const refusal = handlers.onOpen(conn);
     if (refusal !== null) {
-      this.freeIds.push(conn.id);
+      this.ids.release(conn.id);
       socket.on('error', () => undefined);
       socket.end(refusal);
       return;
@@ -243,7 +233,7 @@ export class JsRecordsEngine implements RecordsEngine {
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.open.delete(conn);
-      this.freeIds.push(conn.id);
+      this.ids.release(conn.id);
       conn.pending = [];
       handlers.onClose(conn);
     });
@@ -398,9 +388,4 @@ function listenOn(server: net.Server, options: net.ListenOptions): Promise<void>
       resolve();
     });
   });
-}
-
-function formatAddress(address: string, port: number): string {
-  const host = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

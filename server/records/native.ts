@@ -13,10 +13,10 @@
 import * as dns from 'node:dns/promises';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
-import { getSystemErrorMap } from 'node:util';
 import type { Protocol } from '../config';
-import { EngineUnavailableError } from '../errors';
+import { type NativeEngineHandle, type RecordStats, loadNativeBinding, systemError, wire } from './native-addon';
+import { NativeConnection, NativeRecord, type SlotOperations } from './native-connection';
+import { DRAIN_GRACE_MS, IdPool, formatAddress, removeStaleSocket } from './shared';
 import type {
   EngineHandlers,
   ListenOptions,
@@ -28,52 +28,10 @@ import type {
   Segment,
 } from './types';
 
-/** How long a stopping server waits for clients to take their replies (as the js backend). */
-const DRAIN_GRACE_MS = 5000;
 /** Default -o out_limit_soft: past this much unwritten output a connection's requests wait. */
 export const DEFAULT_OUT_LIMIT_SOFT = 1024 * 1024;
 /** Default -o out_limit_hard: past this much unwritten output a connection is closed. */
 export const DEFAULT_OUT_LIMIT_HARD = 256 * 1024 * 1024;
-
-/**
- * The numbers of the addon's wire: operations JS submits, events it delivers, and a batch's
- * flags. The addon defines them (native/src/addon.cc, engine.h) and exports them as `wire`;
- * they are read from it when it loads, so they are written down once.
- */
-export interface WireNumbers {
-  ops: {
-    send: number;
-    complete: number;
-    end: number;
-    destroy: number;
-    ackClose: number;
-    delete: number;
-    drain: number;
-    destroyAll: number;
-    authenticated: number;
-  };
-  events: { open: number; requests: number; close: number };
-  batchFlags: { completesData: number; closes: number; binary: number };
-}
-
-/** Set when the addon loads (loadNativeBinding); no engine exists before. */
-let wire: WireNumbers;
-
-/** The addon's wire numbers, each present and a distinct positive integer in its group. */
-function checkWire(numbers: WireNumbers | undefined): WireNumbers {
-  const expected: { [G in keyof WireNumbers]: (keyof WireNumbers[G])[] } = {
-    ops: ['send', 'complete', 'end', 'destroy', 'ackClose', 'delete', 'drain', 'destroyAll', 'authenticated'],
-    events: ['open', 'requests', 'close'],
-    batchFlags: ['completesData', 'closes', 'binary'],
-  };
-  for (const [group, names] of Object.entries(expected) as [keyof WireNumbers, string[]][]) {
-    const values = names.map((name) => (numbers?.[group] as Record<string, unknown> | undefined)?.[name]);
-    if (!values.every((v) => Number.isInteger(v) && (v as number) > 0) || new Set(values).size !== values.length) {
-      throw new EngineUnavailableError(`the native addon's wire numbers are missing or clash (${group}): rebuild it with npm install`);
-    }
-  }
-  return numbers as WireNumbers;
-}
 
 export interface NativeEngineOptions {
   protocol: Protocol;
@@ -89,11 +47,6 @@ export interface NativeEngineOptions {
   memfdThreshold?: number;
   /** TCP_NOTSENT_LOWAT of every TCP connection; the addon's default when omitted, 0 for the kernel's. */
   notSentLowat?: number;
-  /**
-   * The kmod backend: TCP connections are attached to the records kernel module
-   * (/dev/records), which frames their requests and sends their replies and records.
-   */
-  kmod?: boolean;
   /** -Y: text connections authenticate before anything else (protocol/auth.ts). */
   asciiAuth?: boolean;
 }
@@ -109,165 +62,14 @@ export const DEFAULT_NATIVE_OPTIONS: NativeEngineOptions = {
   outLimitHard: DEFAULT_OUT_LIMIT_HARD,
 };
 
-/** Counters of the records the engine holds (for `stats`). */
-export interface RecordStats {
-  /** Records made by initRecord since start. */
-  created: number;
-  /** Records not yet released: by delRecord and by every send that referenced them. */
-  live: number;
-  /** Bytes of the live records. */
-  bytes: number;
-  /** Live records kept in a sealed memfd (sent with sendfile). */
-  memfd: number;
-  /** kmod backend: live records with a copy in the records kernel module. */
-  kernel: number;
-  /** kmod backend: connections attached to the module, and ones it refused (served by the engine). */
-  kernelConnections: number;
-  kernelRefused: number;
-  /** Record slices queued on a connection (one per connection per slice). */
-  sends: number;
-  /** Of those, the ones written in full. */
-  sendsCompleted: number;
-  /** Calls the I/O thread made into JS with requests. */
-  deliveries: number;
-  /** Requests those calls carried (deliveredRequests / deliveries: requests per call). */
-  deliveredRequests: number;
-}
-
-interface NativeErrno {
-  errno: number;
-  syscall: string;
-}
-
-type DeliveryHandler = (
-  events: Int32Array,
-  strings: string[] | null,
-  shared: Buffer,
-  own: Buffer[],
-  starts: Int32Array,
-  lengths: Int32Array,
-  bytesRead: number,
-) => void;
-
-interface NativeEngineHandle {
-  initRecord(bytes: Buffer): number;
-  readRecord(id: number): Buffer;
-  submit(bytes: Buffer, ops: Int32Array, opsLength: number): void;
-  unsend(recordId: number, slots: Int32Array, count: number): number;
-  listenTcp(host: string, port: number, backlog: number): { address: string; port: number } | NativeErrno;
-  listenUnix(path: string, backlog: number): { path: string } | NativeErrno;
-  stopListening(): void;
-  ref(): void;
-  unref(): void;
-  recordStats(): RecordStats;
-  dispose(): void;
-}
-
-export interface NativeBinding {
-  NativeEngine: new (options: object, onDelivery: DeliveryHandler) => NativeEngineHandle;
-  memfdRecordThreshold: number;
-  wire: WireNumbers;
-  /**
-   * The engine's framer alone (for tests; kmod/records_parse.c rp_measure):
-   * [status, length, swallow, needed] as frameText (proto 1), frameBinary (2) and
-   * frameAuth (3) give them.
-   */
-  frame(
-    bytes: Buffer,
-    proto: number,
-    itemSizeMax: number,
-    casEnabled: number,
-    slabChunkMax: number,
-    sasl: number,
-  ): [number, number, number, number];
-  /** The engine's protocol choice alone (for tests; rp_choose): -B 0 auto, 1 ascii, 2 binary -> 1 text, 2 binary. */
-  chooseProtocol(choice: number, firstByte: number): number;
-}
-
-const ADDON_FILE = path.join('native', 'build', 'Release', 'recordcache_native.node');
-
-let binding: NativeBinding | null = null;
-
 /**
- * Loads the addon (once); throws an Error saying why it cannot be used here.
- * RECORDCACHE_NATIVE_ADDON names another build to load (the sanitizer build of the tests).
+ * Which engine the addon runs: 'kmod' attaches TCP connections to the records kernel module
+ * (kmod.ts); the rest of this class is the same for both.
  */
-export function loadNativeBinding(): NativeBinding {
-  if (binding !== null) return binding;
-  if (process.platform !== 'linux') throw new EngineUnavailableError(`the native records engine needs Linux (this is ${process.platform})`);
-  const override = process.env.RECORDCACHE_NATIVE_ADDON;
-  if (override !== undefined && override !== '') {
-    binding = require(path.resolve(override)) as NativeBinding;
-    wire = checkWire(binding.wire);
-    return binding;
-  }
-  // server/records/ under tsx, dist/server/records/ once compiled: look upwards for the package.
-  let dir = __dirname;
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, ADDON_FILE);
-    if (fs.existsSync(candidate)) {
-      binding = require(candidate) as NativeBinding;
-      wire = checkWire(binding.wire);
-      return binding;
-    }
-    dir = path.dirname(dir);
-  }
-  throw new EngineUnavailableError(`${ADDON_FILE} is not built (npm install builds it with node-gyp)`);
-}
+export type AddonBackend = 'native' | 'kmod';
 
-export class NativeRecord implements RecordHandle {
-  readonly offset = 0;
-  /** Released by delRecord; the id stays usable until the release reaches the addon. */
-  deleted = false;
-  constructor(
-    /** Index in the addon's record table; -1 once released there. */
-    public id: number,
-    readonly length: number,
-  ) {}
-  get record(): RecordHandle {
-    return this;
-  }
-}
-
-class NativeConnection implements RecordConnection {
-  state: unknown = null;
-  /** framerFor has been consulted (it sets up per-protocol state). */
-  framed = false;
-  /** onOpen refused it: the refusal is written, then it closes; the application never sees it again. */
-  refused = false;
-  /** end() or destroy() was called: no more requests are handed to the application. */
-  closing = false;
-  /** The addon reported it closed. */
-  closed = false;
-
-  constructor(
-    readonly engine: NativeRecordsEngine,
-    readonly slot: number,
-    readonly id: number,
-    readonly remote: string,
-    readonly local: string,
-  ) {}
-
-  end(): void {
-    if (this.closing || this.closed) return;
-    this.closing = true;
-    this.engine.queueClose(this, wire.ops.end);
-  }
-
-  destroy(): void {
-    if (this.closed) return;
-    this.closing = true;
-    this.engine.queueClose(this, wire.ops.destroy);
-  }
-
-  authenticated(): void {
-    if (this.closed) return;
-    this.engine.queueSlotOp(this, wire.ops.authenticated);
-  }
-}
-
-export class NativeRecordsEngine implements RecordsEngine {
-  readonly name: 'native' | 'kmod';
+export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
+  readonly name: AddonBackend;
   private readonly native: NativeEngineHandle;
   private handlers: EngineHandlers | null = null;
   private readonly bySlot: (NativeConnection | undefined)[] = [];
@@ -276,8 +78,7 @@ export class NativeRecordsEngine implements RecordsEngine {
   private liveSlots = 0;
   private listening = false;
   private referenced = false;
-  private readonly freeIds: number[] = [];
-  private nextId = 0;
+  private readonly ids = new IdPool();
   private readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0, firstCompletesData: false, closes: false };
   private drainWaiters: (() => void)[] = [];
   private disposed = false;
@@ -292,11 +93,12 @@ export class NativeRecordsEngine implements RecordsEngine {
   private flushScheduled = false;
   private readonly flushNow = (): void => this.flush();
 
-  constructor(options: NativeEngineOptions = DEFAULT_NATIVE_OPTIONS) {
+  /** `backend` is for KmodRecordsEngine; the native engine is made with the options alone. */
+  constructor(options: NativeEngineOptions = DEFAULT_NATIVE_OPTIONS, backend: AddonBackend = 'native') {
     const { NativeEngine } = loadNativeBinding();
-    this.name = options.kmod === true ? 'kmod' : 'native';
+    this.name = backend;
     const protocol = options.protocol === 'ascii' ? 1 : options.protocol === 'binary' ? 2 : 0;
-    this.native = new NativeEngine({ ...options, protocol }, (events, strings, shared, own, starts, lengths, bytesRead) =>
+    this.native = new NativeEngine({ ...options, protocol, kmod: backend === 'kmod' }, (events, strings, shared, own, starts, lengths, bytesRead) =>
       this.onDelivery(events, strings, shared, own, starts, lengths, bytesRead),
     );
   }
@@ -307,8 +109,12 @@ export class NativeRecordsEngine implements RecordsEngine {
   }
 
   recordCounters(): [string, number][] {
-    const s = this.native.recordStats();
-    const counters: [string, number][] = [
+    return this.countersOf(this.native.recordStats());
+  }
+
+  /** The `records_*` lines of `stats` from the addon's counters. */
+  protected countersOf(s: RecordStats): [string, number][] {
+    return [
       ['records_created', s.created],
       ['records_live', s.live],
       ['records_bytes', s.bytes],
@@ -318,14 +124,6 @@ export class NativeRecordsEngine implements RecordsEngine {
       ['records_deliveries', s.deliveries],
       ['records_delivered_requests', s.deliveredRequests],
     ];
-    if (this.name === 'kmod') {
-      counters.push(
-        ['records_kernel', s.kernel],
-        ['records_kernel_connections', s.kernelConnections],
-        ['records_kernel_refused', s.kernelRefused],
-      );
-    }
-    return counters;
   }
 
   initRecord(bytes: Buffer): RecordHandle {
@@ -416,15 +214,11 @@ export class NativeRecordsEngine implements RecordsEngine {
     const infos: ListenerInfo[] = [];
     if (options.unix !== null) {
       const { path: socketPath, mode } = options.unix;
-      try {
-        if (fs.lstatSync(socketPath).isSocket()) fs.unlinkSync(socketPath);
-      } catch {
-        // no stale socket to remove
-      }
+      removeStaleSocket(socketPath);
       const result = this.native.listenUnix(socketPath, options.backlog);
       if ('errno' in result) throw systemError(result, socketPath);
       fs.chmodSync(socketPath, mode);
-      infos.push({ address: `unix:${socketPath}`, id: this.allocateId() });
+      infos.push({ address: `unix:${socketPath}`, id: this.ids.take() });
     }
     for (const { host, port, tls } of options.tcp) {
       // TLS is not done in the addon; records/composite.ts gives TLS listeners to the js engine.
@@ -433,7 +227,7 @@ export class NativeRecordsEngine implements RecordsEngine {
       const numeric = host === null ? '' : net.isIP(host) !== 0 ? host : (await dns.lookup(host)).address;
       const result = this.native.listenTcp(numeric, port, options.backlog);
       if ('errno' in result) throw systemError(result, `${host === null ? '::' : host}:${port}`);
-      infos.push({ address: `tcp:${formatAddress(result.address, result.port)}`, id: this.allocateId() });
+      infos.push({ address: `tcp:${formatAddress(result.address, result.port)}`, id: this.ids.take() });
     }
     this.listening = true;
     this.updateRef();
@@ -537,7 +331,7 @@ export class NativeRecordsEngine implements RecordsEngine {
   }
 
   private opened(handlers: EngineHandlers, slot: number, remote: string, local: string): void {
-    const conn = new NativeConnection(this, slot, this.allocateId(), remote, local);
+    const conn = new NativeConnection(this, slot, this.ids.take(), remote, local);
     this.bySlot[slot] = conn;
     this.liveSlots++;
     this.updateRef();
@@ -547,7 +341,7 @@ export class NativeRecordsEngine implements RecordsEngine {
       return;
     }
     conn.refused = true;
-    this.freeIds.push(conn.id);
+    this.ids.release(conn.id);
     const head = this.opsLength;
     this.reserveOps(8);
     this.reserveBytes(refusal.length);
@@ -616,7 +410,7 @@ export class NativeRecordsEngine implements RecordsEngine {
     this.liveSlots--;
     if (!conn.refused) {
       this.open.delete(conn);
-      this.freeIds.push(conn.id);
+      this.ids.release(conn.id);
       handlers.onClose(conn);
     }
     this.updateRef();
@@ -675,25 +469,6 @@ export class NativeRecordsEngine implements RecordsEngine {
     if (wanted) this.native.ref();
     else this.native.unref();
   }
-
-  private allocateId(): number {
-    return this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.nextId++;
-  }
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** An Error like the one net.Server gives for the same failure. */
-function systemError(result: NativeErrno, where: string): NodeJS.ErrnoException {
-  const [code, text] = getSystemErrorMap().get(-result.errno) ?? ['UNKNOWN', 'unknown error'];
-  const err = new Error(`${result.syscall} ${code}: ${text} ${where}`) as NodeJS.ErrnoException;
-  err.code = code;
-  err.errno = -result.errno;
-  err.syscall = result.syscall;
-  return err;
-}
-
-function formatAddress(address: string, port: number): string {
-  const host = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}

@@ -5,161 +5,47 @@
  *
  * An item's data is immutable once stored (it may be queued on many connections as a
  * record); every mutation links a new data buffer.
+ *
+ * This file is the commands' semantics (get, set, cas, incr, touch, flush_all, the sweep),
+ * counted as memcached counts them. Where an item is linked, its memory and its eviction
+ * are lru.ts; the counters counters.ts; options and results types.ts; slab geometry slabs.ts.
  */
 
 import type { Clock } from './clock';
+import { ClassCounters, type ClassCounterName, StoreCounters } from './counters';
 import { Item } from './item';
+import { LinkedItems } from './lru';
 import { StoreMode, itemTotal } from '../memcached/item';
-import { SlabMemory } from './slabs';
 import { parseStoredCounter } from '../memcached/numbers';
+import { ArithStatus, type ArithResult, StoreResult, type StoreOptions } from './types';
 
 export { Item };
 
 /** 30 days: exptimes up to this are relative, larger ones are Unix times. */
 export const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
 
-export const enum StoreResult {
-  Stored = 1,
-  NotStored,
-  Exists,
-  NotFound,
-  TooLarge,
-  NoMemory,
-  /** A large item's data chunks could not be had (memcached finds out while reading it). */
-  NoMemoryDuringRead,
-}
-
-export interface StoreOptions {
-  maxBytes: number;
-  itemSizeMax: number;
-  casEnabled: boolean;
-  /** -M: refuse to store instead of evicting. */
-  noEvict: boolean;
-  /** Slab geometry (-n, -f, slab_chunk_max, slab_sizes); memcached's defaults when absent. */
-  slabs?: { chunkSize: number; factor: number; slabChunkMax: number; sizes?: number[] | null };
-  /** -o hashpower: the hash table's initial power of two; memcached's 16 when absent. */
-  hashPowerInit?: number;
-  /** false for -o no_hashexpand: the table never grows. */
-  hashExpand?: boolean;
-}
-
 /** memcached's HASHPOWER_DEFAULT and HASHPOWER_MAX (assoc.c). */
 const HASHPOWER_DEFAULT = 16;
 const HASHPOWER_MAX = 32;
 
-/** Traffic counters memcached keeps per slab class (`stats slabs`). */
-export class ClassCounters {
-  get_hits = 0;
-  cmd_set = 0;
-  delete_hits = 0;
-  incr_hits = 0;
-  decr_hits = 0;
-  cas_hits = 0;
-  cas_badval = 0;
-  touch_hits = 0;
-}
-
-type ClassCounterName = keyof ClassCounters;
-
-/** memcached's item and command counters that the store owns (names as in `stats`). */
-export class StoreCounters {
-  cmd_get = 0;
-  cmd_set = 0;
-  cmd_flush = 0;
-  cmd_touch = 0;
-  get_hits = 0;
-  get_misses = 0;
-  get_expired = 0;
-  get_flushed = 0;
-  delete_misses = 0;
-  delete_hits = 0;
-  incr_misses = 0;
-  incr_hits = 0;
-  decr_misses = 0;
-  decr_hits = 0;
-  cas_misses = 0;
-  cas_hits = 0;
-  cas_badval = 0;
-  touch_hits = 0;
-  touch_misses = 0;
-  store_too_large = 0;
-  store_no_memory = 0;
-  total_items = 0;
-  expired_unfetched = 0;
-  evicted_unfetched = 0;
-  evicted_active = 0;
-  evictions = 0;
-  reclaimed = 0;
-  crawler_reclaimed = 0;
-}
-
-export const enum ArithStatus {
-  Ok = 1,
-  NotFound,
-  NonNumeric,
-  CasMismatch,
-  NoMemory,
-}
-
-export interface ArithResult {
-  status: ArithStatus;
-  value: bigint;
-  item: Item | null;
-  /**
-   * The result did not fit and went into a new item. memcached's ma then applies T to the
-   * old item, so the new TTL is lost.
-   */
-  replaced: boolean;
-}
-
 const U64_MASK = (1n << 64n) - 1n;
 const EMPTY_VALUE = Buffer.from('\r\n');
 
-export class Store {
-  readonly counters = new StoreCounters();
+export class Store extends LinkedItems {
   /** Per slab class traffic, by class id. */
   readonly classCounters = new Map<number, ClassCounters>();
-  /** Every linked item by key. */
-  private readonly table = new Map<string, Item>();
-  /** Each slab class's items, oldest first (index = class id). */
-  private readonly lrus: Map<string, Item>[];
-  /** Memory accounted as memcached's slab allocator accounts it. */
-  readonly slabs: SlabMemory;
-  private totalBytes = 0;
-  private nextCas = 0;
-  /** The CAS of the item the last successful store linked. */
-  lastStoredCas = 0;
-  /** flush_all: items linked at or before this relative time are gone once it has passed (0: none). */
-  private oldestLive = 0;
-  /** flush_all: items with a CAS below this are gone (makes an immediate flush exact within a second). */
-  private oldestCas = 0;
   /** A flush_all whose items the sweep has yet to reclaim. */
   private flushReclaimPending = false;
-  /** Items with an expiry, by relative expiry second, for the sweep. */
-  private readonly expiring = new Map<number, Set<Item>>();
-  private sweptUntil: number;
-  /** `stats sizes`: item counts by size rounded up to 32 bytes, or null when not tracked. */
-  sizes: Map<number, number> | null = null;
-  /** Items with a CAS below this were linked before size tracking began and are not counted. */
-  private sizesSinceCas = 0;
   /**
    * The power of two memcached's hash table would have (`stats` hash_power_level): there is
    * no such table here, but memcached doubles its table once a second finds more than 1.5
    * items per bucket, and reports it.
    */
   hashPower: number;
-  /** Called when an item leaves the cache (to release its record). */
-  onUnlink: ((item: Item) => void) | null = null;
 
-  constructor(
-    private readonly options: StoreOptions,
-    readonly clock: Clock,
-  ) {
-    this.sweptUntil = clock.now();
+  constructor(options: StoreOptions, clock: Clock) {
+    super(options, clock);
     this.hashPower = options.hashPowerInit ?? HASHPOWER_DEFAULT;
-    const geometry = options.slabs ?? { chunkSize: 48, factor: 1.25, slabChunkMax: 512 * 1024 };
-    this.slabs = new SlabMemory({ limitBytes: options.maxBytes, ...geometry });
-    this.lrus = Array.from({ length: this.slabs.sizes.length + 1 }, () => new Map<string, Item>());
   }
 
   /** Counts one event for the slab class of an item of `itemSize` bytes. */
@@ -179,34 +65,8 @@ export class Store {
     this.countClass(itemSize, 'cmd_set');
   }
 
-  /** Starts (afresh) or stops counting item sizes, as `stats sizes_enable|disable` do. */
-  trackSizes(on: boolean): void {
-    if (on && this.sizes === null) {
-      this.sizes = new Map();
-      this.sizesSinceCas = this.nextCas + 1;
-    } else if (!on) {
-      this.sizes = null;
-    }
-  }
-
-  private countSize(item: Item, delta: number): void {
-    if (this.sizes === null || (this.options.casEnabled && item.cas < this.sizesSinceCas)) return;
-    const bucket = Math.ceil(item.size / 32) * 32;
-    this.sizes.set(bucket, (this.sizes.get(bucket) ?? 0) + delta);
-  }
-
   get maxBytes(): number {
     return this.options.maxBytes;
-  }
-
-  /** Items currently linked (including expired ones not yet reclaimed, as memcached counts). */
-  get currItems(): number {
-    return this.table.size;
-  }
-
-  /** Sum of the items' sizes as memcached charges them. */
-  get bytes(): number {
-    return this.totalBytes;
   }
 
   get casEnabled(): boolean {
@@ -227,16 +87,6 @@ export class Store {
   /** Whether an item of this shape fits under the item size limit. */
   fits(nkey: number, flags: number, dataLength: number): boolean {
     return itemTotal(nkey, flags, dataLength, this.options.casEnabled) <= this.options.itemSizeMax;
-  }
-
-  private newCas(): number {
-    return this.options.casEnabled ? ++this.nextCas : 0;
-  }
-
-  private isFlushed(item: Item, now: number): boolean {
-    const oldest = this.oldestLive;
-    if (oldest === 0 || oldest > now) return false;
-    return item.time <= oldest || (this.oldestCas !== 0 && item.cas !== 0 && item.cas < this.oldestCas);
   }
 
   /**
@@ -399,89 +249,6 @@ export class Store {
     item.time = this.clock.now();
   }
 
-  /**
-   * Takes memory for an item as memcached's allocator would, evicting from the class that
-   * needs a chunk when no page is left (do_item_alloc_pull). False when none can be had.
-   */
-  private allocate(item: Item): StoreResult {
-    const layout = this.slabs.layout(item.size, item.key.length, item.flags, item.dataLength, this.options.casEnabled);
-    const taken: number[] = [];
-    for (let i = 0; i < layout.chunks.length; i++) {
-      let id = layout.chunks[i];
-      let ok = this.takeChunk(id);
-      // A large item's last chunk falls back to a full-size chunk (do_item_alloc_chunk).
-      if (!ok && i > 0 && id !== this.slabs.largestClass) {
-        id = this.slabs.largestClass;
-        ok = this.takeChunk(id);
-      }
-      if (!ok) {
-        for (const t of taken) this.slabs.give(t);
-        return i === 0 ? StoreResult.NoMemory : StoreResult.NoMemoryDuringRead;
-      }
-      taken.push(id);
-    }
-    item.lruClass = layout.lruClass;
-    item.chunks = taken;
-    return StoreResult.Stored;
-  }
-
-  private takeChunk(id: number): boolean {
-    for (let tries = 0; tries < 10; tries++) {
-      if (this.slabs.tryTake(id)) return true;
-      if (!this.evictOne(id)) return false;
-    }
-    return false;
-  }
-
-  /**
-   * Frees an item from class `id`'s tail: expired ones first, active ones get a second
-   * chance, and -M never evicts a live item. False when nothing could go.
-   */
-  private evictOne(id: number): boolean {
-    const lru = this.lrus[id];
-    const now = this.clock.now();
-    let tries = 0;
-    for (const item of lru.values()) {
-      if (tries++ >= 50) break;
-      if ((item.exptime !== 0 && item.exptime <= now) || this.isFlushed(item, now)) {
-        this.counters.reclaimed++;
-        if (!item.fetched) this.counters.expired_unfetched++;
-        this.unlink(item);
-        return true;
-      }
-      if (this.options.noEvict) return false;
-      if (item.active) {
-        item.active = false;
-        lru.delete(item.key);
-        lru.set(item.key, item);
-        continue;
-      }
-      this.onEvicted(item);
-      this.unlink(item);
-      return true;
-    }
-    return false;
-  }
-
-  /** Links a new item in place of any old one; `counted` false for an incr's rewrite. */
-  private link(item: Item, counted = true): StoreResult {
-    const allocated = this.allocate(item);
-    if (allocated !== StoreResult.Stored) {
-      if (allocated === StoreResult.NoMemory) this.counters.store_no_memory++;
-      return allocated;
-    }
-    const old = this.table.get(item.key);
-    if (old !== undefined) this.unlink(old);
-    this.table.set(item.key, item);
-    this.lrus[item.lruClass].set(item.key, item);
-    this.totalBytes += item.size;
-    this.countSize(item, 1);
-    if (counted) this.counters.total_items++;
-    if (item.exptime !== 0) this.expireAt(item);
-    this.lastStoredCas = item.cas;
-    return StoreResult.Stored;
-  }
-
   delete(key: string, count = true): boolean {
     const item = this.peek(key);
     if (item === null) {
@@ -547,19 +314,6 @@ export class Store {
     if (this.link(next, false) !== StoreResult.Stored) return { status: ArithStatus.NoMemory, value: 0n, item: null, replaced: false };
     this.counters.total_items++;
     return { status: ArithStatus.Ok, value, item: next, replaced: true };
-  }
-
-  /** Puts `next` in `old`'s place, in the same memory (an in-place rewrite). */
-  private relink(old: Item, next: Item): void {
-    next.lruClass = old.lruClass;
-    next.chunks = old.chunks;
-    old.chunks = [];
-    this.unlink(old);
-    this.table.set(next.key, next);
-    this.lrus[next.lruClass].set(next.key, next);
-    this.totalBytes += next.size;
-    this.countSize(next, 1);
-    if (next.exptime !== 0) this.expireAt(next);
   }
 
   /**
@@ -632,17 +386,6 @@ export class Store {
     }
   }
 
-  private expireAt(item: Item): void {
-    const at = Math.max(item.exptime, this.sweptUntil + 1);
-    item.expiryBucket = at;
-    let due = this.expiring.get(at);
-    if (due === undefined) {
-      due = new Set();
-      this.expiring.set(at, due);
-    }
-    due.add(item);
-  }
-
   /** A new expiry (a protocol exptime) for a linked item: mg/ma T, ms/md I with T. */
   retime(item: Item, exptime: number): void {
     this.setExptime(item, this.realtime(exptime));
@@ -668,53 +411,9 @@ export class Store {
     this.countSize(item, 1);
   }
 
-  private setExptime(item: Item, exptime: number): void {
-    this.unexpire(item);
-    item.exptime = exptime;
-    if (exptime !== 0) this.expireAt(item);
-  }
-
-  private unexpire(item: Item): void {
-    if (item.expiryBucket === 0) return;
-    const due = this.expiring.get(item.expiryBucket);
-    if (due !== undefined) {
-      due.delete(item);
-      if (due.size === 0) this.expiring.delete(item.expiryBucket);
-    }
-    item.expiryBucket = 0;
-  }
-
-  /** Removes an item for any reason, returning its memory. */
-  private unlink(item: Item): void {
-    if (this.table.get(item.key) !== item) return;
-    this.table.delete(item.key);
-    this.lrus[item.lruClass].delete(item.key);
-    for (const id of item.chunks) this.slabs.give(id);
-    this.totalBytes -= item.size;
-    this.countSize(item, -1);
-    this.unexpire(item);
-    if (this.onUnlink !== null) this.onUnlink(item);
-  }
-
-  private onEvicted(item: Item): void {
-    const now = this.clock.now();
-    if (item.exptime !== 0 && item.exptime <= now) {
-      this.counters.reclaimed++;
-      return;
-    }
-    this.counters.evictions++;
-    if (!item.fetched) this.counters.evicted_unfetched++;
-    else if (item.active) this.counters.evicted_active++;
-  }
-
   /** stats reset: zero the counters (items stay). */
   resetCounters(): void {
     Object.assign(this.counters, new StoreCounters());
     this.classCounters.clear();
-  }
-
-  /** Every linked item; for stats and tests. */
-  items(): IterableIterator<Item> {
-    return this.table.values();
   }
 }

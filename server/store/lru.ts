@@ -1,0 +1,237 @@
+/*
+ * Where items are linked and how they leave: the key table, each slab class's LRU, the
+ * memory memcached's slab allocator would charge, the expiry index the sweep reads, and
+ * eviction. store.ts builds the cache's commands on top; this part counts only what
+ * memcached's allocator and LRU count (evictions, reclaims).
+ */
+
+import type { Clock } from './clock';
+import { StoreCounters } from './counters';
+import type { Item } from './item';
+import { SlabMemory } from './slabs';
+import { StoreResult, type StoreOptions } from './types';
+
+/** The items of a Store, linked into its table, LRUs and slab memory. */
+export abstract class LinkedItems {
+  readonly counters = new StoreCounters();
+  /** Every linked item by key. */
+  protected readonly table = new Map<string, Item>();
+  /** Each slab class's items, oldest first (index = class id). */
+  protected readonly lrus: Map<string, Item>[];
+  /** Memory accounted as memcached's slab allocator accounts it. */
+  readonly slabs: SlabMemory;
+  protected totalBytes = 0;
+  protected nextCas = 0;
+  /** The CAS of the item the last successful store linked. */
+  lastStoredCas = 0;
+  /** flush_all: items linked at or before this relative time are gone once it has passed (0: none). */
+  protected oldestLive = 0;
+  /** flush_all: items with a CAS below this are gone (makes an immediate flush exact within a second). */
+  protected oldestCas = 0;
+  /** Items with an expiry, by relative expiry second, for the sweep. */
+  protected readonly expiring = new Map<number, Set<Item>>();
+  protected sweptUntil: number;
+  /** `stats sizes`: item counts by size rounded up to 32 bytes, or null when not tracked. */
+  sizes: Map<number, number> | null = null;
+  /** Items with a CAS below this were linked before size tracking began and are not counted. */
+  protected sizesSinceCas = 0;
+  /** Called when an item leaves the cache (to release its record). */
+  onUnlink: ((item: Item) => void) | null = null;
+
+  constructor(
+    protected readonly options: StoreOptions,
+    readonly clock: Clock,
+  ) {
+    this.sweptUntil = clock.now();
+    const geometry = options.slabs ?? { chunkSize: 48, factor: 1.25, slabChunkMax: 512 * 1024 };
+    this.slabs = new SlabMemory({ limitBytes: options.maxBytes, ...geometry });
+    this.lrus = Array.from({ length: this.slabs.sizes.length + 1 }, () => new Map<string, Item>());
+  }
+
+  /** Starts (afresh) or stops counting item sizes, as `stats sizes_enable|disable` do. */
+  trackSizes(on: boolean): void {
+    if (on && this.sizes === null) {
+      this.sizes = new Map();
+      this.sizesSinceCas = this.nextCas + 1;
+    } else if (!on) {
+      this.sizes = null;
+    }
+  }
+
+  protected countSize(item: Item, delta: number): void {
+    if (this.sizes === null || (this.options.casEnabled && item.cas < this.sizesSinceCas)) return;
+    const bucket = Math.ceil(item.size / 32) * 32;
+    this.sizes.set(bucket, (this.sizes.get(bucket) ?? 0) + delta);
+  }
+
+  /** Items currently linked (including expired ones not yet reclaimed, as memcached counts). */
+  get currItems(): number {
+    return this.table.size;
+  }
+
+  /** Sum of the items' sizes as memcached charges them. */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  protected newCas(): number {
+    return this.options.casEnabled ? ++this.nextCas : 0;
+  }
+
+  protected isFlushed(item: Item, now: number): boolean {
+    const oldest = this.oldestLive;
+    if (oldest === 0 || oldest > now) return false;
+    return item.time <= oldest || (this.oldestCas !== 0 && item.cas !== 0 && item.cas < this.oldestCas);
+  }
+
+  /**
+   * Takes memory for an item as memcached's allocator would, evicting from the class that
+   * needs a chunk when no page is left (do_item_alloc_pull). False when none can be had.
+   */
+  protected allocate(item: Item): StoreResult {
+    const layout = this.slabs.layout(item.size, item.key.length, item.flags, item.dataLength, this.options.casEnabled);
+    const taken: number[] = [];
+    for (let i = 0; i < layout.chunks.length; i++) {
+      let id = layout.chunks[i];
+      let ok = this.takeChunk(id);
+      // A large item's last chunk falls back to a full-size chunk (do_item_alloc_chunk).
+      if (!ok && i > 0 && id !== this.slabs.largestClass) {
+        id = this.slabs.largestClass;
+        ok = this.takeChunk(id);
+      }
+      if (!ok) {
+        for (const t of taken) this.slabs.give(t);
+        return i === 0 ? StoreResult.NoMemory : StoreResult.NoMemoryDuringRead;
+      }
+      taken.push(id);
+    }
+    item.lruClass = layout.lruClass;
+    item.chunks = taken;
+    return StoreResult.Stored;
+  }
+
+  protected takeChunk(id: number): boolean {
+    for (let tries = 0; tries < 10; tries++) {
+      if (this.slabs.tryTake(id)) return true;
+      if (!this.evictOne(id)) return false;
+    }
+    return false;
+  }
+
+  /**
+   * Frees an item from class `id`'s tail: expired ones first, active ones get a second
+   * chance, and -M never evicts a live item. False when nothing could go.
+   */
+  protected evictOne(id: number): boolean {
+    const lru = this.lrus[id];
+    const now = this.clock.now();
+    let tries = 0;
+    for (const item of lru.values()) {
+      if (tries++ >= 50) break;
+      if ((item.exptime !== 0 && item.exptime <= now) || this.isFlushed(item, now)) {
+        this.counters.reclaimed++;
+        if (!item.fetched) this.counters.expired_unfetched++;
+        this.unlink(item);
+        return true;
+      }
+      if (this.options.noEvict) return false;
+      if (item.active) {
+        item.active = false;
+        lru.delete(item.key);
+        lru.set(item.key, item);
+        continue;
+      }
+      this.onEvicted(item);
+      this.unlink(item);
+      return true;
+    }
+    return false;
+  }
+
+  /** Links a new item in place of any old one; `counted` false for an incr's rewrite. */
+  protected link(item: Item, counted = true): StoreResult {
+    const allocated = this.allocate(item);
+    if (allocated !== StoreResult.Stored) {
+      if (allocated === StoreResult.NoMemory) this.counters.store_no_memory++;
+      return allocated;
+    }
+    const old = this.table.get(item.key);
+    if (old !== undefined) this.unlink(old);
+    this.table.set(item.key, item);
+    this.lrus[item.lruClass].set(item.key, item);
+    this.totalBytes += item.size;
+    this.countSize(item, 1);
+    if (counted) this.counters.total_items++;
+    if (item.exptime !== 0) this.expireAt(item);
+    this.lastStoredCas = item.cas;
+    return StoreResult.Stored;
+  }
+
+  /** Puts `next` in `old`'s place, in the same memory (an in-place rewrite). */
+  protected relink(old: Item, next: Item): void {
+    next.lruClass = old.lruClass;
+    next.chunks = old.chunks;
+    old.chunks = [];
+    this.unlink(old);
+    this.table.set(next.key, next);
+    this.lrus[next.lruClass].set(next.key, next);
+    this.totalBytes += next.size;
+    this.countSize(next, 1);
+    if (next.exptime !== 0) this.expireAt(next);
+  }
+
+  protected expireAt(item: Item): void {
+    const at = Math.max(item.exptime, this.sweptUntil + 1);
+    item.expiryBucket = at;
+    let due = this.expiring.get(at);
+    if (due === undefined) {
+      due = new Set();
+      this.expiring.set(at, due);
+    }
+    due.add(item);
+  }
+
+  protected setExptime(item: Item, exptime: number): void {
+    this.unexpire(item);
+    item.exptime = exptime;
+    if (exptime !== 0) this.expireAt(item);
+  }
+
+  protected unexpire(item: Item): void {
+    if (item.expiryBucket === 0) return;
+    const due = this.expiring.get(item.expiryBucket);
+    if (due !== undefined) {
+      due.delete(item);
+      if (due.size === 0) this.expiring.delete(item.expiryBucket);
+    }
+    item.expiryBucket = 0;
+  }
+
+  /** Removes an item for any reason, returning its memory. */
+  protected unlink(item: Item): void {
+    if (this.table.get(item.key) !== item) return;
+    this.table.delete(item.key);
+    this.lrus[item.lruClass].delete(item.key);
+    for (const id of item.chunks) this.slabs.give(id);
+    this.totalBytes -= item.size;
+    this.countSize(item, -1);
+    this.unexpire(item);
+    if (this.onUnlink !== null) this.onUnlink(item);
+  }
+
+  protected onEvicted(item: Item): void {
+    const now = this.clock.now();
+    if (item.exptime !== 0 && item.exptime <= now) {
+      this.counters.reclaimed++;
+      return;
+    }
+    this.counters.evictions++;
+    if (!item.fetched) this.counters.evicted_unfetched++;
+    else if (item.active) this.counters.evicted_active++;
+  }
+
+  /** Every linked item; for stats and tests. */
+  items(): IterableIterator<Item> {
+    return this.table.values();
+  }
+}
