@@ -112,7 +112,7 @@ export const MEGABYTE = 1024 * 1024;
  * values) 1.43x vs 1.80x, W6 (100 KB) unchanged; waiting for a second hit changed nothing.
  */
 export const DEFAULT_RECORDS_MIN_SIZE = 32 * 1024;
-export const DEFAULT_RECORDS_MIN_HITS = 1;
+export const DEFAULT_RECORDS_MIN_HITS = 0;
 
 export function defaultConfig(): Config {
   return {

@@ -1,13 +1,30 @@
 /*
  * Which values become records: the policy between the store's items and the records
- * engine. A value is handed to the engine once it is long enough and asked for often
- * enough; until then replies carry its bytes.
+ * engine. A value long enough is handed to the engine when it is stored (-o
+ * records_min_hits=0, the default) or once it has been served that many times; until then
+ * replies carry its bytes.
  */
 
 import type { ServerContext } from './context';
 import type { Item } from './store/store';
 import type { Segment } from './records/types';
 import type { ReplyQueue } from './connection/reply-queue';
+
+/**
+ * Keeps the value of an item just stored, while its bytes are still the request's: with
+ * -o records_min_hits=0 (the default) a value long enough becomes a record now, copied
+ * once from the request into the engine, so no copy of it is ever held in JavaScript.
+ * False (the item copies the bytes) otherwise, and always with the js engine, whose records
+ * are the items' own Buffers.
+ */
+export function keepStoredValue(ctx: ServerContext, item: Item): boolean {
+  const config = ctx.config;
+  const engine = ctx.engine;
+  if (config.recordsMinHits > 0 || item.valueLength < config.recordsMinSize || !engine.initCopies) return false;
+  const handle = engine.initRecord(item.data);
+  item.keepInRecord(handle, () => engine.readRecord(handle));
+  return true;
+}
 
 /**
  * The value segment of an item: its record, made once the item is long enough and has been

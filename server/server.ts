@@ -25,6 +25,7 @@ import type { Framer } from './framing';
 import { decodeAuth, frameAuth } from './protocol/auth';
 import { executeAuth } from './commands/auth';
 import type { AuthFile } from './auth-file';
+import { keepStoredValue } from './records-policy';
 
 /**
  * memcached refuses a connection whose fd is at least maxconns - 1; its own listening
@@ -78,6 +79,7 @@ export class Server {
       clock,
     );
     if (config.trackSizes) store.trackSizes(true);
+    store.keepValue = (item) => keepStoredValue(this.ctx, item);
     store.onUnlink = (item) => {
       if (item.record !== null) {
         engine.delRecord(item.record as never);

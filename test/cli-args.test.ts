@@ -472,7 +472,9 @@ describe('parseArgs', () => {
       const config = run('-o', 'records_min_size=64k,records_min_hits=2');
       assert.equal(config.recordsMinSize, 64 * 1024);
       assert.equal(config.recordsMinHits, 2);
-      fails(['-o', 'records_min_hits=0'], 'records_min_hits must be at least 1');
+      assert.equal(run('-o', 'records_min_hits=0').recordsMinHits, 0);
+      assert.equal(run().recordsMinHits, 0, 'records are made when values are stored by default');
+      fails(['-o', 'records_min_hits=-1'], 'records_min_hits must be 0 (when stored) or more');
       fails(['-o', 'records_min_size=big'], 'Invalid value for records_min_size: "big" (expected bytes, with an optional k, m or g suffix)');
     });
 

@@ -199,6 +199,25 @@ describe('text commands', () => {
     assert.equal(engine.created, 2);
   });
 
+  it('with records_min_hits 0, a long value becomes a record when stored, read back through it', () => {
+    const { ctx, engine } = testContext({ recordsMinSize: 5, recordsMinHits: 0 });
+    const request = Buffer.from('set l 0 0 5\r\nlllll\r\nset s 0 0 4\r\nssss\r\n');
+    runText(ctx, request, executeText);
+    assert.equal(engine.created, 1, 'the long value only, before any get');
+    // The record was copied from the request: scribbling over the request changes nothing.
+    request.fill(0x21);
+    const item = ctx.store.peek('l');
+    assert.notEqual(item?.record, null);
+    assert.equal(runText(ctx, 'get l s\r\n', executeText).text, 'VALUE l 0 5\r\nlllll\r\nVALUE s 0 4\r\nssss\r\nEND\r\n');
+    assert.equal(engine.created, 1);
+    // A refused store makes none; append reads the old value through its record.
+    runText(ctx, 'add l 0 0 5\r\nxxxxx\r\n', executeText);
+    assert.equal(engine.created, 1);
+    runText(ctx, 'append l 0 0 2\r\nmm\r\n', executeText);
+    assert.equal(runText(ctx, 'get l\r\n', executeText).text, 'VALUE l 0 7\r\nlllllmm\r\nEND\r\n');
+    assert.equal(engine.deleted, 1, 'the replaced item released its record');
+  });
+
   it('marks where each response object of a multi-key get ends, for UDP', () => {
     const { ctx } = testContext();
     runText(ctx, 'set a 0 0 1\r\n1\r\n', executeText);

@@ -275,7 +275,7 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
     'records_min_hits',
     (value, state) => {
       const hits = subInteger('records_min_hits', value, 'Missing records_min_hits argument');
-      if (hits < 1) throw new UsageError('records_min_hits must be at least 1');
+      if (hits < 0) throw new UsageError('records_min_hits must be 0 (when stored) or more');
       state.config.recordsMinHits = hits;
     },
   ],

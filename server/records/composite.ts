@@ -53,6 +53,7 @@ function translate(message: readonly Segment[], pick: (record: CompositeRecord) 
 
 export class TlsCompositeEngine implements RecordsEngine {
   readonly name: RecordsEngine['name'];
+  readonly initCopies: boolean;
   /** Connections the js engine accepted (the TLS ones). */
   private readonly tlsConnections = new Set<RecordConnection>();
 
@@ -61,6 +62,7 @@ export class TlsCompositeEngine implements RecordsEngine {
     private readonly tls: JsRecordsEngine,
   ) {
     this.name = main.name;
+    this.initCopies = main.initCopies;
   }
 
   initRecord(bytes: Buffer): RecordHandle {

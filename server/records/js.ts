@@ -88,6 +88,7 @@ class JsConnection implements RecordConnection {
 
 export class JsRecordsEngine implements RecordsEngine {
   readonly name = 'js' as const;
+  readonly initCopies = false;
   private readonly servers: net.Server[] = [];
   private readonly open = new Set<JsConnection>();
   private readonly ids = new IdPool();

@@ -70,6 +70,7 @@ export type AddonBackend = 'native' | 'kmod';
 
 export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   readonly name: AddonBackend;
+  readonly initCopies = true;
   private readonly native: NativeEngineHandle;
   private handlers: EngineHandlers | null = null;
   private readonly bySlot: (NativeConnection | undefined)[] = [];

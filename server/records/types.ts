@@ -116,6 +116,11 @@ export interface ListenOptions {
 export interface RecordsEngine {
   readonly name: BackendName;
 
+  /**
+   * initRecord copies the bytes it is given (native, kmod), so a caller may make a record
+   * straight from a buffer it does not own; the js engine keeps the Buffer itself.
+   */
+  readonly initCopies: boolean;
   /** Hand bytes to the engine once; the handle can then be sent to any number of connections. */
   initRecord(bytes: Buffer): RecordHandle;
   /**

@@ -51,6 +51,14 @@ export class Item {
     this.size = itemTotal(key.length, flags, data.length, casEnabled);
   }
 
+  /** Takes its own copy of bytes it was made with but does not own (a request's buffer). */
+  keepCopy(): void {
+    const bytes = this.bytes as Buffer;
+    const copy = Buffer.allocUnsafe(bytes.length);
+    bytes.copy(copy);
+    this.bytes = copy;
+  }
+
   /** The value followed by CR LF: the item's own bytes, or read from its record. */
   get data(): Buffer {
     return this.bytes ?? (this.readRecord as () => Buffer)();

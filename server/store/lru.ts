@@ -37,6 +37,11 @@ export abstract class LinkedItems {
   protected sizesSinceCas = 0;
   /** Called when an item leaves the cache (to release its record). */
   onUnlink: ((item: Item) => void) | null = null;
+  /**
+   * Called with an item just stored whose bytes are still the request's: true when it kept
+   * them elsewhere (a record); otherwise the item copies them.
+   */
+  keepValue: ((item: Item) => boolean) | null = null;
 
   constructor(
     protected readonly options: StoreOptions,

@@ -226,16 +226,17 @@ export class Store extends LinkedItems {
           break;
       }
     }
-    const copy = Buffer.allocUnsafe(data.length);
-    data.copy(copy);
-    const item = new Item(key, flags, this.realtime(exptime), copy, this.newCas(), this.clock.now(), this.casEnabled);
+    // `data` is the request's: the item borrows it until it is linked, then keeps it.
+    const item = new Item(key, flags, this.realtime(exptime), data, this.newCas(), this.clock.now(), this.casEnabled);
     item.keyBinary = keyBinary;
     if (stale && old !== null) {
       item.exptime = old.exptime;
       item.stale = true;
       item.tokenSent = old.tokenSent;
     }
-    return this.link(item);
+    const result = this.link(item);
+    if (result === StoreResult.Stored && !this.keepValue?.(item)) item.keepCopy();
+    return result;
   }
 
   /** An item too large for -I: counted, and a set must not leave the old value behind. */

@@ -25,6 +25,7 @@ class BytesRecord implements RecordHandle {
 /** The parts of a records engine the handlers use; records are the bytes themselves. */
 export class BytesEngine {
   readonly name = 'js' as const;
+  readonly initCopies = true;
   created = 0;
   deleted = 0;
 
