@@ -15,15 +15,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { processRssBytes } from './lib/procfs';
-import {
-  killAllTracked,
-  memcachedTarget,
-  otherMemcachedTarget,
-  recordcacheTarget,
-  sleep,
-  startServer,
-  type Target,
-} from './lib/servers';
+import { killAllTracked, memcachedTarget, otherMemcachedTarget, recordcacheTarget, sleep, startServer, type Target } from './lib/servers';
 
 const MEMORY_MB = 64;
 const VALUES = 300;
@@ -152,7 +144,12 @@ async function main(): Promise<void> {
   const reference = median(growth.get('memcached')!);
   const rows = targets.map((t) => {
     const runs = growth.get(t.label)!;
-    return { target: t.label, runs_mb: runs.map((b) => Number(mb(b))), median_mb: Number(mb(median(runs))), ratio: Number((median(runs) / reference).toFixed(2)) };
+    return {
+      target: t.label,
+      runs_mb: runs.map((b) => Number(mb(b))),
+      median_mb: Number(mb(median(runs))),
+      ratio: Number((median(runs) / reference).toFixed(2)),
+    };
   });
   const out = path.resolve(__dirname, 'results');
   fs.mkdirSync(out, { recursive: true });

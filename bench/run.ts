@@ -123,7 +123,13 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--backends': {
         const list = value();
-        options.backends = list === 'none' ? [] : list.split(',').map((b) => b.trim()).filter(Boolean);
+        options.backends =
+          list === 'none'
+            ? []
+            : list
+                .split(',')
+                .map((b) => b.trim())
+                .filter(Boolean);
         break;
       }
       case '--runs':
@@ -155,7 +161,10 @@ function parseOptions(argv: string[]): Options {
         options.out = path.resolve(value());
         break;
       case '--memcached':
-        options.otherMemcached = value().split(',').map((p) => path.resolve(p.trim())).filter(Boolean);
+        options.otherMemcached = value()
+          .split(',')
+          .map((p) => path.resolve(p.trim()))
+          .filter(Boolean);
         break;
       case '--server-cpu':
         options.serverCpu = Math.round(number());
@@ -219,7 +228,12 @@ function trimLoadgen(r: LoadgenResult): Partial<LoadgenResult> {
     multiget: r.multiget,
     rate: r.rate,
     seconds: r.seconds,
-    window: { ...w, requests_per_s: Math.round(w.requests_per_s), keys_per_s: Math.round(w.keys_per_s), value_bytes_per_s: Math.round(w.value_bytes_per_s) },
+    window: {
+      ...w,
+      requests_per_s: Math.round(w.requests_per_s),
+      keys_per_s: Math.round(w.keys_per_s),
+      value_bytes_per_s: Math.round(w.value_bytes_per_s),
+    },
     sent: r.sent,
     latency_us: r.latency_us,
     cpu_percent: r.cpu_percent,
@@ -276,9 +290,7 @@ async function main(): Promise<void> {
   if (cpus < 2) settings.log('warning: one CPU: server and generator share it, so ratios mean little');
 
   // Which recordcache backends really run here: `stats settings` says which one started.
-  const targets: TargetInfo[] = [
-    { label: 'memcached', kind: 'memcached', requestedBackend: null, runningBackend: null, available: true },
-  ];
+  const targets: TargetInfo[] = [{ label: 'memcached', kind: 'memcached', requestedBackend: null, runningBackend: null, available: true }];
   const compared: Target[] = [memcachedTarget()];
   const workloads = options.crosscheck === 'only' ? [] : selectWorkloads(options.workloads);
   if (workloads.length) {
@@ -290,7 +302,13 @@ async function main(): Promise<void> {
     }
     for (const backend of options.backends) {
       const target = recordcacheTarget(backend);
-      const info: TargetInfo = { label: target.label, kind: 'recordcache', requestedBackend: backend, runningBackend: null, available: false };
+      const info: TargetInfo = {
+        label: target.label,
+        kind: 'recordcache',
+        requestedBackend: backend,
+        runningBackend: null,
+        available: false,
+      };
       try {
         const server = await startServer(target, serverOptions);
         try {

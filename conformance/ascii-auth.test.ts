@@ -48,7 +48,9 @@ describe('ascii auth (-Y): one request per connection', function () {
     unauthenticated('a set line with a negative length', [step('set a 0 0 -1\r\n')]),
     unauthenticated('sets is not set', [step('sets a b c 12\r\nalice secret\r\n')]),
     unauthenticated('an HTTP request line', [step('GET / HTTP/1.1\r\n')]),
-    unauthenticated('a binary request header', [step(Buffer.from([0x80, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0d, 0x0a]))]),
+    unauthenticated('a binary request header', [
+      step(Buffer.from([0x80, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0d, 0x0a])),
+    ]),
     unauthenticated('a line of 3000 bytes without a newline closes', [step('x'.repeat(3000), 'close')]),
     unauthenticated('a token too long for the read buffer waits while 16 KiB fill the buffer', [
       step(`set x 0 0 20000\r\n${'a'.repeat(16384)}`, 'none'),
@@ -76,7 +78,12 @@ describe('ascii auth (-Y): one request per connection', function () {
     },
     {
       name: 'stats settings names the file',
-      steps: [step(LOGIN), step('stats settings\r\n', 1, { render: (reply) => /STAT auth_enabled_\w+ [^\r]*/g.exec(reply.toString('latin1'))?.[0] ?? 'missing' })],
+      steps: [
+        step(LOGIN),
+        step('stats settings\r\n', 1, {
+          render: (reply) => /STAT auth_enabled_\w+ [^\r]*/g.exec(reply.toString('latin1'))?.[0] ?? 'missing',
+        }),
+      ],
     },
   ]);
 });
@@ -89,7 +96,14 @@ describe('ascii auth (-Y): counters', function () {
       steps: [
         step(token('alice', 'x'), 1, { conn: 1, hangUp: 'end' }),
         step(LOGIN),
-        step('stats\r\n', 1, { render: (reply) => reply.toString('latin1').split('\r\n').filter((line) => line.startsWith('STAT auth_')).join(' | ') }),
+        step('stats\r\n', 1, {
+          render: (reply) =>
+            reply
+              .toString('latin1')
+              .split('\r\n')
+              .filter((line) => line.startsWith('STAT auth_'))
+              .join(' | '),
+        }),
       ],
     },
   ]);
@@ -146,7 +160,10 @@ withFile('a line longer than 255 bytes', `${'u'.repeat(10)}:${'p'.repeat(300)}\n
   tryLogin('bob', 'pw2'),
 ]);
 withFile('an empty file', '', [tryLogin('alice', 'secret'), unauthenticated('get', [step('get a\r\n')])]);
-withFile('an empty user', ':secret\n', [tryLogin('', 'secret'), unauthenticated('a token with the password alone', [step('set a 0 0 7\r\n secret\r\n')])]);
+withFile('an empty user', ':secret\n', [
+  tryLogin('', 'secret'),
+  unauthenticated('a token with the password alone', [step('set a 0 0 7\r\n secret\r\n')]),
+]);
 withFile('a NUL in a password', Buffer.from('alice:sec\0ret\nbob:pw2\n', 'latin1'), [tryLogin('alice', 'sec'), tryLogin('bob', 'pw2')]);
 
 describe('ascii auth (-Y): SIGHUP reloads the file', function () {
@@ -193,7 +210,10 @@ describe('ascii auth (-Y): start-up refusals', function () {
         startExpectingFailure(candidateKind(), flags),
       ]);
       const firstLine = (text: string): string => text.split('\n')[0];
-      assert.deepEqual({ exit: candidate.exit, error: firstLine(candidate.stderr) }, { exit: reference.exit, error: firstLine(reference.stderr) });
+      assert.deepEqual(
+        { exit: candidate.exit, error: firstLine(candidate.stderr) },
+        { exit: reference.exit, error: firstLine(reference.stderr) },
+      );
     });
   }
 });

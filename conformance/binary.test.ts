@@ -46,7 +46,12 @@ describe('binary protocol: storage and retrieval', function () {
     },
     {
       name: 'misses: get answers "Not found", getk the key, getq and getkq nothing',
-      steps: [bstep(pipeline(get('m1'), request(Op.GetK, { key: 'm1' }), request(Op.GetQ, { key: 'm1' }), request(Op.GetKQ, { key: 'm1' }), noop()), 3)],
+      steps: [
+        bstep(
+          pipeline(get('m1'), request(Op.GetK, { key: 'm1' }), request(Op.GetQ, { key: 'm1' }), request(Op.GetKQ, { key: 'm1' }), noop()),
+          3,
+        ),
+      ],
     },
     {
       name: 'empty value, binary-safe key and value',
@@ -102,7 +107,15 @@ describe('binary protocol: storage and retrieval', function () {
         bstep(pipeline(request(Op.Append, { key: 'ap-miss', value: 'x' }), request(Op.Prepend, { key: 'ap-miss', value: 'x' })), 2),
         bstep(request(Op.Append, { key: 'ap', value: '!', cas: 99999n })),
         { send: (c) => [request(Op.Append, { key: 'ap', value: '?', cas: c.cas(3) })], expect: 1 },
-        bstep(pipeline(request(Op.AppendQ, { key: 'ap', value: '1' }), request(Op.PrependQ, { key: 'ap', value: '0' }), request(Op.AppendQ, { key: 'ap-miss', value: 'x' }), get('ap')), 2),
+        bstep(
+          pipeline(
+            request(Op.AppendQ, { key: 'ap', value: '1' }),
+            request(Op.PrependQ, { key: 'ap', value: '0' }),
+            request(Op.AppendQ, { key: 'ap-miss', value: 'x' }),
+            get('ap'),
+          ),
+          2,
+        ),
       ],
     },
     {
@@ -175,7 +188,16 @@ describe('binary protocol: storage and retrieval', function () {
         bstep(request(Op.Gat, { key: 't-miss', extras: u32(200) })),
         bstep(request(Op.GatK, { key: 't1', extras: u32(0) })),
         bstep(request(Op.GatK, { key: 't-miss', extras: u32(0) })),
-        bstep(pipeline(request(Op.GatQ, { key: 't1', extras: u32(0) }), request(Op.GatKQ, { key: 't1', extras: u32(0) }), request(Op.GatQ, { key: 't-miss', extras: u32(0) }), request(Op.GatKQ, { key: 't-miss', extras: u32(0) }), noop()), 3),
+        bstep(
+          pipeline(
+            request(Op.GatQ, { key: 't1', extras: u32(0) }),
+            request(Op.GatKQ, { key: 't1', extras: u32(0) }),
+            request(Op.GatQ, { key: 't-miss', extras: u32(0) }),
+            request(Op.GatKQ, { key: 't-miss', extras: u32(0) }),
+            noop(),
+          ),
+          3,
+        ),
       ],
     },
     {
@@ -206,7 +228,10 @@ describe('binary protocol: storage and retrieval', function () {
     {
       name: 'requests split across packets',
       steps: [
-        { send: [set('sp', 'split-value').subarray(0, 3), set('sp', 'split-value').subarray(3, 30), set('sp', 'split-value').subarray(30)], delayMs: 30 },
+        {
+          send: [set('sp', 'split-value').subarray(0, 3), set('sp', 'split-value').subarray(3, 30), set('sp', 'split-value').subarray(30)],
+          delayMs: 30,
+        },
         { send: [get('sp').subarray(0, 23), get('sp').subarray(23)], delayMs: 30 },
       ],
     },
@@ -230,11 +255,23 @@ describe('binary protocol: flush, noop, version, quit, verbosity, unknown opcode
     { name: 'noop and version', steps: [bstep(noop(42)), bstep(request(Op.Version, { opaque: 43 }))] },
     { name: 'quit answers, then closes', steps: [bstep(pipeline(set('qu', 'a'), request(Op.Quit, { opaque: 5 }), get('qu')), 'close')] },
     { name: 'quitq closes without an answer', steps: [bstep(pipeline(set('qq', 'a'), request(Op.QuitQ)), 'close')] },
-    { name: 'verbosity is an unknown command in 1.6, its extras swallowed twice over', steps: [bstep(pipeline(request(Op.Verbosity, { extras: u32(1) }), u32(0), noop()), 2)] },
+    {
+      name: 'verbosity is an unknown command in 1.6, its extras swallowed twice over',
+      steps: [bstep(pipeline(request(Op.Verbosity, { extras: u32(1) }), u32(0), noop()), 2)],
+    },
     { name: 'an unknown opcode with no body', steps: [bstep(pipeline(request(0x30), noop()), 2)] },
-    { name: 'an unknown opcode swallows its body length after the key it read', steps: [bstep(pipeline(request(0x45, { key: 'ab', value: 'cd' }), Buffer.from('cd'), noop()), 2)] },
-    { name: 'SASL commands without -S are unknown', steps: [bstep(request(Op.SaslListMechs)), bstep(pipeline(request(Op.SaslAuth, { key: 'PLAIN', value: '\0u\0p' }), noop()), 2)] },
-    { name: 'an unknown-command reply not yet written is lost when a bad magic byte follows', steps: [bstep(pipeline(request(0x30, { key: 'ab', value: 'cd' }), Buffer.from('cd\0\0'), noop()), 'close')] },
+    {
+      name: 'an unknown opcode swallows its body length after the key it read',
+      steps: [bstep(pipeline(request(0x45, { key: 'ab', value: 'cd' }), Buffer.from('cd'), noop()), 2)],
+    },
+    {
+      name: 'SASL commands without -S are unknown',
+      steps: [bstep(request(Op.SaslListMechs)), bstep(pipeline(request(Op.SaslAuth, { key: 'PLAIN', value: '\0u\0p' }), noop()), 2)],
+    },
+    {
+      name: 'an unknown-command reply not yet written is lost when a bad magic byte follows',
+      steps: [bstep(pipeline(request(0x30, { key: 'ab', value: 'cd' }), Buffer.from('cd\0\0'), noop()), 'close')],
+    },
   ]);
 });
 
@@ -291,7 +328,13 @@ describe('binary protocol: stat', function () {
     },
     {
       name: 'stat sizes, sizes_enable and sizes_disable (these two without a terminator)',
-      steps: [bstep(stat('sizes'), 'stats'), bstep(stat('sizes_enable'), 1), bstep(pipeline(set('sz', 'z'.repeat(100)), stat('sizes')), 'stats'), bstep(stat('sizes_disable'), 1), bstep(stat('sizes'), 'stats')],
+      steps: [
+        bstep(stat('sizes'), 'stats'),
+        bstep(stat('sizes_enable'), 1),
+        bstep(pipeline(set('sz', 'z'.repeat(100)), stat('sizes')), 'stats'),
+        bstep(stat('sizes_disable'), 1),
+        bstep(stat('sizes'), 'stats'),
+      ],
     },
     {
       name: 'stat detail on, dump, off; bad forms',
@@ -308,7 +351,13 @@ describe('binary protocol: stat', function () {
     },
     {
       name: 'stat of unknown groups, and of text-only groups',
-      steps: [bstep(stat('nonsense')), bstep(stat('conns')), bstep(stat('cachedump 1 1')), bstep(stat('items ')), bstep(stat('sizes_enabled'))],
+      steps: [
+        bstep(stat('nonsense')),
+        bstep(stat('conns')),
+        bstep(stat('cachedump 1 1')),
+        bstep(stat('items ')),
+        bstep(stat('sizes_enabled')),
+      ],
     },
     {
       name: 'a body past the stat key is parsed as the next request',
@@ -335,8 +384,22 @@ describe('binary protocol: item size limit', function () {
       name: 'a 2 MB value is swallowed; add and replace too large; append too large, append past the limit',
       steps: [
         bstep(pipeline(set('big', 'old'), set('big', 'x'.repeat(2 * 1024 * 1024)), get('big')), 3),
-        bstep(pipeline(request(Op.AddQ, { key: 'big2', value: 'y'.repeat(1100000), extras: storeExtras(0, 0) }), request(Op.Replace, { key: 'big2', value: 'y'.repeat(1100000), extras: storeExtras(0, 0) }), noop()), 3),
-        bstep(pipeline(set('grow', 'g'.repeat(largest('grow', 0) - 5)), request(Op.Append, { key: 'grow', value: '12345' }), request(Op.Append, { key: 'grow', value: '6' })), 3),
+        bstep(
+          pipeline(
+            request(Op.AddQ, { key: 'big2', value: 'y'.repeat(1100000), extras: storeExtras(0, 0) }),
+            request(Op.Replace, { key: 'big2', value: 'y'.repeat(1100000), extras: storeExtras(0, 0) }),
+            noop(),
+          ),
+          3,
+        ),
+        bstep(
+          pipeline(
+            set('grow', 'g'.repeat(largest('grow', 0) - 5)),
+            request(Op.Append, { key: 'grow', value: '12345' }),
+            request(Op.Append, { key: 'grow', value: '6' }),
+          ),
+          3,
+        ),
         bstep(pipeline(request(Op.Prepend, { key: 'grow', value: 'p'.repeat(1100000) }), noop()), 2),
       ],
     },
@@ -350,21 +413,54 @@ describe('binary protocol: item size limit', function () {
 describe('binary protocol: malformed headers', function () {
   const pair = usePair();
   const cases: BinaryCase[] = [
-    { name: 'bad magic after a request: closed, the written reply kept', steps: [bstep(pipeline(noop(1), request(Op.Noop, { magic: 0x81 })), 'close')] },
-    { name: 'bad magic loses replies not yet written', steps: [bstep(set('bm', 'x')), bstep(pipeline(get('bm'), request(Op.Noop, { magic: 0x00 })), 'close')] },
-    { name: 'bad magic waits for a whole header', steps: [bstep(noop()), bstep(Buffer.from('get x\r\n'), 'none'), bstep(Buffer.alloc(17, 0x20), 'close')] },
-    { name: 'key longer than the body (CVE-2016-8704 shape, append)', steps: [bstep(request(Op.Append, { key: 'abcdef', value: 'x', bodylen: 4 }), 'close')] },
-    { name: 'key and extras longer than the body (CVE-2016-8705 shape, set)', steps: [bstep(request(Op.Set, { key: 'abc', extras: storeExtras(0, 0), bodylen: 9 }), 'close')] },
-    { name: 'SASL auth with a key longer than the body (CVE-2016-8706 shape)', steps: [bstep(request(Op.SaslAuth, { key: 'PLAIN', bodylen: 2 }), 'close')] },
-    { name: 'body shorter than key plus extras on add (CVE-2017-9951 shape)', steps: [bstep(request(Op.Add, { key: 'k'.repeat(10), extras: storeExtras(0, 0), bodylen: 17 }), 'close')] },
-    { name: 'replies before the bad header are written before the close', steps: [bstep(pipeline(set('pre', 'x'), get('pre'), request(Op.Get, { key: 'pre', bodylen: 1 })), 'close')] },
-    { name: 'extlen 255 on get (CVE-2020-10931 shape)', steps: [bstep(request(Op.Get, { key: 'k', extras: Buffer.alloc(255, 0xaa) }), 'close')] },
+    {
+      name: 'bad magic after a request: closed, the written reply kept',
+      steps: [bstep(pipeline(noop(1), request(Op.Noop, { magic: 0x81 })), 'close')],
+    },
+    {
+      name: 'bad magic loses replies not yet written',
+      steps: [bstep(set('bm', 'x')), bstep(pipeline(get('bm'), request(Op.Noop, { magic: 0x00 })), 'close')],
+    },
+    {
+      name: 'bad magic waits for a whole header',
+      steps: [bstep(noop()), bstep(Buffer.from('get x\r\n'), 'none'), bstep(Buffer.alloc(17, 0x20), 'close')],
+    },
+    {
+      name: 'key longer than the body (CVE-2016-8704 shape, append)',
+      steps: [bstep(request(Op.Append, { key: 'abcdef', value: 'x', bodylen: 4 }), 'close')],
+    },
+    {
+      name: 'key and extras longer than the body (CVE-2016-8705 shape, set)',
+      steps: [bstep(request(Op.Set, { key: 'abc', extras: storeExtras(0, 0), bodylen: 9 }), 'close')],
+    },
+    {
+      name: 'SASL auth with a key longer than the body (CVE-2016-8706 shape)',
+      steps: [bstep(request(Op.SaslAuth, { key: 'PLAIN', bodylen: 2 }), 'close')],
+    },
+    {
+      name: 'body shorter than key plus extras on add (CVE-2017-9951 shape)',
+      steps: [bstep(request(Op.Add, { key: 'k'.repeat(10), extras: storeExtras(0, 0), bodylen: 17 }), 'close')],
+    },
+    {
+      name: 'replies before the bad header are written before the close',
+      steps: [bstep(pipeline(set('pre', 'x'), get('pre'), request(Op.Get, { key: 'pre', bodylen: 1 })), 'close')],
+    },
+    {
+      name: 'extlen 255 on get (CVE-2020-10931 shape)',
+      steps: [bstep(request(Op.Get, { key: 'k', extras: Buffer.alloc(255, 0xaa) }), 'close')],
+    },
     { name: 'extlen 255 on noop', steps: [bstep(request(Op.Noop, { extras: Buffer.alloc(255) }), 'close')] },
-    { name: 'extlen 255 on an unknown opcode swallows the body again', steps: [bstep(pipeline(request(0x50, { extras: Buffer.alloc(255) }), Buffer.alloc(255), noop()), 2)] },
+    {
+      name: 'extlen 255 on an unknown opcode swallows the body again',
+      steps: [bstep(pipeline(request(0x50, { extras: Buffer.alloc(255) }), Buffer.alloc(255), noop()), 2)],
+    },
     { name: 'extlen 255 on incr', steps: [bstep(request(Op.Increment, { key: 'k', extras: Buffer.alloc(255) }), 'close')] },
     { name: 'a key of 250 bytes works, 251 closes', steps: [bstep(get('k'.repeat(250))), bstep(get('k'.repeat(251)), 'close')] },
     { name: 'a 251-byte key on set closes before the value', steps: [bstep(set('k'.repeat(251), 'v'), 'close')] },
-    { name: 'keylen 65535 that never fits the read buffer closes', steps: [bstep(request(Op.Get, { key: 'k'.repeat(20000), keylen: 65535, bodylen: 65535 }), 'close')] },
+    {
+      name: 'keylen 65535 that never fits the read buffer closes',
+      steps: [bstep(request(Op.Get, { key: 'k'.repeat(20000), keylen: 65535, bodylen: 65535 }), 'close')],
+    },
     { name: 'keylen 16000 with its key: answered, then closed', steps: [bstep(get('k'.repeat(16000)), 'close')] },
     { name: 'get with extras', steps: [bstep(request(Op.Get, { key: 'k', extras: u32(0) }), 'close')] },
     { name: 'get without a key', steps: [bstep(request(Op.Get), 'close')] },
@@ -382,7 +478,10 @@ describe('binary protocol: malformed headers', function () {
     { name: 'incr with a value', steps: [bstep(request(Op.Increment, { key: 'k', extras: arithExtras(1n, 1n, 0), value: '1' }), 'close')] },
     { name: 'touch without extras', steps: [bstep(request(Op.Touch, { key: 'k' }), 'close')] },
     { name: 'gat without a key', steps: [bstep(request(Op.Gat, { extras: u32(0) }), 'close')] },
-    { name: 'touch with a body past the key: the rest is the next request', steps: [bstep(pipeline(set('tb', 'v'), request(Op.Touch, { key: 'tb', extras: u32(0), value: noop(3) })), 3)] },
+    {
+      name: 'touch with a body past the key: the rest is the next request',
+      steps: [bstep(pipeline(set('tb', 'v'), request(Op.Touch, { key: 'tb', extras: u32(0), value: noop(3) })), 3)],
+    },
     { name: 'noop with a body', steps: [bstep(request(Op.Noop, { value: 'x' }), 'close')] },
     { name: 'version with a key', steps: [bstep(request(Op.Version, { key: 'k' }), 'close')] },
     { name: 'quit with extras', steps: [bstep(request(Op.Quit, { extras: u32(0) }), 'close')] },
@@ -401,14 +500,30 @@ describe('binary protocol: CAS disabled (-C)', function () {
   defineBinaryCases(pair, [
     {
       name: 'every CAS is 0; a CAS in a request never matches',
-      steps: [bstep(pipeline(set('nc', '1'), get('nc'), incr('nc', 1n, 0n, 0), set('nc', '2', 0, 0, { cas: 1n }), request(Op.Delete, { key: 'nc', cas: 1n })), 5)],
+      steps: [
+        bstep(
+          pipeline(
+            set('nc', '1'),
+            get('nc'),
+            incr('nc', 1n, 0n, 0),
+            set('nc', '2', 0, 0, { cas: 1n }),
+            request(Op.Delete, { key: 'nc', cas: 1n }),
+          ),
+          5,
+        ),
+      ],
     },
   ]);
 });
 
 describe('binary protocol: flush disabled (-F)', function () {
   const pair = usePair(['-F']);
-  defineBinaryCases(pair, [{ name: 'flush answers "Auth failure."', steps: [bstep(pipeline(set('fd', 'a'), request(Op.Flush), request(Op.FlushQ), get('fd')), 4)] }]);
+  defineBinaryCases(pair, [
+    {
+      name: 'flush answers "Auth failure."',
+      steps: [bstep(pipeline(set('fd', 'a'), request(Op.Flush), request(Op.FlushQ), get('fd')), 4)],
+    },
+  ]);
 });
 
 describe('binary protocol: -B binary and -B ascii', function () {
@@ -416,21 +531,33 @@ describe('binary protocol: -B binary and -B ascii', function () {
     const pair = usePair(['-B', 'binary']);
     defineBinaryCases(pair, [
       { name: 'binary requests are served', steps: [bstep(pipeline(set('bb', 'v'), get('bb')), 2)] },
-      { name: 'text waits for 24 bytes, then closes', steps: [bstep('version\r\n', 'none'), bstep('version\r\nversion\r\n', 'close')], sentinel: false },
+      {
+        name: 'text waits for 24 bytes, then closes',
+        steps: [bstep('version\r\n', 'none'), bstep('version\r\nversion\r\n', 'close')],
+        sentinel: false,
+      },
     ]);
   });
   describe('-B ascii', function () {
     const pair = usePair(['-B', 'ascii']);
     defineBinaryCases(pair, [
       // The NOOP opcode is a newline: the text parser sees a line "\x80", then waits for the rest's newline.
-      { name: 'a binary request is text to an ascii server', steps: [bstep(noop(), { text: 1 }), bstep('\r\n', { text: 1 })], sentinel: false },
+      {
+        name: 'a binary request is text to an ascii server',
+        steps: [bstep(noop(), { text: 1 }), bstep('\r\n', { text: 1 })],
+        sentinel: false,
+      },
       { name: 'text is served', steps: [bstep('set t 0 0 1\r\nx\r\nget t\r\n', { text: 2 })], sentinel: false },
     ]);
   });
   describe('-B auto', function () {
     const pair = usePair();
     defineBinaryCases(pair, [
-      { name: 'the first byte picks the protocol of each connection', steps: [bstep(set('mix', 'v')), bstep('get mix\r\n', { text: 1 }, { conn: 1 }), bstep(get('mix'), 1, { conn: 2 })], sentinel: false },
+      {
+        name: 'the first byte picks the protocol of each connection',
+        steps: [bstep(set('mix', 'v')), bstep('get mix\r\n', { text: 1 }, { conn: 1 }), bstep(get('mix'), 1, { conn: 2 })],
+        sentinel: false,
+      },
     ]);
   });
 });
@@ -445,12 +572,16 @@ const SASL_PLUGIN_DIR = '/usr/lib/x86_64-linux-gnu/sasl2';
 function saslSetup(): string | null {
   const plugins = fs.existsSync(SASL_PLUGIN_DIR) ? fs.readdirSync(SASL_PLUGIN_DIR) : [];
   for (const plugin of ['libplain.so', 'libsasldb.so']) {
-    if (!plugins.some((name) => name.startsWith(plugin))) return `no ${plugin} in ${SASL_PLUGIN_DIR} (Debian: libsasl2-modules, libsasl2-modules-db)`;
+    if (!plugins.some((name) => name.startsWith(plugin)))
+      return `no ${plugin} in ${SASL_PLUGIN_DIR} (Debian: libsasl2-modules, libsasl2-modules-db)`;
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-sasl-'));
   const db = path.join(dir, 'sasldb2');
   try {
-    execFileSync('saslpasswd2', ['-p', '-a', 'memcached', '-c', '-f', db, 'testuser'], { input: 'secret', stdio: ['pipe', 'ignore', 'pipe'] });
+    execFileSync('saslpasswd2', ['-p', '-a', 'memcached', '-c', '-f', db, 'testuser'], {
+      input: 'secret',
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
   } catch (err) {
     return `saslpasswd2 (Debian: sasl2-bin) failed: ${(err as Error).message}`;
   }
@@ -472,13 +603,17 @@ describe('binary protocol: SASL (-S)', function () {
     if (why !== null) missing(this, 'sasl', why);
   });
   after(function () {
-    for (const [name, value] of [['SASL_CONF_PATH', saved.conf], ['MEMCACHED_SASL_PWDB', saved.pwdb]] as const) {
+    for (const [name, value] of [
+      ['SASL_CONF_PATH', saved.conf],
+      ['MEMCACHED_SASL_PWDB', saved.pwdb],
+    ] as const) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
   });
   const pair = usePair(['-S']);
-  const plain = (response: string, opcode: number = Op.SaslAuth, mechanism = 'PLAIN'): Buffer => request(opcode, { key: mechanism, value: response });
+  const plain = (response: string, opcode: number = Op.SaslAuth, mechanism = 'PLAIN'): Buffer =>
+    request(opcode, { key: mechanism, value: response });
   const good = plain('\0testuser\0secret');
   const bad = plain('\0testuser\0wrong');
   defineBinaryCases(pair, [
@@ -490,20 +625,67 @@ describe('binary protocol: SASL (-S)', function () {
     { name: 'authenticate, then store and fetch', steps: [bstep(good), bstep(pipeline(set('k', 'v'), get('k')), 2)] },
     { name: 'a wrong password, then the right one', steps: [bstep(bad), bstep(good), bstep(noop())] },
     { name: 'a failed authentication does not authenticate', steps: [bstep(bad), bstep(noop(), 'close')] },
-    { name: 'AUTH without data continues, STEP completes', steps: [bstep(plain('')), bstep(plain('\0testuser\0wrong', Op.SaslStep)), bstep(plain('\0testuser\0secret', Op.SaslStep)), bstep(noop())] },
+    {
+      name: 'AUTH without data continues, STEP completes',
+      steps: [
+        bstep(plain('')),
+        bstep(plain('\0testuser\0wrong', Op.SaslStep)),
+        bstep(plain('\0testuser\0secret', Op.SaslStep)),
+        bstep(noop()),
+      ],
+    },
     { name: 'STEP without AUTH fails', steps: [bstep(plain('\0testuser\0secret', Op.SaslStep)), bstep(good), bstep(noop())] },
-    { name: 'a second authentication on a connection fails and de-authenticates', steps: [bstep(good), bstep(good), bstep(noop(), 'close')] },
+    {
+      name: 'a second authentication on a connection fails and de-authenticates',
+      steps: [bstep(good), bstep(good), bstep(noop(), 'close')],
+    },
     { name: 'listing mechanisms de-authenticates', steps: [bstep(good), bstep(request(Op.SaslListMechs)), bstep(noop(), 'close')] },
-    { name: 'STEP after success fails', steps: [bstep(plain('')), bstep(plain('\0testuser\0secret', Op.SaslStep)), bstep(plain('\0testuser\0secret', Op.SaslStep)), bstep(noop(), 'close')] },
-    { name: 'an unknown mechanism, then PLAIN in lower case', steps: [bstep(plain('\0testuser\0secret', Op.SaslAuth, 'FOO')), bstep(plain('\0testuser\0secret', Op.SaslAuth, 'plain')), bstep(noop())] },
+    {
+      name: 'STEP after success fails',
+      steps: [
+        bstep(plain('')),
+        bstep(plain('\0testuser\0secret', Op.SaslStep)),
+        bstep(plain('\0testuser\0secret', Op.SaslStep)),
+        bstep(noop(), 'close'),
+      ],
+    },
+    {
+      name: 'an unknown mechanism, then PLAIN in lower case',
+      steps: [
+        bstep(plain('\0testuser\0secret', Op.SaslAuth, 'FOO')),
+        bstep(plain('\0testuser\0secret', Op.SaslAuth, 'plain')),
+        bstep(noop()),
+      ],
+    },
     { name: 'authorization identity equal to the user', steps: [bstep(plain('testuser\0testuser\0secret')), bstep(noop())] },
     { name: 'authorization identity of another user', steps: [bstep(plain('other\0testuser\0secret')), bstep(noop(), 'close')] },
-    { name: 'malformed PLAIN responses', steps: [bstep(plain('testusersecret')), bstep(plain('\0testuser')), bstep(plain('\0testuser\0secret\0')), bstep(plain('\0\0secret')), bstep(plain('\0nobody\0secret')), bstep(plain('\0testuser\0secre')), bstep(plain('\0testuser\0secrets'))] },
-    { name: 'a mechanism name of 33 bytes: "Invalid arguments", its data swallowed', steps: [bstep(pipeline(plain('\0testuser\0secret', Op.SaslAuth, 'M'.repeat(33)), request(Op.Version)), 2)] },
-    { name: 'SASL data too large for one item chunk: "Out of memory", swallowed', steps: [bstep(pipeline(plain('x'.repeat(600 * 1024)), request(Op.Version)), 2)] },
+    {
+      name: 'malformed PLAIN responses',
+      steps: [
+        bstep(plain('testusersecret')),
+        bstep(plain('\0testuser')),
+        bstep(plain('\0testuser\0secret\0')),
+        bstep(plain('\0\0secret')),
+        bstep(plain('\0nobody\0secret')),
+        bstep(plain('\0testuser\0secre')),
+        bstep(plain('\0testuser\0secrets')),
+      ],
+    },
+    {
+      name: 'a mechanism name of 33 bytes: "Invalid arguments", its data swallowed',
+      steps: [bstep(pipeline(plain('\0testuser\0secret', Op.SaslAuth, 'M'.repeat(33)), request(Op.Version)), 2)],
+    },
+    {
+      name: 'SASL data too large for one item chunk: "Out of memory", swallowed',
+      steps: [bstep(pipeline(plain('x'.repeat(600 * 1024)), request(Op.Version)), 2)],
+    },
     {
       name: 'auth_cmds and auth_errors',
-      steps: [bstep(bad), bstep(good), { send: [stat()], expect: 'stats', render: renderBinaryStats((name) => name === 'auth_cmds' || name === 'auth_errors') }],
+      steps: [
+        bstep(bad),
+        bstep(good),
+        { send: [stat()], expect: 'stats', render: renderBinaryStats((name) => name === 'auth_cmds' || name === 'auth_errors') },
+      ],
     },
   ]);
 });

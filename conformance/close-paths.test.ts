@@ -28,9 +28,6 @@ describe('close paths: replies owed before the closing request', function () {
       'binary NOOP, VERSION, then a header with a bad magic',
       Buffer.concat([binaryHeader(0x80, 0x0a), binaryHeader(0x80, 0x0b), binaryHeader(0x81, 0x0b)]),
     ),
-    closing(
-      'binary GETQ miss, VERSION, then QUIT',
-      Buffer.concat([binaryHeader(0x80, 0x0b), binaryHeader(0x80, 0x07)]),
-    ),
+    closing('binary GETQ miss, VERSION, then QUIT', Buffer.concat([binaryHeader(0x80, 0x0b), binaryHeader(0x80, 0x07)])),
   ]);
 });

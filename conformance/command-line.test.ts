@@ -86,7 +86,10 @@ describe('command line: flags both start with', function () {
       const servers = await Promise.allSettled([startServer('memcached', flags), startServer(candidateKind(), flags)]);
       for (const result of servers) if (result.status === 'fulfilled') await result.value.stop();
       const failures = servers.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
-      assert.deepEqual(failures.map((failure) => String(failure.reason)), []);
+      assert.deepEqual(
+        failures.map((failure) => String(failure.reason)),
+        [],
+      );
     });
   }
 });

@@ -6,12 +6,7 @@ import { defineCases, step, type Case } from './lib/cases';
 const cases: Case[] = [
   {
     name: 'ms then mg with every return flag',
-    steps: [
-      step('ms mt1 3 T100 F5\r\nbar\r\n'),
-      step('mg mt1 v k f t s h l c O9\r\n'),
-      step('mg mt1 h l\r\n'),
-      step('mg mt1 s\r\n'),
-    ],
+    steps: [step('ms mt1 3 T100 F5\r\nbar\r\n'), step('mg mt1 v k f t s h l c O9\r\n'), step('mg mt1 h l\r\n'), step('mg mt1 s\r\n')],
   },
   {
     name: 'mg of a missing key: EN with k and O, hidden by q',
@@ -102,11 +97,7 @@ const cases: Case[] = [
   },
   {
     name: 'ms larger than the item limit: error, data swallowed, old value gone',
-    steps: [
-      step('ms mt14 1\r\nx\r\n'),
-      { send: ['ms mt14 2000000\r\n', 'y'.repeat(2000000) + '\r\n'], expect: 1 },
-      step('mg mt14 v\r\n'),
-    ],
+    steps: [step('ms mt14 1\r\nx\r\n'), { send: ['ms mt14 2000000\r\n', 'y'.repeat(2000000) + '\r\n'], expect: 1 }, step('mg mt14 v\r\n')],
   },
   {
     name: 'flag errors: duplicate, invalid, opaque too long, options too long',
@@ -159,7 +150,13 @@ const cases: Case[] = [
   },
   {
     name: 'ma errors: non-numeric value, bad delta, bad initial value',
-    steps: [step('ms mt20 3\r\nabc\r\n'), step('ma mt20\r\n'), step('ma mt20 Dx\r\n'), step('ma mt20 J-1 N0\r\n'), step('ma mt20 D18446744073709551616\r\n')],
+    steps: [
+      step('ms mt20 3\r\nabc\r\n'),
+      step('ma mt20\r\n'),
+      step('ma mt20 Dx\r\n'),
+      step('ma mt20 J-1 N0\r\n'),
+      step('ma mt20 D18446744073709551616\r\n'),
+    ],
   },
   {
     name: 'base64 keys: stored and returned encoded, bad encodings refused',
@@ -193,7 +190,14 @@ const cases: Case[] = [
   },
   {
     name: 'commands of too few tokens and unknown m-commands',
-    steps: [step('mg\r\n'), step('md\r\n'), step('ma\r\n'), step('mx foo\r\n'), step('mn extra tokens\r\n'), step(`mg ${'k'.repeat(251)} v\r\n`)],
+    steps: [
+      step('mg\r\n'),
+      step('md\r\n'),
+      step('ma\r\n'),
+      step('mx foo\r\n'),
+      step('mn extra tokens\r\n'),
+      step(`mg ${'k'.repeat(251)} v\r\n`),
+    ],
   },
   {
     name: 'meta and text commands see the same items and CAS',

@@ -240,7 +240,10 @@ async function compareSequences(pair: ServerPair, indexes: number[]): Promise<vo
     mismatches.length,
     0,
     `${mismatches.length} of ${indexes.length} mixed sequences differ (${mismatches.map(({ index }) => index).join(', ')}); ` +
-      `the first ${Math.min(5, mismatches.length)}:\n\n${mismatches.slice(0, 5).map(({ report }) => report).join('\n\n')}`,
+      `the first ${Math.min(5, mismatches.length)}:\n\n${mismatches
+        .slice(0, 5)
+        .map(({ report }) => report)
+        .join('\n\n')}`,
   );
 }
 

@@ -89,7 +89,13 @@ async function runSequence(connection: WireConnection, commands: SequenceCommand
   for (let start = 0; start < commands.length; ) {
     let end = start + 1;
     if (pipeline) while (end < commands.length && !needsReplies(commands[end])) end++;
-    const bytes = Buffer.from(commands.slice(start, end).map((command) => cas.resolve(command)).join(''), 'latin1');
+    const bytes = Buffer.from(
+      commands
+        .slice(start, end)
+        .map((command) => cas.resolve(command))
+        .join(''),
+      'latin1',
+    );
     await connection.send(pipeline ? splitRandomly(bytes, pipeline) : [bytes], pipeline ? 1 : 0);
     for (let index = start; index < end; index++) {
       const command = commands[index];
@@ -111,7 +117,9 @@ async function runSequence(connection: WireConnection, commands: SequenceCommand
   await connection.send(['version\r\n']);
   const tail = await connection.read(lineStartingWith('VERSION '), REPLY_TIMEOUT_MS);
   const extra = tail.bytes.toString('latin1').replace(/VERSION [^\r\n]*\r\n$/, '');
-  rendered.push(`end: ${extra ? 'extra ' + renderReply(Buffer.from(extra, 'latin1'), cas.table) : 'nothing extra'}${tail.outcome === 'complete' ? '' : ` [${tail.outcome}]`}`);
+  rendered.push(
+    `end: ${extra ? 'extra ' + renderReply(Buffer.from(extra, 'latin1'), cas.table) : 'nothing extra'}${tail.outcome === 'complete' ? '' : ` [${tail.outcome}]`}`,
+  );
   if (extra) unexpected.push('replies beyond those expected');
   return { replies: rendered, unexpected, broken: tail.outcome !== 'complete' };
 }
@@ -138,7 +146,11 @@ function report(index: number, commands: SequenceCommand[], reference: SequenceR
   const count = Math.max(reference.replies.length, candidate.replies.length);
   for (let i = 0; i < count; i++) {
     const command = commands[i];
-    const sent = command ? escapeBytes(Buffer.from(command.cas ? command.text.replace(CAS_PLACEHOLDER, describeCasSource(command.cas)) : command.text, 'latin1')) : '(end)';
+    const sent = command
+      ? escapeBytes(
+          Buffer.from(command.cas ? command.text.replace(CAS_PLACEHOLDER, describeCasSource(command.cas)) : command.text, 'latin1'),
+        )
+      : '(end)';
     const mark = reference.replies[i] === candidate.replies[i] ? ' ' : '!';
     lines.push(`${mark} ${i + 1}. > ${sent}`);
     lines.push(`     memcached: ${(reference.replies[i] ?? '(not run)').replace(/\n/g, '\n                ')}`);

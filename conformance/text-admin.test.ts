@@ -40,11 +40,20 @@ describe('text protocol: flush_all', function () {
       name: 'flush_all hides every item',
       steps: [step('set fa1 0 0 1\r\na\r\nset fa2 0 0 1\r\nb\r\nflush_all\r\nget fa1 fa2\r\nadd fa1 0 0 1\r\nc\r\nget fa1\r\n', 6)],
     },
-    { name: 'flush_all 0 and noreply forms', steps: [step('set fa3 0 0 1\r\na\r\nflush_all 0\r\nflush_all noreply\r\nflush_all 0 noreply\r\nget fa3\r\n', 3)] },
+    {
+      name: 'flush_all 0 and noreply forms',
+      steps: [step('set fa3 0 0 1\r\na\r\nflush_all 0\r\nflush_all noreply\r\nflush_all 0 noreply\r\nget fa3\r\n', 3)],
+    },
     { name: 'flush_all with a negative delay is immediate', steps: [step('set fa4 0 0 1\r\na\r\nflush_all -5\r\nget fa4\r\n', 3)] },
     {
       name: 'flush_all with a bad delay',
-      steps: [step('flush_all abc\r\n'), step('flush_all 1.5\r\n'), step('flush_all abc noreply\r\nversion\r\n'), step('flush_all 0 0\r\n'), step('flush_all 0 noreply extra\r\n')],
+      steps: [
+        step('flush_all abc\r\n'),
+        step('flush_all 1.5\r\n'),
+        step('flush_all abc noreply\r\nversion\r\n'),
+        step('flush_all 0 0\r\n'),
+        step('flush_all 0 noreply extra\r\n'),
+      ],
     },
     {
       name: 'items stored after flush_all are visible',
@@ -54,7 +63,12 @@ describe('text protocol: flush_all', function () {
       name: 'flushed items are gone for append, prepend, replace, incr, touch, cas',
       steps: [
         step('set fa7 0 0 1\r\n5\r\ngets fa7\r\nflush_all\r\n', 3),
-        { send: (ctx) => [`append fa7 0 0 1\r\nx\r\nprepend fa7 0 0 1\r\nx\r\nreplace fa7 0 0 1\r\nx\r\nincr fa7 1\r\ntouch fa7 10\r\ncas fa7 0 0 1 ${ctx.cas(1)}\r\nx\r\ndelete fa7\r\n`], expect: 7 },
+        {
+          send: (ctx) => [
+            `append fa7 0 0 1\r\nx\r\nprepend fa7 0 0 1\r\nx\r\nreplace fa7 0 0 1\r\nx\r\nincr fa7 1\r\ntouch fa7 10\r\ncas fa7 0 0 1 ${ctx.cas(1)}\r\nx\r\ndelete fa7\r\n`,
+          ],
+          expect: 7,
+        },
       ],
     },
     {
@@ -91,7 +105,10 @@ describe('text protocol: stats after flush_all', function () {
     {
       name: 'cmd_flush and get_flushed count',
       steps: [
-        step('set sf1 0 0 1\r\na\r\nset sf2 0 0 1\r\nb\r\nflush_all\r\nget sf1 sf2\r\nflush_all noreply\r\nflush_all 0\r\nflush_all abc\r\n', 6),
+        step(
+          'set sf1 0 0 1\r\na\r\nset sf2 0 0 1\r\nb\r\nflush_all\r\nget sf1 sf2\r\nflush_all noreply\r\nflush_all 0\r\nflush_all abc\r\n',
+          6,
+        ),
         { send: ['stats\r\n'], render: renderStatsAfterFlush },
       ],
     },
@@ -108,7 +125,10 @@ describe('text protocol: flush_all disabled (-F)', function () {
 describe('text protocol: shutdown without -A', function () {
   const pair = usePair();
   defineCases(pair, [
-    { name: 'shutdown is refused', steps: [step('shutdown\r\n'), step('shutdown graceful\r\n'), step('shutdown foo\r\n'), step('shutdown noreply\r\n')] },
+    {
+      name: 'shutdown is refused',
+      steps: [step('shutdown\r\n'), step('shutdown graceful\r\n'), step('shutdown foo\r\n'), step('shutdown noreply\r\n')],
+    },
     { name: 'shutdown with too many tokens', steps: [step('shutdown a b\r\n')] },
     { name: 'shutdown noreply', steps: [step('shutdown noreply\r\nversion\r\n', 2)] },
   ]);
@@ -117,10 +137,18 @@ describe('text protocol: shutdown without -A', function () {
 describe('text protocol: shutdown with -A', function () {
   const pair = usePair(['-A']);
   defineCases(pair, [
-    { name: 'shutdown with a bad mode', steps: [step('shutdown foo\r\n'), step('shutdown graceful extra\r\n'), step('shutdown noreply\r\n')] },
+    {
+      name: 'shutdown with a bad mode',
+      steps: [step('shutdown foo\r\n'), step('shutdown graceful extra\r\n'), step('shutdown noreply\r\n')],
+    },
     {
       name: 'shutdown stops the server',
-      steps: [step('set sd1 0 0 1\r\na\r\n', 1, { conn: 1 }), step('shutdown\r\n', 'close'), { expectExit: 5000 }, step('get sd1\r\n', 'close', { conn: 1 })],
+      steps: [
+        step('set sd1 0 0 1\r\na\r\n', 1, { conn: 1 }),
+        step('shutdown\r\n', 'close'),
+        { expectExit: 5000 },
+        step('get sd1\r\n', 'close', { conn: 1 }),
+      ],
       sentinel: false,
     },
   ]);
@@ -128,7 +156,9 @@ describe('text protocol: shutdown with -A', function () {
 
 describe('text protocol: shutdown graceful with -A', function () {
   const pair = usePair(['-A']);
-  defineCases(pair, [{ name: 'shutdown graceful stops the server', steps: [step('shutdown graceful\r\n', 'close'), { expectExit: 5000 }], sentinel: false }]);
+  defineCases(pair, [
+    { name: 'shutdown graceful stops the server', steps: [step('shutdown graceful\r\n', 'close'), { expectExit: 5000 }], sentinel: false },
+  ]);
 });
 
 describe('text protocol: stats', function () {
@@ -164,7 +194,11 @@ describe('text protocol: stats', function () {
         statsStep('stats items\r\n', (name) => /^items:\d+:number$/.test(name)),
         // Per-class traffic counters follow from the commands; page and chunk
         // counts depend on when memcached reclaims memory, so only names.
-        statsStep('stats slabs\r\n', (name) => name === 'active_slabs' || /^\d+:(get_hits|cmd_set|delete_hits|incr_hits|decr_hits|cas_hits|cas_badval|touch_hits)$/.test(name)),
+        statsStep(
+          'stats slabs\r\n',
+          (name) =>
+            name === 'active_slabs' || /^\d+:(get_hits|cmd_set|delete_hits|incr_hits|decr_hits|cas_hits|cas_badval|touch_hits)$/.test(name),
+        ),
       ],
     },
     {
@@ -196,7 +230,13 @@ describe('text protocol: stats', function () {
       // The items a dump lists depend on memcached's LRU maintenance thread,
       // so only the argument checks and an empty class are compared.
       name: 'stats cachedump arguments',
-      steps: [step('stats cachedump\r\n'), step('stats cachedump 1\r\n'), step('stats cachedump 0 1\r\n'), step('stats cachedump 999 1\r\n'), step('stats cachedump x y\r\n')],
+      steps: [
+        step('stats cachedump\r\n'),
+        step('stats cachedump 1\r\n'),
+        step('stats cachedump 0 1\r\n'),
+        step('stats cachedump 999 1\r\n'),
+        step('stats cachedump x y\r\n'),
+      ],
     },
     {
       name: 'stats with an unknown or malformed group',

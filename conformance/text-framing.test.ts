@@ -158,10 +158,7 @@ const cases: Case[] = [
   },
   {
     name: 'a client closing mid-line leaves other connections working',
-    steps: [
-      step('get fr16 fr1', 'none', { hangUp: 'end' }),
-      step('set fr18 0 0 2\r\nok\r\nget fr18 fr16\r\n', 2, { conn: 1 }),
-    ],
+    steps: [step('get fr16 fr1', 'none', { hangUp: 'end' }), step('set fr18 0 0 2\r\nok\r\nget fr18 fr16\r\n', 2, { conn: 1 })],
   },
   {
     name: 'a client that stops reading does not hold up others',

@@ -55,7 +55,10 @@ describe('limits: item size -I 2m', function () {
   defineCases(pair, [
     ...boundaryCases(2 * 1024 * 1024, true),
     { name: 'a 1.5 MB value', steps: [storeSized('mid', 0, 1536 * 1024)] },
-    { name: 'a value far above the limit is swallowed', steps: [step(`set huge 0 0 5000000\r\n${'h'.repeat(5000000)}\r\nget huge\r\n`, 2)] },
+    {
+      name: 'a value far above the limit is swallowed',
+      steps: [step(`set huge 0 0 5000000\r\n${'h'.repeat(5000000)}\r\nget huge\r\n`, 2)],
+    },
   ]);
 });
 
@@ -199,7 +202,9 @@ async function connectionStorm(server: ServerProcess): Promise<ConnectionStorm> 
       acceptedStillWorking,
       rejectedCounter: Number(before.find((stat) => stat.name === 'rejected_connections')?.value),
       currConnectionsAfterClose: currConnections,
-      newConnectionAfterClose: freshReply.bytes.toString('latin1').startsWith('VERSION ') ? 'accepted' : freshReply.bytes.toString('latin1'),
+      newConnectionAfterClose: freshReply.bytes.toString('latin1').startsWith('VERSION ')
+        ? 'accepted'
+        : freshReply.bytes.toString('latin1'),
     };
   } finally {
     for (const connection of connections) connection.destroy();
@@ -219,7 +224,10 @@ describe('limits: 2,000 connections against -c 1024', function () {
     // itself (13 below 1024 with -t 1, 25 with the default -t 4): the count
     // must be close to memcached's, the rest must be the same.
     assert.ok(memcached.accepted > 900 && memcached.accepted < 1024, `memcached accepted ${memcached.accepted}\n${summary}`);
-    assert.ok(Math.abs(other.accepted - memcached.accepted) <= 32, `accepted ${other.accepted} connections, memcached ${memcached.accepted}\n${summary}`);
+    assert.ok(
+      Math.abs(other.accepted - memcached.accepted) <= 32,
+      `accepted ${other.accepted} connections, memcached ${memcached.accepted}\n${summary}`,
+    );
     assert.deepEqual([...other.rejections], [...memcached.rejections], summary);
     assert.equal(other.rejectedOnlyPastTheLimit, memcached.rejectedOnlyPastTheLimit, summary);
     assert.equal(other.acceptedStillWorking, other.accepted, summary);

@@ -24,7 +24,12 @@ const cases: Case[] = [
   },
   {
     name: 'delete with noreply, with and without 0',
-    steps: [step('set dl4 0 0 1\r\na\r\nset dl5 0 0 1\r\nb\r\ndelete dl4 noreply\r\ndelete dl5 0 noreply\r\ndelete dl6 noreply\r\nget dl4 dl5\r\n', 3)],
+    steps: [
+      step(
+        'set dl4 0 0 1\r\na\r\nset dl5 0 0 1\r\nb\r\ndelete dl4 noreply\r\ndelete dl5 0 noreply\r\ndelete dl6 noreply\r\nget dl4 dl5\r\n',
+        3,
+      ),
+    ],
   },
   {
     name: 'delete with too many or too few tokens',
@@ -127,7 +132,12 @@ const cases: Case[] = [
   },
   {
     name: 'incr and decr with noreply',
-    steps: [step('set ar22 0 0 1\r\n1\r\nincr ar22 5 noreply\r\ndecr ar22 2 noreply\r\nincr ar-missing3 1 noreply\r\nincr ar22 x noreply\r\nget ar22\r\n', 2)],
+    steps: [
+      step(
+        'set ar22 0 0 1\r\n1\r\nincr ar22 5 noreply\r\ndecr ar22 2 noreply\r\nincr ar-missing3 1 noreply\r\nincr ar22 x noreply\r\nget ar22\r\n',
+        2,
+      ),
+    ],
   },
   {
     name: 'incr with wrong token counts',
@@ -163,7 +173,14 @@ const cases: Case[] = [
   },
   {
     name: 'touch with an absolute time',
-    steps: [{ send: () => [`set to5 0 0 1\r\na\r\ntouch to5 ${Math.floor(Date.now() / 1000) + 3600}\r\nget to5\r\ntouch to5 2592001\r\nget to5\r\n`], expect: 5 }],
+    steps: [
+      {
+        send: () => [
+          `set to5 0 0 1\r\na\r\ntouch to5 ${Math.floor(Date.now() / 1000) + 3600}\r\nget to5\r\ntouch to5 2592001\r\nget to5\r\n`,
+        ],
+        expect: 5,
+      },
+    ],
   },
   {
     name: 'touch with a too-long key',

@@ -13,7 +13,12 @@ describe('options: -B ascii', function () {
       name: 'a first byte of 0x80 is text, not a binary request',
       steps: [step(Buffer.from([0x80, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x0d, 0x0a]), 1), step('version\r\n')],
     },
-    { name: 'stats settings shows the protocol', steps: [{ send: ['stats settings\r\n'], render: (reply) => /STAT binding_protocol \S+/.exec(reply.toString('latin1'))?.[0] ?? 'missing' }] },
+    {
+      name: 'stats settings shows the protocol',
+      steps: [
+        { send: ['stats settings\r\n'], render: (reply) => /STAT binding_protocol \S+/.exec(reply.toString('latin1'))?.[0] ?? 'missing' },
+      ],
+    },
   ]);
 });
 
@@ -81,7 +86,10 @@ describe('options: many flags at once, as stats settings and slab classes show t
     ].join(','),
   ]);
   defineCases(pair, [
-    { name: 'stats settings', steps: [{ send: ['stats settings\r\n'], render: (reply) => renderStats(reply, (name) => !SETTINGS_NOT_COMPARED.has(name)) }] },
+    {
+      name: 'stats settings',
+      steps: [{ send: ['stats settings\r\n'], render: (reply) => renderStats(reply, (name) => !SETTINGS_NOT_COMPARED.has(name)) }],
+    },
     {
       name: 'stats shows the hash table hashpower made and no slab mover counters',
       steps: [{ send: ['stats\r\n'], render: (reply) => renderStats(reply, (name) => /^(hash_|slab_reassign|slabs_moved)/.test(name)) }],
@@ -89,13 +97,26 @@ describe('options: many flags at once, as stats settings and slab classes show t
     {
       name: 'items land in the slab classes -f and -n make',
       steps: [
-        step(['set sc1 0 0 10\r\n0123456789\r\n', `set sc2 0 0 1000\r\n${'k'.repeat(1000)}\r\n`, `set sc3 0 0 300000\r\n${'k'.repeat(300000)}\r\n`].join(''), 3),
-        { send: ['stats slabs\r\n'], render: (reply) => renderStats(reply, (name) => /^\d+:(chunk_size|cmd_set)$/.test(name) || name === 'active_slabs') },
+        step(
+          [
+            'set sc1 0 0 10\r\n0123456789\r\n',
+            `set sc2 0 0 1000\r\n${'k'.repeat(1000)}\r\n`,
+            `set sc3 0 0 300000\r\n${'k'.repeat(300000)}\r\n`,
+          ].join(''),
+          3,
+        ),
+        {
+          send: ['stats slabs\r\n'],
+          render: (reply) => renderStats(reply, (name) => /^\d+:(chunk_size|cmd_set)$/.test(name) || name === 'active_slabs'),
+        },
         { send: ['stats items\r\n'], render: (reply) => renderStats(reply, (name) => /^items:\d+:number$/.test(name)) },
         step('stats sizes\r\n'),
       ],
     },
-    { name: 'stats detail prefixes use the -D delimiter', steps: [step('set pa/b 0 0 1\r\na\r\nget pa/b pa/c\r\nstats detail dump\r\n', 3)] },
+    {
+      name: 'stats detail prefixes use the -D delimiter',
+      steps: [step('set pa/b 0 0 1\r\na\r\nget pa/b pa/c\r\nstats detail dump\r\n', 3)],
+    },
     { name: 'gets shows CAS 0 under -C', steps: [step('set cz 0 0 1\r\na\r\ngets cz\r\n', 2)] },
   ]);
 });
@@ -108,8 +129,19 @@ describe('options: -o slab_sizes, and worker_logbuf_size falling into it', funct
         {
           name: 'items land in the classes listed',
           steps: [
-            step(['set s1 0 0 10\r\n0123456789\r\n', `set s2 0 0 120\r\n${'k'.repeat(120)}\r\n`, `set s3 0 0 1000\r\n${'k'.repeat(1000)}\r\n`].join(''), 3),
-            { send: ['stats slabs\r\n'], render: (reply) => renderStats(reply, (name) => /^\d+:(chunk_size|chunks_per_page|cmd_set)$/.test(name) || name === 'active_slabs') },
+            step(
+              [
+                'set s1 0 0 10\r\n0123456789\r\n',
+                `set s2 0 0 120\r\n${'k'.repeat(120)}\r\n`,
+                `set s3 0 0 1000\r\n${'k'.repeat(1000)}\r\n`,
+              ].join(''),
+              3,
+            ),
+            {
+              send: ['stats slabs\r\n'],
+              render: (reply) =>
+                renderStats(reply, (name) => /^\d+:(chunk_size|chunks_per_page|cmd_set)$/.test(name) || name === 'active_slabs'),
+            },
           ],
         },
       ]);

@@ -81,7 +81,10 @@ const cases: Case[] = [
     // arrival does: memcached reads the rest of a block straight into the
     // item and writes out before reading what follows it.
     name: 'replies held while a data block is incomplete survive a too-long key after the block',
-    steps: [step('set rt6e 0 0 1\r\na\r\nset rt6f 0 0 10\r\n01234', 'unread'), step(`56789\r\nget ${key251}\r\nget rt6e rt6f\r\n`, 4, { pauseMs: 100 })],
+    steps: [
+      step('set rt6e 0 0 1\r\na\r\nset rt6f 0 0 10\r\n01234', 'unread'),
+      step(`56789\r\nget ${key251}\r\nget rt6e rt6f\r\n`, 4, { pauseMs: 100 }),
+    ],
   },
   {
     name: 'get with no key',
@@ -124,14 +127,7 @@ const cases: Case[] = [
   },
   {
     name: 'gat with a bad exptime, no exptime, no key',
-    steps: [
-      step('gat abc rt10\r\n'),
-      step('gat 1x rt10\r\n'),
-      step('gat\r\n'),
-      step('gats\r\n'),
-      step('gat 10\r\n'),
-      step('gats 10\r\n'),
-    ],
+    steps: [step('gat abc rt10\r\n'), step('gat 1x rt10\r\n'), step('gat\r\n'), step('gats\r\n'), step('gat 10\r\n'), step('gats 10\r\n')],
   },
   {
     name: 'gat touches the keys before a too-long key',
@@ -163,6 +159,11 @@ describe('text protocol: reply write-out with -R 5', function () {
       name: 'too-long key in a get after 12 pipelined sets',
       steps: [step(`${storeEveryOther(keys('rr-', 24))}get ${key251}\r\nget rr-0\r\n`, 13)],
     },
-    { name: 'stats settings shows reqs_per_event', steps: [{ send: ['stats settings\r\n'], render: (reply) => /STAT reqs_per_event \S+/.exec(reply.toString('latin1'))?.[0] ?? 'missing' }] },
+    {
+      name: 'stats settings shows reqs_per_event',
+      steps: [
+        { send: ['stats settings\r\n'], render: (reply) => /STAT reqs_per_event \S+/.exec(reply.toString('latin1'))?.[0] ?? 'missing' },
+      ],
+    },
   ]);
 });

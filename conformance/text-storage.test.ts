@@ -51,7 +51,10 @@ const cases: Case[] = [
     name: 'cas with noreply',
     steps: [
       step('set cs2 0 0 1\r\na\r\ngets cs2\r\n', 2),
-      { send: (ctx) => [`cas cs2 0 0 2 ${ctx.cas(1)} noreply\r\nbb\r\ncas cs2 0 0 2 ${ctx.cas(1)} noreply\r\ncc\r\ngets cs2\r\n`], expect: 1 },
+      {
+        send: (ctx) => [`cas cs2 0 0 2 ${ctx.cas(1)} noreply\r\nbb\r\ncas cs2 0 0 2 ${ctx.cas(1)} noreply\r\ncc\r\ngets cs2\r\n`],
+        expect: 1,
+      },
       step('cas cs2-missing 0 0 1 5 noreply\r\nz\r\nget cs2-missing\r\n'),
     ],
   },
@@ -93,7 +96,10 @@ const cases: Case[] = [
   {
     name: 'flags 0, 2^32-1, 2^32 (truncated), 2^32+5, negative, non-numeric',
     steps: [
-      step('set fl1 0 0 1\r\na\r\nset fl2 4294967295 0 1\r\na\r\nset fl3 4294967296 0 1\r\na\r\nset fl4 4294967301 0 1\r\na\r\nget fl1 fl2 fl3 fl4\r\n', 5),
+      step(
+        'set fl1 0 0 1\r\na\r\nset fl2 4294967295 0 1\r\na\r\nset fl3 4294967296 0 1\r\na\r\nset fl4 4294967301 0 1\r\na\r\nget fl1 fl2 fl3 fl4\r\n',
+        5,
+      ),
       step('set fl5 -1 0 1\r\na\r\n', 2),
       step('set fl6 abc 0 1\r\na\r\n', 2),
       step('set fl7 1x 0 1\r\na\r\n', 2),
@@ -115,7 +121,10 @@ const cases: Case[] = [
   {
     name: 'exptime absolute: in the future kept, beyond 30 days in the past expired',
     steps: [
-      { send: () => [`set ex4 0 ${future()} 1\r\na\r\nset ex5 0 2592001 1\r\nb\r\nset ex6 0 4000000000 1\r\nc\r\nget ex4 ex5 ex6\r\n`], expect: 4 },
+      {
+        send: () => [`set ex4 0 ${future()} 1\r\na\r\nset ex5 0 2592001 1\r\nb\r\nset ex6 0 4000000000 1\r\nc\r\nget ex4 ex5 ex6\r\n`],
+        expect: 4,
+      },
     ],
   },
   {
@@ -194,10 +203,7 @@ const cases: Case[] = [
   },
   {
     name: 'incomplete block waits for the rest',
-    steps: [
-      step('set dl6 0 0 10\r\n01234', 'none'),
-      step('56789\r\nget dl6\r\n', 2),
-    ],
+    steps: [step('set dl6 0 0 10\r\n01234', 'none'), step('56789\r\nget dl6\r\n', 2)],
   },
   {
     name: 'key too long on a storage line, data block parsed as a command',

@@ -185,16 +185,16 @@ describe('tls: refresh_certs', function () {
   it('answers OK with readable certificates', async function () {
     await compareCase(pair!, refresh);
   });
-  it('answers memcached\'s error for a key that is not a key, and keeps the old certificates', async function () {
+  it("answers memcached's error for a key that is not a key, and keeps the old certificates", async function () {
     fs.writeFileSync(key, 'not a key\n');
     await compareCase(pair!, refresh);
     await compareCase(pair!, { ...refresh, steps: [step('refresh_certs noreply\r\nversion\r\n', 2)] });
   });
-  it('answers memcached\'s error for a missing certificate', async function () {
+  it("answers memcached's error for a missing certificate", async function () {
     fs.rmSync(cert);
     await compareCase(pair!, refresh);
   });
-  it('answers memcached\'s error for a key that does not match the certificate', async function () {
+  it("answers memcached's error for a key that does not match the certificate", async function () {
     fs.copyFileSync(ca.serverCert, cert);
     fs.copyFileSync(ca.clientKey, key);
     await compareCase(pair!, refresh);
@@ -207,7 +207,9 @@ describe('tls: refresh_certs', function () {
 
 describe('tls: refresh_certs without -Z', function () {
   const pair = usePair([]);
-  defineCases(pair, [{ name: 'refresh_certs says TLS is not enabled', steps: [step('refresh_certs\r\n'), step('refresh_certs noreply\r\n')] }]);
+  defineCases(pair, [
+    { name: 'refresh_certs says TLS is not enabled', steps: [step('refresh_certs\r\n'), step('refresh_certs noreply\r\n')] },
+  ]);
 });
 
 describe('tls: a notls: listener stays plaintext', function () {
@@ -236,12 +238,18 @@ describe('tls: a notls: listener stays plaintext', function () {
   it('serves plaintext on the notls: listener', async function () {
     await compareCase(onPlainPort(pair!), {
       name: 'plaintext on notls:',
-      steps: [step('set k 0 0 3\r\nabc\r\nget k\r\n', 2), { send: ['stats settings\r\n'], render: statLines((name) => name === 'ssl_enabled') }],
+      steps: [
+        step('set k 0 0 3\r\nabc\r\nget k\r\n', 2),
+        { send: ['stats settings\r\n'], render: statLines((name) => name === 'ssl_enabled') },
+      ],
     });
   });
   it('refuses TLS on the notls: listener', async function () {
     for (const server of [pair!.reference, pair!.candidate]) {
-      await assert.rejects(WireConnection.open(plainPorts.get(server)!, '127.0.0.1', 5000, CLIENT), `${server.kind} accepted TLS on notls:`);
+      await assert.rejects(
+        WireConnection.open(plainPorts.get(server)!, '127.0.0.1', 5000, CLIENT),
+        `${server.kind} accepted TLS on notls:`,
+      );
     }
   });
   it('serves TLS on the other listener, sharing the same items', async function () {
@@ -342,7 +350,7 @@ describe('tls: 1,000 handshakes in a row', function () {
     }
   }
 
-  it('serves every one, and the server\'s memory stays bounded', async function () {
+  it("serves every one, and the server's memory stays bounded", async function () {
     this.timeout(180000);
     await handshakes(100);
     const connectionsBefore = (await statsOver(server!, CLIENT)).get('curr_connections');
@@ -358,7 +366,7 @@ describe('tls: 1,000 handshakes in a row', function () {
   });
 });
 
-describe('tls: memcached\'s start-up refusals', function () {
+describe("tls: memcached's start-up refusals", function () {
   const missing = path.join(ca.dir, 'missing.pem');
   const refusals: [string, string[]][] = [
     ['-Z without a certificate', ['-Z']],
@@ -392,12 +400,21 @@ describe('tls: pymemcache with an ssl.SSLContext', function () {
     it(`completes a round against the ${which}`, async function () {
       this.timeout(60000);
       const server = pair()[which];
-      const { stdout } = await run('/usr/bin/python3', [ROUND_PY, `--tls-ca=${ca.caCert}`, 'pymemcache', '127.0.0.1', String(server.port), `tls_${which}_`]);
+      const { stdout } = await run('/usr/bin/python3', [
+        ROUND_PY,
+        `--tls-ca=${ca.caCert}`,
+        'pymemcache',
+        '127.0.0.1',
+        String(server.port),
+        `tls_${which}_`,
+      ]);
       assert.match(stdout, /round ok/);
     });
   }
   it('fails against a server it does not trust (the test can fail)', async function () {
     const server = pair().candidate;
-    await assert.rejects(run('/usr/bin/python3', [ROUND_PY, `--tls-ca=${ca.wrongCaCert}`, 'pymemcache', '127.0.0.1', String(server.port), 'untrusted_']));
+    await assert.rejects(
+      run('/usr/bin/python3', [ROUND_PY, `--tls-ca=${ca.wrongCaCert}`, 'pymemcache', '127.0.0.1', String(server.port), 'untrusted_']),
+    );
   });
 });

@@ -144,7 +144,10 @@ const CASES: UdpCase[] = [
     datagrams: [datagram(10, 'get miss1 big2 u1 miss2 big1 miss3 miss4 big3 big4\r\n'), datagram(11, 'get miss1 miss2 big4\r\n')],
     expect: (replies) => {
       assert.ok(replies.length >= 10, replies.join('\n'));
-      assert.ok(replies.some((r) => r.includes('total=0 rsv=0 len=8 ')), 'an empty response is a bare header');
+      assert.ok(
+        replies.some((r) => r.includes('total=0 rsv=0 len=8 ')),
+        'an empty response is a bare header',
+      );
     },
   },
   {
@@ -163,7 +166,11 @@ const CASES: UdpCase[] = [
     datagrams: [datagram(14, `${'version\r\n'.repeat(30)}get ${'k'.repeat(251)}\r\n`)],
     expect: count(22),
   },
-  { name: 'meta commands, q suppressing a miss, mn', datagrams: [datagram(15, 'mg u1 v f\r\nmg nope v q\r\nms u3 2 q\r\nhi\r\nmn\r\nmg u3 v\r\n')], expect: count(3) },
+  {
+    name: 'meta commands, q suppressing a miss, mn',
+    datagrams: [datagram(15, 'mg u1 v f\r\nmg nope v q\r\nms u3 2 q\r\nhi\r\nmn\r\nmg u3 v\r\n')],
+    expect: count(3),
+  },
   { name: 'a datagram claiming two packets is dropped', datagrams: [datagram(16, 'get u1\r\n', 0, 2)], expect: none },
   { name: 'a datagram claiming zero packets is dropped', datagrams: [datagram(17, 'get u1\r\n', 0, 0)], expect: none },
   {
@@ -177,14 +184,26 @@ const CASES: UdpCase[] = [
     datagrams: [Buffer.from([0, 1, 0, 0, 0, 1, 0]), Buffer.alloc(0), Buffer.from([0]), header(21), datagram(22, 'version\r\n')],
     expect: count(1),
   },
-  { name: 'a request line cut off by the end of the datagram is dropped', datagrams: [datagram(23, 'version\r\nget u1')], expect: count(1) },
+  {
+    name: 'a request line cut off by the end of the datagram is dropped',
+    datagrams: [datagram(23, 'version\r\nget u1')],
+    expect: count(1),
+  },
   {
     name: 'a line of over 2048 bytes without newline closes: earlier replies dropped',
     datagrams: [datagram(24, `version\r\n${value(2100, 'x')}`), datagram(25, `get u1 ${value(2100, 'x')}`)],
     expect: none,
   },
-  { name: 'quit: earlier replies written, the rest of the datagram ignored', datagrams: [datagram(26, 'version\r\nquit\r\nversion\r\n'), datagram(27, 'quit\r\n')], expect: count(2) },
-  { name: 'an HTTP request line drops unwritten replies and the rest', datagrams: [datagram(28, 'get u1\r\nversion\r\nGET / HTTP/1.1\r\nversion\r\n')], expect: count(1) },
+  {
+    name: 'quit: earlier replies written, the rest of the datagram ignored',
+    datagrams: [datagram(26, 'version\r\nquit\r\nversion\r\n'), datagram(27, 'quit\r\n')],
+    expect: count(2),
+  },
+  {
+    name: 'an HTTP request line drops unwritten replies and the rest',
+    datagrams: [datagram(28, 'get u1\r\nversion\r\nGET / HTTP/1.1\r\nversion\r\n')],
+    expect: count(1),
+  },
   { name: 'shutdown is refused without -A', datagrams: [datagram(29, 'shutdown\r\n')], expect: count(1) },
   { name: 'unknown commands and bad lines', datagrams: [datagram(30, 'bogus\r\nset x\r\nget\r\nincr u1 abc\r\n\r\n')], expect: count(5) },
   {
@@ -198,12 +217,18 @@ const CASES: UdpCase[] = [
   },
   {
     name: 'the first byte picks the protocol for the whole datagram',
-    datagrams: [datagram(36, Buffer.concat([BIN_NOOP, Buffer.from('version\r\n')])), datagram(37, Buffer.concat([Buffer.from('version\r\n'), BIN_NOOP]))],
+    datagrams: [
+      datagram(36, Buffer.concat([BIN_NOOP, Buffer.from('version\r\n')])),
+      datagram(37, Buffer.concat([Buffer.from('version\r\n'), BIN_NOOP])),
+    ],
     expect: count(3),
   },
   {
     name: 'binary: a truncated header, and a bad magic byte after a request',
-    datagrams: [datagram(38, Buffer.from([0x80, 0x0a, 0x00])), datagram(39, Buffer.concat([BIN_VERSION, Buffer.from([0x42]), Buffer.alloc(23)]))],
+    datagrams: [
+      datagram(38, Buffer.from([0x80, 0x0a, 0x00])),
+      datagram(39, Buffer.concat([BIN_VERSION, Buffer.from([0x42]), Buffer.alloc(23)])),
+    ],
     expect: none,
   },
 ];
@@ -242,7 +267,17 @@ describe('udp: -U against memcached', function () {
 
   it('stats counts UDP bytes, commands and connections as memcached does', async function () {
     const { reference, candidate } = pair();
-    const names = ['curr_connections', 'total_connections', 'connection_structures', 'cmd_get', 'cmd_set', 'get_hits', 'get_misses', 'bytes_read', 'bytes_written'];
+    const names = [
+      'curr_connections',
+      'total_connections',
+      'connection_structures',
+      'cmd_get',
+      'cmd_set',
+      'get_hits',
+      'get_misses',
+      'bytes_read',
+      'bytes_written',
+    ];
     const [r, c] = await Promise.all([reference, candidate].map((s) => tcpRequest(s.port, 'stats\r\n', statsDone)));
     const pick = (stats: string) => Object.fromEntries(names.map((n) => [n, statValue(stats, n)]));
     assert.ok(Number(statValue(r, 'bytes_written')) > 20000);
@@ -297,7 +332,11 @@ describe('udp: -U against memcached', function () {
       if (i % 4 === 0 && b.length > 8) b[8] = 0x80;
       garbage.push(b);
     }
-    garbage.push(datagram(41, Buffer.alloc(60000, 0x80)), datagram(42, Buffer.alloc(60000, 0x20)), datagram(43, `get ${value(60000, 'g')}\r\n`));
+    garbage.push(
+      datagram(41, Buffer.alloc(60000, 0x80)),
+      datagram(42, Buffer.alloc(60000, 0x20)),
+      datagram(43, `get ${value(60000, 'g')}\r\n`),
+    );
     await exchange(candidate.udpPort, garbage, 100, false);
     const after = (await exchange(candidate.udpPort, [datagram(44, 'get u1\r\n')])).map(render);
     assert.deepEqual(after, ['id=44 seq=0 total=1 rsv=0 len=32 "VALUE u1 5 3\\r\\nabc\\r\\nEND\\r\\n"']);
@@ -327,7 +366,10 @@ describe('udp: a storage command cut off by the end of its datagram (recordcache
   it('a value too large is refused and only the rest of its datagram swallowed', async function () {
     if (candidateKind() !== 'recordcache') this.skip();
     const { candidate } = pair();
-    const replies = await exchange(candidate.udpPort, [datagram(3, `set huge 0 0 2000000\r\n${'v'.repeat(100)}`), datagram(4, 'get huge\r\n')]);
+    const replies = await exchange(candidate.udpPort, [
+      datagram(3, `set huge 0 0 2000000\r\n${'v'.repeat(100)}`),
+      datagram(4, 'get huge\r\n'),
+    ]);
     assert.deepEqual(replies.map(render), [
       'id=3 seq=0 total=1 rsv=0 len=49 "SERVER_ERROR object too large for cache\\r\\n"',
       'id=4 seq=0 total=1 rsv=0 len=13 "END\\r\\n"',
@@ -355,14 +397,23 @@ describe('udp: options memcached refuses with -U', function () {
   ];
   for (const flags of REFUSED) {
     it(flags.join(' '), async function () {
-      const [reference, candidate] = await Promise.all([startExpectingFailure('memcached', flags), startExpectingFailure(candidateKind(), flags)]);
+      const [reference, candidate] = await Promise.all([
+        startExpectingFailure('memcached', flags),
+        startExpectingFailure(candidateKind(), flags),
+      ]);
       assert.equal(reference.exit, 64);
-      assert.deepEqual({ exit: candidate.exit, error: candidate.stderr.split('\n')[0] }, { exit: reference.exit, error: reference.stderr.split('\n')[0] });
+      assert.deepEqual(
+        { exit: candidate.exit, error: candidate.stderr.split('\n')[0] },
+        { exit: reference.exit, error: reference.stderr.split('\n')[0] },
+      );
     });
   }
   it('-s with -U starts (memcached then opens no UDP socket)', async function () {
     const flags = ['-U', '11998', '-s', `/tmp/rc-udp-test-${process.pid}.sock`];
-    const [reference, candidate] = await Promise.all([startExpectingFailure('memcached', flags, 1500), startExpectingFailure(candidateKind(), flags, 1500)]);
+    const [reference, candidate] = await Promise.all([
+      startExpectingFailure('memcached', flags, 1500),
+      startExpectingFailure(candidateKind(), flags, 1500),
+    ]);
     assert.equal(reference.exit, 'still running');
     assert.equal(candidate.exit, 'still running');
   });

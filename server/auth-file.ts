@@ -41,10 +41,7 @@ export class AuthFile {
       // A directory opens and reads as empty in C; memcached starts with no entries.
       if (e.code === 'EISDIR') return new AuthFile([]);
       const reason = strerror(e);
-      throw new AuthFileError(
-        'AUTHFILE_OPENFAIL',
-        `Could not open authfile [${path}] for reading, error ${reason}: ${reason}`,
-      );
+      throw new AuthFileError('AUTHFILE_OPENFAIL', `Could not open authfile [${path}] for reading, error ${reason}: ${reason}`);
     }
     const entries = parseEntries(data);
     if (entries === null) {

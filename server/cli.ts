@@ -40,7 +40,9 @@ export async function main(argv: string[]): Promise<void> {
   if (notice !== null) process.stderr.write(`${notice}\n`);
   // The js engine leaves a slow reader to its socket's buffer and never closes it.
   if (engine.name === 'js' && (config.outLimitSoft !== null || config.outLimitHard !== null)) {
-    process.stderr.write('-o out_limit_soft/out_limit_hard: the js records backend does not limit unread replies; remove them or use --records=native\n');
+    process.stderr.write(
+      '-o out_limit_soft/out_limit_hard: the js records backend does not limit unread replies; remove them or use --records=native\n',
+    );
     process.exitCode = 1;
     return;
   }

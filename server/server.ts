@@ -173,8 +173,7 @@ export class Server {
           const state = conn.state as ClientState;
           if (state.asciiAuthenticated) return this.textFramer;
           const textFramer = this.textFramer;
-          return (buf, start, end, out) =>
-            state.asciiAuthenticated ? textFramer(buf, start, end, out) : frameAuth(buf, start, end, out);
+          return (buf, start, end, out) => (state.asciiAuthenticated ? textFramer(buf, start, end, out) : frameAuth(buf, start, end, out));
         }
         (conn.state as ClientState).binary = new BinarySession();
         if (this.binaryFramer === null) {

@@ -392,7 +392,10 @@ function slabsStatPairs(ctx: ServerContext): StatPairs {
 }
 
 function sizesStatPairs(sizes: Map<number, number>): StatPairs {
-  const out: [string, number][] = [...sizes.entries()].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]).map(([k, v]) => [String(k), v]);
+  const out: [string, number][] = [...sizes.entries()]
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => a[0] - b[0])
+    .map(([k, v]) => [String(k), v]);
   return out;
 }
 
@@ -433,11 +436,7 @@ function connsStats(ctx: ServerContext): Buffer {
     const state = conn.state as ClientState | null;
     out.push([`${conn.id}:addr`, conn.remote]);
     if (!conn.remote.startsWith('unix:')) out.push([`${conn.id}:listen_addr`, conn.local]);
-    out.push(
-      [`${conn.id}:state`, 'conn_parse_cmd'],
-      [`${conn.id}:secs_since_last_cmd`, state === null ? 0 : now - state.lastCommandTime],
-    );
+    out.push([`${conn.id}:state`, 'conn_parse_cmd'], [`${conn.id}:secs_since_last_cmd`, state === null ? 0 : now - state.lastCommandTime]);
   }
   return rows(out);
 }
-

@@ -32,7 +32,12 @@ import { TlsSetupError } from './errors';
 const SSL_VERIFY_PEER = 0x01;
 const SSL_VERIFY_FAIL_IF_NO_PEER_CERT = 0x02;
 const SSL_VERIFY_CLIENT_ONCE = 0x04;
-const VERIFY_FLAGS = [0, SSL_VERIFY_PEER, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE];
+const VERIFY_FLAGS = [
+  0,
+  SSL_VERIFY_PEER,
+  SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+  SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE,
+];
 /** ssl_min_version 0..3, as memcached maps it (TLS1_VERSION .. TLS1_3_VERSION). */
 const MIN_VERSIONS: readonly tls.SecureVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 const MIN_VERSION_NAMES = ['tlsv1.0', 'tlsv1.1', 'tlsv1.2', 'tlsv1.3'];
@@ -176,7 +181,9 @@ function loadCredentials(s: TlsSettings): LoadedCredentials {
     const bytes = readPath(s.caCert);
     if (typeof bytes === 'string') throw new TlsSetupError(`Error loading the CA certificate: ${s.caCert} : ${bytes}`);
     if (!bytes.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new TlsSetupError(`Error loading the CA certificate: ${s.caCert} : error:05800088:x509 certificate routines::no certificate or crl found`);
+      throw new TlsSetupError(
+        `Error loading the CA certificate: ${s.caCert} : error:05800088:x509 certificate routines::no certificate or crl found`,
+      );
     }
     ca = bytes;
   }

@@ -59,17 +59,28 @@ describe('bench smoke', function () {
       const r = run.results[0];
       // The run is checked for what it reports, not for how fast this machine is.
       const counters: (keyof typeof r.window)[] = ['requests', 'get_requests', 'get_keys', 'hits', 'sets', 'requests_per_s', 'keys_per_s'];
-      for (const name of counters) assert.ok(Number.isFinite(r.window[name]) && r.window[name] >= 0, `window.${name} is reported: ${r.window[name]}`);
+      for (const name of counters)
+        assert.ok(Number.isFinite(r.window[name]) && r.window[name] >= 0, `window.${name} is reported: ${r.window[name]}`);
       assert.ok(r.window.sets > 0 && r.window.get_keys > 0, 'both gets and sets completed');
       assert.equal(r.window.hits, r.window.get_keys, 'every get hit a preloaded key');
       assert.equal(r.all.errors + r.unexpected_replies + r.connect_errors, 0);
       const latency = r.latency_us;
       assert.ok(latency.count > 0, 'latencies were recorded');
-      assert.ok(latency.p50 <= latency.p99 && latency.p99 <= latency.p999 && latency.p999 <= latency.max, `percentiles in order: ${JSON.stringify(latency)}`);
+      assert.ok(
+        latency.p50 <= latency.p99 && latency.p99 <= latency.p999 && latency.p999 <= latency.max,
+        `percentiles in order: ${JSON.stringify(latency)}`,
+      );
       const check = countsCheck(run.statsBefore, run.statsAfter, run.results);
       assert.ok(check.ok, check.detail);
       // The busy shares of pinned CPUs are NaN here, where nothing is pinned.
-      const figures = ['seconds', 'serverCpuSeconds', 'serverCpuPercent', 'otherCpuPercent', 'serverWaitPercent', 'loadgenWaitPercent'] as const;
+      const figures = [
+        'seconds',
+        'serverCpuSeconds',
+        'serverCpuPercent',
+        'otherCpuPercent',
+        'serverWaitPercent',
+        'loadgenWaitPercent',
+      ] as const;
       for (const name of figures) assert.ok(Number.isFinite(run.window[name]), `window ${name} is reported: ${run.window[name]}`);
       if (target.kind === 'recordcache') assert.equal(await runningBackend(server), 'js');
       else assert.equal(await probeMeta(binary, server.port), true, 'memcached speaks the meta protocol');

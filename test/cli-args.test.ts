@@ -232,7 +232,7 @@ describe('parseArgs', () => {
       assert.equal(run('--threads=64').threads, 64);
     });
 
-    it('-t above 64 runs with memcached\'s warning', () => {
+    it("-t above 64 runs with memcached's warning", () => {
       const result = runResult(['-t', '65']);
       assert.equal(result.config.threads, 65);
       assert.match(result.stderr, /^WARNING: Setting a high number of worker threads is not recommended\./);
@@ -326,7 +326,7 @@ describe('parseArgs', () => {
       cannotHonour(['-e', path.join(dir, 'memory-file')], '-e');
     });
 
-    it('refuses what it cannot honour only once memcached\'s own checks pass', () => {
+    it("refuses what it cannot honour only once memcached's own checks pass", () => {
       fails(['-k', '-c', '0'], 'Maximum connections must be greater than 0');
       fails(['-L', '-m', '1', '-I', '1m'], 'Cannot set item size limit higher than 1/2 of memory max.');
       fails(['-o', 'hot_lru_pct=50,warm_lru_pct=40'], 'hot_lru_pct + warm_lru_pct cannot be more than 80% combined');
@@ -388,7 +388,7 @@ describe('parseArgs', () => {
       fails(['-m', '65536', '-I', '2048m'], 'Item max size cannot be less than 1024 bytes.');
     });
 
-    it('refuses sizes below the default slab chunk (memcached\'s own rule)', () => {
+    it("refuses sizes below the default slab chunk (memcached's own rule)", () => {
       fails(['-I', '2k'], 'slab_chunk_max (bytes: 524288) cannot be larger than -I (item_size_max 2048)');
       fails(['-I', '1k'], 'slab_chunk_max (bytes: 524288) cannot be larger than -I (item_size_max 1024)');
     });
@@ -475,7 +475,10 @@ describe('parseArgs', () => {
       assert.equal(run('-o', 'records_min_hits=0').recordsMinHits, 0);
       assert.equal(run().recordsMinHits, 0, 'records are made when values are stored by default');
       fails(['-o', 'records_min_hits=-1'], 'records_min_hits must be 0 (when stored) or more');
-      fails(['-o', 'records_min_size=big'], 'Invalid value for records_min_size: "big" (expected bytes, with an optional k, m or g suffix)');
+      fails(
+        ['-o', 'records_min_size=big'],
+        'Invalid value for records_min_size: "big" (expected bytes, with an optional k, m or g suffix)',
+      );
     });
 
     it('accepts every suboption memcached 1.6.18 knows that it does not refuse', () => {
@@ -523,7 +526,10 @@ describe('parseArgs', () => {
       const result = runResult(['-o', tokens.join(',')]);
       for (const name of names) assert.equal(result.config.suboptions.get(name), values[name] ?? '', name);
       assert.equal(run('-o', 'no_chunked_items').slabChunkMax, MEGABYTE);
-      assert.equal(runResult(['-o', 'resp_obj_mem_limit']).stderr, 'DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,\n');
+      assert.equal(
+        runResult(['-o', 'resp_obj_mem_limit']).stderr,
+        'DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,\n',
+      );
       assert.ok(SUBOPTION_NAMES.length >= 60);
     });
 
@@ -549,7 +555,7 @@ describe('parseArgs', () => {
       cannotHonour(['-o', 'read_buf_mem_limit=64'], '-o read_buf_mem_limit');
     });
 
-    it('refuses an unknown suboption with memcached\'s message', () => {
+    it("refuses an unknown suboption with memcached's message", () => {
       fails(['-o', 'foo'], 'Illegal suboption "foo"');
       fails(['-o', 'foo=1'], 'Illegal suboption "foo=1"');
       fails(['-o', 'idle_timeout=5,bogus'], 'Illegal suboption "bogus"');
@@ -558,7 +564,7 @@ describe('parseArgs', () => {
       fails(['-o', 'proxy_config=/x.lua'], 'Illegal suboption "proxy_config=/x.lua"');
     });
 
-    it('refuses missing values with memcached\'s messages', () => {
+    it("refuses missing values with memcached's messages", () => {
       fails(['-o', 'idle_timeout'], 'Missing numeric argument for idle_timeout');
       fails(['-o', 'hashpower'], 'Missing numeric argument for hashpower');
       fails(['-o', 'tail_repair_time'], 'Missing numeric argument for tail_repair_time');
@@ -592,7 +598,7 @@ describe('parseArgs', () => {
       fails(['-o', 'ext_path'], 'missing argument to ext_path, ie: ext_path=/d/file:5G');
     });
 
-    it('refuses values out of memcached\'s ranges with its messages', () => {
+    it("refuses values out of memcached's ranges with its messages", () => {
       fails(['-o', 'hashpower=11'], 'Initial hashtable multiplier of 11 is too low');
       fails(
         ['-o', 'hashpower=33'],
@@ -650,13 +656,10 @@ describe('parseArgs', () => {
     it('checks slab_chunk_max against -I and the 1 MB slab page', () => {
       fails(['-o', 'slab_chunk_max=16384', '-I', '2k'], 'slab_chunk_max (bytes: 16384) cannot be larger than -I (item_size_max 2048)');
       fails(['-o', 'slab_chunk_max=1000'], '-I (item_size_max: 1048576) must be evenly divisible by slab_chunk_max (bytes: 1000)');
-      fails(
-        ['-o', 'slab_chunk_max=3072', '-I', '3k'],
-        'slab_chunk_max (bytes: 3072) must divide evenly into 1048576 (slab_page_size)',
-      );
+      fails(['-o', 'slab_chunk_max=3072', '-I', '3k'], 'slab_chunk_max (bytes: 3072) must divide evenly into 1048576 (slab_page_size)');
     });
 
-    it('follows memcached\'s slab chunk adjustments for no_chunked_items, no_modern and large -I', () => {
+    it("follows memcached's slab chunk adjustments for no_chunked_items, no_modern and large -I", () => {
       assert.equal(run('-o', 'no_chunked_items').slabChunkMax, MEGABYTE);
       // Items over 1 MB bring an unchanged chunk back to half a page.
       assert.equal(run('-o', 'no_chunked_items', '-I', '2m').slabChunkMax, 512 * 1024);
@@ -817,7 +820,10 @@ describe('parseArgs', () => {
       // memcached ends this message without a newline.
       fails(['-l', '[::1:11211'], `Invalid IPV6 address: "[::1:11211"${failed('[::1:11211')}`);
       fails(['-l', 'proto[proxy]:127.0.0.1'], `Server not built with proxy: "proto[proxy"\n${failed('proto[proxy]:127.0.0.1')}`);
-      fails(['-l', 'tag[toolongname]:127.0.0.1'], `Listener tags must be between 1 and 8 characters: "toolongname"\n${failed('tag[toolongname]:127.0.0.1')}`);
+      fails(
+        ['-l', 'tag[toolongname]:127.0.0.1'],
+        `Listener tags must be between 1 and 8 characters: "toolongname"\n${failed('tag[toolongname]:127.0.0.1')}`,
+      );
       fails(['-l', '127.0.0.1', '-l', '127.0.0.1:port'], `Invalid port number: "port"\n${failed('127.0.0.1,127.0.0.1:port')}`);
       // Nothing is bound with -s, or with neither a TCP nor a UDP port, so nothing is read.
       run('-l', '127.0.0.1:port', '-p', '0');
@@ -847,7 +853,7 @@ describe('parseArgs', () => {
       fails(['--napi_ids=1'], "recordcache: unrecognized option '--napi_ids=1'");
     });
 
-    it('refuses ambiguous long prefixes, listing the possibilities in memcached\'s order', () => {
+    it("refuses ambiguous long prefixes, listing the possibilities in memcached's order", () => {
       fails(['--ver'], "recordcache: option '--ver' is ambiguous; possibilities: '--version' '--verbose'");
       fails(
         ['--enable-s'],
@@ -868,7 +874,6 @@ describe('parseArgs', () => {
       fails(['--dae=1'], "recordcache: option '--daemon' doesn't allow an argument");
       fails(['--help=1'], "recordcache: option '--help' doesn't allow an argument");
     });
-
   });
 
   describe('help, version and license', () => {
@@ -880,7 +885,7 @@ describe('parseArgs', () => {
       return result;
     }
 
-    it('-h / --help prints usage in memcached\'s shape with defaults', () => {
+    it("-h / --help prints usage in memcached's shape with defaults", () => {
       for (const flag of ['-h', '--help', '--he']) {
         const { stdout, stderr } = exits([flag]);
         assert.equal(stderr, '');
@@ -952,7 +957,13 @@ describe('parseListenEntry', () => {
   });
 
   it('reads proto[] and tag[] prefixes', () => {
-    assert.deepEqual(parseListenEntry('proto[ascii]:127.0.0.1:1'), { host: '127.0.0.1', port: 1, protocol: 'ascii', tag: null, notls: false });
+    assert.deepEqual(parseListenEntry('proto[ascii]:127.0.0.1:1'), {
+      host: '127.0.0.1',
+      port: 1,
+      protocol: 'ascii',
+      tag: null,
+      notls: false,
+    });
     assert.deepEqual(parseListenEntry('proto[binary]:h'), { host: 'h', port: null, protocol: 'binary', tag: null, notls: false });
     assert.deepEqual(parseListenEntry('proto[negotiating]:h'), { host: 'h', port: null, protocol: 'auto', tag: null, notls: false });
     assert.deepEqual(parseListenEntry('tag[web]:h:5'), { host: 'h', port: 5, protocol: null, tag: 'web', notls: false });
@@ -1007,11 +1018,11 @@ function waitingInEventLoop(pid: number): boolean {
 async function memcachedOutcome(argv: string[], index: number): Promise<Outcome> {
   const pidFile = path.join(dir, `memcached-${index}.pid`);
   // The namespace's loopback starts down; sh brings it up, then becomes memcached (same pid).
-  const child = spawn(
-    'unshare',
-    ['--net', 'sh', '-c', 'ip link set lo up; exec "$0" "$@"', MEMCACHED, ...PREFIX, '-P', pidFile, ...argv],
-    { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, env: { ...process.env, SASL_CONF_PATH: SASL_CONF_DIR } },
-  );
+  const child = spawn('unshare', ['--net', 'sh', '-c', 'ip link set lo up; exec "$0" "$@"', MEMCACHED, ...PREFIX, '-P', pidFile, ...argv], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: dir,
+    env: { ...process.env, SASL_CONF_PATH: SASL_CONF_DIR },
+  });
   let stderr = '';
   child.stderr.on('data', (data: Buffer) => (stderr += data.toString('utf8')));
   let exit: number | string | null = null;
@@ -1056,7 +1067,14 @@ deviation(
   'an -a mask that is not octal is refused: memcached uses whatever strtol makes of it',
   ...['999', 'abc', '', '1000', '-1'].map((value) => ['-a', value]),
 );
-deviation('crashes', 'memcached dereferences or divides by a value it could not read', ['-o', 'slab_chunk_max'], ['-o', 'slab_chunk_max=abc'], ['-o', 'slab_chunk_max=0'], ['-o', 'slab_sizes']);
+deviation(
+  'crashes',
+  'memcached dereferences or divides by a value it could not read',
+  ['-o', 'slab_chunk_max'],
+  ['-o', 'slab_chunk_max=abc'],
+  ['-o', 'slab_chunk_max=0'],
+  ['-o', 'slab_sizes'],
+);
 deviation('crashes', 'memcached reads past the end of a missing value', ['-o', 'sock_cookie_id']);
 deviation(
   'refuses',
@@ -1099,7 +1117,7 @@ function intended(argv: string[], ours: Outcome, theirs: Outcome): string | null
     return memcached === listed.memcached ? listed.why : null;
   }
   if (argv.some((arg) => OWN_OPTIONS.test(arg))) {
-    return theirs.started ? null : 'recordcache\'s own option, which memcached refuses';
+    return theirs.started ? null : "recordcache's own option, which memcached refuses";
   }
   if (ours.started || theirs.started) {
     // An option recordcache cannot honour is refused with one line; memcached starts.

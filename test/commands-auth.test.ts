@@ -59,23 +59,50 @@ class Connection {
 const CONNECTIONS: [string[], string[]][] = [
   [['get foo\r\n'], ['CLIENT_ERROR unauthenticated\r\n']],
   [['get foo\r\nversion\r\nbogus\r\n'], ['CLIENT_ERROR unauthenticated\r\n']],
-  [['set a b c 9\r\nuser pass\r\n', 'get foo\r\n'], ['STORED\r\n', 'END\r\n']],
-  [['set a b c 10\r\nuser wrong\r\n', 'get foo\r\n'], ['CLIENT_ERROR authentication failure\r\n', 'CLIENT_ERROR unauthenticated\r\n']],
+  [
+    ['set a b c 9\r\nuser pass\r\n', 'get foo\r\n'],
+    ['STORED\r\n', 'END\r\n'],
+  ],
+  [
+    ['set a b c 10\r\nuser wrong\r\n', 'get foo\r\n'],
+    ['CLIENT_ERROR authentication failure\r\n', 'CLIENT_ERROR unauthenticated\r\n'],
+  ],
   [['set a b c 9\r\nuser pass\r\nset k 0 0 1\r\nx\r\nget k\r\n'], ['STORED\r\nSTORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n']],
   [['set a b c 5\r\nuserx\r\n'], ['CLIENT_ERROR bad authentication token format\r\n']],
   [['set a b c 5\r\nuser\r\r\n'], ['CLIENT_ERROR bad authentication token format\r\n']],
   [['set a b c 3\r\nabcde\r\n'], ['CLIENT_ERROR unauthenticated\r\n']],
-  [['set a b c 11\r\nother secret\r\n', 'version\r\n'], ['CLIENT_ERROR bad command line termination\r\n', 'CLIENT_ERROR unauthenticated\r\n']],
-  [['set a b c 10\r\nuser wrong\r\nset a b c 9\r\nuser pass\r\n', 'version\r\n'], ['STORED\r\n', 'VERSION 1.6.18\r\n']],
-  [['set a b c 9\r\nuser pass\r\nset a b c 10\r\nuser wrong\r\n', 'version\r\n'], ['STORED\r\nCLIENT_ERROR bad command line format\r\nERROR\r\n', 'VERSION 1.6.18\r\n']],
-  [['set a b c 13\r\nuser pass more\r\n', 'version\r\n'], ['CLIENT_ERROR bad command line termination\r\n', 'CLIENT_ERROR unauthenticated\r\n']],
+  [
+    ['set a b c 11\r\nother secret\r\n', 'version\r\n'],
+    ['CLIENT_ERROR bad command line termination\r\n', 'CLIENT_ERROR unauthenticated\r\n'],
+  ],
+  [
+    ['set a b c 10\r\nuser wrong\r\nset a b c 9\r\nuser pass\r\n', 'version\r\n'],
+    ['STORED\r\n', 'VERSION 1.6.18\r\n'],
+  ],
+  [
+    ['set a b c 9\r\nuser pass\r\nset a b c 10\r\nuser wrong\r\n', 'version\r\n'],
+    ['STORED\r\nCLIENT_ERROR bad command line format\r\nERROR\r\n', 'VERSION 1.6.18\r\n'],
+  ],
+  [
+    ['set a b c 13\r\nuser pass more\r\n', 'version\r\n'],
+    ['CLIENT_ERROR bad command line termination\r\n', 'CLIENT_ERROR unauthenticated\r\n'],
+  ],
   [['set foo 0 0 1\r\nx\r\n'], ['CLIENT_ERROR bad authentication token format\r\n']],
   [['set a b c\r\n'], ['CLIENT_ERROR unauthenticated\r\n']],
-  [['set a b c 12\r\nother secret\r\n', 'version\r\n'], ['STORED\r\n', 'VERSION 1.6.18\r\n']],
-  [['set a b c 14\r\nuser pass more\r\n', 'version\r\n'], ['STORED\r\n', 'VERSION 1.6.18\r\n']],
+  [
+    ['set a b c 12\r\nother secret\r\n', 'version\r\n'],
+    ['STORED\r\n', 'VERSION 1.6.18\r\n'],
+  ],
+  [
+    ['set a b c 14\r\nuser pass more\r\n', 'version\r\n'],
+    ['STORED\r\n', 'VERSION 1.6.18\r\n'],
+  ],
   // -R 20: memcached writes its one response out after the 21st request and again at the end.
   [['get foo\r\n'.repeat(25)], ['CLIENT_ERROR unauthenticated\r\n'.repeat(2)]],
-  [['get foo\r\n'.repeat(41) + 'set a b c 10\r\nuser wrong\r\n'], ['CLIENT_ERROR unauthenticated\r\n'.repeat(2) + 'CLIENT_ERROR authentication failure\r\n']],
+  [
+    ['get foo\r\n'.repeat(41) + 'set a b c 10\r\nuser wrong\r\n'],
+    ['CLIENT_ERROR unauthenticated\r\n'.repeat(2) + 'CLIENT_ERROR authentication failure\r\n'],
+  ],
 ];
 
 describe('ascii authentication (-Y)', () => {
@@ -93,7 +120,11 @@ describe('ascii authentication (-Y)', () => {
     ctx.authFile = AuthFile.load(file);
     for (const [reads, expected] of CONNECTIONS) {
       const conn = new Connection(ctx);
-      assert.deepEqual(reads.map((r) => conn.read(r)), expected, JSON.stringify(reads));
+      assert.deepEqual(
+        reads.map((r) => conn.read(r)),
+        expected,
+        JSON.stringify(reads),
+      );
     }
     // Every user and password pair checked counts in auth_cmds, those refused in auth_errors.
     // memcached counted 9 and 2 after the recorded rows and one more connection that logged

@@ -128,11 +128,17 @@ describe('text commands', () => {
   it('a set too large for -I drops the old value', () => {
     const { ctx } = testContext({ itemSizeMax: 1024 });
     assert.equal(runText(ctx, 'set k 0 0 1\r\nx\r\n', executeText).text, 'STORED\r\n');
-    assert.equal(runText(ctx, `set k 0 0 2000\r\n${'y'.repeat(2000)}\r\n`, executeText).text, 'SERVER_ERROR object too large for cache\r\n');
+    assert.equal(
+      runText(ctx, `set k 0 0 2000\r\n${'y'.repeat(2000)}\r\n`, executeText).text,
+      'SERVER_ERROR object too large for cache\r\n',
+    );
     assert.equal(runText(ctx, 'get k\r\n', executeText).text, 'END\r\n');
     // add and replace refused for size leave it be.
     runText(ctx, 'set k 0 0 1\r\nx\r\n', executeText);
-    assert.equal(runText(ctx, `replace k 0 0 2000\r\n${'y'.repeat(2000)}\r\n`, executeText).text, 'SERVER_ERROR object too large for cache\r\n');
+    assert.equal(
+      runText(ctx, `replace k 0 0 2000\r\n${'y'.repeat(2000)}\r\n`, executeText).text,
+      'SERVER_ERROR object too large for cache\r\n',
+    );
     assert.equal(runText(ctx, 'get k\r\n', executeText).text, 'VALUE k 0 1\r\nx\r\nEND\r\n');
   });
 

@@ -31,7 +31,9 @@ import { loadNativeBinding, type NativeBinding } from '../server/records/native-
 import { Random } from './helpers/random';
 
 /** The repository (also when run from dist/test, as tsc builds it). */
-const ROOT = [path.join(__dirname, '..'), path.join(__dirname, '..', '..')].find((dir) => fs.existsSync(path.join(dir, 'kmod', 'records_parse.c'))) ?? path.join(__dirname, '..');
+const ROOT =
+  [path.join(__dirname, '..'), path.join(__dirname, '..', '..')].find((dir) => fs.existsSync(path.join(dir, 'kmod', 'records_parse.c'))) ??
+  path.join(__dirname, '..');
 
 /** The framer's protocol numbers (kmod/records_parse.h enum rp_proto). */
 const enum Proto {
@@ -64,7 +66,10 @@ const NO_CAS: BinaryLimits = { itemSizeMax: 2000, casEnabled: false, slabChunkMa
 const latin1 = (s: string) => Buffer.from(s, 'latin1');
 
 /** A binary request: header fields, then extras, key and value. */
-function bin(opcode: number, fields: { key?: string; extras?: Buffer; value?: Buffer | number; bodylen?: number; magic?: number; keylen?: number } = {}): Buffer {
+function bin(
+  opcode: number,
+  fields: { key?: string; extras?: Buffer; value?: Buffer | number; bodylen?: number; magic?: number; keylen?: number } = {},
+): Buffer {
   const key = latin1(fields.key ?? '');
   const extras = fields.extras ?? Buffer.alloc(0);
   const value = typeof fields.value === 'number' ? Buffer.alloc(fields.value, 0x76) : (fields.value ?? Buffer.alloc(0));
@@ -97,17 +102,31 @@ function streams(): Stream[] {
 
   // Text.
   add('text pipeline', 'get a\r\nset k 0 0 5\r\nhello\r\ngets a b c\r\nset k 1 2 3 noreply\r\nabc\r\ndelete k\r\nincr n 5\r\nversion\r\n');
-  add('text storage commands', 'add k 0 0 1\r\na\r\nreplace k 0 0 1\r\nb\r\nappend k 0 0 1\r\nc\r\nprepend k 0 0 1\r\nd\r\ncas k 0 0 2 99\r\nhi\r\ncas k 0 0 2\r\nhi\r\n');
+  add(
+    'text storage commands',
+    'add k 0 0 1\r\na\r\nreplace k 0 0 1\r\nb\r\nappend k 0 0 1\r\nc\r\nprepend k 0 0 1\r\nd\r\ncas k 0 0 2 99\r\nhi\r\ncas k 0 0 2\r\nhi\r\n',
+  );
   add('text bare newlines and spaces', 'get a\nset  k  0  0  2  \nhi\n  get b\r\n\r\n\r\r\n');
-  add('text bad lengths', 'set k 0 0 abc\r\nhello\r\nset k 0 0 -1\r\nset k 0 0 5x\r\nset k 0 0 +5\r\nhello\r\nset k 0 0 0005\r\nhello\r\nset k 0 0 4294967298\r\nab\r\nset k 0 0 99999999999999999999\r\n');
-  add('text bad numbers', 'set k 4294967296 0 1\r\nx\r\nset k -1 0 1\r\nx\r\nset k 0 -1 1\r\nx\r\nset k 0 0 1 noreply x\r\nx\r\nset k\t0 0 1\r\nx\r\nset k 0 0 1\0zzz\r\nx\r\nset k 0 0 1\r \r\nx\r\n');
+  add(
+    'text bad lengths',
+    'set k 0 0 abc\r\nhello\r\nset k 0 0 -1\r\nset k 0 0 5x\r\nset k 0 0 +5\r\nhello\r\nset k 0 0 0005\r\nhello\r\nset k 0 0 4294967298\r\nab\r\nset k 0 0 99999999999999999999\r\n',
+  );
+  add(
+    'text bad numbers',
+    'set k 4294967296 0 1\r\nx\r\nset k -1 0 1\r\nx\r\nset k 0 -1 1\r\nx\r\nset k 0 0 1 noreply x\r\nx\r\nset k\t0 0 1\r\nx\r\nset k 0 0 1\0zzz\r\nx\r\nset k 0 0 1\r \r\nx\r\n',
+  );
   add('text bad data chunks', 'set k 0 0 5\r\nhelloXX\r\nset k 0 0 3\r\nab\nget k\r\nset k 0 0 2\r\n\r\n\r\nmn\r\n');
   add('text too many tokens', `get ${'k '.repeat(30)}\r\nset ${'x '.repeat(25)}\r\nmg k ${'v '.repeat(30)}\r\n`);
   add('text key too long', `set ${'k'.repeat(251)} 0 0 1\r\nx\r\nset ${'k'.repeat(250)} 0 0 1\r\nx\r\n`);
   add('text values too large (-I)', `set k 0 0 1990\r\n${'v'.repeat(1990)}\r\nset k 0 0 1930\r\n${'v'.repeat(1930)}\r\nget k\r\n`);
-  add('text values too large without CAS', `set k 0 0 1945\r\n${'v'.repeat(1945)}\r\nset k 1 0 1945\r\n${'v'.repeat(1945)}\r\nget k\r\n`, { limits: NO_CAS });
+  add('text values too large without CAS', `set k 0 0 1945\r\n${'v'.repeat(1945)}\r\nset k 1 0 1945\r\n${'v'.repeat(1945)}\r\nget k\r\n`, {
+    limits: NO_CAS,
+  });
   add('text noreply value too large', `set k 0 0 2100 noreply\r\n${'v'.repeat(2100)}\r\nget k\r\n`);
-  add('meta', 'mg k v t f\r\nms k 2 T0 F5\r\nhi\r\nmn\r\nma n D5\r\nmd k q\r\nme k\r\nms k xx\r\nhi\r\nms k\r\nms k 1 a b c d e f g h i j k l m n o p q r\r\nx\r\nms k 2 I\r\nhi\r\n');
+  add(
+    'meta',
+    'mg k v t f\r\nms k 2 T0 F5\r\nhi\r\nmn\r\nma n D5\r\nmd k q\r\nme k\r\nms k xx\r\nhi\r\nms k\r\nms k 1 a b c d e f g h i j k l m n o p q r\r\nx\r\nms k 2 I\r\nhi\r\n',
+  );
   add('meta set too large', `ms k 1999 T0\r\n${'v'.repeat(1999)}\r\nmg k\r\nms k 2000 q\r\n${'v'.repeat(2000)}\r\nmn\r\n`);
   add('HTTP request lines', 'GET / HTTP/1.1\r\nHost: example\r\n\r\nget k HTTP/1.0\r\nPOST /set HTTP/1.1\r\n');
   add('garbage bytes', '\x01\x02\xff\n\x00\x00\r\nfoo bar baz\r\n\xc3\xa9t\xe9\r\n');
@@ -125,28 +144,87 @@ function streams(): Stream[] {
   // Binary.
   const get = bin(0x00, { key: 'abc' });
   const noop = bin(0x0a);
-  add('binary pipeline', Buffer.concat([get, bin(0x01, { key: 'k', extras: setExtras(5), value: latin1('value') }), noop, bin(0x0c, { key: 'kk' }), bin(0x05, { key: 'n', extras: Buffer.alloc(20) }), bin(0x10, { key: 'items' }), bin(0x07)]));
-  add('binary set too large (-I)', Buffer.concat([bin(0x01, { key: 'k', extras: setExtras(1), value: 1980 }), noop, bin(0x11, { key: 'k', extras: setExtras(0), value: 1940 }), get]));
-  add('binary append too large, and empty', Buffer.concat([bin(0x0e, { key: 'k', value: 1990 }), bin(0x0f, { key: 'k' }), bin(0x19, { key: 'k', value: 3 }), noop]));
-  add('binary wrong shapes', Buffer.concat([bin(0x01, { key: 'k', value: 5 }), bin(0x00, { key: 'k', extras: Buffer.alloc(4) }), bin(0x0e, { key: '', value: 4 }), bin(0x04, { key: 'k', value: 6 }), noop]));
-  add('binary inconsistent lengths', Buffer.concat([bin(0x00, { key: 'abc', bodylen: 2 }), bin(0x01, { key: 'k', extras: setExtras(0), bodylen: 5 }), noop]));
+  add(
+    'binary pipeline',
+    Buffer.concat([
+      get,
+      bin(0x01, { key: 'k', extras: setExtras(5), value: latin1('value') }),
+      noop,
+      bin(0x0c, { key: 'kk' }),
+      bin(0x05, { key: 'n', extras: Buffer.alloc(20) }),
+      bin(0x10, { key: 'items' }),
+      bin(0x07),
+    ]),
+  );
+  add(
+    'binary set too large (-I)',
+    Buffer.concat([
+      bin(0x01, { key: 'k', extras: setExtras(1), value: 1980 }),
+      noop,
+      bin(0x11, { key: 'k', extras: setExtras(0), value: 1940 }),
+      get,
+    ]),
+  );
+  add(
+    'binary append too large, and empty',
+    Buffer.concat([bin(0x0e, { key: 'k', value: 1990 }), bin(0x0f, { key: 'k' }), bin(0x19, { key: 'k', value: 3 }), noop]),
+  );
+  add(
+    'binary wrong shapes',
+    Buffer.concat([
+      bin(0x01, { key: 'k', value: 5 }),
+      bin(0x00, { key: 'k', extras: Buffer.alloc(4) }),
+      bin(0x0e, { key: '', value: 4 }),
+      bin(0x04, { key: 'k', value: 6 }),
+      noop,
+    ]),
+  );
+  add(
+    'binary inconsistent lengths',
+    Buffer.concat([bin(0x00, { key: 'abc', bodylen: 2 }), bin(0x01, { key: 'k', extras: setExtras(0), bodylen: 5 }), noop]),
+  );
   add('binary key too long', Buffer.concat([bin(0x01, { key: 'k'.repeat(251), extras: setExtras(0), value: 3 }), noop]));
-  add('binary unknown opcodes', Buffer.concat([bin(0x1b, { value: 40 }), bin(0x7f, { key: 'k', value: 10 }), bin(0xff, { bodylen: 0x80000005 }), noop]));
+  add(
+    'binary unknown opcodes',
+    Buffer.concat([bin(0x1b, { value: 40 }), bin(0x7f, { key: 'k', value: 10 }), bin(0xff, { bodylen: 0x80000005 }), noop]),
+  );
   add('binary body lengths past INT_MAX', Buffer.concat([bin(0x01, { key: 'k', extras: setExtras(0), bodylen: 0xfffffff0 }), noop]));
-  add('binary SASL', Buffer.concat([bin(0x20), bin(0x21, { key: 'PLAIN', value: latin1('\0user\0pass') }), bin(0x22, { key: 'PLAIN', value: 990 }), bin(0x21, { key: 'M'.repeat(33), value: 5 }), noop]));
-  add('binary SASL without -S', Buffer.concat([bin(0x20), bin(0x21, { key: 'PLAIN', value: latin1('\0user\0pass') }), bin(0x22, { key: 'PLAIN' }), noop]), { limits: { ...SMALL, sasl: false } });
-  add('binary SASL past slab_chunk_max', Buffer.concat([bin(0x21, { key: 'PLAIN', value: 1200 }), noop]), { limits: { ...SMALL, itemSizeMax: 4000, slabChunkMax: 1000 } });
+  add(
+    'binary SASL',
+    Buffer.concat([
+      bin(0x20),
+      bin(0x21, { key: 'PLAIN', value: latin1('\0user\0pass') }),
+      bin(0x22, { key: 'PLAIN', value: 990 }),
+      bin(0x21, { key: 'M'.repeat(33), value: 5 }),
+      noop,
+    ]),
+  );
+  add(
+    'binary SASL without -S',
+    Buffer.concat([bin(0x20), bin(0x21, { key: 'PLAIN', value: latin1('\0user\0pass') }), bin(0x22, { key: 'PLAIN' }), noop]),
+    { limits: { ...SMALL, sasl: false } },
+  );
+  add('binary SASL past slab_chunk_max', Buffer.concat([bin(0x21, { key: 'PLAIN', value: 1200 }), noop]), {
+    limits: { ...SMALL, itemSizeMax: 4000, slabChunkMax: 1000 },
+  });
   add('binary bad magic', Buffer.concat([get, noop, bin(0x0a, { magic: 0x81 }), get]));
   add('binary bad magic first', Buffer.concat([bin(0x00, { magic: 0x00, key: 'abc' }), get]), { choice: 'binary' });
   add('binary after 0x80 under -B ascii', Buffer.concat([noop, latin1('\r\n')]), { choice: 'ascii' });
-  add('binary under memcached defaults', Buffer.concat([get, bin(0x01, { key: 'k', extras: setExtras(7), value: 100 }), noop]), { limits: DEFAULT });
+  add('binary under memcached defaults', Buffer.concat([get, bin(0x01, { key: 'k', extras: setExtras(7), value: 100 }), noop]), {
+    limits: DEFAULT,
+  });
   add('binary key past the read buffer', Buffer.concat([bin(0x00, { keylen: 20000, bodylen: 20000 }), Buffer.alloc(16500, 0x61)]));
   add('binary key past the read buffer, all of it', Buffer.concat([bin(0x00, { key: 'k'.repeat(16400) }), noop]));
-  add('binary extras and key at the read buffer', Buffer.concat([bin(0x00, { keylen: 16360, bodylen: 16360, extras: Buffer.alloc(0) }), Buffer.alloc(16360, 0x61), noop]));
+  add(
+    'binary extras and key at the read buffer',
+    Buffer.concat([bin(0x00, { keylen: 16360, bodylen: 16360, extras: Buffer.alloc(0) }), Buffer.alloc(16360, 0x61), noop]),
+  );
 
   // -Y: authentication first.
   add('auth then text', 'set a b c 11\r\nuser passwd\r\nget k\r\nset k 0 0 2\r\nhi\r\n', { auth: true });
-  add('auth refusals', 'get k\r\nset k 0 0 2\r\nhi\r\nset a b c\r\nset a b c -1\r\nset a b c 2x\r\nset a b c +3\r\nabc\r\nget k\r\n', { auth: true });
+  add('auth refusals', 'get k\r\nset k 0 0 2\r\nhi\r\nset a b c\r\nset a b c -1\r\nset a b c 2x\r\nset a b c +3\r\nabc\r\nget k\r\n', {
+    auth: true,
+  });
   add('auth token too large', `set a b c 20000\r\n${'u'.repeat(16500)}`, { auth: true });
   add('auth token at the read buffer', `set a b c 16382\r\n${'u'.repeat(16382)}\r\nget k\r\n`, { auth: true });
   add('auth line too long', `set a b c ${'9'.repeat(2100)}`, { auth: true });
@@ -157,8 +235,17 @@ function streams(): Stream[] {
   // Generated: random mixtures of the requests above, cut anywhere.
   const r = new Random(3);
   const pieces = [
-    'get a\r\n', 'set k 0 0 3\r\nabc\r\n', 'set k 0 0 1995\r\n' + 'v'.repeat(1995) + '\r\n', 'ms k 5 T1\r\nhello\r\n',
-    'mg k v\r\n', 'set k 0 0 x\r\n', 'cas k 0 0 1 5\r\nz\r\n', 'GET / HTTP/1.1\r\n', 'set k 0 0 3\r\nabcdef\r\n', '\r\n', 'quit\r\n',
+    'get a\r\n',
+    'set k 0 0 3\r\nabc\r\n',
+    'set k 0 0 1995\r\n' + 'v'.repeat(1995) + '\r\n',
+    'ms k 5 T1\r\nhello\r\n',
+    'mg k v\r\n',
+    'set k 0 0 x\r\n',
+    'cas k 0 0 1 5\r\nz\r\n',
+    'GET / HTTP/1.1\r\n',
+    'set k 0 0 3\r\nabcdef\r\n',
+    '\r\n',
+    'quit\r\n',
   ];
   for (let i = 0; i < 30; i++) {
     const parts: string[] = [];
@@ -166,7 +253,14 @@ function streams(): Stream[] {
     if (r.below(5) === 0) parts.push('z'.repeat(2040 + r.below(20)));
     add(`generated text ${i}`, parts.join(''), { limits: r.pick([SMALL, NO_CAS, DEFAULT]) });
   }
-  const binPieces = [get, noop, bin(0x01, { key: 'k', extras: setExtras(r.next()), value: 10 }), bin(0x01, { key: 'k', extras: setExtras(0), value: 1990 }), bin(0x21, { key: 'PLAIN', value: 20 }), bin(0x30, { value: 7 })];
+  const binPieces = [
+    get,
+    noop,
+    bin(0x01, { key: 'k', extras: setExtras(r.next()), value: 10 }),
+    bin(0x01, { key: 'k', extras: setExtras(0), value: 1990 }),
+    bin(0x21, { key: 'PLAIN', value: 20 }),
+    bin(0x30, { value: 7 }),
+  ];
   for (let i = 0; i < 20; i++) {
     const parts: Buffer[] = [];
     for (let n = 1 + r.below(5); n > 0; n--) parts.push(r.pick(binPieces));
@@ -201,7 +295,12 @@ type FrameFn = (buf: Buffer, start: number, end: number, proto: Proto, limits: B
 const tsFrame = (() => {
   const out: Frame = newFrame();
   return (buf: Buffer, start: number, end: number, proto: Proto, limits: BinaryLimits) => {
-    const f = proto === Proto.Binary ? frameBinary(buf, start, end, limits, out) : proto === Proto.Auth ? frameAuth(buf, start, end, out) : frameText(buf, start, end, limits, out);
+    const f =
+      proto === Proto.Binary
+        ? frameBinary(buf, start, end, limits, out)
+        : proto === Proto.Auth
+          ? frameAuth(buf, start, end, out)
+          : frameText(buf, start, end, limits, out);
     return [f.status, f.length, f.swallow, f.needed] as const;
   };
 })();
@@ -271,13 +370,30 @@ const tsChoose = (choice: Config['protocol'], first: number) => (chooseProtocol(
 function buildHost(dir: string): string {
   const exe = path.join(dir, 'framer-host');
   const cc = process.env.CC ?? 'cc';
-  const sanitize = spawnSync(cc, ['-fsanitize=address,undefined', '-x', 'c', '-o', path.join(dir, 'probe'), '-'], { input: 'int main(void) { return 0; }' }).status === 0;
-  execFileSync(cc, [
-    '-O1', '-g', '-std=gnu11', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Werror',
-    ...(sanitize ? ['-fsanitize=address,undefined', '-fno-sanitize-recover=all'] : []),
-    '-I', path.join(ROOT, 'kmod'),
-    '-o', exe, path.join(ROOT, 'test', 'helpers', 'framer-host.c'), path.join(ROOT, 'kmod', 'records_parse.c'),
-  ], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const sanitize =
+    spawnSync(cc, ['-fsanitize=address,undefined', '-x', 'c', '-o', path.join(dir, 'probe'), '-'], {
+      input: 'int main(void) { return 0; }',
+    }).status === 0;
+  execFileSync(
+    cc,
+    [
+      '-O1',
+      '-g',
+      '-std=gnu11',
+      '-Wall',
+      '-Wextra',
+      '-Wno-unused-parameter',
+      '-Werror',
+      ...(sanitize ? ['-fsanitize=address,undefined', '-fno-sanitize-recover=all'] : []),
+      '-I',
+      path.join(ROOT, 'kmod'),
+      '-o',
+      exe,
+      path.join(ROOT, 'test', 'helpers', 'framer-host.c'),
+      path.join(ROOT, 'kmod', 'records_parse.c'),
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   return exe;
 }
 
@@ -295,7 +411,11 @@ function runHost(exe: string, cases: { stream: Stream; splits: number[] }[]): st
     input.push(u32(s.limits.itemSizeMax), u32(s.limits.slabChunkMax), u32(s.bytes.length), s.bytes, u32(list.length));
     for (const split of list) input.push(u32(split));
   }
-  const result = spawnSync(exe, [], { input: Buffer.concat(input), maxBuffer: 1 << 30, env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } });
+  const result = spawnSync(exe, [], {
+    input: Buffer.concat(input),
+    maxBuffer: 1 << 30,
+    env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' },
+  });
   assert.equal(result.status, 0, `framer-host failed: ${result.stderr}`);
   const lines = result.stdout.toString('latin1').split('\n');
   lines.pop();
@@ -331,7 +451,13 @@ describe('one framer per language: TypeScript, the addon and the module frame al
   });
 
   it('the streams cover every outcome', () => {
-    const words = new Set(expected.flat().join(' ').split(' ').map((w) => w.replace(/[0-9]+/g, '#')));
+    const words = new Set(
+      expected
+        .flat()
+        .join(' ')
+        .split(' ')
+        .map((w) => w.replace(/[0-9]+/g, '#')),
+    );
     for (const w of ['R#/#', 'R#/#+', 'N#', 'E', 'D#', 'C', 'X']) assert.ok(words.has(w), `no stream gives ${w}`);
     const swallowed = expected.flat().some((t) => /R\d+\/[1-9]/.test(t));
     assert.ok(swallowed, 'no request swallows a value');

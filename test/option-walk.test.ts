@@ -76,51 +76,72 @@ const WALK: Record<string, () => Promise<void>> = {
   },
   '-s': async () => {
     const socketPath = path.join(dir, 'walk.sock');
-    const started = spawnSync('bash', ['-c', `node ${RECORDCACHE_CLI} -s ${socketPath} & pid=$!; for i in $(seq 100); do [ -S ${socketPath} ] && break; sleep 0.1; done; ls -l ${socketPath}; kill $pid`], { encoding: 'utf8' });
+    const started = spawnSync(
+      'bash',
+      [
+        '-c',
+        `node ${RECORDCACHE_CLI} -s ${socketPath} & pid=$!; for i in $(seq 100); do [ -S ${socketPath} ] && break; sleep 0.1; done; ls -l ${socketPath}; kill $pid`,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.match(started.stdout, /^s/, 'a unix socket is made');
   },
   '-a': async () => {
     const socketPath = path.join(dir, 'walk-mask.sock');
-    const started = spawnSync('bash', ['-c', `node ${RECORDCACHE_CLI} -s ${socketPath} -a 777 & pid=$!; for i in $(seq 100); do [ -S ${socketPath} ] && break; sleep 0.1; done; stat -c %a ${socketPath}; kill $pid`], { encoding: 'utf8' });
+    const started = spawnSync(
+      'bash',
+      [
+        '-c',
+        `node ${RECORDCACHE_CLI} -s ${socketPath} -a 777 & pid=$!; for i in $(seq 100); do [ -S ${socketPath} ] && break; sleep 0.1; done; stat -c %a ${socketPath}; kill $pid`,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(started.stdout.trim(), '777');
   },
-  '-A': () => observe(['-A'], async (server) => {
-    const socket = await connect(server.port);
-    socket.write('shutdown\r\n');
-    assert.equal(await server.exited, 0);
-    socket.destroy();
-  }),
+  '-A': () =>
+    observe(['-A'], async (server) => {
+      const socket = await connect(server.port);
+      socket.write('shutdown\r\n');
+      assert.equal(await server.exited, 0);
+      socket.destroy();
+    }),
   '-l': () => observe([], async (server) => assert.match(await ask(server, 'version\r\n'), /^VERSION/)),
   '-d': async () => {
     const port = await freePort();
     const pidFile = path.join(dir, 'walk-d.pid');
-    const started = spawnSync(process.execPath, [RECORDCACHE_CLI, '-d', '-p', String(port), '-l', '127.0.0.1', '-P', pidFile], { encoding: 'utf8', timeout: 20000 });
+    const started = spawnSync(process.execPath, [RECORDCACHE_CLI, '-d', '-p', String(port), '-l', '127.0.0.1', '-P', pidFile], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
     assert.equal(started.status, 0, started.stderr);
     process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGTERM');
   },
-  '-r': () => observe(['-r'], async (server) => {
-    const limits = fs.readFileSync(`/proc/${server.child.pid}/limits`, 'utf8');
-    assert.match(limits, /^Max core file size\s+unlimited/m);
-  }),
-  '-u': () => observe(['-u', 'nobody'], async (server) => {
-    if (process.getuid?.() !== 0) return void assert.equal(await setting(server, 'tcpport'), String(server.port));
-    const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
-    // The server changes user just after it starts listening, as the test connects.
-    let uid = -1;
-    for (let i = 0; i < 100 && uid !== nobody; i++) {
-      uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]);
-      if (uid !== nobody) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    assert.equal(uid, nobody);
-  }),
+  '-r': () =>
+    observe(['-r'], async (server) => {
+      const limits = fs.readFileSync(`/proc/${server.child.pid}/limits`, 'utf8');
+      assert.match(limits, /^Max core file size\s+unlimited/m);
+    }),
+  '-u': () =>
+    observe(['-u', 'nobody'], async (server) => {
+      if (process.getuid?.() !== 0) return void assert.equal(await setting(server, 'tcpport'), String(server.port));
+      const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
+      // The server changes user just after it starts listening, as the test connects.
+      let uid = -1;
+      for (let i = 0; i < 100 && uid !== nobody; i++) {
+        uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]);
+        if (uid !== nobody) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(uid, nobody);
+    }),
   // -S forces the binary protocol: once a whole 24-byte header is in, a text request is a
   // bad magic byte, and the server closes.
-  '-S': () => observe(['-S'], async (server) => {
-    const socket = await connect(server.port);
-    const closed = new Promise((resolve) => socket.once('close', resolve));
-    socket.write('get a-key-long-enough-for-a-header\r\n');
-    await closed;
-  }),
+  '-S': () =>
+    observe(['-S'], async (server) => {
+      const socket = await connect(server.port);
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.write('get a-key-long-enough-for-a-header\r\n');
+      await closed;
+    }),
   '-m': shows(['-m', '128'], 'maxbytes', String(128 * 1024 * 1024)),
   '-M': shows(['-M'], 'evictions', 'off'),
   '-c': shows(['-c', '77'], 'maxconns', '77'),
@@ -155,8 +176,12 @@ const WALK: Record<string, () => Promise<void>> = {
   '-B': shows(['-B', 'ascii'], 'binding_protocol', 'ascii'),
   '-I': shows(['-I', '2m'], 'item_size_max', String(2 * 1024 * 1024)),
   '-F': () => observe(['-F'], async (server) => assert.equal(await ask(server, 'flush_all\r\n'), 'CLIENT_ERROR flush_all not allowed\r\n')),
-  '-X': () => observe(['-X'], async (server) => assert.equal(await ask(server, 'stats cachedump 1 1\r\n'), 'CLIENT_ERROR stats cachedump not allowed\r\n')),
-  '-W': () => observe(['-W'], async (server) => assert.equal(await ask(server, 'watch\r\n'), 'CLIENT_ERROR watch commands not allowed\r\n')),
+  '-X': () =>
+    observe(['-X'], async (server) =>
+      assert.equal(await ask(server, 'stats cachedump 1 1\r\n'), 'CLIENT_ERROR stats cachedump not allowed\r\n'),
+    ),
+  '-W': () =>
+    observe(['-W'], async (server) => assert.equal(await ask(server, 'watch\r\n'), 'CLIENT_ERROR watch commands not allowed\r\n')),
   '-Y': async () => {
     const file = path.join(dir, 'walk-auth');
     fs.writeFileSync(file, 'u:p\n');
@@ -189,31 +214,35 @@ async function closesUnreadClient(server: ServerProcess): Promise<void> {
 }
 
 const SUBOPTION_WALK: Record<string, () => Promise<void>> = {
-  idle_timeout: () => observe(['-o', 'idle_timeout=1'], async (server) => {
-    const socket = await connect(server.port);
-    await new Promise((resolve) => socket.once('close', resolve));
-  }),
-  track_sizes: () => observe(['-o', 'track_sizes'], async (server) => {
-    assert.equal(await ask(server, 'set s 0 0 1\r\na\r\n'), 'STORED\r\n');
-    const sizes = await ask(server, 'stats sizes\r\n', 'END\r\n');
-    assert.doesNotMatch(sizes, /sizes_status disabled/);
-    assert.match(sizes, /^STAT \d+ 1\r$/m);
-  }),
+  idle_timeout: () =>
+    observe(['-o', 'idle_timeout=1'], async (server) => {
+      const socket = await connect(server.port);
+      await new Promise((resolve) => socket.once('close', resolve));
+    }),
+  track_sizes: () =>
+    observe(['-o', 'track_sizes'], async (server) => {
+      assert.equal(await ask(server, 'set s 0 0 1\r\na\r\n'), 'STORED\r\n');
+      const sizes = await ask(server, 'stats sizes\r\n', 'END\r\n');
+      assert.doesNotMatch(sizes, /sizes_status disabled/);
+      assert.match(sizes, /^STAT \d+ 1\r$/m);
+    }),
   // A 20 KB item is chunked into the largest class, which slab_chunk_max sizes.
-  slab_chunk_max: () => observe(['-o', 'slab_chunk_max=16384'], async (server) => {
-    assert.equal(await ask(server, `set big 0 0 20000\r\n${'x'.repeat(20000)}\r\n`), 'STORED\r\n');
-    assert.match(await ask(server, 'stats slabs\r\n', 'END\r\n'), /:chunk_size 16384\r/);
-  }),
+  slab_chunk_max: () =>
+    observe(['-o', 'slab_chunk_max=16384'], async (server) => {
+      assert.equal(await ask(server, `set big 0 0 20000\r\n${'x'.repeat(20000)}\r\n`), 'STORED\r\n');
+      assert.match(await ask(server, 'stats slabs\r\n', 'END\r\n'), /:chunk_size 16384\r/);
+    }),
   slab_sizes: firstClass(['-o', 'slab_sizes=100-200'], '104'),
   // memcached 1.6.18's case for worker_logbuf_size falls into slab_sizes.
   worker_logbuf_size: firstClass(['-o', 'worker_logbuf_size=128'], '128'),
   // A 600 KB item is one chunk of the 1 MB class instead of 512 KB chunks.
-  no_chunked_items: () => observe(['-o', 'no_chunked_items'], async (server) => {
-    assert.equal(await ask(server, `set big 0 0 600000\r\n${'x'.repeat(600000)}\r\n`), 'STORED\r\n');
-    const slabs = await ask(server, 'stats slabs\r\n', 'END\r\n');
-    assert.match(slabs, /:used_chunks 1\r/);
-    assert.doesNotMatch(slabs, /:chunk_size 524288\r/);
-  }),
+  no_chunked_items: () =>
+    observe(['-o', 'no_chunked_items'], async (server) => {
+      assert.equal(await ask(server, `set big 0 0 600000\r\n${'x'.repeat(600000)}\r\n`), 'STORED\r\n');
+      const slabs = await ask(server, 'stats slabs\r\n', 'END\r\n');
+      assert.match(slabs, /:used_chunks 1\r/);
+      assert.doesNotMatch(slabs, /:chunk_size 524288\r/);
+    }),
   hashpower: () => observe(['-o', 'hashpower=12'], async (server) => assert.equal(await stat(server, 'stats', 'hash_power_level'), '12')),
   // 6,145 items pass 1.5 a bucket at hashpower 12: the table grows on the next tick, unless
   // no_hashexpand. The one that may grow is asked last, so both have had that tick.
@@ -231,8 +260,10 @@ const SUBOPTION_WALK: Record<string, () => Promise<void>> = {
       await Promise.all([fixed.stop(), growing.stop()]);
     }
   },
-  no_slab_reassign: () => observe(['-o', 'no_slab_reassign'], async (server) => assert.equal(await stat(server, 'stats', 'slabs_moved'), 'missing')),
-  slab_reassign: () => observe(['-o', 'no_slab_reassign,slab_reassign'], async (server) => assert.equal(await stat(server, 'stats', 'slabs_moved'), '0')),
+  no_slab_reassign: () =>
+    observe(['-o', 'no_slab_reassign'], async (server) => assert.equal(await stat(server, 'stats', 'slabs_moved'), 'missing')),
+  slab_reassign: () =>
+    observe(['-o', 'no_slab_reassign,slab_reassign'], async (server) => assert.equal(await stat(server, 'stats', 'slabs_moved'), '0')),
   slab_automove: async () => {
     await shows(['-o', 'slab_automove=0'], 'slab_automove', '0')();
     await refused(['-o', 'slab_automove=2'])();
@@ -333,7 +364,10 @@ describe('every option -h lists changes behaviour or is refused', function () {
 
   it('the help lists the options the walk knows, and no others', () => {
     assert.ok(options.length > 30, `only ${options.length} options found in -h`);
-    assert.deepEqual(options.filter((option) => !(option in WALK) && !KNOWN_GAPS.includes(option)), []);
+    assert.deepEqual(
+      options.filter((option) => !(option in WALK) && !KNOWN_GAPS.includes(option)),
+      [],
+    );
   });
 
   for (const option of Object.keys(WALK)) {
@@ -348,7 +382,10 @@ describe('every -o suboption changes behaviour, is refused, or is inert as in me
   this.timeout(60000);
 
   it('the walk knows every suboption', () => {
-    assert.deepEqual(SUBOPTION_NAMES.filter((name) => !(name in SUBOPTION_WALK) && !(name in INERT_SUBOPTIONS)), []);
+    assert.deepEqual(
+      SUBOPTION_NAMES.filter((name) => !(name in SUBOPTION_WALK) && !(name in INERT_SUBOPTIONS)),
+      [],
+    );
   });
 
   for (const name of Object.keys(SUBOPTION_WALK)) {
@@ -359,7 +396,9 @@ describe('every -o suboption changes behaviour, is refused, or is inert as in me
   }
 
   it('the inert ones start', async () => {
-    const list = Object.entries(INERT_SUBOPTIONS).map(([name, value]) => name + value).join(',');
+    const list = Object.entries(INERT_SUBOPTIONS)
+      .map(([name, value]) => name + value)
+      .join(',');
     await observe(['-o', list], async (server) => assert.equal(await setting(server, 'hash_algorithm'), 'jenkins'));
   });
 });

@@ -34,7 +34,8 @@ function check(what: Requirement): string | null {
       const dir = '/usr/lib/x86_64-linux-gnu/sasl2';
       const plugins = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
       for (const plugin of ['libplain.so', 'libsasldb.so']) {
-        if (!plugins.some((name) => name.startsWith(plugin))) return `no ${plugin} in ${dir} (Debian: libsasl2-modules, libsasl2-modules-db)`;
+        if (!plugins.some((name) => name.startsWith(plugin)))
+          return `no ${plugin} in ${dir} (Debian: libsasl2-modules, libsasl2-modules-db)`;
       }
       return null;
     }

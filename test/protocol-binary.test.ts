@@ -48,7 +48,7 @@ interface Fields {
 function request(opcode: number, f: Fields = {}): Buffer {
   const key = Buffer.from(f.key ?? '', 'latin1');
   const extras = f.extras ?? Buffer.alloc(0);
-  const value = typeof f.value === 'string' ? Buffer.from(f.value, 'latin1') : f.value ?? Buffer.alloc(0);
+  const value = typeof f.value === 'string' ? Buffer.from(f.value, 'latin1') : (f.value ?? Buffer.alloc(0));
   const header = Buffer.alloc(24);
   header[0] = f.magic ?? 0x80;
   header[1] = opcode;
@@ -75,7 +75,11 @@ function arithExtras(delta: bigint, initial: bigint, exptime: number): Buffer {
 }
 
 const h = (opcode: number, opaque = 0, cas = 0n) => ({ opcode, opaque, cas });
-const getReq = (opcode: number, key: string, extra: Partial<{ quiet: boolean; withKey: boolean; touch: boolean; withValue: boolean; exptime: number; opaque: number }> = {}): BinaryRequest => ({
+const getReq = (
+  opcode: number,
+  key: string,
+  extra: Partial<{ quiet: boolean; withKey: boolean; touch: boolean; withValue: boolean; exptime: number; opaque: number }> = {},
+): BinaryRequest => ({
   op: BinaryOp.Get,
   ...h(opcode, extra.opaque ?? 0),
   key,
@@ -85,7 +89,13 @@ const getReq = (opcode: number, key: string, extra: Partial<{ quiet: boolean; wi
   withValue: extra.withValue ?? true,
   exptime: extra.exptime ?? 0,
 });
-const storeReq = (opcode: number, mode: StoreMode, key: string, value: string, extra: Partial<{ flags: number; exptime: number; quiet: boolean; cas: bigint }> = {}): BinaryRequest => ({
+const storeReq = (
+  opcode: number,
+  mode: StoreMode,
+  key: string,
+  value: string,
+  extra: Partial<{ flags: number; exptime: number; quiet: boolean; cas: bigint }> = {},
+): BinaryRequest => ({
   op: BinaryOp.Store,
   ...h(opcode, 0, extra.cas ?? 0n),
   mode,
@@ -95,7 +105,13 @@ const storeReq = (opcode: number, mode: StoreMode, key: string, value: string, e
   value: Buffer.from(value, 'latin1'),
   quiet: extra.quiet ?? false,
 });
-const refused = (opcode: number, status: Status, close: boolean, flush: boolean): BinaryRequest => ({ op: BinaryOp.Refused, ...h(opcode), status, close, flush });
+const refused = (opcode: number, status: Status, close: boolean, flush: boolean): BinaryRequest => ({
+  op: BinaryOp.Refused,
+  ...h(opcode),
+  status,
+  close,
+  flush,
+});
 const noop = request(Opcode.Noop);
 const NOOP: BinaryRequest = { op: BinaryOp.Noop, ...h(Opcode.Noop) };
 
@@ -107,11 +123,19 @@ interface Fixture {
 }
 
 const fixtures: Fixture[] = [
-  { name: 'get', bytes: request(Opcode.Get, { key: 'foo', opaque: 0xdeadbeef }), expect: [getReq(Opcode.Get, 'foo', { opaque: 0xdeadbeef })] },
+  {
+    name: 'get',
+    bytes: request(Opcode.Get, { key: 'foo', opaque: 0xdeadbeef }),
+    expect: [getReq(Opcode.Get, 'foo', { opaque: 0xdeadbeef })],
+  },
   {
     name: 'getq, getk, getkq',
     bytes: Buffer.concat([request(Opcode.GetQ, { key: 'a' }), request(Opcode.GetK, { key: 'b' }), request(Opcode.GetKQ, { key: 'c' })]),
-    expect: [getReq(Opcode.GetQ, 'a', { quiet: true }), getReq(Opcode.GetK, 'b', { withKey: true }), getReq(Opcode.GetKQ, 'c', { quiet: true, withKey: true })],
+    expect: [
+      getReq(Opcode.GetQ, 'a', { quiet: true }),
+      getReq(Opcode.GetK, 'b', { withKey: true }),
+      getReq(Opcode.GetKQ, 'c', { quiet: true, withKey: true }),
+    ],
   },
   { name: 'a binary key', bytes: request(Opcode.Get, { key: 'k \r\n\0\xff' }), expect: [getReq(Opcode.Get, 'k \r\n\0\xff')] },
   {
@@ -136,7 +160,11 @@ const fixtures: Fixture[] = [
     bytes: request(Opcode.Set, { key: 'k', extras: u32s(0xdeadbeef, 100), value: 'hello', cas: 0x0102030405060708n }),
     expect: [storeReq(Opcode.Set, StoreMode.Set, 'k', 'hello', { flags: 0xdeadbeef, exptime: 100, cas: 0x0102030405060708n })],
   },
-  { name: 'set of an empty value', bytes: request(Opcode.Set, { key: 'k', extras: u32s(0, 0) }), expect: [storeReq(Opcode.Set, StoreMode.Set, 'k', '')] },
+  {
+    name: 'set of an empty value',
+    bytes: request(Opcode.Set, { key: 'k', extras: u32s(0, 0) }),
+    expect: [storeReq(Opcode.Set, StoreMode.Set, 'k', '')],
+  },
   {
     name: 'add, replace and quiet storage',
     bytes: Buffer.concat([
@@ -187,7 +215,16 @@ const fixtures: Fixture[] = [
     ]),
     expect: [
       { op: BinaryOp.Arith, ...h(Opcode.Increment), incr: true, key: 'n', delta: 1n, initial: 2n, exptime: 3, quiet: false },
-      { op: BinaryOp.Arith, ...h(Opcode.Decrement), incr: false, key: 'n', delta: 18446744073709551615n, initial: 0n, exptime: 0xffffffff, quiet: false },
+      {
+        op: BinaryOp.Arith,
+        ...h(Opcode.Decrement),
+        incr: false,
+        key: 'n',
+        delta: 18446744073709551615n,
+        initial: 0n,
+        exptime: 0xffffffff,
+        quiet: false,
+      },
       { op: BinaryOp.Arith, ...h(Opcode.IncrementQ), incr: true, key: 'n', delta: 4n, initial: 5n, exptime: 6, quiet: true },
       { op: BinaryOp.Arith, ...h(Opcode.DecrementQ, 0, 1n), incr: false, key: 'n', delta: 7n, initial: 8n, exptime: 9, quiet: true },
     ],
@@ -204,7 +241,12 @@ const fixtures: Fixture[] = [
   {
     name: 'noop, version, quit, quitq',
     bytes: Buffer.concat([noop, request(Opcode.Version), request(Opcode.Quit), request(Opcode.QuitQ)]),
-    expect: [NOOP, { op: BinaryOp.Version, ...h(Opcode.Version) }, { op: BinaryOp.Quit, ...h(Opcode.Quit), quiet: false }, { op: BinaryOp.Quit, ...h(Opcode.QuitQ), quiet: true }],
+    expect: [
+      NOOP,
+      { op: BinaryOp.Version, ...h(Opcode.Version) },
+      { op: BinaryOp.Quit, ...h(Opcode.Quit), quiet: false },
+      { op: BinaryOp.Quit, ...h(Opcode.QuitQ), quiet: true },
+    ],
   },
   {
     name: 'stat with and without a group',
@@ -227,12 +269,20 @@ const fixtures: Fixture[] = [
   {
     name: 'SASL without -S: unknown, the data swallowed',
     bytes: Buffer.concat([request(Opcode.SaslListMechs), request(Opcode.SaslAuth, { key: 'PLAIN', value: '\0u\0p' }), noop]),
-    expect: [refused(Opcode.SaslListMechs, Status.UnknownCommand, false, true), refused(Opcode.SaslAuth, Status.UnknownCommand, false, false), NOOP],
+    expect: [
+      refused(Opcode.SaslListMechs, Status.UnknownCommand, false, true),
+      refused(Opcode.SaslAuth, Status.UnknownCommand, false, false),
+      NOOP,
+    ],
   },
   {
     name: 'SASL with -S',
     limits: saslLimits,
-    bytes: Buffer.concat([request(Opcode.SaslListMechs), request(Opcode.SaslAuth, { key: 'PLAIN', value: '\0u\0p' }), request(Opcode.SaslStep, { key: 'PLAIN' })]),
+    bytes: Buffer.concat([
+      request(Opcode.SaslListMechs),
+      request(Opcode.SaslAuth, { key: 'PLAIN', value: '\0u\0p' }),
+      request(Opcode.SaslStep, { key: 'PLAIN' }),
+    ]),
     expect: [
       { op: BinaryOp.SaslListMechs, ...h(Opcode.SaslListMechs) },
       { op: BinaryOp.SaslAuth, ...h(Opcode.SaslAuth), step: false, mechanism: 'PLAIN', data: Buffer.from('\0u\0p') },
@@ -247,8 +297,20 @@ const fixtures: Fixture[] = [
   },
   {
     name: 'unknown opcodes swallow the body length again after the key',
-    bytes: Buffer.concat([request(0x1b, { extras: u32s(1) }), u32s(0), request(0x30), request(0x45, { key: 'ab', value: 'cd' }), Buffer.from('cd'), noop]),
-    expect: [refused(0x1b, Status.UnknownCommand, false, false), refused(0x30, Status.UnknownCommand, false, true), refused(0x45, Status.UnknownCommand, false, false), NOOP],
+    bytes: Buffer.concat([
+      request(0x1b, { extras: u32s(1) }),
+      u32s(0),
+      request(0x30),
+      request(0x45, { key: 'ab', value: 'cd' }),
+      Buffer.from('cd'),
+      noop,
+    ]),
+    expect: [
+      refused(0x1b, Status.UnknownCommand, false, false),
+      refused(0x30, Status.UnknownCommand, false, true),
+      refused(0x45, Status.UnknownCommand, false, false),
+      NOOP,
+    ],
   },
   { name: 'bad magic', bytes: request(Opcode.Noop, { magic: 0x81 }), expect: [{ op: BinaryOp.BadMagic }] },
   {
@@ -266,7 +328,11 @@ const fixtures: Fixture[] = [
     bytes: request(Opcode.Get, { key: 'k', extras: Buffer.alloc(255, 0xaa) }),
     expect: [refused(Opcode.Get, Status.InvalidArguments, true, true)],
   },
-  { name: 'a key of 251 bytes', bytes: request(Opcode.Get, { key: 'k'.repeat(251) }), expect: [refused(Opcode.Get, Status.InvalidArguments, true, true)] },
+  {
+    name: 'a key of 251 bytes',
+    bytes: request(Opcode.Get, { key: 'k'.repeat(251) }),
+    expect: [refused(Opcode.Get, Status.InvalidArguments, true, true)],
+  },
   { name: 'a key of 250 bytes', bytes: request(Opcode.Get, { key: 'k'.repeat(250) }), expect: [getReq(Opcode.Get, 'k'.repeat(250))] },
   ...(
     [
@@ -283,7 +349,13 @@ const fixtures: Fixture[] = [
       ['quit with extras', request(Opcode.Quit, { extras: u32s(0) })],
       ['SASL auth without a mechanism', request(Opcode.SaslAuth, { value: 'x' })],
     ] as const
-  ).map(([name, bytes]): Fixture => ({ name: `${name}: invalid, and the connection closes`, bytes, expect: [refused(bytes[1], Status.InvalidArguments, true, true)] })),
+  ).map(
+    ([name, bytes]): Fixture => ({
+      name: `${name}: invalid, and the connection closes`,
+      bytes,
+      expect: [refused(bytes[1], Status.InvalidArguments, true, true)],
+    }),
+  ),
   {
     name: 'a body length negative as a C int: too large, nothing swallowed',
     bytes: Buffer.concat([request(Opcode.Set, { key: 'k', extras: u32s(0, 0), bodylen: 0xfffffff0 }), noop]),
@@ -348,7 +420,7 @@ describe('binary protocol: framing and decoding', () => {
     assert.deepEqual(feed([bytes], saslLimits), [refused(Opcode.SaslAuth, Status.OutOfMemory, false, false), NOOP]);
   });
 
-  it('closes when key and extras cannot fit memcached\'s read buffer', () => {
+  it("closes when key and extras cannot fit memcached's read buffer", () => {
     assert.equal(READ_BUFFER_SIZE, 16384, "memcached.h's READ_BUFFER_SIZE");
     const header = request(Opcode.Get, { keylen: 65535, bodylen: 65535 });
     const frame = newFrame();
@@ -387,11 +459,21 @@ describe('binary protocol: responses', () => {
 
   it('a plain response, with a CAS past 32 bits', () => {
     const buf = encodeResponse(Opcode.Set, Status.Success, 0xfffffffe, 2 ** 40 + 5);
-    assert.deepEqual(header(buf), { magic: 0x81, opcode: Opcode.Set, keylen: 0, extlen: 0, datatype: 0, status: 0, bodylen: 0, opaque: 0xfffffffe, cas: 2n ** 40n + 5n });
+    assert.deepEqual(header(buf), {
+      magic: 0x81,
+      opcode: Opcode.Set,
+      keylen: 0,
+      extlen: 0,
+      datatype: 0,
+      status: 0,
+      bodylen: 0,
+      opaque: 0xfffffffe,
+      cas: 2n ** 40n + 5n,
+    });
     assert.equal(buf.length, 24);
   });
 
-  it('errors carry memcached\'s messages', () => {
+  it("errors carry memcached's messages", () => {
     const cases: [Status, string][] = [
       [Status.KeyNotFound, 'Not found'],
       [Status.KeyExists, 'Data exists for key.'],
@@ -413,18 +495,34 @@ describe('binary protocol: responses', () => {
 
   it('a value header counts the value that follows it', () => {
     const buf = encodeValueHeader(Opcode.GetK, 3, 99, 0xcafef00d, 'key', 10);
-    assert.deepEqual(header(buf), { magic: 0x81, opcode: Opcode.GetK, keylen: 3, extlen: 4, datatype: 0, status: 0, bodylen: 17, opaque: 3, cas: 99n });
+    assert.deepEqual(header(buf), {
+      magic: 0x81,
+      opcode: Opcode.GetK,
+      keylen: 3,
+      extlen: 4,
+      datatype: 0,
+      status: 0,
+      bodylen: 17,
+      opaque: 3,
+      cas: 99n,
+    });
     assert.equal(buf.readUInt32BE(24), 0xcafef00d);
     assert.equal(buf.toString('latin1', 28), 'key');
   });
 
   it('a key miss, a counter, stats', () => {
     const miss = encodeKeyMiss(Opcode.GetK, 1, 'k\xff');
-    assert.deepEqual([header(miss).status, header(miss).keylen, header(miss).bodylen, miss.toString('latin1', 24)], [Status.KeyNotFound, 2, 2, 'k\xff']);
+    assert.deepEqual(
+      [header(miss).status, header(miss).keylen, header(miss).bodylen, miss.toString('latin1', 24)],
+      [Status.KeyNotFound, 2, 2, 'k\xff'],
+    );
     const counter = encodeCounter(Opcode.Increment, 1, 5, 18446744073709551615n);
     assert.equal(counter.readBigUInt64BE(24), 18446744073709551615n);
     const stat = encodeStat(4, 'pid', '123');
-    assert.deepEqual([header(stat).opcode, header(stat).keylen, header(stat).bodylen, stat.toString('latin1', 24)], [Opcode.Stat, 3, 6, 'pid123']);
+    assert.deepEqual(
+      [header(stat).opcode, header(stat).keylen, header(stat).bodylen, stat.toString('latin1', 24)],
+      [Opcode.Stat, 3, 6, 'pid123'],
+    );
     assert.equal(encodeStat(4, '', '').length, 24);
   });
 });

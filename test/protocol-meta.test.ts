@@ -103,8 +103,16 @@ const fixtures: Fixture[] = [
       }),
     ],
   },
-  { name: 'mg with a negative TTL', bytes: b('mg foo T-1\r\n'), expect: [meta(MetaCommand.Get, 'foo', { flags: ['T-1'], hasTtl: true, ttl: -1 })] },
-  { name: 'mg of a base64 key', bytes: b('mg Zm9v b k v\r\n'), expect: [meta(MetaCommand.Get, 'foo', { flags: ['b', 'k', 'v'], keyBinary: true, value: true })] },
+  {
+    name: 'mg with a negative TTL',
+    bytes: b('mg foo T-1\r\n'),
+    expect: [meta(MetaCommand.Get, 'foo', { flags: ['T-1'], hasTtl: true, ttl: -1 })],
+  },
+  {
+    name: 'mg of a base64 key',
+    bytes: b('mg Zm9v b k v\r\n'),
+    expect: [meta(MetaCommand.Get, 'foo', { flags: ['b', 'k', 'v'], keyBinary: true, value: true })],
+  },
   {
     name: 'mg with 17 flags, the most memcached takes',
     bytes: b(`mg foo ${flags17.join(' ')}\r\n`),
@@ -128,7 +136,11 @@ const fixtures: Fixture[] = [
   { name: 'mg with a long opaque', bytes: b(`mg foo ${opaque33}\r\n`), expect: [meta(MetaCommand.Get, 'foo', { flags: [opaque33] })] },
   { name: 'mg without a key', bytes: b('mg\r\n'), expect: [ERROR] },
   { name: 'mg with a 251-byte key', bytes: b(`mg ${key251} v\r\n`), expect: [metaError(BAD_FORMAT)] },
-  { name: 'mg with 18 flags', bytes: b(`mg foo ${flags17.join(' ')} b\r\n`), expect: [metaError('CLIENT_ERROR options flags are too long')] },
+  {
+    name: 'mg with 18 flags',
+    bytes: b(`mg foo ${flags17.join(' ')} b\r\n`),
+    expect: [metaError('CLIENT_ERROR options flags are too long')],
+  },
   { name: 'mg with a repeated flag', bytes: b('mg foo v v\r\n'), expect: [metaError('CLIENT_ERROR duplicate flag')] },
   { name: 'mg with an unknown flag', bytes: b('mg foo !\r\n'), expect: [metaError('CLIENT_ERROR invalid flag')] },
   { name: 'mg with E, which 1.6.18 does not know', bytes: b('mg foo E1\r\n'), expect: [metaError('CLIENT_ERROR invalid flag')] },
@@ -143,13 +155,31 @@ const fixtures: Fixture[] = [
     expect: [meta(MetaCommand.Set, 'foo', { flags: ['T100', 'F5', 'c'], hasTtl: true, ttl: 100, clientFlags: 5, data: b('bar\r\n') })],
   },
   { name: 'ms of an empty value', bytes: b('ms foo 0\r\n\r\n'), expect: [meta(MetaCommand.Set, 'foo', { data: b('\r\n') })] },
-  { name: 'ms with CR LF inside the data', bytes: b('ms foo 4\r\n\r\n\r\n\r\n'), expect: [meta(MetaCommand.Set, 'foo', { data: b('\r\n\r\n\r\n') })] },
+  {
+    name: 'ms with CR LF inside the data',
+    bytes: b('ms foo 4\r\n\r\n\r\n\r\n'),
+    expect: [meta(MetaCommand.Set, 'foo', { data: b('\r\n\r\n\r\n') })],
+  },
   {
     name: 'ms append, stale, compare and quiet',
     bytes: b('ms foo 2 MA I C99 q\r\nhi\r\n'),
-    expect: [meta(MetaCommand.Set, 'foo', { flags: ['MA', 'I', 'C99', 'q'], mode: 0x41, setStale: true, hasCas: true, cas: 99n, noReply: true, data: b('hi\r\n') })],
+    expect: [
+      meta(MetaCommand.Set, 'foo', {
+        flags: ['MA', 'I', 'C99', 'q'],
+        mode: 0x41,
+        setStale: true,
+        hasCas: true,
+        cas: 99n,
+        noReply: true,
+        data: b('hi\r\n'),
+      }),
+    ],
   },
-  { name: 'ms client flags wrap at 32 bits', bytes: b('ms foo 1 F4294967296\r\nx\r\n'), expect: [meta(MetaCommand.Set, 'foo', { flags: ['F4294967296'], data: b('x\r\n') })] },
+  {
+    name: 'ms client flags wrap at 32 bits',
+    bytes: b('ms foo 1 F4294967296\r\nx\r\n'),
+    expect: [meta(MetaCommand.Set, 'foo', { flags: ['F4294967296'], data: b('x\r\n') })],
+  },
   {
     name: 'ms then mn',
     bytes: b('ms a 1 ME\r\n1\r\nmn\r\n'),
@@ -161,14 +191,26 @@ const fixtures: Fixture[] = [
   { name: 'ms with a negative length', bytes: b('ms foo -1\r\nmn\r\n'), expect: [metaError(BAD_FORMAT), meta(MetaCommand.Noop, '')] },
   { name: 'ms with a 251-byte key leaves its data', bytes: b(`ms ${key251} 3\r\nbar\r\n`), expect: [metaError(BAD_FORMAT), ERROR] },
   // From here the data block is read with the line, whatever is wrong with the flags.
-  { name: 'ms with a bad mode', bytes: b('ms foo 3 MX\r\nbar\r\nmn\r\n'), expect: [metaError('CLIENT_ERROR invalid mode for ms M token'), meta(MetaCommand.Noop, '')] },
+  {
+    name: 'ms with a bad mode',
+    bytes: b('ms foo 3 MX\r\nbar\r\nmn\r\n'),
+    expect: [metaError('CLIENT_ERROR invalid mode for ms M token'), meta(MetaCommand.Noop, '')],
+  },
   { name: 'ms with a long M token', bytes: b('ms foo 3 MSS\r\nbar\r\n'), expect: [metaError('CLIENT_ERROR incorrect length for M token')] },
   { name: 'ms with bad client flags', bytes: b('ms foo 3 Fabc\r\nbar\r\n'), expect: [metaError(BAD_FORMAT)] },
   { name: 'ms with a bad CAS', bytes: b('ms foo 3 Cabc\r\nbar\r\n'), expect: [metaError('CLIENT_ERROR bad token in command line format')] },
   { name: 'ms with a repeated flag', bytes: b('ms foo 3 T1 T2\r\nbar\r\n'), expect: [metaError('CLIENT_ERROR duplicate flag')] },
-  { name: 'ms: a bad token outranks a bad mode', bytes: b('ms foo 3 Tx MX\r\nbar\r\n'), expect: [metaError('CLIENT_ERROR bad token in command line format')] },
+  {
+    name: 'ms: a bad token outranks a bad mode',
+    bytes: b('ms foo 3 Tx MX\r\nbar\r\n'),
+    expect: [metaError('CLIENT_ERROR bad token in command line format')],
+  },
   { name: 'ms with a long opaque', bytes: b(`ms foo 3 ${opaque33}\r\nbar\r\n`), expect: [metaError('CLIENT_ERROR opaque token too long')] },
-  { name: 'ms: a bad mode outranks a long opaque', bytes: b(`ms foo 3 ${opaque33} MX\r\nbar\r\n`), expect: [metaError('CLIENT_ERROR invalid mode for ms M token')] },
+  {
+    name: 'ms: a bad mode outranks a long opaque',
+    bytes: b(`ms foo 3 ${opaque33} MX\r\nbar\r\n`),
+    expect: [metaError('CLIENT_ERROR invalid mode for ms M token')],
+  },
   { name: 'ms of a key that is not base64', bytes: b('ms foo 3 b\r\nbar\r\n'), expect: [metaError('CLIENT_ERROR error decoding key')] },
   {
     name: 'ms whose data block does not end in CR LF',
@@ -181,7 +223,17 @@ const fixtures: Fixture[] = [
   {
     name: 'md quiet, compare, stale, with TTL',
     bytes: b('md foo q C5 I T30\r\n'),
-    expect: [meta(MetaCommand.Delete, 'foo', { flags: ['q', 'C5', 'I', 'T30'], noReply: true, hasCas: true, cas: 5n, setStale: true, hasTtl: true, ttl: 30 })],
+    expect: [
+      meta(MetaCommand.Delete, 'foo', {
+        flags: ['q', 'C5', 'I', 'T30'],
+        noReply: true,
+        hasCas: true,
+        cas: 5n,
+        setStale: true,
+        hasTtl: true,
+        ttl: 30,
+      }),
+    ],
   },
   { name: 'md without a key', bytes: b('md\r\n'), expect: [ERROR] },
   { name: 'md with a 251-byte key', bytes: b(`md ${key251}\r\n`), expect: [metaError(BAD_FORMAT)] },
@@ -191,7 +243,16 @@ const fixtures: Fixture[] = [
   {
     name: 'ma decr with delta, initial value and vivify',
     bytes: b('ma foo MD D5 J10 N0 v\r\n'),
-    expect: [meta(MetaCommand.Arith, 'foo', { flags: ['MD', 'D5', 'J10', 'N0', 'v'], mode: 0x44, delta: 5n, initial: 10n, vivify: true, value: true })],
+    expect: [
+      meta(MetaCommand.Arith, 'foo', {
+        flags: ['MD', 'D5', 'J10', 'N0', 'v'],
+        mode: 0x44,
+        delta: 5n,
+        initial: 10n,
+        vivify: true,
+        value: true,
+      }),
+    ],
   },
   {
     name: 'ma with the largest delta',
@@ -233,11 +294,18 @@ describe('meta protocol: framing and decoding', () => {
     // Fixtures that end in a lone ERROR line are left out: it would take the next fixture's bytes.
     const all = fixtures.filter((f) => f.expect.every((e) => e !== ERROR) || f.expect.length === 1);
     const bytes = Buffer.concat(all.map((f) => f.bytes));
-    assert.deepEqual(feed([bytes]), all.flatMap((f) => f.expect));
+    assert.deepEqual(
+      feed([bytes]),
+      all.flatMap((f) => f.expect),
+    );
     for (let size = 1; size <= 7; size += 3) {
       const chunks: Buffer[] = [];
       for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
-      assert.deepEqual(feed(chunks), all.flatMap((f) => f.expect), `chunks of ${size}`);
+      assert.deepEqual(
+        feed(chunks),
+        all.flatMap((f) => f.expect),
+        `chunks of ${size}`,
+      );
     }
   });
 

@@ -32,7 +32,14 @@ interface Fixture {
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 const err = (reply: Buffer, noreply = false): TextRequest => ({ op: Op.Error, reply, noreply });
-const store = (mode: StoreMode, key: string, flags: number, exptime: number, data: string, extra: Partial<{ cas: bigint; noreply: boolean }> = {}): TextRequest => ({
+const store = (
+  mode: StoreMode,
+  key: string,
+  flags: number,
+  exptime: number,
+  data: string,
+  extra: Partial<{ cas: bigint; noreply: boolean }> = {},
+): TextRequest => ({
   op: Op.Store,
   mode,
   key,
@@ -69,56 +76,96 @@ const fixtures: Fixture[] = [
   { name: '251-byte key in a multiget', bytes: b(`get a ${key251} b\r\n`), expect: [get(['a'], { badKey: true })] },
   { name: 'runs of spaces', bytes: b('  get   a    b  \r\n'), expect: [get(['a', 'b'])] },
   { name: 'set with data', bytes: b('set foo 5 0 3\r\nbar\r\n'), expect: [store(StoreMode.Set, 'foo', 5, 0, 'bar\r\n')] },
-  { name: 'set with CR LF inside the data', bytes: b('set k 0 0 4\r\n\r\n\r\n\r\n'), expect: [store(StoreMode.Set, 'k', 0, 0, '\r\n\r\n\r\n')] },
+  {
+    name: 'set with CR LF inside the data',
+    bytes: b('set k 0 0 4\r\n\r\n\r\n\r\n'),
+    expect: [store(StoreMode.Set, 'k', 0, 0, '\r\n\r\n\r\n')],
+  },
   { name: 'set of an empty value', bytes: b('set k 0 0 0\r\n\r\n'), expect: [store(StoreMode.Set, 'k', 0, 0, '\r\n')] },
   { name: 'set noreply', bytes: b('set k 1 2 1 noreply\r\nx\r\n'), expect: [store(StoreMode.Set, 'k', 1, 2, 'x\r\n', { noreply: true })] },
-  { name: 'add replace append prepend', bytes: b('add a 0 0 1\r\n1\r\nreplace a 0 0 1\r\n2\r\nappend a 0 0 1\r\n3\r\nprepend a 0 0 1\r\n4\r\n'), expect: [
-    store(StoreMode.Add, 'a', 0, 0, '1\r\n'),
-    store(StoreMode.Replace, 'a', 0, 0, '2\r\n'),
-    store(StoreMode.Append, 'a', 0, 0, '3\r\n'),
-    store(StoreMode.Prepend, 'a', 0, 0, '4\r\n'),
-  ] },
+  {
+    name: 'add replace append prepend',
+    bytes: b('add a 0 0 1\r\n1\r\nreplace a 0 0 1\r\n2\r\nappend a 0 0 1\r\n3\r\nprepend a 0 0 1\r\n4\r\n'),
+    expect: [
+      store(StoreMode.Add, 'a', 0, 0, '1\r\n'),
+      store(StoreMode.Replace, 'a', 0, 0, '2\r\n'),
+      store(StoreMode.Append, 'a', 0, 0, '3\r\n'),
+      store(StoreMode.Prepend, 'a', 0, 0, '4\r\n'),
+    ],
+  },
   { name: 'cas', bytes: b('cas k 0 0 1 12345\r\nx\r\n'), expect: [store(StoreMode.Cas, 'k', 0, 0, 'x\r\n', { cas: 12345n })] },
   { name: 'flags wrap at 32 bits', bytes: b('set k 4294967296 0 1\r\nx\r\n'), expect: [store(StoreMode.Set, 'k', 0, 0, 'x\r\n')] },
   { name: 'negative exptime', bytes: b('set k 0 -1 1\r\nx\r\n'), expect: [store(StoreMode.Set, 'k', 0, -1, 'x\r\n')] },
   { name: 'negative length: no data block', bytes: b('set k 0 0 -1\r\nget k\r\n'), expect: [err(Reply.BAD_FORMAT), get(['k'])] },
-  { name: 'non-numeric length, noreply: data parsed as a command', bytes: b('set k 0 0 abc noreply\r\nx\r\n'), expect: [err(Reply.BAD_FORMAT, true), err(Reply.ERROR)] },
+  {
+    name: 'non-numeric length, noreply: data parsed as a command',
+    bytes: b('set k 0 0 abc noreply\r\nx\r\n'),
+    expect: [err(Reply.BAD_FORMAT, true), err(Reply.ERROR)],
+  },
   { name: 'too many tokens for set', bytes: b('set k 0 0 1 noreply extra\r\n'), expect: [err(Reply.ERROR)] },
-  { name: 'data block too long', bytes: b('set k 0 0 1\r\nxyz\r\n'), expect: [{ op: Op.Error, reply: Reply.BAD_DATA_CHUNK, noreply: false, failedSetSize: 48 + 2 + 3 + 8 }, err(Reply.ERROR)] },
+  {
+    name: 'data block too long',
+    bytes: b('set k 0 0 1\r\nxyz\r\n'),
+    expect: [{ op: Op.Error, reply: Reply.BAD_DATA_CHUNK, noreply: false, failedSetSize: 48 + 2 + 3 + 8 }, err(Reply.ERROR)],
+  },
   { name: 'storage key of 251 bytes', bytes: b(`set ${key251} 0 0 1\r\nx\r\n`), expect: [err(Reply.BAD_FORMAT), err(Reply.ERROR)] },
-  { name: 'delete forms', bytes: b('delete a\r\ndelete a 0\r\ndelete a noreply\r\ndelete a 0 noreply\r\ndelete a 1\r\n'), expect: [
-    { op: Op.Delete, key: 'a', noreply: false },
-    { op: Op.Delete, key: 'a', noreply: false },
-    { op: Op.Delete, key: 'a', noreply: true },
-    { op: Op.Delete, key: 'a', noreply: true },
-    err(Reply.DELETE_USAGE),
-  ] },
-  { name: 'incr and decr', bytes: b('incr a 5\r\ndecr a 18446744073709551615 noreply\r\nincr a -1\r\n'), expect: [
-    { op: Op.Arith, incr: true, key: 'a', delta: 5n, noreply: false },
-    { op: Op.Arith, incr: false, key: 'a', delta: 18446744073709551615n, noreply: true },
-    err(Reply.INVALID_DELTA),
-  ] },
-  { name: 'touch', bytes: b('touch a 10\r\ntouch a x\r\n'), expect: [
-    { op: Op.Touch, key: 'a', exptime: 10, noreply: false },
-    err(Reply.INVALID_EXPTIME),
-  ] },
-  { name: 'flush_all forms', bytes: b('flush_all\r\nflush_all 10\r\nflush_all noreply\r\nflush_all x\r\n'), expect: [
-    { op: Op.FlushAll, delay: 0, noreply: false },
-    { op: Op.FlushAll, delay: 10, noreply: false },
-    { op: Op.FlushAll, delay: 0, noreply: true },
-    { op: Op.FlushAll, delay: NaN, noreply: false },
-  ] },
-  { name: 'version, verbosity, quit', bytes: b('version\r\nverbosity 1\r\nquit\r\n'), expect: [
-    { op: Op.Version },
-    { op: Op.Verbosity, level: 1, noreply: false },
-    { op: Op.Quit },
-  ] },
-  { name: 'shutdown forms', bytes: b('shutdown\r\nshutdown graceful\r\nshutdown now\r\n'), expect: [
-    { op: Op.Shutdown, graceful: false, invalid: false },
-    { op: Op.Shutdown, graceful: true, invalid: false },
-    { op: Op.Shutdown, graceful: false, invalid: true },
-  ] },
-  { name: 'stats', bytes: b('stats\r\nstats items\r\n'), expect: [{ op: Op.Stats, args: [] }, { op: Op.Stats, args: ['items'] }] },
+  {
+    name: 'delete forms',
+    bytes: b('delete a\r\ndelete a 0\r\ndelete a noreply\r\ndelete a 0 noreply\r\ndelete a 1\r\n'),
+    expect: [
+      { op: Op.Delete, key: 'a', noreply: false },
+      { op: Op.Delete, key: 'a', noreply: false },
+      { op: Op.Delete, key: 'a', noreply: true },
+      { op: Op.Delete, key: 'a', noreply: true },
+      err(Reply.DELETE_USAGE),
+    ],
+  },
+  {
+    name: 'incr and decr',
+    bytes: b('incr a 5\r\ndecr a 18446744073709551615 noreply\r\nincr a -1\r\n'),
+    expect: [
+      { op: Op.Arith, incr: true, key: 'a', delta: 5n, noreply: false },
+      { op: Op.Arith, incr: false, key: 'a', delta: 18446744073709551615n, noreply: true },
+      err(Reply.INVALID_DELTA),
+    ],
+  },
+  {
+    name: 'touch',
+    bytes: b('touch a 10\r\ntouch a x\r\n'),
+    expect: [{ op: Op.Touch, key: 'a', exptime: 10, noreply: false }, err(Reply.INVALID_EXPTIME)],
+  },
+  {
+    name: 'flush_all forms',
+    bytes: b('flush_all\r\nflush_all 10\r\nflush_all noreply\r\nflush_all x\r\n'),
+    expect: [
+      { op: Op.FlushAll, delay: 0, noreply: false },
+      { op: Op.FlushAll, delay: 10, noreply: false },
+      { op: Op.FlushAll, delay: 0, noreply: true },
+      { op: Op.FlushAll, delay: NaN, noreply: false },
+    ],
+  },
+  {
+    name: 'version, verbosity, quit',
+    bytes: b('version\r\nverbosity 1\r\nquit\r\n'),
+    expect: [{ op: Op.Version }, { op: Op.Verbosity, level: 1, noreply: false }, { op: Op.Quit }],
+  },
+  {
+    name: 'shutdown forms',
+    bytes: b('shutdown\r\nshutdown graceful\r\nshutdown now\r\n'),
+    expect: [
+      { op: Op.Shutdown, graceful: false, invalid: false },
+      { op: Op.Shutdown, graceful: true, invalid: false },
+      { op: Op.Shutdown, graceful: false, invalid: true },
+    ],
+  },
+  {
+    name: 'stats',
+    bytes: b('stats\r\nstats items\r\n'),
+    expect: [
+      { op: Op.Stats, args: [] },
+      { op: Op.Stats, args: ['items'] },
+    ],
+  },
   { name: 'unknown and empty lines', bytes: b('bogus\r\n\r\nx\r\n'), expect: [err(Reply.ERROR), err(Reply.ERROR), err(Reply.ERROR)] },
   { name: 'a NUL ends the command', bytes: b('get a\0b\r\n'), expect: [get(['a'])] },
   { name: 'HTTP request line closes', bytes: b('GET / HTTP/1.1\r\n'), expect: [{ op: Op.Close }] },
@@ -156,7 +203,17 @@ describe('text protocol: framing and decoding', () => {
     const size = limits.itemSizeMax;
     const bytes = Buffer.concat([b(`set big 0 0 ${size}\r\n`), Buffer.alloc(size, 0x61), b('\r\nget big\r\n')]);
     const expect: Outcome[] = [
-      { op: Op.Store, mode: StoreMode.Set, key: 'big', flags: 0, exptime: 0, data: Buffer.alloc(0), cas: 0n, noreply: false, tooLarge: true },
+      {
+        op: Op.Store,
+        mode: StoreMode.Set,
+        key: 'big',
+        flags: 0,
+        exptime: 0,
+        data: Buffer.alloc(0),
+        cas: 0n,
+        noreply: false,
+        tooLarge: true,
+      },
       get(['big']),
     ];
     assert.deepEqual(feed([bytes]), expect);

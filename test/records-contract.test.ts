@@ -255,17 +255,19 @@ describe('records contract', function () {
         ];
         for (const message of messages) harness.engine.sendRecord(message, conns);
         const expected = Buffer.concat(
-          messages.flat().map((segment) =>
-            Buffer.isBuffer(segment)
-              ? segment
-              : segment === small
-                ? pattern(1, 100)
-                : segment === medium
-                  ? pattern(2, 20000)
-                  : segment === large
-                    ? pattern(3, 300000)
-                    : pattern(2, 20000).subarray(100, 5100),
-          ),
+          messages
+            .flat()
+            .map((segment) =>
+              Buffer.isBuffer(segment)
+                ? segment
+                : segment === small
+                  ? pattern(1, 100)
+                  : segment === medium
+                    ? pattern(2, 20000)
+                    : segment === large
+                      ? pattern(3, 300000)
+                      : pattern(2, 20000).subarray(100, 5100),
+            ),
         );
         for (const client of group) {
           const got = await client.waitFor(expected.length);
@@ -464,4 +466,3 @@ describe('records contract', function () {
     });
   }
 });
-

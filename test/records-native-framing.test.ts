@@ -14,12 +14,62 @@ import { missing } from '../conformance/lib/required';
 import { Random } from './helpers/random';
 
 const NUMBERS = [
-  '0', '1', '5', '10', '100', '-1', '+5', '-0', ' 7', '007', '2147483647', '2147483646', '2147483648', '4294967295',
-  '4294967296', '9223372036854775807', '9223372036854775808', '-9223372036854775808', '-9223372036854775809',
-  '18446744073709551615', '18446744073709551616', '99999999999999999999', '1048576', '1048500', '524288', '12a', 'abc',
-  '', '1\t', '0x10', '1000000', '999999999999999', '1000000000000000',
+  '0',
+  '1',
+  '5',
+  '10',
+  '100',
+  '-1',
+  '+5',
+  '-0',
+  ' 7',
+  '007',
+  '2147483647',
+  '2147483646',
+  '2147483648',
+  '4294967295',
+  '4294967296',
+  '9223372036854775807',
+  '9223372036854775808',
+  '-9223372036854775808',
+  '-9223372036854775809',
+  '18446744073709551615',
+  '18446744073709551616',
+  '99999999999999999999',
+  '1048576',
+  '1048500',
+  '524288',
+  '12a',
+  'abc',
+  '',
+  '1\t',
+  '0x10',
+  '1000000',
+  '999999999999999',
+  '1000000000000000',
 ];
-const COMMANDS = ['set', 'add', 'replace', 'append', 'prepend', 'cas', 'ms', 'mg', 'get', 'gets', 'incr', 'sets', 'se', 'msx', 'ma', 'delete', 'version', 'mn', 'touch', 'gat'];
+const COMMANDS = [
+  'set',
+  'add',
+  'replace',
+  'append',
+  'prepend',
+  'cas',
+  'ms',
+  'mg',
+  'get',
+  'gets',
+  'incr',
+  'sets',
+  'se',
+  'msx',
+  'ma',
+  'delete',
+  'version',
+  'mn',
+  'touch',
+  'gat',
+];
 
 function textCase(r: Random): Buffer {
   const command = r.pick(COMMANDS);
@@ -60,7 +110,10 @@ function textCase(r: Random): Buffer {
   return r.below(3) === 0 ? whole.subarray(0, r.below(whole.length + 1)) : whole;
 }
 
-const OPCODES = [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x7f, 0xff];
+const OPCODES = [
+  0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16,
+  0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x7f, 0xff,
+];
 
 function binaryCase(r: Random): Buffer {
   const header = Buffer.alloc(24);
@@ -97,7 +150,10 @@ describe('native framing matches the TypeScript framers', function () {
     }
   });
 
-  for (const [protocol, make] of [['text', textCase], ['binary', binaryCase]] as const) {
+  for (const [protocol, make] of [
+    ['text', textCase],
+    ['binary', binaryCase],
+  ] as const) {
     it(`${protocol}: 30,000 generated requests under three sets of limits`, () => {
       const r = new Random(protocol === 'text' ? 7 : 11);
       const out = newFrame();
@@ -106,8 +162,19 @@ describe('native framing matches the TypeScript framers', function () {
         const limits = LIMITS[i % LIMITS.length];
         const ts = protocol === 'text' ? frameText(bytes, 0, bytes.length, limits, out) : frameBinary(bytes, 0, bytes.length, limits, out);
         const expected = [ts.status, ts.length, ts.swallow, ts.needed];
-        const got = native.frame(bytes, protocol === 'binary' ? 2 : 1, limits.itemSizeMax, limits.casEnabled ? 1 : 0, limits.slabChunkMax, limits.sasl ? 1 : 0);
-        assert.deepEqual(got, expected, `case ${i} (${JSON.stringify(bytes.toString('latin1').slice(0, 120))}, ${bytes.length} bytes, limits ${i % LIMITS.length})`);
+        const got = native.frame(
+          bytes,
+          protocol === 'binary' ? 2 : 1,
+          limits.itemSizeMax,
+          limits.casEnabled ? 1 : 0,
+          limits.slabChunkMax,
+          limits.sasl ? 1 : 0,
+        );
+        assert.deepEqual(
+          got,
+          expected,
+          `case ${i} (${JSON.stringify(bytes.toString('latin1').slice(0, 120))}, ${bytes.length} bytes, limits ${i % LIMITS.length})`,
+        );
       }
     });
   }

@@ -70,7 +70,11 @@ class SlowReader {
   private bufferedLength = 0;
   readonly socket: net.Socket;
 
-  constructor(port: number, readonly key: string, readonly pace: Pacer) {
+  constructor(
+    port: number,
+    readonly key: string,
+    readonly pace: Pacer,
+  ) {
     this.socket = net.connect(port, '127.0.0.1');
     this.socket.on('error', () => undefined);
     this.socket.on('close', () => {
@@ -203,7 +207,14 @@ describe('records safety under load', function () {
         const size = 1000000;
         const writer = await connect(port);
         let version = 0;
-        assert.equal(await request(writer, Buffer.concat([Buffer.from(`set hot 0 0 ${size}\r\n`), versionedValue(version, size), Buffer.from('\r\n')]), '\r\n'), 'STORED\r\n');
+        assert.equal(
+          await request(
+            writer,
+            Buffer.concat([Buffer.from(`set hot 0 0 ${size}\r\n`), versionedValue(version, size), Buffer.from('\r\n')]),
+            '\r\n',
+          ),
+          'STORED\r\n',
+        );
         const pacer = new Pacer(1024 * 1024);
         const readers = Array.from({ length: 200 }, () => new SlowReader(port, 'hot', pacer));
         // Clients that take part of a value and vanish, beside the readers.
@@ -295,7 +306,8 @@ describe('records safety under load', function () {
         await storm(4);
         await settle();
         const after = processStatus(pid);
-        if (process.env.RC_TEST_VERBOSE) console.log(`    RSS ${baseline.rssKb} kB -> ${after.rssKb} kB, fds ${baseline.fds} -> ${after.fds}`);
+        if (process.env.RC_TEST_VERBOSE)
+          console.log(`    RSS ${baseline.rssKb} kB -> ${after.rssKb} kB, fds ${baseline.fds} -> ${after.fds}`);
         assert.equal(await statValue(port, 'curr_connections'), 1, 'only the stats connection is open');
         assert.ok(after.fds <= baseline.fds, `descriptors: ${baseline.fds} before, ${after.fds} after`);
         assert.ok(
@@ -324,7 +336,11 @@ describe('records safety under load', function () {
     const writer = await connect(port);
     for (let round = 0; round < 3; round++) {
       const size = 300000 + round * 1000;
-      await request(writer, Buffer.concat([Buffer.from(`set k${round} 0 0 ${size}\r\n`), versionedValue(round, size), Buffer.from('\r\n')]), '\r\n');
+      await request(
+        writer,
+        Buffer.concat([Buffer.from(`set k${round} 0 0 ${size}\r\n`), versionedValue(round, size), Buffer.from('\r\n')]),
+        '\r\n',
+      );
       await Promise.all([
         ...Array.from({ length: 100 }, async () => {
           const socket = await connect(port);
@@ -353,4 +369,3 @@ describe('records safety under load', function () {
     assert.ok(fdsAfter <= fdsBefore, `no descriptor outlives the engine (${fdsBefore} before, ${fdsAfter} after)`);
   });
 });
-

@@ -261,7 +261,7 @@ describe('server process', function () {
     socket.destroy();
     await assertServing(server);
   });
-  it('exits 71 (EX_OSERR) with memcached\'s message when its port is taken', async () => {
+  it("exits 71 (EX_OSERR) with memcached's message when its port is taken", async () => {
     const occupant = net.createServer();
     await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve));
     const port = (occupant.address() as net.AddressInfo).port;
@@ -327,7 +327,10 @@ describe('server process', function () {
     const pid = server.child.pid as number;
     // Real, effective, saved and filesystem ids all change.
     const ids = (field: string) => {
-      const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+      const line = fs
+        .readFileSync(`/proc/${pid}/status`, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${field}:`));
       return (line ?? '').split(/\s+/).slice(1, 5);
     };
     await waitFor(() => server!.hasExited() || ids('Uid')[0] === uid);
@@ -335,7 +338,10 @@ describe('server process', function () {
     assert.deepEqual(ids('Uid'), [uid, uid, uid, uid]);
     assert.deepEqual(ids('Gid'), [gid, gid, gid, gid]);
     // memcached drops every supplementary group (setgroups(0, NULL)): its Groups line is empty.
-    const groups = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Groups:(.*)$/m)?.[1].trim();
+    const groups = fs
+      .readFileSync(`/proc/${pid}/status`, 'utf8')
+      .match(/^Groups:(.*)$/m)?.[1]
+      .trim();
     assert.equal(groups, '', 'no supplementary groups');
     // It still serves, as that user.
     const socket = await connect(server.port);

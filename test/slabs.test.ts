@@ -12,16 +12,60 @@ const MB = 1024 * 1024;
 
 /** `memcached -vv` "slab class N: chunk size S perslab P", as [S, P] by class. */
 const DEFAULT_CLASSES: [number, number][] = [
-  [96, 10922], [120, 8738], [152, 6898], [192, 5461], [240, 4369], [304, 3449], [384, 2730], [480, 2184],
-  [600, 1747], [752, 1394], [944, 1110], [1184, 885], [1480, 708], [1856, 564], [2320, 451], [2904, 361],
-  [3632, 288], [4544, 230], [5680, 184], [7104, 147], [8880, 118], [11104, 94], [13880, 75], [17352, 60],
-  [21696, 48], [27120, 38], [33904, 30], [42384, 24], [52984, 19], [66232, 15], [82792, 12], [103496, 10],
-  [129376, 8], [161720, 6], [202152, 5], [252696, 4], [315872, 3], [394840, 2], [524288, 2],
+  [96, 10922],
+  [120, 8738],
+  [152, 6898],
+  [192, 5461],
+  [240, 4369],
+  [304, 3449],
+  [384, 2730],
+  [480, 2184],
+  [600, 1747],
+  [752, 1394],
+  [944, 1110],
+  [1184, 885],
+  [1480, 708],
+  [1856, 564],
+  [2320, 451],
+  [2904, 361],
+  [3632, 288],
+  [4544, 230],
+  [5680, 184],
+  [7104, 147],
+  [8880, 118],
+  [11104, 94],
+  [13880, 75],
+  [17352, 60],
+  [21696, 48],
+  [27120, 38],
+  [33904, 30],
+  [42384, 24],
+  [52984, 19],
+  [66232, 15],
+  [82792, 12],
+  [103496, 10],
+  [129376, 8],
+  [161720, 6],
+  [202152, 5],
+  [252696, 4],
+  [315872, 3],
+  [394840, 2],
+  [524288, 2],
 ];
 /** memcached -vv -f 2 -n 100 */
 const FACTOR_2_CLASSES: [number, number][] = [
-  [152, 6898], [304, 3449], [608, 1724], [1216, 862], [2432, 431], [4864, 215], [9728, 107], [19456, 53],
-  [38912, 26], [77824, 13], [155648, 6], [524288, 2],
+  [152, 6898],
+  [304, 3449],
+  [608, 1724],
+  [1216, 862],
+  [2432, 431],
+  [4864, 215],
+  [9728, 107],
+  [19456, 53],
+  [38912, 26],
+  [77824, 13],
+  [155648, 6],
+  [524288, 2],
 ];
 /** memcached -vv -o slab_chunk_max=65536: the default table cut off, then one 64 KiB class. */
 const CHUNK_MAX_64K_CLASSES: [number, number][] = [...DEFAULT_CLASSES.slice(0, 28), [65536, 16]];
@@ -39,7 +83,10 @@ function memory(limitBytes = 64 * MB, geometry = geometries[0][1]): SlabMemory {
 describe('slabs: classes as memcached sizes them', () => {
   for (const [name, geometry, classes] of geometries) {
     it(`chunk sizes and chunks per page, ${name}`, () => {
-      assert.deepEqual(slabClassSizes(geometry.chunkSize, geometry.factor, geometry.slabChunkMax), classes.map(([size]) => size));
+      assert.deepEqual(
+        slabClassSizes(geometry.chunkSize, geometry.factor, geometry.slabChunkMax),
+        classes.map(([size]) => size),
+      );
       const m = memory(64 * MB, geometry);
       for (let id = 1; id <= classes.length; id++) {
         assert.equal(m.chunkSizeOf(id), classes[id - 1][0], `class ${id} size`);
@@ -67,7 +114,7 @@ describe('slabs: classes as memcached sizes them', () => {
   });
 });
 
-describe('slabs: where an item\'s memory sits', () => {
+describe("slabs: where an item's memory sits", () => {
   it('an item up to slab_chunk_max is one chunk of its class', () => {
     const m = memory();
     assert.deepEqual(m.layout(65, 3, 0, 5, true), { lruClass: 1, chunks: [1] });

@@ -48,7 +48,10 @@ function stats(ctx: ReturnType<typeof testContext>['ctx'], line: string): string
 
 /** The value of one STAT line of a reply. */
 function statOf(reply: string, name: string): string | undefined {
-  return reply.split('\r\n').find((l) => l.startsWith(`STAT ${name} `))?.slice(`STAT ${name} `.length);
+  return reply
+    .split('\r\n')
+    .find((l) => l.startsWith(`STAT ${name} `))
+    ?.slice(`STAT ${name} `.length);
 }
 
 /**
@@ -109,7 +112,7 @@ describe('stats', () => {
     for (const [name, value] of expected) assert.equal(statOf(reply, name), value, name);
   });
 
-  it('`stats settings` shows memcached\'s defaults, and then its own three', () => {
+  it("`stats settings` shows memcached's defaults, and then its own three", () => {
     const { ctx } = testContext();
     const pairs = settingsStatPairs(ctx).map(([name, value]) => [name, String(value)]);
     // One thread runs requests here, whatever -t says (config.ts WORKER_THREADS).

@@ -85,7 +85,10 @@ export function versions(loadgenBinary: string): Versions {
   if (/^[0-9a-f]+$/.test(commit)) recordcache += ` (${commit}${dirty ? ', modified' : ''})`;
   const loadgenVersion = (() => {
     try {
-      return fs.readFileSync(path.resolve(__dirname, '../loadgen/loadgen.c'), 'utf8').match(/#define LOADGEN_VERSION "([^"]+)"/)?.[1] ?? 'unknown';
+      return (
+        fs.readFileSync(path.resolve(__dirname, '../loadgen/loadgen.c'), 'utf8').match(/#define LOADGEN_VERSION "([^"]+)"/)?.[1] ??
+        'unknown'
+      );
     } catch {
       return 'unknown';
     }

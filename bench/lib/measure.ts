@@ -379,7 +379,10 @@ export function noErrorsCheck(results: readonly LoadgenResult[]): Check {
     name: 'no errors',
     ok: errors === 0,
     detail: results
-      .map((r) => `errors ${r.all.errors}, unexpected ${r.unexpected_replies}, connect errors ${r.connect_errors}, disconnects ${r.disconnects}`)
+      .map(
+        (r) =>
+          `errors ${r.all.errors}, unexpected ${r.unexpected_replies}, connect errors ${r.connect_errors}, disconnects ${r.disconnects}`,
+      )
       .join('; '),
   };
 }
@@ -389,7 +392,10 @@ export function commonDetails(run: LoadRun, measured: LoadgenResult): Record<str
   return {
     server_cpu_percent: round(run.window.serverCpuPercent, 1),
     server_cpu_busy_percent: round(run.window.serverCpuBusyPercent, 1),
-    loadgen_cpu_percent: round(run.results.reduce((s, r) => s + r.cpu_percent, 0), 1),
+    loadgen_cpu_percent: round(
+      run.results.reduce((s, r) => s + r.cpu_percent, 0),
+      1,
+    ),
     loadgen_cpu_busy_percent: round(run.window.loadgenCpuBusyPercent, 1),
     other_cpu_percent: round(run.window.otherCpuPercent, 1),
     server_wait_percent: round(run.window.serverWaitPercent, 1),

@@ -23,7 +23,10 @@ function readText(path: string): string | null {
 function statFields(pid: number): string[] | null {
   const text = readText(`/proc/${pid}/stat`);
   if (text === null) return null;
-  return text.slice(text.lastIndexOf(')') + 2).trim().split(' ');
+  return text
+    .slice(text.lastIndexOf(')') + 2)
+    .trim()
+    .split(' ');
 }
 
 /** User plus system CPU of a process and all its threads, in seconds. */

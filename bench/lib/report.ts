@@ -116,7 +116,9 @@ export function summarise(workloads: WorkloadResult[], targets: TargetInfo[]): F
           : okRuns.length === 0
             ? 'failed'
             : 'ok';
-      const failed = [...reference, ...okRuns].flatMap((r) => r.checks.filter((c) => !c.ok).map((c) => `${r.target} run ${r.run}: ${c.name} (${c.detail})`));
+      const failed = [...reference, ...okRuns].flatMap((r) =>
+        r.checks.filter((c) => !c.ok).map((c) => `${r.target} run ${r.run}: ${c.name} (${c.detail})`),
+      );
       const median = (rs: RunRecord[], key: string): number => spread(rs.map((r) => Number(r.details[key]))).median;
       for (const figure of w.figures) {
         const ratios: number[] = [];
@@ -215,7 +217,11 @@ function withRange(s: Spread, format: (v: number) => string): string {
 function renderMatrix(results: BenchResults, lines: string[]): void {
   lines.push('## Summary', '');
   const candidates = [...new Set(results.summary.map((x) => x.candidate).filter(Boolean))];
-  lines.push('| Workload | Figure | better | memcached | ' + (candidates.length ? 'recordcache | ratio (median, range) | backend |' : '') + ' checks |');
+  lines.push(
+    '| Workload | Figure | better | memcached | ' +
+      (candidates.length ? 'recordcache | ratio (median, range) | backend |' : '') +
+      ' checks |',
+  );
   lines.push('|---|---|---|---|' + (candidates.length ? '---|---|---|' : '') + '---|');
   for (const x of results.summary) {
     const figureCells = `| ${x.workload} ${x.title} | ${x.figure.label} | ${x.figure.better} | ${withRange(x.memcached, (n) => formatFigure(n, x.figure))} |`;
@@ -223,7 +229,10 @@ function renderMatrix(results: BenchResults, lines: string[]): void {
     let candidateCells = '';
     if (candidates.length) {
       if (x.status === 'ok') {
-        const ratio = x.ratio.n > 1 ? `**${formatRatio(x.ratio.median)}** (${formatRatio(x.ratio.min)}–${formatRatio(x.ratio.max)})` : `**${formatRatio(x.ratio.median)}**`;
+        const ratio =
+          x.ratio.n > 1
+            ? `**${formatRatio(x.ratio.median)}** (${formatRatio(x.ratio.min)}–${formatRatio(x.ratio.max)})`
+            : `**${formatRatio(x.ratio.median)}**`;
         candidateCells = ` ${withRange(x.recordcache, format)} | ${ratio} | ${x.backend ?? (x.candidate || '–')} |`;
       } else {
         const status = x.status === 'unavailable' ? 'not measured: backend unavailable' : x.status;
@@ -266,7 +275,9 @@ function renderMatrix(results: BenchResults, lines: string[]): void {
       '(/proc/<pid>/task/*/schedstat), share of the window. Other = CPU used by unrelated programs, on any CPU, during the window.',
     '',
   );
-  lines.push('| Workload | Server | Run | figures | server CPU | server CPU busy | generator CPU | waited (server / generator) | other | p50 µs | p99 µs | p99.9 µs | checks |');
+  lines.push(
+    '| Workload | Server | Run | figures | server CPU | server CPU busy | generator CPU | waited (server / generator) | other | p50 µs | p99 µs | p99.9 µs | checks |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const w of results.workloads) {
     for (const r of w.runs) {
@@ -276,7 +287,8 @@ function renderMatrix(results: BenchResults, lines: string[]): void {
           : `${r.status}${r.error ? ': ' + r.error.split('\n')[0].slice(0, 120) : ''}`;
       const d = r.details;
       const num = (k: string): number => (typeof d[k] === 'number' ? (d[k] as number) : NaN);
-      const lat = (k: string): string => (Number.isFinite(num(k)) ? formatFigure(num(k), { id: 'x_us', label: '', better: 'lower', kind: 'latency' }) : '–');
+      const lat = (k: string): string =>
+        Number.isFinite(num(k)) ? formatFigure(num(k), { id: 'x_us', label: '', better: 'lower', kind: 'latency' }) : '–';
       const failed = r.checks.filter((c) => !c.ok);
       lines.push(
         `| ${w.id} | ${r.target} | ${r.run} | ${figs} | ${formatPercent(num('server_cpu_percent'))} | ${formatPercent(num('server_cpu_busy_percent'))} | ` +
@@ -295,7 +307,15 @@ function renderMatrix(results: BenchResults, lines: string[]): void {
       lines.push(`**${w.id} ${w.title}.** ${w.description}`, '');
       const keys = [...new Set(w.runs.flatMap((r) => Object.keys(r.details)))].filter(
         (k) =>
-          !['server_cpu_percent', 'server_cpu_busy_percent', 'loadgen_cpu_percent', 'loadgen_cpu_busy_percent', 'other_cpu_percent', 'server_wait_percent', 'loadgen_wait_percent'].includes(k),
+          ![
+            'server_cpu_percent',
+            'server_cpu_busy_percent',
+            'loadgen_cpu_percent',
+            'loadgen_cpu_busy_percent',
+            'other_cpu_percent',
+            'server_wait_percent',
+            'loadgen_wait_percent',
+          ].includes(k),
       );
       const targets = [...new Set(w.runs.map((r) => r.target))];
       lines.push(`| detail (median) | ${targets.join(' | ')} |`);
@@ -320,17 +340,14 @@ export function renderMarkdown(results: BenchResults): string {
   const s = results.settings;
   const lines: string[] = [];
   lines.push('# recordcache benchmark report', '');
-  lines.push(
-    `Generated ${results.generated} by \`${results.command}\` (${results.mode} mode, ${Math.round(results.wallSeconds)} s).`,
-    '',
-  );
+  lines.push(`Generated ${results.generated} by \`${results.command}\` (${results.mode} mode, ${Math.round(results.wallSeconds)} s).`, '');
   lines.push(
     `**Machine:** ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGb} GiB, ${m.kernel}, ${m.os}; clocksource ${m.clocksource}, TCP congestion control ${m.tcpCongestionControl}.`,
     `**Versions:** ${v.memcached}; recordcache ${v.recordcache} on Node ${v.node}; loadgen ${v.loadgen}, built with ${v.cc}; ${v.memcaslap}.`,
     `**Method:** each server runs alone with \`-t 1 -m ${s.memoryMb} -c ${s.maxConns}\`, pinned to CPU ${s.serverCpu ?? 'any'}; the generator is pinned to CPU ${s.loadgenCpu ?? 'any'}` +
       `${s.niceness ? `; both run at niceness ${s.niceness}` : ''}. ` +
       `Every run starts a fresh server, preloads its keys, warms up ${s.warmupS} s and measures ${s.durationS} s; servers alternate A B A B, ${s.runs} runs each. ` +
-      'Ratios are recordcache/memcached (or another memcached build / Debian\'s memcached) per pair of runs; the table shows their median and range.',
+      "Ratios are recordcache/memcached (or another memcached build / Debian's memcached) per pair of runs; the table shows their median and range.",
     '',
   );
   for (const t of results.targets.filter((t) => !t.available)) {
@@ -348,7 +365,9 @@ export function renderMarkdown(results: BenchResults): string {
         "(CPU shares are over each tool's timed run). Where it did not, memcaslap measured itself, not memcached.",
       '',
     );
-    lines.push('| Mix | memcaslap ops/s | loadgen ops/s | loadgen/memcaslap | agree | memcaslap CPU | loadgen CPU | memcached CPU (memcaslap / loadgen) |');
+    lines.push(
+      '| Mix | memcaslap ops/s | loadgen ops/s | loadgen/memcaslap | agree | memcaslap CPU | loadgen CPU | memcached CPU (memcaslap / loadgen) |',
+    );
     lines.push('|---|---|---|---|---|---|---|---|');
     for (const x of c.mixes) {
       lines.push(
@@ -391,7 +410,9 @@ export function renderThroughputSvg(results: BenchResults): string {
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + plotWidth + 90}" height="${height}" ${FONT}>`);
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  parts.push(`<text x="10" y="20" font-size="14" font-weight="bold">Throughput, recordcache / memcached (median of A/B pairs, bar = range)</text>`);
+  parts.push(
+    `<text x="10" y="20" font-size="14" font-weight="bold">Throughput, recordcache / memcached (median of A/B pairs, bar = range)</text>`,
+  );
   rows.forEach((r, i) => {
     const y = top + i * rowHeight;
     const label = `${r.workload} ${r.figure.label}${rows.some((o) => o.candidate !== r.candidate) ? ` (${r.candidate})` : ''}`;
@@ -401,12 +422,19 @@ export function renderThroughputSvg(results: BenchResults): string {
       return;
     }
     const colour = r.ratio.median >= 1 ? '#3a7d44' : '#c0504d';
-    parts.push(`<rect x="${labelWidth}" y="${y + 4}" width="${(x(r.ratio.median) - labelWidth).toFixed(1)}" height="${rowHeight - 8}" fill="${colour}" opacity="0.8"/>`);
+    parts.push(
+      `<rect x="${labelWidth}" y="${y + 4}" width="${(x(r.ratio.median) - labelWidth).toFixed(1)}" height="${rowHeight - 8}" fill="${colour}" opacity="0.8"/>`,
+    );
     if (r.ratio.n > 1) {
-      parts.push(`<line x1="${x(r.ratio.min).toFixed(1)}" x2="${x(r.ratio.max).toFixed(1)}" y1="${y + 12}" y2="${y + 12}" stroke="black"/>`);
-      for (const end of [r.ratio.min, r.ratio.max]) parts.push(`<line x1="${x(end).toFixed(1)}" x2="${x(end).toFixed(1)}" y1="${y + 7}" y2="${y + 17}" stroke="black"/>`);
+      parts.push(
+        `<line x1="${x(r.ratio.min).toFixed(1)}" x2="${x(r.ratio.max).toFixed(1)}" y1="${y + 12}" y2="${y + 12}" stroke="black"/>`,
+      );
+      for (const end of [r.ratio.min, r.ratio.max])
+        parts.push(`<line x1="${x(end).toFixed(1)}" x2="${x(end).toFixed(1)}" y1="${y + 7}" y2="${y + 17}" stroke="black"/>`);
     }
-    parts.push(`<text x="${(Math.max(x(r.ratio.median), x(Number.isFinite(r.ratio.max) ? r.ratio.max : 0)) + 6).toFixed(1)}" y="${y + 15}">${r.ratio.median.toFixed(2)}×</text>`);
+    parts.push(
+      `<text x="${(Math.max(x(r.ratio.median), x(Number.isFinite(r.ratio.max) ? r.ratio.max : 0)) + 6).toFixed(1)}" y="${y + 15}">${r.ratio.median.toFixed(2)}×</text>`,
+    );
   });
   const axisY = top + Math.max(rows.length, 1) * rowHeight + 4;
   parts.push(`<line x1="${labelWidth}" x2="${labelWidth + plotWidth}" y1="${axisY}" y2="${axisY}" stroke="#444"/>`);
@@ -454,13 +482,16 @@ export function renderLatencySvg(results: BenchResults): string {
   const all = rows.flatMap((r) => r.values).filter((v) => Number.isFinite(v) && v > 0);
   const lo = Math.pow(10, Math.floor(Math.log10(Math.max(1, Math.min(...all, 10)))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...all, 100))));
-  const x = (v: number): number => labelWidth + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * plotWidth;
+  const x = (v: number): number =>
+    labelWidth + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * plotWidth;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + plotWidth + 80}" height="${height}" ${FONT}>`);
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
   parts.push(`<text x="10" y="20" font-size="14" font-weight="bold">Latency percentiles, µs (log scale, median of runs)</text>`);
   percentiles.forEach((p, i) => {
-    parts.push(`<rect x="${10 + i * 70}" y="30" width="10" height="10" fill="${p.colour}"/><text x="${24 + i * 70}" y="39">${p.label}</text>`);
+    parts.push(
+      `<rect x="${10 + i * 70}" y="30" width="10" height="10" fill="${p.colour}"/><text x="${24 + i * 70}" y="39">${p.label}</text>`,
+    );
   });
   rows.forEach((r, i) => {
     const y = top + i * groupHeight;
@@ -468,7 +499,9 @@ export function renderLatencySvg(results: BenchResults): string {
     r.values.forEach((v, j) => {
       if (!Number.isFinite(v)) return;
       const barY = y + 2 + j * 9;
-      parts.push(`<rect x="${labelWidth}" y="${barY}" width="${(x(v) - labelWidth).toFixed(1)}" height="8" fill="${percentiles[j].colour}"/>`);
+      parts.push(
+        `<rect x="${labelWidth}" y="${barY}" width="${(x(v) - labelWidth).toFixed(1)}" height="8" fill="${percentiles[j].colour}"/>`,
+      );
       parts.push(`<text x="${(x(v) + 4).toFixed(1)}" y="${barY + 8}" font-size="9">${v >= 100 ? v.toFixed(0) : v.toFixed(1)}</text>`);
     });
   });

@@ -177,7 +177,20 @@ export class RunningServer {
 }
 
 function serverCommand(target: Target, port: number, options: ServerOptions): string[] {
-  const common = ['-p', String(port), '-U', '0', '-l', '127.0.0.1', '-t', '1', '-m', String(options.memoryMb), '-c', String(options.maxConns)];
+  const common = [
+    '-p',
+    String(port),
+    '-U',
+    '0',
+    '-l',
+    '127.0.0.1',
+    '-t',
+    '1',
+    '-m',
+    String(options.memoryMb),
+    '-c',
+    String(options.maxConns),
+  ];
   const extra = options.extraFlags ?? [];
   // memcached's own TLS flags, which recordcache takes too; one -o with every suboption.
   const tlsSuboptions = options.tls ? `ssl_chain_cert=${options.tls.cert},ssl_key=${options.tls.key}` : '';
@@ -290,9 +303,7 @@ export async function startServer(target: Target, options: ServerOptions): Promi
 export function request(port: number, text: string, terminator: string, timeoutMs = 5000, useTls = false): Promise<string> {
   return new Promise((resolve, reject) => {
     // The benchmark's certificate is made for the run and not verified.
-    const socket = useTls
-      ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false })
-      : net.connect({ port, host: '127.0.0.1' });
+    const socket = useTls ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : net.connect({ port, host: '127.0.0.1' });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();

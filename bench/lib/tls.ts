@@ -21,8 +21,19 @@ export function benchCertificate(): TlsFiles {
   };
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'server.key']);
   openssl([
-    'req', '-x509', '-new', '-key', 'server.key', '-out', 'server.crt', '-days', '2',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    'server.key',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=DNS:localhost,IP:127.0.0.1',
   ]);
   made = { cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key') };
   return made;

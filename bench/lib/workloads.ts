@@ -378,7 +378,15 @@ const W10: Workload = {
     const base = await memoryBaseline(ctx.server.pid);
     const run = await runLoad(
       ctx,
-      { scenario: 'noread', conns: W10_CONNS, keys: BIG_KEYS, keyPrefix: BIG_PREFIX, rcvbuf: 4096, warmup: 0, duration: Math.max(ctx.settings.durationS, 3) },
+      {
+        scenario: 'noread',
+        conns: W10_CONNS,
+        keys: BIG_KEYS,
+        keyPrefix: BIG_PREFIX,
+        rcvbuf: 4096,
+        warmup: 0,
+        duration: Math.max(ctx.settings.durationS, 3),
+      },
       { memorySampleMs: 100 },
     );
     const r = run.results[0];
@@ -404,7 +412,11 @@ const W10: Workload = {
     };
     const checks: Check[] = [
       { name: 'server memory plateaus', ok: plateau, detail: `RSS grew ${(lateGrowth / 2 ** 20).toFixed(2)} MB in the last third` },
-      { name: 'all connections open', ok: r.connected === W10_CONNS && r.disconnects === 0, detail: `${r.connected} connected, ${r.disconnects} dropped` },
+      {
+        name: 'all connections open',
+        ok: r.connected === W10_CONNS && r.disconnects === 0,
+        detail: `${r.connected} connected, ${r.disconnects} dropped`,
+      },
       generatorCheck(r.cpu_percent),
     ];
     return { figures, details, checks, loadgen: run.results };
@@ -453,7 +465,10 @@ export const WORKLOADS: Workload[] = [W1, W2, W3_16, W3_50, W4, W5, W6, W6_TLS, 
  */
 export function selectWorkloads(list: string | undefined): Workload[] {
   if (!list) return WORKLOADS;
-  const wanted = list.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+  const wanted = list
+    .split(',')
+    .map((s) => s.trim().toUpperCase())
+    .filter(Boolean);
   const matches = (wl: Workload, w: string): boolean =>
     wl.id === w || (wl.id.startsWith(`${w}-`) && /^\d/.test(wl.id.slice(w.length + 1))) || (w === 'TLS' && wl.tls === true);
   const unknown = wanted.filter((w) => !WORKLOADS.some((wl) => matches(wl, w)));

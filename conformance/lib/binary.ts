@@ -225,7 +225,8 @@ export function statsAsText(buf: Buffer): Buffer {
     const keyStart = packet.start + 24 + packet.extlen;
     const name = buf.toString('latin1', keyStart, keyStart + packet.keylen);
     const value = buf.toString('latin1', keyStart + packet.keylen, packet.end);
-    if (packet.opcode !== Op.Stat || packet.status !== 0) text += `packet op=${hex(packet.opcode, 2)} status=${hex(packet.status, 4)} ${value}\r\n`;
+    if (packet.opcode !== Op.Stat || packet.status !== 0)
+      text += `packet op=${hex(packet.opcode, 2)} status=${hex(packet.status, 4)} ${value}\r\n`;
     else if (packet.keylen === 0) text += `END${packet.bodylen === 0 ? '' : ' ' + value}\r\n`;
     else text += `STAT ${name} ${value}\r\n`;
     offset = packet.end;
@@ -305,7 +306,7 @@ async function runOn(server: ServerProcess, testCase: BinaryCase): Promise<Trans
         connection = await WireConnection.open(server.port);
         connections.set(connIndex, connection);
       }
-      const chunks = typeof step.send === 'function' ? step.send(context) : step.send ?? [];
+      const chunks = typeof step.send === 'function' ? step.send(context) : (step.send ?? []);
       sent.push(`${label} conn ${connIndex}: ${chunks.map((chunk) => showBytes(toBuffer(chunk))).join(' | ')}`);
       await connection.send(chunks, step.delayMs ?? 0);
       const expect = step.expect ?? 1;
@@ -340,10 +341,13 @@ async function runOn(server: ServerProcess, testCase: BinaryCase): Promise<Trans
         // The NOOP's own answer is last; an unauthenticated connection gets an error for it.
         const last = reply.outcome === 'complete' ? lastPacketStart(reply.bytes) : reply.bytes.length;
         const extra = reply.bytes.subarray(0, last);
-        if (extra.length > 0 || reply.outcome !== 'complete') unexpected.push(`end conn ${connIndex}: replies beyond those the case expects`);
+        if (extra.length > 0 || reply.outcome !== 'complete')
+          unexpected.push(`end conn ${connIndex}: replies beyond those the case expects`);
         const answer = reply.bytes.subarray(last);
         const refused = answer.length > 24 ? ` (the NOOP answered ${renderPackets(answer, cas)})` : '';
-        lines.push(`end conn ${connIndex}: ${extra.length > 0 ? 'extra ' + renderPackets(extra, cas) : 'nothing extra'}${refused}${reply.outcome === 'complete' ? '' : ` [${reply.outcome}]`}`);
+        lines.push(
+          `end conn ${connIndex}: ${extra.length > 0 ? 'extra ' + renderPackets(extra, cas) : 'nothing extra'}${refused}${reply.outcome === 'complete' ? '' : ` [${reply.outcome}]`}`,
+        );
       }
     }
   } finally {
@@ -357,7 +361,9 @@ export async function compareBinaryCase(pair: ServerPair, testCase: BinaryCase):
   if (process.env.CONFORMANCE_VERBOSE) console.log(`--- ${testCase.name}\n${reference.text}`);
   const header = `case "${testCase.name}"\nsent (to memcached):\n  ${reference.sent.join('\n  ')}\n`;
   if (reference.unexpected.length > 0) {
-    assert.fail(`${header}memcached did not answer as the case expects (fix the case):\n  ${reference.unexpected.join('\n  ')}\nmemcached:\n${reference.text}`);
+    assert.fail(
+      `${header}memcached did not answer as the case expects (fix the case):\n  ${reference.unexpected.join('\n  ')}\nmemcached:\n${reference.text}`,
+    );
   }
   // Clock fields (t~, l~, exp=~, la=~) within CLOCK_TOLERANCE_S of memcached's count as equal.
   assert.equal(

@@ -97,12 +97,12 @@ async function runOn(server: ServerProcess, testCase: Case): Promise<Transcript>
       const connIndex = step.conn ?? 0;
       let connection = connections.get(connIndex);
       if (!connection) {
-        const tlsOptions = step.tls === undefined ? testCase.tls : step.tls ?? undefined;
+        const tlsOptions = step.tls === undefined ? testCase.tls : (step.tls ?? undefined);
         connection = await WireConnection.open(server.port, '127.0.0.1', 5000, tlsOptions);
         connections.set(connIndex, connection);
       }
       if (step.pauseMs) await new Promise((resolve) => setTimeout(resolve, step.pauseMs));
-      const chunks = typeof step.send === 'function' ? step.send(context) : step.send ?? [];
+      const chunks = typeof step.send === 'function' ? step.send(context) : (step.send ?? []);
       sent.push(`${label} conn ${connIndex}: ${chunks.map((chunk) => showBytes(toBuffer(chunk))).join(' | ')}`);
       await connection.send(chunks, step.delayMs ?? 0);
       if (step.halfClose) connection.end();
@@ -142,7 +142,9 @@ async function runOn(server: ServerProcess, testCase: Case): Promise<Transcript>
         // The version string itself is checked by its own case.
         const extra = reply.bytes.toString('latin1').replace(/VERSION [^\r\n]*\r\n$/, '');
         if (extra) unexpected.push(`end conn ${connIndex}: replies beyond those the case expects`);
-        lines.push(`end conn ${connIndex}: ${extra ? 'extra ' + renderReply(Buffer.from(extra, 'latin1'), cas) : 'nothing extra'}${outcomeNote(reply)}`);
+        lines.push(
+          `end conn ${connIndex}: ${extra ? 'extra ' + renderReply(Buffer.from(extra, 'latin1'), cas) : 'nothing extra'}${outcomeNote(reply)}`,
+        );
       }
     }
   } finally {
@@ -152,14 +154,13 @@ async function runOn(server: ServerProcess, testCase: Case): Promise<Transcript>
 }
 
 export async function compareCase(pair: ServerPair, testCase: Case): Promise<void> {
-  const [reference, candidate] = await Promise.all([
-    runOn(pair.reference, testCase),
-    runOn(pair.candidate, testCase),
-  ]);
+  const [reference, candidate] = await Promise.all([runOn(pair.reference, testCase), runOn(pair.candidate, testCase)]);
   if (process.env.CONFORMANCE_VERBOSE) console.log(`--- ${testCase.name}\n${reference.text}`);
   const header = `case "${testCase.name}"\nsent (to memcached):\n  ${reference.sent.join('\n  ')}\n`;
   if (reference.unexpected.length > 0) {
-    assert.fail(`${header}memcached did not answer as the case expects (fix the case):\n  ${reference.unexpected.join('\n  ')}\nmemcached:\n${reference.text}`);
+    assert.fail(
+      `${header}memcached did not answer as the case expects (fix the case):\n  ${reference.unexpected.join('\n  ')}\nmemcached:\n${reference.text}`,
+    );
   }
   // Clock fields (t~, l~, exp=~, la=~) within CLOCK_TOLERANCE_S of memcached's count as equal.
   assert.equal(

@@ -76,7 +76,10 @@ class MixedSequenceBuilder {
   /** An upper bound on the distinct CAS values shown so far. */
   private casShown = 0;
 
-  constructor(private readonly prng: Prng, prefix: string) {
+  constructor(
+    private readonly prng: Prng,
+    prefix: string,
+  ) {
     this.keys = [0, 1, 2].map((k) => `${prefix}k${k}`);
     this.showsTtl = prng.chance(0.5);
   }
@@ -264,7 +267,10 @@ class MixedSequenceBuilder {
       flags.push(`N${this.metaTtl(remainingTtl)}`);
       this.mayBeEmpty.add(key);
     }
-    this.push({ protocol: 'meta', key, text: `mg ${key}${flags.length ? ' ' : ''}${shuffled(prng, flags).join(' ')}\r\n` }, flags.includes('c') ? 1 : 0);
+    this.push(
+      { protocol: 'meta', key, text: `mg ${key}${flags.length ? ' ' : ''}${shuffled(prng, flags).join(' ')}\r\n` },
+      flags.includes('c') ? 1 : 0,
+    );
   }
 
   metaSet(key: string): void {
@@ -284,7 +290,12 @@ class MixedSequenceBuilder {
       if (prng.chance(0.3)) flags.push('I');
     } else if (mode !== 'E') this.stored(key);
     this.push(
-      { protocol: 'meta', key, text: `ms ${key} ${data.length}${flags.length ? ' ' : ''}${shuffled(prng, flags).join(' ')}\r\n${data}\r\n`, cas },
+      {
+        protocol: 'meta',
+        key,
+        text: `ms ${key} ${data.length}${flags.length ? ' ' : ''}${shuffled(prng, flags).join(' ')}\r\n${data}\r\n`,
+        cas,
+      },
       flags.includes('c') ? 1 : 0,
     );
   }
@@ -324,7 +335,10 @@ class MixedSequenceBuilder {
       cas = this.casSource(key);
       flags.push(`C${CAS_PLACEHOLDER}`);
     }
-    this.push({ protocol: 'meta', key, text: `ma ${key}${flags.length ? ' ' : ''}${shuffled(prng, flags).join(' ')}\r\n`, cas }, flags.includes('c') ? 1 : 0);
+    this.push(
+      { protocol: 'meta', key, text: `ma ${key}${flags.length ? ' ' : ''}${shuffled(prng, flags).join(' ')}\r\n`, cas },
+      flags.includes('c') ? 1 : 0,
+    );
   }
 
   meta(key: string): void {

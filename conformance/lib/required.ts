@@ -49,7 +49,11 @@ export function missing(context: Mocha.Context, what: Requirement, why: string):
   const runnable = context.test;
   // From a hook the whole suite goes; from a test, that test.
   const tests =
-    runnable === undefined ? 'tests' : (runnable as Mocha.Runnable & { type?: string }).type === 'hook' ? `every test of "${runnable.parent?.fullTitle()}"` : `"${runnable.fullTitle()}"`;
+    runnable === undefined
+      ? 'tests'
+      : (runnable as Mocha.Runnable & { type?: string }).type === 'hook'
+        ? `every test of "${runnable.parent?.fullTitle()}"`
+        : `"${runnable.fullTitle()}"`;
   if (!mayBeMissing(what)) {
     throw new Error(
       `${REQUIREMENTS[what]} is required and missing: ${why}\n` +

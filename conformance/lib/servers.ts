@@ -117,7 +117,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function startOnce(kind: TargetKind, flags: string[], memcachedOnly: string[], port: number, udpPort: number): Promise<ServerProcess> {
+async function startOnce(
+  kind: TargetKind,
+  flags: string[],
+  memcachedOnly: string[],
+  port: number,
+  udpPort: number,
+): Promise<ServerProcess> {
   const [program, args] = commandFor(kind, port, flags, memcachedOnly, udpPort);
   const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
@@ -175,12 +181,7 @@ async function startOnce(kind: TargetKind, flags: string[], memcachedOnly: strin
 }
 
 /** Starts one server on a free port; retries on a port taken in the meantime. */
-export async function startServer(
-  kind: TargetKind,
-  flags: string[],
-  memcachedOnly: string[] = [],
-  udp = false,
-): Promise<ServerProcess> {
+export async function startServer(kind: TargetKind, flags: string[], memcachedOnly: string[] = [], udp = false): Promise<ServerProcess> {
   for (let attempt = 0; ; attempt++) {
     const server = await startOnce(kind, flags, memcachedOnly, await freePort(), udp ? await freeUdpPort() : 0);
     if (!server.hasExited()) return server;
@@ -281,7 +282,9 @@ export async function assertBackend(server: ServerProcess): Promise<void> {
   }
   const expected = expectedBackends(server.flags);
   if (match === null) {
-    throw new Error(`recordcache ${server.flags.join(' ')} never said which records backend it runs (expected ${expected.join(' or ')}):\n${server.output()}`);
+    throw new Error(
+      `recordcache ${server.flags.join(' ')} never said which records backend it runs (expected ${expected.join(' or ')}):\n${server.output()}`,
+    );
   }
   const running = match[1];
   if (!expected.includes(running)) {

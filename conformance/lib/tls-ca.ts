@@ -31,7 +31,21 @@ function issue(dir: string, name: string, subject: string, ca: string | null, ex
     return;
   }
   openssl(dir, ['req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', subject]);
-  const x509 = ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2'];
+  const x509 = [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+  ];
   if (extensions !== null) {
     fs.writeFileSync(path.join(dir, `${name}.ext`), extensions);
     x509.push('-extfile', `${name}.ext`);

@@ -79,11 +79,7 @@ export function escapeBytes(buf: Buffer): string {
 export function showBytes(buf: Buffer): string {
   if (buf.length <= LONG_BYTES) return escapeBytes(buf);
   const digest = createHash('sha1').update(buf).digest('hex').slice(0, 16);
-  return (
-    escapeBytes(buf.subarray(0, 120)) +
-    `…[${buf.length} bytes sha1 ${digest}]…` +
-    escapeBytes(buf.subarray(buf.length - 60))
-  );
+  return escapeBytes(buf.subarray(0, 120)) + `…[${buf.length} bytes sha1 ${digest}]…` + escapeBytes(buf.subarray(buf.length - 60));
 }
 
 /** One line of text per reply line, with CAS values labelled through `cas`. */

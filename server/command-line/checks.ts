@@ -19,9 +19,7 @@ const UINT32_MAX = 4294967295;
 export function checkSettings(state: ParseState): void {
   const config = state.config;
   if (state.napiIds > config.threads) {
-    throw new SettingsError(
-      `Number of napi_ids(${state.napiIds}) cannot be greater than number of threads(${config.threads})`,
-    );
+    throw new SettingsError(`Number of napi_ids(${state.napiIds}) cannot be greater than number of threads(${config.threads})`);
   }
   if (state.napiIds > 0) {
     refuse(state, '-N (--napi-ids): recordcache does not place connections on threads by NAPI id; remove -N');
@@ -49,15 +47,11 @@ export function checkSettings(state: ParseState): void {
     );
   }
   if (SLAB_PAGE_SIZE % config.slabChunkMax !== 0) {
-    throw new SettingsError(
-      `slab_chunk_max (bytes: ${config.slabChunkMax}) must divide evenly into ${SLAB_PAGE_SIZE} (slab_page_size)`,
-    );
+    throw new SettingsError(`slab_chunk_max (bytes: ${config.slabChunkMax}) must divide evenly into ${SLAB_PAGE_SIZE} (slab_page_size)`);
   }
   if (state.extPathGiven) {
     if (config.itemSizeMax > state.extWbufSize) {
-      throw new SettingsError(
-        `-I (item_size_max: ${config.itemSizeMax}) cannot be larger than ext_wbuf_size: ${state.extWbufSize}`,
-      );
+      throw new SettingsError(`-I (item_size_max: ${config.itemSizeMax}) cannot be larger than ext_wbuf_size: ${state.extWbufSize}`);
     }
     if (config.udpPort !== 0) throw new SettingsError('Cannot use UDP with extstore enabled (-U 0 to disable)');
   }

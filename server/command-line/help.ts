@@ -67,7 +67,7 @@ export function usageText(): string {
     '   - records_min_size, records_min_hits: which values become records (default 32k, 1)',
     '   - refused, as recordcache cannot honour them:',
     ...wrapNames(REFUSED_SUBOPTION_NAMES, '     ', 92),
-    "   - every other memcached 1.6.18 suboption is checked as memcached checks it, shown by",
+    '   - every other memcached 1.6.18 suboption is checked as memcached checks it, shown by',
     "     'stats settings', and changes nothing a memcached client would see",
     `--records=<name>          records backend: ${RECORDS_BACKENDS.join(', ')} (default: ${d.records})`,
   ];
@@ -91,8 +91,5 @@ function wrapNames(names: readonly string[], indent: string, width: number): str
 }
 
 export function licenseText(): string {
-  return (
-    `${PROGRAM} ${RECORDCACHE_VERSION}\n\n` +
-    'Released under the BSD 3-Clause License (SPDX-License-Identifier: BSD-3-Clause).\n'
-  );
+  return `${PROGRAM} ${RECORDCACHE_VERSION}\n\n` + 'Released under the BSD 3-Clause License (SPDX-License-Identifier: BSD-3-Clause).\n';
 }

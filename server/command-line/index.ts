@@ -44,8 +44,7 @@ export { SUBOPTION_NAMES } from './suboptions';
 
 export type ParseResult =
   /** `stderr` holds warnings and notes (possibly empty) for the caller to print before starting. */
-  | { kind: 'run'; config: Config; stderr: string }
-  | { kind: 'exit'; code: number; stdout: string; stderr: string };
+  { kind: 'run'; config: Config; stderr: string } | { kind: 'exit'; code: number; stdout: string; stderr: string };
 
 type EarlyExit = Extract<ParseResult, { kind: 'exit' }>;
 
@@ -191,9 +190,7 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
     case 'B':
       state.protocolSpecified = true;
       if (text !== 'auto' && text !== 'binary' && text !== 'ascii') {
-        throw new SettingsError(
-          `Invalid value for binding protocol: ${text}\n -- should be one of auto, binary, or ascii`,
-        );
+        throw new SettingsError(`Invalid value for binding protocol: ${text}\n -- should be one of auto, binary, or ascii`);
       }
       config.protocol = text;
       break;
@@ -224,9 +221,7 @@ function applyOption(spec: OptionSpec, value: string | null, state: ParseState):
       break;
     case 'records':
       if (!(RECORDS_BACKENDS as readonly string[]).includes(text)) {
-        throw new UsageError(
-          `Invalid value for --records: ${text} -- should be one of ${RECORDS_BACKENDS.join(', ')}`,
-        );
+        throw new UsageError(`Invalid value for --records: ${text} -- should be one of ${RECORDS_BACKENDS.join(', ')}`);
       }
       config.records = text as RecordsBackendName;
       break;

@@ -20,7 +20,6 @@ function subInteger(name: string, value: string | null, missing: string): number
   return checkedInteger(name, requireValue(value, missing));
 }
 
-
 /** safe_strtoul: an unsigned decimal, kept in 32 bits (4294967296 is 0); a minus is refused. */
 function subUnsigned(name: string, value: string | null, missing: string, unparsable?: string): number {
   const text = requireValue(value, missing);
@@ -93,10 +92,7 @@ const NO_PAGE_MOVER = 'never moves slab pages between classes (memcached with sl
 const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, SuboptionHandler>([
   // Inert: the default, which recordcache follows (ERROR Too many open connections past -c).
   ['maxconns_fast', flag],
-  [
-    'no_maxconns_fast',
-    refusedSub('no_maxconns_fast', 'always answers a connection past -c with "ERROR Too many open connections"'),
-  ],
+  ['no_maxconns_fast', refusedSub('no_maxconns_fast', 'always answers a connection past -c with "ERROR Too many open connections"')],
   [
     'hashpower',
     (value, state) => {
@@ -194,12 +190,7 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
     // Inert: as lru_crawler_sleep, a pace of the background walk.
     'lru_crawler_tocrawl',
     (value) => {
-      subUnsigned(
-        'lru_crawler_tocrawl',
-        value,
-        'Missing lru_crawler_tocrawl value',
-        'lru_crawler_tocrawl takes a numeric 32bit value',
-      );
+      subUnsigned('lru_crawler_tocrawl', value, 'Missing lru_crawler_tocrawl value', 'lru_crawler_tocrawl takes a numeric 32bit value');
     },
   ],
   [
@@ -279,7 +270,10 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
       state.config.recordsMinHits = hits;
     },
   ],
-  ['watcher_logbuf_size', refusedSub('watcher_logbuf_size', 'has no watch command, whose buffer this sizes', unsignedSub('watcher_logbuf_size'))],
+  [
+    'watcher_logbuf_size',
+    refusedSub('watcher_logbuf_size', 'has no watch command, whose buffer this sizes', unsignedSub('watcher_logbuf_size')),
+  ],
   [
     'worker_logbuf_size',
     (value, state) => {
@@ -421,11 +415,11 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
   ['slab_automove_freeratio', refusedSub('slab_automove_freeratio', NO_PAGE_MOVER, floatSub('slab_automove_freeratio'))],
 ]);
 
-
 /** A byte count with an optional k, m or g suffix. */
 function byteSizeSub(name: string, value: string | null): number {
   const match = value === null ? null : /^(\d+)([kKmMgG]?)$/.exec(value);
-  if (match === null) throw new UsageError(`Invalid value for ${name}: "${value ?? ''}" (expected bytes, with an optional k, m or g suffix)`);
+  if (match === null)
+    throw new UsageError(`Invalid value for ${name}: "${value ?? ''}" (expected bytes, with an optional k, m or g suffix)`);
   const unit = { '': 1, k: 1024, m: 1024 * 1024, g: 1024 * 1024 * 1024 }[match[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
   return Number(match[1]) * unit;
 }

@@ -13,7 +13,6 @@ import { AuthKind, type AuthRequest } from '../protocol/auth';
 import type { ServerContext } from '../context';
 import type { ReplyQueue } from '../connection/reply-queue';
 
-
 /** Answers one request; returns true when the connection is now authenticated. */
 export function executeAuth(ctx: ServerContext, req: AuthRequest, replies: ReplyQueue): boolean {
   let reply: Buffer;

@@ -10,7 +10,15 @@
  */
 
 import { BinaryOp, Opcode, Status, type BinaryLimits } from '../protocol/binary';
-import type { ArithRequest, BinaryRequest, DeleteRequest, GetRequest, SaslAuthRequest, StatRequest, StoreRequest } from '../protocol/binary-decode';
+import type {
+  ArithRequest,
+  BinaryRequest,
+  DeleteRequest,
+  GetRequest,
+  SaslAuthRequest,
+  StatRequest,
+  StoreRequest,
+} from '../protocol/binary-decode';
 import { encodeCounter, encodeError, encodeKeyMiss, encodeResponse, encodeStat, encodeValueHeader } from '../protocol/binary-reply';
 import { StoreMode } from '../memcached/item';
 import type { Item } from '../store/store';

@@ -336,6 +336,8 @@ function metaDebug(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): v
   const exp = item.exptime === 0 ? -1 : (now - item.exptime) | 0;
   const cls = slabClassOf(ctx, item.size);
   replies.segments.push(
-    replyLine(`ME ${key} exp=${exp} la=${now - item.time} cas=${item.cas} fetch=${item.fetched ? 'yes' : 'no'} cls=${cls} size=${item.size}`),
+    replyLine(
+      `ME ${key} exp=${exp} la=${now - item.time} cas=${item.cas} fetch=${item.fetched ? 'yes' : 'no'} cls=${cls} size=${item.size}`,
+    ),
   );
 }

@@ -144,7 +144,13 @@ function storeMode(opcode: number): StoreMode {
 
 /** The quiet variants of memcached's dispatch table. */
 function isQuiet(opcode: number): boolean {
-  return (opcode >= Opcode.SetQ && opcode <= Opcode.PrependQ) || opcode === Opcode.GetQ || opcode === Opcode.GetKQ || opcode === Opcode.GatQ || opcode === Opcode.GatKQ;
+  return (
+    (opcode >= Opcode.SetQ && opcode <= Opcode.PrependQ) ||
+    opcode === Opcode.GetQ ||
+    opcode === Opcode.GetKQ ||
+    opcode === Opcode.GatQ ||
+    opcode === Opcode.GatKQ
+  );
 }
 
 /**
@@ -165,7 +171,8 @@ export function decodeBinary(buf: Buffer, start: number, length: number, limits:
   const extras = start + HEADER_LENGTH;
   switch (e.op) {
     case BinaryOp.Get: {
-      const touch = opcode === Opcode.Touch || opcode === Opcode.Gat || opcode === Opcode.GatQ || opcode === Opcode.GatK || opcode === Opcode.GatKQ;
+      const touch =
+        opcode === Opcode.Touch || opcode === Opcode.Gat || opcode === Opcode.GatQ || opcode === Opcode.GatK || opcode === Opcode.GatKQ;
       return {
         op: BinaryOp.Get,
         opcode,
@@ -212,7 +219,14 @@ export function decodeBinary(buf: Buffer, start: number, length: number, limits:
         quiet: isQuiet(opcode),
       };
     case BinaryOp.Flush:
-      return { op: BinaryOp.Flush, opcode, opaque, cas, exptime: extlen === 4 ? buf.readUInt32BE(extras) : 0, quiet: opcode === Opcode.FlushQ };
+      return {
+        op: BinaryOp.Flush,
+        opcode,
+        opaque,
+        cas,
+        exptime: extlen === 4 ? buf.readUInt32BE(extras) : 0,
+        quiet: opcode === Opcode.FlushQ,
+      };
     case BinaryOp.Quit:
       return { op: BinaryOp.Quit, opcode, opaque, cas, quiet: opcode === Opcode.QuitQ };
     case BinaryOp.Stat:
@@ -231,4 +245,3 @@ export function decodeBinary(buf: Buffer, start: number, length: number, limits:
       return { op: e.op as SimpleRequest['op'], opcode, opaque, cas };
   }
 }
-

@@ -6,7 +6,16 @@
 
 import { FrameStatus, type Frame } from '../framing';
 import { itemTotal } from '../memcached/item';
-import { BinaryOp, type BinaryLimits, HEADER_LENGTH, MAX_SASL_MECH_LENGTH, Opcode, READ_BUFFER_SIZE, REQUEST_MAGIC, Status } from './binary';
+import {
+  BinaryOp,
+  type BinaryLimits,
+  HEADER_LENGTH,
+  MAX_SASL_MECH_LENGTH,
+  Opcode,
+  READ_BUFFER_SIZE,
+  REQUEST_MAGIC,
+  Status,
+} from './binary';
 import { KEY_MAX_LENGTH } from './limits';
 
 export interface Extent {
@@ -220,4 +229,3 @@ export function frameBinary(buf: Buffer, start: number, end: number, limits: Bin
   out.swallow = e.swallow;
   return out;
 }
-

@@ -66,7 +66,14 @@ export function encodeError(opcode: number, status: Status, opaque: number, mess
  * The header, flags extra and key of a get/touch response; the value (valueLength bytes)
  * follows as its own segment.
  */
-export function encodeValueHeader(opcode: number, opaque: number, cas: number, flags: number, key: string | null, valueLength: number): Buffer {
+export function encodeValueHeader(
+  opcode: number,
+  opaque: number,
+  cas: number,
+  flags: number,
+  key: string | null,
+  valueLength: number,
+): Buffer {
   const keylen = key === null ? 0 : key.length;
   const out = Buffer.allocUnsafe(HEADER_LENGTH + 4 + keylen);
   writeHeader(out, 0, opcode, Status.Success, 4, keylen, 4 + keylen + valueLength, opaque, cas);

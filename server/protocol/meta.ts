@@ -251,12 +251,7 @@ function opaqueTooLong(req: MetaRequest): boolean {
  * Decodes a meta command whose line is tokenized (ntokens counts the terminal token).
  * `data` is the ms data block framed with the request (with CR LF), or null.
  */
-export function decodeMeta(
-  buf: Buffer,
-  ntokens: number,
-  data: Buffer | null,
-  limits: TextLimits,
-): MetaDecoded | 'error' {
+export function decodeMeta(buf: Buffer, ntokens: number, data: Buffer | null, limits: TextLimits): MetaDecoded | 'error' {
   switch (buf[tokStart[0] + 1]) {
     case 0x67: // mg
       return decodeGet(buf, ntokens);
@@ -290,12 +285,7 @@ function decodeGet(buf: Buffer, ntokens: number): MetaDecoded | 'error' {
   return req;
 }
 
-function decodeSet(
-  buf: Buffer,
-  ntokens: number,
-  data: Buffer | null,
-  limits: TextLimits,
-): MetaDecoded | 'error' {
+function decodeSet(buf: Buffer, ntokens: number, data: Buffer | null, limits: TextLimits): MetaDecoded | 'error' {
   if (ntokens < 3) return 'error';
   if (tokenLength(1) > KEY_MAX_LENGTH || ntokens === 3) return failWith(Reply.BAD_FORMAT);
   if (ntokens > META_MAX_TOKENS) return failWith(Reply.META_FLAGS_TOO_LONG);

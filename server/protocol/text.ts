@@ -421,14 +421,7 @@ function decodeGet(buf: Buffer, ntokens: number, withCas: boolean, touch: boolea
   return { op: Op.Get, keys, withCas, touch, exptime, badKey };
 }
 
-function decodeStore(
-  buf: Buffer,
-  start: number,
-  length: number,
-  newline: number,
-  ntokens: number,
-  limits: TextLimits,
-): TextRequest {
+function decodeStore(buf: Buffer, start: number, length: number, newline: number, ntokens: number, limits: TextLimits): TextRequest {
   const mode = storageMode(buf) as StoreMode;
   const noreply = hasNoreply(buf, ntokens);
   const h = readStorageHeader(buf, mode, ntokens, limits);

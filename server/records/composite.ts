@@ -10,15 +10,7 @@
  */
 
 import { JsRecord, JsRecordsEngine } from './js';
-import type {
-  EngineHandlers,
-  ListenOptions,
-  ListenerInfo,
-  RecordConnection,
-  RecordHandle,
-  RecordsEngine,
-  Segment,
-} from './types';
+import type { EngineHandlers, ListenOptions, ListenerInfo, RecordConnection, RecordHandle, RecordsEngine, Segment } from './types';
 
 class CompositeRecord implements RecordHandle {
   readonly offset = 0;
@@ -84,8 +76,18 @@ export class TlsCompositeEngine implements RecordsEngine {
       if (this.tlsConnections.has(conn)) (tlsGroup ??= []).push(conn);
       else (mainGroup ??= []).push(conn);
     }
-    if (mainGroup !== null) this.main.sendRecord(translate(message, (r) => r.inner), mainGroup, priority);
-    if (tlsGroup !== null) this.tls.sendRecord(translate(message, (r) => r.tlsRecord), tlsGroup, priority);
+    if (mainGroup !== null)
+      this.main.sendRecord(
+        translate(message, (r) => r.inner),
+        mainGroup,
+        priority,
+      );
+    if (tlsGroup !== null)
+      this.tls.sendRecord(
+        translate(message, (r) => r.tlsRecord),
+        tlsGroup,
+        priority,
+      );
   }
 
   unsendRecord(record: RecordHandle, group: readonly RecordConnection[]): number {

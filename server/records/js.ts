@@ -43,9 +43,7 @@ export class JsRecord implements RecordHandle {
 function segmentBytes(segment: Segment): Buffer {
   if (Buffer.isBuffer(segment)) return segment;
   const bytes = (segment.record as JsRecord).bytes;
-  return segment.offset === 0 && segment.length === bytes.length
-    ? bytes
-    : bytes.subarray(segment.offset, segment.offset + segment.length);
+  return segment.offset === 0 && segment.length === bytes.length ? bytes : bytes.subarray(segment.offset, segment.offset + segment.length);
 }
 
 class JsConnection implements RecordConnection {
@@ -214,8 +212,7 @@ export class JsRecordsEngine implements RecordsEngine {
       unixLabel !== '' || socket.remoteAddress === undefined
         ? unixLabel
         : `tcp:${formatAddress(socket.remoteAddress, socket.remotePort ?? 0)}`;
-    const local =
-      socket.localAddress === undefined ? remote : `tcp:${formatAddress(socket.localAddress, socket.localPort ?? 0)}`;
+    const local = socket.localAddress === undefined ? remote : `tcp:${formatAddress(socket.localAddress, socket.localPort ?? 0)}`;
     const conn = new JsConnection(this.ids.take(), socket, remote, local);
     const refusal = handlers.onOpen(conn);
     if (refusal !== null) {

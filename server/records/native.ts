@@ -80,7 +80,14 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   private listening = false;
   private referenced = false;
   private readonly ids = new IdPool();
-  private readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0, firstCompletesData: false, closes: false };
+  private readonly batch: RequestBatch = {
+    buf: Buffer.alloc(0),
+    starts: [],
+    lengths: [],
+    count: 0,
+    firstCompletesData: false,
+    closes: false,
+  };
   private drainWaiters: (() => void)[] = [];
   private disposed = false;
 
@@ -99,8 +106,10 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     const { NativeEngine } = loadNativeBinding();
     this.name = backend;
     const protocol = options.protocol === 'ascii' ? 1 : options.protocol === 'binary' ? 2 : 0;
-    this.native = new NativeEngine({ ...options, protocol, kmod: backend === 'kmod' }, (events, strings, shared, own, starts, lengths, bytesRead) =>
-      this.onDelivery(events, strings, shared, own, starts, lengths, bytesRead),
+    this.native = new NativeEngine(
+      { ...options, protocol, kmod: backend === 'kmod' },
+      (events, strings, shared, own, starts, lengths, bytesRead) =>
+        this.onDelivery(events, strings, shared, own, starts, lengths, bytesRead),
     );
   }
 

@@ -29,7 +29,6 @@ export interface RecordSlice {
 /** A response is a list of segments: bytes the response owns, or slices of records. */
 export type Segment = Buffer | RecordSlice;
 
-
 /** A client connection as the engine presents it. */
 export interface RecordConnection {
   /** A small number unique among open connections (reported as memcached reports fds). */

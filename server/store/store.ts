@@ -311,7 +311,15 @@ export class Store extends LinkedItems {
       return { status: ArithStatus.Ok, value, item: next, replaced: false };
     }
     // A longer number is a new item: counted as one, with none of the old item's flags.
-    const next = new Item(key, item.flags, item.exptime, Buffer.from(digits + '\r\n', 'latin1'), this.newCas(), this.clock.now(), this.casEnabled);
+    const next = new Item(
+      key,
+      item.flags,
+      item.exptime,
+      Buffer.from(digits + '\r\n', 'latin1'),
+      this.newCas(),
+      this.clock.now(),
+      this.casEnabled,
+    );
     if (this.link(next, false) !== StoreResult.Stored) return { status: ArithStatus.NoMemory, value: 0n, item: null, replaced: false };
     this.counters.total_items++;
     return { status: ArithStatus.Ok, value, item: next, replaced: true };
