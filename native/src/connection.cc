@@ -33,19 +33,18 @@ constexpr uint64_t kMaxBatchBytes = 64ull * 1024 * 1024;
 }  // namespace
 
 void Engine::MarkInput(Conn* c) {
-  if (c->in_input_list || c->closed) return;
+  if (c->in_input_list || c->closed()) return;
   c->in_input_list = true;
   input_pending_.push_back(c);
 }
 
 void Engine::ServiceInput(Conn* c) {
-  if (c->closed || c->in_flight || c->end_requested || c->blocked) return;
-  if (c->paused) return;
+  if (c->in_flight || c->state != ConnState::kReading) return;
   if (c->out_bytes > options_.out_limit_soft) {
     if (c->session >= 0) RefreshKernel(c);
-    if (c->closed) return;
+    if (c->closed()) return;
     if (c->out_bytes > options_.out_limit_soft) {
-      c->paused = true;
+      c->state = ConnState::kPaused;
       if (c->session >= 0) WatchKernel(c);
       return;
     }
@@ -56,7 +55,7 @@ void Engine::ServiceInput(Conn* c) {
     const size_t before = c->in_tail - c->in_head;
     const uint64_t swallow_before = c->swallow;
     ReadSome(c);
-    if (c->closed) return;
+    if (c->closed()) return;
     if (c->in_tail - c->in_head == before && c->swallow == swallow_before) break;
   }
   // Nothing more will complete: a stopping server, or a client that closed its side.
@@ -193,7 +192,7 @@ void Engine::ReadSome(Conn* c) {
 void Engine::Complete(Conn* c, uint32_t handled) {
   if (!c->in_flight) return;
   c->in_flight = false;
-  if (c->closed) {
+  if (c->closed()) {
     FreeInput(c);
     return;
   }
@@ -208,7 +207,7 @@ void Engine::Complete(Conn* c, uint32_t handled) {
     // Requests JS did not take are framed again once this connection's output drains.
     c->in_head = c->batch_starts[handled];
     c->swallow = 0;
-    c->blocked = true;
+    if (c->state == ConnState::kReading) c->state = ConnState::kBlocked;
     c->reframe = true;
     c->close_after_batch = false;
   }
@@ -228,14 +227,14 @@ void Engine::FreeInput(Conn* c) {
 }
 
 void Engine::EndConn(Conn* c) {
-  if (c->closed) return;
-  c->end_requested = true;
+  if (c->closed()) return;
+  c->state = ConnState::kEnding;
   AfterOutputChange(c);
 }
 
 void Engine::CloseConn(Conn* c) {
-  if (c->closed) return;
-  c->closed = true;
+  if (c->closed()) return;
+  c->state = ConnState::kClosed;
   if (c->session >= 0) CloseKernel(c);
   close(c->fd);
   c->fd = -1;

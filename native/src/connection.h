@@ -21,6 +21,25 @@ namespace recordcache {
 constexpr size_t kInitialReadSize = 16 * 1024;
 constexpr size_t kMaxReadSize = 256 * 1024;
 
+/*
+ * Where a connection is in its life: one state at a time, as memcached's conn_states. Only
+ * kReading reads requests. A batch in flight to JS (Conn::in_flight) is not a state: JS
+ * keeps its batch's bytes while the connection ends or closes, until it completes the batch.
+ */
+enum class ConnState : uint8_t {
+  kReading,
+  /* JS handled part of a batch: the rest waits until this connection's output drains. */
+  kBlocked,
+  /* Output past the soft limit: no requests are read until it drains. */
+  kPaused,
+  /* Closes once its replies are written and JS has completed its batch. */
+  kEnding,
+  /* Its socket is closed and JS is told (kEventClose); it waits for JS to acknowledge. */
+  kClosed,
+  /* JS acknowledged the close: freed at the end of this turn of the loop. */
+  kAcked,
+};
+
 struct Conn {
   int fd = -1;
   /* kmod backend: the connection's records session, or -1 when this engine reads and writes it. */
@@ -58,20 +77,15 @@ struct Conn {
   bool kernel_close_at_end = false;
   /* epoll reported the peer's FIN or an error: read until read() says so. */
   bool hangup = false;
-  /* JS handled part of a batch: the rest waits until this connection's output drains. */
-  bool blocked = false;
-  /* Output past the soft limit: no requests are read until it drains. */
-  bool paused = false;
-  bool end_requested = false;
+  /* The server is stopping: read no more, answer what was received, then end. */
   bool draining = false;
-  bool closed = false;
-  bool acked = false;
   bool in_input_list = false;
   bool in_ready_list = false;
 
   OutQueue out;
   uint64_t out_bytes = 0;
   int64_t last_activity_ms = 0;
+  ConnState state = ConnState::kReading;
 
   // kmod backend: sends in the module's queue of this socket, oldest first, and their bytes.
   std::vector<KernelSend> kernel_sends;
@@ -81,6 +95,12 @@ struct Conn {
   /* Where requests start in `in` whose data the module saw arrive after their line. */
   std::vector<size_t> kernel_splits;
   bool kernel_watched = false;
+
+  bool closed() const { return state >= ConnState::kClosed; }
+  /* Not reading until its output drains, or ending once it has. */
+  bool waits_on_output() const {
+    return state == ConnState::kBlocked || state == ConnState::kPaused || state == ConnState::kEnding;
+  }
 };
 
 /* A listening socket; loop.cc accepts its connections, and pauses it when out of descriptors. */

@@ -135,7 +135,7 @@ void Engine::EnqueueKernel(Conn* c, MessageBody* body) {
   // Finished sends are only learnt by asking; ask now and then so few are held here.
   if (c->kernel_sends.size() >= kKernelSendsBeforeRefresh) {
     RefreshKernel(c);
-    if (c->closed) return;
+    if (c->closed()) return;
   }
   stats_.sends.fetch_add(body->record_serials.size(), std::memory_order_relaxed);
   // Bytes around each record piece the module holds become its prefix and suffix.
@@ -247,7 +247,7 @@ void Engine::RefreshKernel(Conn* c) {
  * next EPOLLOUT edge), until the module has finished every send queued on it.
  */
 void Engine::WatchKernel(Conn* c) {
-  if (c->kernel_watched || c->closed) return;
+  if (c->kernel_watched || c->closed()) return;
   c->kernel_watched = true;
   kmod_watch_.push_back(c);
 }
@@ -257,11 +257,11 @@ void Engine::ServiceKernelWatch() {
   watched.swap(kmod_watch_);
   for (Conn* c : watched) {
     c->kernel_watched = false;
-    if (c->closed) continue;
+    if (c->closed()) continue;
     // AfterOutputChange asks the module itself when the connection waits on its output.
-    if (!(c->end_requested || c->blocked || c->paused)) RefreshKernel(c);
+    if (!c->waits_on_output()) RefreshKernel(c);
     AfterOutputChange(c);
-    if (!c->closed && !c->kernel_sends.empty()) WatchKernel(c);
+    if (!c->closed() && !c->kernel_sends.empty()) WatchKernel(c);
   }
 }
 

@@ -78,7 +78,7 @@ std::string FormatAddress(const sockaddr_storage& address) {
 Conn* Engine::Lookup(uint32_t slot) {
   if (slot >= slots_.size()) return nullptr;
   Conn* c = slots_[slot];
-  if (c == nullptr || c->closed) return nullptr;
+  if (c == nullptr || c->closed()) return nullptr;
   return c;
 }
 
@@ -126,7 +126,7 @@ void Engine::Run() {
       if (tag & kKernelSocketTag) {
         // The socket has room again: the module moved on; see how far (ServiceKernelWatch).
         Conn* c = Lookup(static_cast<uint32_t>(tag & ~kKernelSocketTag));
-        if (c != nullptr && c->kernel_watched && (c->blocked || c->paused || c->end_requested)) kernel_progress = true;
+        if (c != nullptr && c->kernel_watched && c->waits_on_output()) kernel_progress = true;
         continue;
       }
       Conn* c = Lookup(static_cast<uint32_t>(tag));
@@ -181,7 +181,7 @@ void Engine::Run() {
     FlushDelivery();
 
     if (!doomed_.empty()) {
-      auto gone = [](Conn* c) { return c->acked; };
+      auto gone = [](Conn* c) { return c->state == ConnState::kAcked; };
       input_pending_.erase(std::remove_if(input_pending_.begin(), input_pending_.end(), gone), input_pending_.end());
       ready_.erase(std::remove_if(ready_.begin(), ready_.end(), gone), ready_.end());
       kmod_watch_.erase(std::remove_if(kmod_watch_.begin(), kmod_watch_.end(), gone), kmod_watch_.end());
@@ -245,8 +245,8 @@ void Engine::Apply(Command& command) {
     case CommandKind::AckClose: {
       if (command.slot < slots_.size()) {
         Conn* c = slots_[command.slot];
-        if (c != nullptr && c->closed && !c->acked) {
-          c->acked = true;
+        if (c != nullptr && c->state == ConnState::kClosed) {
+          c->state = ConnState::kAcked;
           doomed_.push_back(c);
         }
       }
@@ -276,7 +276,7 @@ void Engine::Apply(Command& command) {
     }
     case CommandKind::Drain: {
       for (Conn* c : slots_) {
-        if (c == nullptr || c->closed) continue;
+        if (c == nullptr || c->closed()) continue;
         c->draining = true;
         MarkInput(c);
       }
@@ -284,7 +284,7 @@ void Engine::Apply(Command& command) {
     }
     case CommandKind::DestroyAll: {
       for (Conn* c : slots_) {
-        if (c != nullptr && !c->closed) CloseConn(c);
+        if (c != nullptr && !c->closed()) CloseConn(c);
       }
       break;
     }
@@ -367,7 +367,7 @@ void Engine::Accept(Listener* listener) {
 void Engine::CheckIdle() {
   const int64_t limit = static_cast<int64_t>(options_.idle_timeout_seconds) * 1000;
   for (Conn* c : slots_) {
-    if (c == nullptr || c->closed || c->in_flight) continue;
+    if (c == nullptr || c->closed() || c->in_flight) continue;
     if (now_ms_ - c->last_activity_ms >= limit) CloseConn(c);
   }
 }
@@ -380,8 +380,8 @@ void Engine::Teardown() {
   // JS may still be reading a batch it was handed: keep input buffers of batches in flight.
   for (Conn* c : slots_) {
     if (c == nullptr) continue;
-    if (!c->closed) {
-      c->closed = true;
+    if (!c->closed()) {
+      c->state = ConnState::kClosed;
       if (c->session >= 0) close(c->session);
       c->session = -1;
       close(c->fd);

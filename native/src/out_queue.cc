@@ -36,7 +36,7 @@ void MessageBody::Unref() {
 }
 
 void Engine::MarkReady(Conn* c) {
-  if (c->in_ready_list || c->closed) return;
+  if (c->in_ready_list || c->closed()) return;
   c->in_ready_list = true;
   ready_.push_back(c);
 }
@@ -66,7 +66,7 @@ void Engine::WriteReady() {
   writable.swap(ready_);
   for (Conn* c : writable) c->in_ready_list = false;
   writable.erase(std::remove_if(writable.begin(), writable.end(),
-                                [](Conn* c) { return c->closed || c->out.empty() || !c->can_write; }),
+                                [](Conn* c) { return c->closed() || c->out.empty() || !c->can_write; }),
                  writable.end());
   // Higher priority first; then the connection whose next reply is smaller.
   std::sort(writable.begin(), writable.end(), [](Conn* a, Conn* b) {
@@ -78,7 +78,7 @@ void Engine::WriteReady() {
   for (Conn* c : writable) {
     WriteConn(c);
     AfterOutputChange(c);
-    if (!c->closed && c->can_write && !c->out.empty()) MarkReady(c);
+    if (!c->closed() && c->can_write && !c->out.empty()) MarkReady(c);
   }
 }
 
@@ -105,13 +105,13 @@ void Engine::Advance(Conn* c, uint64_t n) {
 }
 
 void Engine::AfterOutputChange(Conn* c) {
-  if (c->closed) return;
-  const bool waiting = c->end_requested || c->blocked || c->paused;
+  if (c->closed()) return;
+  const bool waiting = c->waits_on_output();
   if (c->session >= 0 && waiting) {
     RefreshKernel(c);
-    if (c->closed) return;
+    if (c->closed()) return;
   }
-  if (c->end_requested) {
+  if (c->state == ConnState::kEnding) {
     if (c->out.empty() && c->kernel_sends.empty() && !c->in_flight) {
       CloseConn(c);
     } else if (c->session >= 0) {
@@ -119,9 +119,9 @@ void Engine::AfterOutputChange(Conn* c) {
     }
     return;
   }
-  if ((c->blocked || c->paused) && c->out_bytes <= options_.out_limit_soft / 2) {
-    c->blocked = false;
-    c->paused = false;
+  if ((c->state == ConnState::kBlocked || c->state == ConnState::kPaused) &&
+      c->out_bytes <= options_.out_limit_soft / 2) {
+    c->state = ConnState::kReading;
     MarkInput(c);
   } else if (c->session >= 0 && waiting) {
     WatchKernel(c);
