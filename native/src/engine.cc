@@ -29,7 +29,8 @@ int ReadRcvLowatCap() {
   long low = 0, def = 0, high = 0;
   int cap = 1 << 20;
   if (f != nullptr) {
-    if (fscanf(f, "%ld %ld %ld", &low, &def, &high) == 3 && high > 2) cap = static_cast<int>(std::min<long>(high / 2, 1 << 30));
+    if (fscanf(f, "%ld %ld %ld", &low, &def, &high) == 3 && high > 2)
+      cap = static_cast<int>(std::min<long>(high / 2, 1 << 30));
     fclose(f);
   }
   return cap;

@@ -79,8 +79,8 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) memfd_budget_ = files.rlim_cur / 4;
 
   bridge_ = new Bridge{this};
-  delivery_fn_ = DeliveryFunction::New(env, info[1].As<Napi::Function>(), "recordcache-native-delivery", 0, 1,
-                                       bridge_, [](Napi::Env, void*, Bridge* bridge) { delete bridge; });
+  delivery_fn_ = DeliveryFunction::New(env, info[1].As<Napi::Function>(), "recordcache-native-delivery", 0, 1, bridge_,
+                                       [](Napi::Env, void*, Bridge* bridge) { delete bridge; });
   delivery_fn_.Unref(env);
   engine_ = std::make_unique<Engine>(options, [this] { delivery_fn_.NonBlockingCall(); });
   std::string error;
@@ -270,8 +270,8 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
       case kOpDestroy:
       case kOpAckClose:
       case kOpAuthenticated: {
-        Command command(op == kOpEnd       ? CommandKind::End
-                        : op == kOpDestroy ? CommandKind::Destroy
+        Command command(op == kOpEnd        ? CommandKind::End
+                        : op == kOpDestroy  ? CommandKind::Destroy
                         : op == kOpAckClose ? CommandKind::AckClose
                                             : CommandKind::Authenticated);
         command.slot = static_cast<uint32_t>(arg);
@@ -310,7 +310,8 @@ Napi::Value EngineWrap::Unsend(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   const RecordEntry* entry = LookupRecord(id);
   if (entry == nullptr) THROW_AND_RETURN(env, RangeError, "unknown record");
-  if (count < 0 || static_cast<size_t>(count) > slots.ElementLength()) THROW_AND_RETURN(env, RangeError, "count out of range");
+  if (count < 0 || static_cast<size_t>(count) > slots.ElementLength())
+    THROW_AND_RETURN(env, RangeError, "count out of range");
   Command command{CommandKind::Unsend};
   command.record_serial = entry->serial;
   command.slots.assign(slots.Data(), slots.Data() + count);

@@ -24,12 +24,12 @@ namespace recordcache {
 
 /* Operation words of submit(), written by native.ts (keep in sync with SubmitOp there). */
 enum SubmitOp : int32_t {
-  kOpSend = 1,        // priority, segment count, group size, (record id | -1, offset, length)..., slot...
-  kOpComplete = 2,    // slot, handled
-  kOpEnd = 3,         // slot
-  kOpDestroy = 4,     // slot
-  kOpAckClose = 5,    // slot
-  kOpDelete = 6,      // record id
+  kOpSend = 1,      // priority, segment count, group size, (record id | -1, offset, length)..., slot...
+  kOpComplete = 2,  // slot, handled
+  kOpEnd = 3,       // slot
+  kOpDestroy = 4,   // slot
+  kOpAckClose = 5,  // slot
+  kOpDelete = 6,    // record id
   kOpDrain = 7,
   kOpDestroyAll = 8,
   kOpAuthenticated = 9,  // slot

@@ -78,7 +78,8 @@ void Engine::ReadKernel(Conn* c) {
       if (n >= 0) break;
       continue;
     }
-    if (errno == EMSGSIZE && kmod_read_.size() < kKernelMaxLine + options_.limits.item_size_max + 2 * kKernelItemSizeSlack) {
+    if (errno == EMSGSIZE &&
+        kmod_read_.size() < kKernelMaxLine + options_.limits.item_size_max + 2 * kKernelItemSizeSlack) {
       kmod_read_.resize(kmod_read_.size() * 2);
       continue;
     }

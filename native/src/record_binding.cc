@@ -66,7 +66,8 @@ const RecordEntry* EngineWrap::LookupRecord(int32_t id) const {
  * One reply: reply bytes and short record slices are copied together into its own bytes
  * (one iovec); longer record slices are referenced. Returns null and sets `error` on a bad segment.
  */
-MessageBody* EngineWrap::BuildMessage(const int32_t* segs, int32_t count, const Napi::Buffer<uint8_t>& bytes, const char** error) {
+MessageBody* EngineWrap::BuildMessage(const int32_t* segs, int32_t count, const Napi::Buffer<uint8_t>& bytes,
+                                      const char** error) {
   uint64_t copied = 0;
   for (int32_t s = 0; s < count; s++) {
     const int32_t id = segs[s * 3];
