@@ -27,6 +27,7 @@ constexpr size_t kMaxReadSize = 256 * 1024;
  * keeps its batch's bytes while the connection ends or closes, until it completes the batch.
  */
 enum class ConnState : uint8_t {
+  /* Requests are read and framed as they arrive. */
   kReading,
   /* JS handled part of a batch: the rest waits until this connection's output drains. */
   kBlocked,

@@ -10,6 +10,11 @@
  * only memory both threads read is (a) records, immutable and reference counted, and (b)
  * the input bytes of a batch in flight, which the I/O thread does not touch from the
  * moment it hands the batch over until JS has completed it.
+ *
+ * Files. engine.cc: starting, stopping, the command queue and the delivery. loop.cc: the
+ * I/O thread's epoll loop, commands, accepting, timers. connection.{h,cc}: a connection's
+ * input, batches and lifecycle. out_queue.{h,cc}: messages and output by priority.
+ * transport.h: the user (user_transport.cc) and kmod (kmod_transport.cc) transports.
  */
 #ifndef RECORDCACHE_ENGINE_H
 #define RECORDCACHE_ENGINE_H
