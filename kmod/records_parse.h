@@ -3,7 +3,7 @@
  * Where one memcached request ends: recordcache's one C framer.
  *
  * The module's strparser (records_rx.c) and the native addon's I/O thread
- * (native/src/engine.cc, through native/src/framer.h) both frame with this code, and
+ * (native/src/connection.cc, through native/src/framer.h) both frame with this code, and
  * both must decide exactly what the TypeScript framers decide (server/protocol/text.ts
  * frameText, binary-frame.ts frameBinary, auth.ts frameAuth); test/framers.test.ts holds the
  * three to the same boundaries.

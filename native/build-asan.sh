@@ -14,5 +14,5 @@ ${CC:-gcc} -std=gnu11 -c -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address
 ${CXX:-g++} -std=c++20 -shared -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address -fno-exceptions \
   -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED \
   -I"$node_include" -I"$addon_api" -I../kmod/include/uapi -I../kmod \
-  src/addon.cc src/engine.cc src/kmod.cc src/record.cc build-asan/records_parse.o \
+  src/*.cc build-asan/records_parse.o \
   -o build-asan/recordcache_native.node

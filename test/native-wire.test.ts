@@ -6,7 +6,7 @@ import { loadNativeBinding } from '../server/records/native-addon';
 import { missing } from '../conformance/lib/required';
 
 describe('native addon wire numbers', function () {
-  it('are exported by the addon, each group distinct, with the values engine.h and addon.cc give', function () {
+  it('are exported by the addon, each group distinct, with the values engine.h and engine_binding.h give', function () {
     let binding: ReturnType<typeof loadNativeBinding>;
     try {
       binding = loadNativeBinding();

@@ -10,6 +10,11 @@
  * only memory both threads read is (a) records, immutable and reference counted, and (b)
  * the input bytes of a batch in flight, which the I/O thread does not touch from the
  * moment it hands the batch over until JS has completed it.
+ *
+ * Files. engine.cc: starting, stopping, the command queue and the delivery. loop.cc: the
+ * I/O thread's epoll loop, commands, accepting, timers. connection.{h,cc}: a connection's
+ * input, batches and lifecycle. out_queue.{h,cc}: messages and output by priority.
+ * transport.h: the user (user_transport.cc) and kmod (kmod_transport.cc) transports.
  */
 #ifndef RECORDCACHE_ENGINE_H
 #define RECORDCACHE_ENGINE_H
@@ -45,7 +50,7 @@ struct EngineOptions {
   uint64_t out_limit_hard = 256ull * 1024 * 1024;
   /* Records at least this long go into a sealed memfd (see record.h). */
   size_t memfd_threshold = kMemfdRecordThreshold;
-  /* TCP_NOTSENT_LOWAT of every TCP connection (engine.cc kNotSentLowat); 0 leaves the kernel's. */
+  /* TCP_NOTSENT_LOWAT of every TCP connection (loop.cc kNotSentLowat); 0 leaves the kernel's. */
   int notsent_lowat = -1;
   /* The kmod backend: TCP connections are framed and written by the records module (kmod.h). */
   bool kmod = false;
@@ -224,13 +229,45 @@ class Engine {
   uint64_t next_record_serial() { return record_serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
  private:
+  /* What an epoll event's data.u64 names: one of these, or else a connection's slot. */
+  static constexpr uint64_t kListenerTag = uint64_t{1} << 63;
+  static constexpr uint64_t kWakeTag = uint64_t{1} << 62;
+  /* kmod backend: the socket of a connection whose session carries the connection's slot. */
+  static constexpr uint64_t kKernelSocketTag = uint64_t{1} << 61;
+
+  // engine.cc: the JS thread's side, and the delivery the I/O thread hands it.
+  void FlushDelivery();
+  void ReleaseConnections();
+  // loop.cc: the I/O thread's loop.
   void Run();
   void ProcessCommands();
   void Apply(Command& command);
   void Accept(Listener* listener);
+  void CheckIdle();
+  void Teardown();
+  Conn* Lookup(uint32_t slot);
+  // connection.cc: input, batches to JS, ending and closing.
+  void MarkInput(Conn* c);
   void ServiceInput(Conn* c);
   bool FrameAndDeliver(Conn* c);
   void ReadSome(Conn* c);
+  void Complete(Conn* c, uint32_t handled);
+  void FreeInput(Conn* c);
+  void EndConn(Conn* c);
+  void CloseConn(Conn* c);
+  // out_queue.cc: queued replies, written by priority.
+  void MarkReady(Conn* c);
+  void Enqueue(Conn* c, MessageBody* body);
+  void WriteReady();
+  void Advance(Conn* c, uint64_t n);
+  void AfterOutputChange(Conn* c);
+  int64_t Unsend(uint64_t serial, const std::vector<uint32_t>& slots);
+  // user_transport.cc: plain sockets (transport.h).
+  void ReadSocket(Conn* c);
+  void WaitForBytes(Conn* c, uint64_t missing);
+  void SetRcvLowat(Conn* c, int value);
+  void WriteConn(Conn* c);
+  // kmod_transport.cc: the records module (transport.h).
   bool AttachKernel(Conn* c);
   void ReadKernel(Conn* c);
   void EnqueueKernel(Conn* c, MessageBody* body);
@@ -240,24 +277,7 @@ class Engine {
   void WatchKernel(Conn* c);
   void ServiceKernelWatch();
   int64_t UnsendKernel(Conn* c, uint64_t serial);
-  void WaitForBytes(Conn* c, uint64_t missing);
-  void SetRcvLowat(Conn* c, int value);
-  void Complete(Conn* c, uint32_t handled);
-  void Enqueue(Conn* c, MessageBody* body);
-  void WriteConn(Conn* c);
-  void Advance(Conn* c, uint64_t n);
-  void AfterOutputChange(Conn* c);
-  void EndConn(Conn* c);
-  void CloseConn(Conn* c);
-  void FreeInput(Conn* c);
-  void MarkInput(Conn* c);
-  void MarkReady(Conn* c);
-  int64_t Unsend(uint64_t serial, const std::vector<uint32_t>& slots);
-  void CheckIdle();
-  void FlushDelivery();
-  void Teardown();
-  void ReleaseConnections();
-  Conn* Lookup(uint32_t slot);
+  void CloseKernel(Conn* c, bool orderly);
 
   EngineOptions options_;
   std::function<void()> notify_;

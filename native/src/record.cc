@@ -45,7 +45,7 @@ Record* Record::Create(const uint8_t* bytes, size_t length, bool use_memfd, Reco
   if (use_memfd && length > 0) {
     int fd = MakeSealedMemfd(bytes, length);
     // Mapped read-only as well: a record queued on one connection is cheaper to copy with
-    // writev than to splice (engine.cc kSharedSendMinimum). Sealing forbids only writable maps.
+    // writev than to splice (user_transport.cc kSharedSendMinimum). Sealing forbids only writable maps.
     void* map = fd >= 0 ? mmap(nullptr, length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0) : MAP_FAILED;
     if (map != MAP_FAILED) {
       record = new Record();

@@ -11,7 +11,7 @@ import { EngineUnavailableError } from '../errors';
 
 /**
  * The numbers of the addon's wire: operations JS submits, events it delivers, and a batch's
- * flags. The addon defines them (native/src/addon.cc, engine.h) and exports them as `wire`;
+ * flags. The addon defines them (native/src/engine_binding.h, engine.h) and exports them as `wire`;
  * they are read from it when it loads, so they are written down once.
  */
 export interface WireNumbers {

@@ -1,0 +1,249 @@
+/*
+ * A connection's input and lifecycle: reading, framing, batches to JS and their completion,
+ * ending and closing.
+ *
+ * Reading. Sockets are edge triggered; a connection is read only while it has no batch in
+ * flight to JS, is not held back by its own unwritten output, and is not closing, so a
+ * client that pipelines gets one batch at a time in order, and a client that does not read
+ * its replies stops being served (as memcached stops in conn_mwrite). When a storage
+ * command's value has not all arrived, SO_RCVLOWAT is set to the bytes still missing so the
+ * kernel wakes us once, when the value is in (capped at tcp_rmem[2]/2: notes/kernel.md §4).
+ */
+#include "connection.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine.h"
+#include "out_queue.h"
+#include "transport.h"
+
+namespace recordcache {
+
+namespace {
+
+/* Requests per batch, so one pipeline cannot starve the rest (js.ts MAX_BATCH). */
+constexpr uint32_t kMaxBatch = 1024;
+/* A batch stops growing past this many bytes (a run of large sets): it bounds one JS Buffer. */
+constexpr uint64_t kMaxBatchBytes = 64ull * 1024 * 1024;
+
+}  // namespace
+
+void Engine::MarkInput(Conn* c) {
+  if (c->in_input_list || c->closed()) return;
+  c->in_input_list = true;
+  input_pending_.push_back(c);
+}
+
+void Engine::ServiceInput(Conn* c) {
+  if (c->in_flight || c->state != ConnState::kReading) return;
+  if (c->out_bytes > options_.out_limit_soft) {
+    if (c->session >= 0) RefreshKernel(c);
+    if (c->closed()) return;
+    if (c->out_bytes > options_.out_limit_soft) {
+      c->state = ConnState::kPaused;
+      if (c->session >= 0) WatchKernel(c);
+      return;
+    }
+  }
+  for (;;) {
+    if (FrameAndDeliver(c)) return;
+    if (!c->can_read || c->draining || c->peer_closed) break;
+    const size_t before = c->in_tail - c->in_head;
+    const uint64_t swallow_before = c->swallow;
+    ReadSome(c);
+    if (c->closed()) return;
+    if (c->in_tail - c->in_head == before && c->swallow == swallow_before) break;
+  }
+  // Nothing more will complete: a stopping server, or a client that closed its side.
+  if (c->draining || c->peer_closed) EndConn(c);
+}
+
+bool Engine::FrameAndDeliver(Conn* c) {
+  const size_t available = c->in_tail - c->in_head;
+  if (!c->reframe && c->needed > 0 && available < c->needed) {
+    WaitForBytes(c, c->needed - available);
+    return false;
+  }
+  c->reframe = false;
+  if (c->rcvlowat != 1) SetRcvLowat(c, 1);
+  auto split_at = [c](size_t at) {
+    return std::find(c->kernel_splits.begin(), c->kernel_splits.end(), at) != c->kernel_splits.end();
+  };
+  const bool completes = c->needed > 0 || (!c->kernel_splits.empty() && split_at(c->in_head));
+  c->needed = 0;
+  size_t pos = c->in_head;
+  const size_t end = c->in_tail;
+  uint32_t count = 0;
+  uint64_t bytes = 0;
+  bool close_now = false;
+  const uint32_t first = static_cast<uint32_t>(staging_.starts.size());
+  c->batch_starts.clear();
+  rp_extent frame;
+  while (pos < end) {
+    if (c->swallow > 0) {
+      const uint64_t skip = std::min<uint64_t>(c->swallow, end - pos);
+      c->swallow -= skip;
+      pos += skip;
+      continue;
+    }
+    // memcached writes out the replies it holds before such a request, once its data is in.
+    if (count > 0 && !c->kernel_splits.empty() && split_at(pos)) break;
+    if (c->protocol == RP_PROTO_AUTO) c->protocol = rp_choose(options_.protocol, c->in[pos]);
+    const bool auth = c->protocol == RP_PROTO_TEXT && options_.ascii_auth && !c->authenticated;
+    FrameRequest(options_.limits, auth ? static_cast<uint8_t>(RP_PROTO_AUTH) : c->protocol, c->in, pos, end, &frame);
+    if (frame.status == RP_NEED) {
+      c->needed = frame.needed;
+      break;
+    }
+    if (frame.status == RP_CLOSE) {
+      close_now = true;
+      break;
+    }
+    c->batch_starts.push_back(pos);
+    staging_.starts.push_back(pos);
+    staging_.lengths.push_back(static_cast<uint32_t>(frame.length));
+    count++;
+    bytes += frame.length;
+    pos += frame.length;
+    c->swallow = frame.swallow;
+    if (c->swallow > 0) {
+      // The module already dropped the data of this item (too large), so there is none to skip.
+      for (const auto& d : c->kernel_discards) {
+        if (d.first == pos) c->swallow -= std::min(c->swallow, d.second);
+      }
+    }
+    if (count == kMaxBatch || bytes >= kMaxBatchBytes) break;
+  }
+  if (c->kernel_close_at_end && pos == end && c->needed == 0) close_now = true;
+  if (count == 0) {
+    c->in_head = pos;
+    if (c->in_head == c->in_tail) FreeInput(c);
+    if (close_now) {
+      EndConn(c);
+      return true;
+    }
+    if (c->needed > 0) WaitForBytes(c, c->needed - (c->in_tail - c->in_head));
+    return false;
+  }
+  c->in_flight = true;
+  c->batch_count = count;
+  c->batch_end = pos;
+  c->close_after_batch = close_now;
+  staging_.batches.push_back(BatchRef{c->in, first, count, bytes});
+  staging_.events.insert(staging_.events.end(),
+                         {kEventRequests, static_cast<int32_t>(c->slot), static_cast<int32_t>(count),
+                          (completes ? kBatchCompletesData : 0) | (close_now ? kBatchCloses : 0) |
+                              (c->protocol == RP_PROTO_BINARY ? kBatchBinary : 0),
+                          0});
+  return true;
+}
+
+void ReserveInput(Conn* c, size_t want) {
+  const size_t available = c->in_tail - c->in_head;
+  if (c->in == nullptr) {
+    c->in_cap = std::max(want, kInitialReadSize);
+    c->in = static_cast<uint8_t*>(malloc(c->in_cap));
+    if (c->in == nullptr) abort();
+    c->in_head = c->in_tail = 0;
+  }
+  if (c->in_head == c->in_tail) {
+    c->in_head = c->in_tail = 0;
+    c->kernel_discards.clear();
+    c->kernel_splits.clear();
+  }
+  if (c->in_cap - c->in_tail < want) {
+    if (c->in_head > 0) {
+      memmove(c->in, c->in + c->in_head, available);
+      // Discards the module reported move with the bytes; those behind in_head are done.
+      auto& discards = c->kernel_discards;
+      discards.erase(std::remove_if(discards.begin(), discards.end(),
+                                    [&](const std::pair<size_t, uint64_t>& d) { return d.first <= c->in_head; }),
+                     discards.end());
+      for (auto& d : discards) d.first -= c->in_head;
+      auto& splits = c->kernel_splits;
+      splits.erase(std::remove_if(splits.begin(), splits.end(), [&](size_t at) { return at < c->in_head; }),
+                   splits.end());
+      for (size_t& at : splits) at -= c->in_head;
+      c->in_tail = available;
+      c->in_head = 0;
+    }
+    if (c->in_cap - c->in_tail < want) {
+      size_t cap = std::max(c->in_cap * 2, c->in_tail + want);
+      uint8_t* grown = static_cast<uint8_t*>(realloc(c->in, cap));
+      if (grown == nullptr) abort();
+      c->in = grown;
+      c->in_cap = cap;
+    }
+  }
+}
+
+void Engine::ReadSome(Conn* c) {
+  if (c->session >= 0) {
+    ReadKernel(c);
+    return;
+  }
+  ReadSocket(c);
+}
+
+void Engine::Complete(Conn* c, uint32_t handled) {
+  if (!c->in_flight) return;
+  c->in_flight = false;
+  if (c->closed()) {
+    FreeInput(c);
+    return;
+  }
+  if (handled >= c->batch_count) {
+    c->in_head = c->batch_end;
+    if (c->close_after_batch) {
+      c->close_after_batch = false;
+      EndConn(c);
+      return;
+    }
+  } else {
+    // Requests JS did not take are framed again once this connection's output drains.
+    c->in_head = c->batch_starts[handled];
+    c->swallow = 0;
+    if (c->state == ConnState::kReading) c->state = ConnState::kBlocked;
+    c->reframe = true;
+    c->close_after_batch = false;
+  }
+  if (c->in_head == c->in_tail) FreeInput(c);
+  AfterOutputChange(c);
+  MarkInput(c);
+}
+
+void Engine::FreeInput(Conn* c) {
+  if (c->in_flight || c->in == nullptr) return;
+  c->kernel_discards.clear();
+  c->kernel_splits.clear();
+  free(c->in);
+  c->in = nullptr;
+  c->in_cap = 0;
+  c->in_head = c->in_tail = 0;
+}
+
+void Engine::EndConn(Conn* c) {
+  if (c->closed()) return;
+  c->state = ConnState::kEnding;
+  AfterOutputChange(c);
+}
+
+void Engine::CloseConn(Conn* c) {
+  if (c->closed()) return;
+  const bool orderly = c->state == ConnState::kEnding;
+  c->state = ConnState::kClosed;
+  if (c->session >= 0) CloseKernel(c, orderly);
+  close(c->fd);
+  c->fd = -1;
+  for (OutMessage& message : c->out) Release(message);
+  c->out.clear();
+  c->out_bytes = 0;
+  FreeInput(c);
+  staging_.events.insert(staging_.events.end(), {kEventClose, static_cast<int32_t>(c->slot)});
+}
+
+}  // namespace recordcache

@@ -1,0 +1,365 @@
+/*
+ * NativeEngine (engine_binding.h): construction, deliveries to JS, submit, unsend, stats
+ * and dispose.
+ *
+ * JS reads no native memory after a call returns: request bytes are copied into JS Buffers
+ * when a delivery is handed over, and reply bytes are copied out of JS Buffers when they
+ * are submitted, so no JS Buffer has to stay pinned while the kernel works. Errors cross
+ * as data or as JS exceptions thrown here, never as C++ exceptions (built with them disabled).
+ */
+#include "engine_binding.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "macros.h"
+
+namespace recordcache {
+
+namespace {
+
+/* Batches up to this size share one JS Buffer per delivery; larger ones get their own. */
+constexpr uint64_t kSharedBlockBatchLimit = 64 * 1024;
+
+}  // namespace
+
+Napi::Function EngineWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeEngine",
+                     {
+                         InstanceMethod<&EngineWrap::InitRecord>("initRecord"),
+                         InstanceMethod<&EngineWrap::ReadRecord>("readRecord"),
+                         InstanceMethod<&EngineWrap::Submit>("submit"),
+                         InstanceMethod<&EngineWrap::Unsend>("unsend"),
+                         InstanceMethod<&EngineWrap::ListenTcp>("listenTcp"),
+                         InstanceMethod<&EngineWrap::ListenUnix>("listenUnix"),
+                         InstanceMethod<&EngineWrap::StopListening>("stopListening"),
+                         InstanceMethod<&EngineWrap::Ref>("ref"),
+                         InstanceMethod<&EngineWrap::Unref>("unref"),
+                         InstanceMethod<&EngineWrap::RecordStatsValue>("recordStats"),
+                         InstanceMethod<&EngineWrap::Dispose>("dispose"),
+                     });
+}
+
+/* new NativeEngine(options, onDelivery) */
+EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "Expected (options: object, onDelivery: function)").ThrowAsJavaScriptException();
+    return;
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  EngineOptions options;
+  auto number = [&](const char* name, double fallback) {
+    Napi::Value v = o.Get(name);
+    return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+  };
+  auto flag = [&](const char* name, bool fallback) {
+    Napi::Value v = o.Get(name);
+    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
+  };
+  options.limits.item_size_max = static_cast<uint32_t>(number("itemSizeMax", options.limits.item_size_max));
+  options.limits.cas = flag("casEnabled", options.limits.cas);
+  options.limits.slab_chunk_max = static_cast<uint32_t>(number("slabChunkMax", options.limits.slab_chunk_max));
+  options.limits.sasl = flag("sasl", options.limits.sasl);
+  // -B: 0 auto, 1 ascii, 2 binary (RP_PROTO_AUTO, RP_PROTO_TEXT, RP_PROTO_BINARY).
+  options.protocol = static_cast<uint8_t>(number("protocol", RP_PROTO_AUTO));
+  options.idle_timeout_seconds = static_cast<uint32_t>(number("idleTimeoutSeconds", 0));
+  options.out_limit_soft = static_cast<uint64_t>(number("outLimitSoft", static_cast<double>(options.out_limit_soft)));
+  options.out_limit_hard = static_cast<uint64_t>(number("outLimitHard", static_cast<double>(options.out_limit_hard)));
+  options.memfd_threshold = static_cast<size_t>(number("memfdThreshold", static_cast<double>(options.memfd_threshold)));
+  options.notsent_lowat = static_cast<int>(number("notSentLowat", -1));
+  options.kmod = flag("kmod", false);
+  options.ascii_auth = flag("asciiAuth", false);
+
+  // Memfd records hold a descriptor each; leave most descriptors to connections.
+  rlimit files{};
+  memfd_budget_ = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) memfd_budget_ = files.rlim_cur / 4;
+
+  bridge_ = new Bridge{this};
+  delivery_fn_ = DeliveryFunction::New(env, info[1].As<Napi::Function>(), "recordcache-native-delivery", 0, 1, bridge_,
+                                       [](Napi::Env, void*, Bridge* bridge) { delete bridge; });
+  delivery_fn_.Unref(env);
+  engine_ = std::make_unique<Engine>(options, [this] { delivery_fn_.NonBlockingCall(); });
+  std::string error;
+  if (!engine_->Start(&error)) {
+    engine_.reset();
+    Napi::Error::New(env, error).ThrowAsJavaScriptException();
+    return;
+  }
+  cleanup_ = env.AddCleanupHook(std::function<void()>([this] { Close(); }));
+}
+
+EngineWrap::~EngineWrap() { Close(); }
+
+/* Runs on the JS thread when the I/O thread has delivered something. */
+void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
+  if (engine_ == nullptr) return;
+  engine_->TakeDelivery(&delivery_);
+  if (delivery_.empty()) return;
+  Delivery& d = delivery_;
+
+  // Request bytes: small batches share one Buffer, large ones get their own.
+  uint64_t shared_size = 0;
+  for (const BatchRef& batch : d.batches) {
+    if (batch.bytes <= kSharedBlockBatchLimit) shared_size += batch.bytes;
+  }
+  Napi::Buffer<uint8_t> shared = Napi::Buffer<uint8_t>::New(env, shared_size);
+  Napi::Array own = Napi::Array::New(env);
+  Napi::Int32Array starts = Napi::Int32Array::New(env, d.starts.size());
+  Napi::Int32Array lengths = Napi::Int32Array::New(env, d.lengths.size());
+  uint64_t shared_at = 0;
+  uint32_t own_count = 0;
+  size_t batch_index = 0;
+  for (size_t i = 0; i < d.events.size();) {
+    const int32_t kind = d.events[i];
+    if (kind == kEventOpen) {
+      i += 4;
+      continue;
+    }
+    if (kind == kEventClose) {
+      i += 2;
+      continue;
+    }
+    const BatchRef& batch = d.batches[batch_index++];
+    uint8_t* dst;
+    uint64_t at;
+    if (batch.bytes <= kSharedBlockBatchLimit) {
+      dst = shared.Data();
+      at = shared_at;
+      shared_at += batch.bytes;
+      d.events[i + 4] = -1;
+    } else {
+      Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, batch.bytes);
+      dst = buffer.Data();
+      at = 0;
+      d.events[i + 4] = static_cast<int32_t>(own_count);
+      own.Set(own_count++, buffer);
+    }
+    // Copy runs of adjacent requests at once; swallowed bytes between them are skipped.
+    uint32_t j = batch.first;
+    const uint32_t last = batch.first + batch.count;
+    while (j < last) {
+      const uint64_t run_start = d.starts[j];
+      uint64_t run_end = run_start + d.lengths[j];
+      uint64_t run_at = at;
+      starts[j] = static_cast<int32_t>(at);
+      lengths[j] = static_cast<int32_t>(d.lengths[j]);
+      at += d.lengths[j];
+      j++;
+      while (j < last && d.starts[j] == run_end) {
+        starts[j] = static_cast<int32_t>(at);
+        lengths[j] = static_cast<int32_t>(d.lengths[j]);
+        at += d.lengths[j];
+        run_end += d.lengths[j];
+        j++;
+      }
+      memcpy(dst + run_at, batch.base + run_start, run_end - run_start);
+    }
+    i += 5;
+  }
+  Napi::Int32Array events = Napi::Int32Array::New(env, d.events.size());
+  if (!d.events.empty()) memcpy(events.Data(), d.events.data(), d.events.size() * sizeof(int32_t));
+  Napi::Value strings = env.Null();
+  if (!d.strings.empty()) {
+    Napi::Array array = Napi::Array::New(env, d.strings.size());
+    for (uint32_t k = 0; k < d.strings.size(); k++) array.Set(k, Napi::String::New(env, d.strings[k]));
+    strings = array;
+  }
+  const double bytes_read = static_cast<double>(d.bytes_read);
+  if (!d.starts.empty()) {
+    RecordStats& stats = engine_->stats();
+    stats.deliveries.fetch_add(1, std::memory_order_relaxed);
+    stats.delivered_requests.fetch_add(d.starts.size(), std::memory_order_relaxed);
+  }
+  d.Clear();
+  // An exception thrown by the handler stays pending and surfaces as an uncaught one.
+  callback.Call({events, strings, shared, own, starts, lengths, Napi::Number::New(env, bytes_read)});
+}
+
+void EngineWrap::Close() {
+  if (engine_ == nullptr) return;
+  engine_->Stop();
+  engine_.reset();
+  for (RecordEntry& entry : records_) {
+    if (entry.record != nullptr) entry.record->Unref();
+  }
+  records_.clear();
+  free_record_ids_.clear();
+  bridge_->wrap = nullptr;
+  delivery_fn_.Release();
+  cleanup_.Remove(Env());
+}
+
+bool EngineWrap::Alive(Napi::Env env) {
+  if (engine_ != nullptr) return true;
+  Napi::Error::New(env, "the native records engine is disposed").ThrowAsJavaScriptException();
+  return false;
+}
+
+/*
+ * submit(bytes, ops, opsLength): replies, completions, closes and record deletions, in
+ * order. Reply bytes are copied out of `bytes` here; records are referenced.
+ */
+Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRE_ARGUMENT_BUFFER(info, 0, bytes);
+  REQUIRE_ARGUMENT_INT32ARRAY(info, 1, ops_array);
+  REQUIRE_ARGUMENT_INT32(info, 2, ops_length);
+  if (!Alive(env)) return env.Undefined();
+  if (ops_length < 0 || static_cast<size_t>(ops_length) > ops_array.ElementLength()) {
+    THROW_AND_RETURN(env, RangeError, "ops length out of range");
+  }
+  const int32_t* ops = ops_array.Data();
+  const size_t n = static_cast<size_t>(ops_length);
+  std::vector<Command> commands;
+  const char* error = nullptr;
+  size_t i = 0;
+  while (i < n && error == nullptr) {
+    const int32_t op = ops[i];
+    if (op == kOpSend) {
+      if (i + 4 > n) {
+        error = "truncated send";
+        break;
+      }
+      const int32_t priority = ops[i + 1];
+      const int32_t segments = ops[i + 2];
+      const int32_t group = ops[i + 3];
+      const size_t need = 4 + static_cast<size_t>(std::max(0, segments)) * 3 + static_cast<size_t>(std::max(0, group));
+      if (segments < 0 || group < 0 || i + need > n) {
+        error = "truncated send";
+        break;
+      }
+      MessageBody* body = BuildMessage(ops + i + 4, segments, bytes, &error);
+      if (body == nullptr) break;
+      body->priority = priority;
+      Command command{CommandKind::Send};
+      command.body = body;
+      const int32_t* slots = ops + i + 4 + segments * 3;
+      command.slots.assign(slots, slots + group);
+      commands.push_back(std::move(command));
+      i += need;
+      continue;
+    }
+    if (op == kOpDrain || op == kOpDestroyAll) {
+      commands.push_back(Command(op == kOpDrain ? CommandKind::Drain : CommandKind::DestroyAll));
+      i += 1;
+      continue;
+    }
+    if (op == kOpComplete) {
+      if (i + 3 > n) {
+        error = "truncated completion";
+        break;
+      }
+      Command command{CommandKind::Complete};
+      command.slot = static_cast<uint32_t>(ops[i + 1]);
+      command.value = ops[i + 2];
+      commands.push_back(std::move(command));
+      i += 3;
+      continue;
+    }
+    if (i + 2 > n) {
+      error = "truncated operation";
+      break;
+    }
+    const int32_t arg = ops[i + 1];
+    switch (op) {
+      case kOpEnd:
+      case kOpDestroy:
+      case kOpAckClose:
+      case kOpAuthenticated: {
+        Command command(op == kOpEnd        ? CommandKind::End
+                        : op == kOpDestroy  ? CommandKind::Destroy
+                        : op == kOpAckClose ? CommandKind::AckClose
+                                            : CommandKind::Authenticated);
+        command.slot = static_cast<uint32_t>(arg);
+        commands.push_back(std::move(command));
+        break;
+      }
+      case kOpDelete: {
+        // Sends earlier in this submission already hold their references.
+        if (LookupRecord(arg) == nullptr) {
+          error = "unknown record";
+          break;
+        }
+        Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(records_[arg].record->length()));
+        records_[arg].record->Unref();
+        records_[arg].record = nullptr;
+        free_record_ids_.push_back(arg);
+        break;
+      }
+      default:
+        error = "unknown operation";
+        break;
+    }
+    i += 2;
+  }
+  engine_->Push(commands);
+  if (error != nullptr) THROW_AND_RETURN(env, RangeError, error);
+  return env.Undefined();
+}
+
+/* unsend(recordId, slots, count) -> messages dropped before any of their bytes were written */
+Napi::Value EngineWrap::Unsend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRE_ARGUMENT_INT32(info, 0, id);
+  REQUIRE_ARGUMENT_INT32ARRAY(info, 1, slots);
+  REQUIRE_ARGUMENT_INT32(info, 2, count);
+  if (!Alive(env)) return env.Undefined();
+  const RecordEntry* entry = LookupRecord(id);
+  if (entry == nullptr) THROW_AND_RETURN(env, RangeError, "unknown record");
+  if (count < 0 || static_cast<size_t>(count) > slots.ElementLength())
+    THROW_AND_RETURN(env, RangeError, "count out of range");
+  Command command{CommandKind::Unsend};
+  command.record_serial = entry->serial;
+  command.slots.assign(slots.Data(), slots.Data() + count);
+  return Napi::Number::New(env, static_cast<double>(engine_->PushAndWait(std::move(command))));
+}
+
+/* ref()/unref(): whether pending deliveries keep Node's event loop alive. */
+Napi::Value EngineWrap::Ref(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) delivery_fn_.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::Unref(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) delivery_fn_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::RecordStatsValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  if (engine_ == nullptr) return result;
+  RecordStats& s = engine_->stats();
+  auto set = [&](const char* name, const std::atomic<uint64_t>& value) {
+    result.Set(name, Napi::Number::New(env, static_cast<double>(value.load(std::memory_order_relaxed))));
+  };
+  set("created", s.created);
+  set("live", s.live);
+  set("bytes", s.live_bytes);
+  set("memfd", s.memfd_live);
+  set("kernel", s.kernel_live);
+  set("kernelConnections", s.kernel_connections);
+  set("kernelRefused", s.kernel_refused);
+  set("sends", s.sends);
+  set("sendsCompleted", s.sends_completed);
+  set("deliveries", s.deliveries);
+  set("deliveredRequests", s.delivered_requests);
+  return result;
+}
+
+/* dispose(): stop the I/O thread, close every socket, release every record. */
+Napi::Value EngineWrap::Dispose(const Napi::CallbackInfo& info) {
+  Close();
+  return info.Env().Undefined();
+}
+
+void DeliverToJs(Napi::Env env, Napi::Function callback, Bridge* bridge, void* /* data */) {
+  if (env == nullptr || bridge == nullptr || bridge->wrap == nullptr) return;
+  bridge->wrap->Deliver(env, callback);
+}
+
+}  // namespace recordcache

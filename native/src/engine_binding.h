@@ -1,0 +1,96 @@
+/*
+ * NativeEngine, the class JS constructs (server/records/native.ts drives it): the engine
+ * and its I/O thread, the record table (ids JS holds), and the thread-safe function through
+ * which the I/O thread announces deliveries. Everything here runs on the JS thread.
+ *
+ * engine_binding.cc: construction, deliveries, submit, unsend, stats, dispose.
+ * record_binding.cc: initRecord, readRecord, and the messages submit builds from records.
+ * listen_binding.cc: listening sockets.
+ */
+#ifndef RECORDCACHE_ENGINE_BINDING_H
+#define RECORDCACHE_ENGINE_BINDING_H
+
+#include <napi.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+
+namespace recordcache {
+
+/* Operation words of submit(), written by native.ts (keep in sync with SubmitOp there). */
+enum SubmitOp : int32_t {
+  kOpSend = 1,      // priority, segment count, group size, (record id | -1, offset, length)..., slot...
+  kOpComplete = 2,  // slot, handled
+  kOpEnd = 3,       // slot
+  kOpDestroy = 4,   // slot
+  kOpAckClose = 5,  // slot
+  kOpDelete = 6,    // record id
+  kOpDrain = 7,
+  kOpDestroyAll = 8,
+  kOpAuthenticated = 9,  // slot
+};
+
+struct RecordEntry {
+  Record* record;
+  uint64_t serial;
+};
+
+class EngineWrap;
+
+/* What the thread-safe function calls into; outlives the wrap until the function is finalized. */
+struct Bridge {
+  EngineWrap* wrap = nullptr;
+};
+
+void DeliverToJs(Napi::Env env, Napi::Function callback, Bridge* bridge, void* data);
+using DeliveryFunction = Napi::TypedThreadSafeFunction<Bridge, void, DeliverToJs>;
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  /* new NativeEngine(options, onDelivery) */
+  explicit EngineWrap(const Napi::CallbackInfo& info);
+  ~EngineWrap() override;
+
+  /* Runs on the JS thread when the I/O thread has delivered something. */
+  void Deliver(Napi::Env env, Napi::Function callback);
+
+ private:
+  // engine_binding.cc
+  void Close();
+  bool Alive(Napi::Env env);
+  Napi::Value Submit(const Napi::CallbackInfo& info);
+  Napi::Value Unsend(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value RecordStatsValue(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  // record_binding.cc
+  Napi::Value InitRecord(const Napi::CallbackInfo& info);
+  Napi::Value ReadRecord(const Napi::CallbackInfo& info);
+  const RecordEntry* LookupRecord(int32_t id) const;
+  MessageBody* BuildMessage(const int32_t* segs, int32_t count, const Napi::Buffer<uint8_t>& bytes, const char** error);
+  // listen_binding.cc
+  Napi::Value ListenTcp(const Napi::CallbackInfo& info);
+  Napi::Value ListenUnix(const Napi::CallbackInfo& info);
+  void AddListener(int fd, bool is_unix, std::string label);
+  Napi::Value StopListening(const Napi::CallbackInfo& info);
+
+  std::unique_ptr<Engine> engine_;
+  DeliveryFunction delivery_fn_;
+  Bridge* bridge_ = nullptr;
+  Napi::Env::CleanupHook<std::function<void()>> cleanup_;
+  Delivery delivery_;
+  std::vector<RecordEntry> records_;
+  std::vector<int32_t> free_record_ids_;
+  uint64_t memfd_budget_ = 1024;
+};
+
+}  // namespace recordcache
+
+#endif

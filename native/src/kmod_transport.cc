@@ -1,0 +1,307 @@
+/*
+ * The kmod transport: the records module (kmod/, kmod.h) frames a connection's requests
+ * and sends its replies; the engine reads whole requests from the connection's session and
+ * asks the module how far its sends got.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "connection.h"
+#include "engine.h"
+#include "kmod.h"
+#include "transport.h"
+
+namespace recordcache {
+
+namespace {
+
+/*
+ * kmod backend. The module drops the data of an item too large to store. It frames with
+ * the engine's own framer (kmod/records_parse.c), and is given a larger limit than -I as
+ * a margin: it only ever drops data the engine's framer would swallow too.
+ */
+constexpr uint32_t kKernelItemSizeSlack = 64 * 1024;
+/* The longest get line, as the engine's framer allows. */
+constexpr uint32_t kKernelMaxLine = RP_GET_LINE_MAX;
+/* A binary request header (the framer frames one without the magic as 24 bytes). */
+constexpr size_t kBinaryHeaderBytes = RP_BIN_HEADER;
+/* Sends a connection may have in the module before the engine asks which are done. */
+constexpr size_t kKernelSendsBeforeRefresh = 32;
+
+}  // namespace
+
+bool Engine::AttachKernel(Conn* c) {
+  const int session = kmod::OpenSession();
+  if (session < 0) {
+    stats_.kernel_refused.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  kmod::AttachLimits limits{};
+  limits.flags = RECORDS_ATTACH_RECV;
+  if (options_.protocol == RP_PROTO_TEXT) limits.flags |= RECORDS_ATTACH_TEXT;
+  if (options_.protocol == RP_PROTO_BINARY) limits.flags |= RECORDS_ATTACH_BINARY;
+  if (options_.limits.cas) limits.flags |= RECORDS_ATTACH_CAS;
+  limits.item_size_max = options_.limits.item_size_max + kKernelItemSizeSlack;
+  limits.max_line = kKernelMaxLine;
+  epoll_event in{};
+  in.events = EPOLLIN | EPOLLET;
+  in.data.u64 = c->slot;
+  epoll_event out{};
+  out.events = EPOLLOUT | EPOLLET;
+  out.data.u64 = kKernelSocketTag | c->slot;
+  if (kmod::Attach(session, c->fd, c->slot, limits) < 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, session, &in) != 0 ||
+      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c->fd, &out) != 0) {
+    // Served by the engine itself instead (the socket is detached when its session closes).
+    close(session);
+    stats_.kernel_refused.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  c->session = session;
+  stats_.kernel_connections.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+/*
+ * read(2) on the connection's session: whole requests, appended to its input as a socket
+ * read would append bytes, so the engine's framer (which decides what memcached decides)
+ * still frames them; the module only decides when the engine wakes.
+ */
+void Engine::ReadKernel(Conn* c) {
+  ssize_t n;
+  for (;;) {
+    n = read(c->session, kmod_read_.data(), kmod_read_.size());
+    if (n >= 0 || errno == EINTR) {
+      if (n >= 0) break;
+      continue;
+    }
+    if (errno == EMSGSIZE &&
+        kmod_read_.size() < kKernelMaxLine + options_.limits.item_size_max + 2 * kKernelItemSizeSlack) {
+      kmod_read_.resize(kmod_read_.size() * 2);
+      continue;
+    }
+    c->can_read = false;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) CloseConn(c);
+    return;
+  }
+  if (n == 0) {
+    c->can_read = false;
+    return;
+  }
+  c->last_activity_ms = now_ms_;
+  size_t at = 0;
+  while (at + sizeof(records_msg) <= static_cast<size_t>(n)) {
+    records_msg msg;
+    memcpy(&msg, kmod_read_.data() + at, sizeof(msg));
+    const uint8_t* payload = kmod_read_.data() + at + sizeof(msg);
+    at += RECORDS_MSG_SIZE(msg.len);
+    if (msg.type == RECORDS_MSG_REQUEST) {
+      ReserveInput(c, msg.len);
+      if (msg.flags & RECORDS_MSGF_SPLIT) c->kernel_splits.push_back(c->in_tail);
+      memcpy(c->in + c->in_tail, payload, msg.len);
+      c->in_tail += msg.len;
+      staging_.bytes_read += msg.len;
+      if (msg.flags & RECORDS_MSGF_DISCARD) {
+        c->kernel_discards.emplace_back(c->in_tail, msg.discard);
+        staging_.bytes_read += msg.discard;
+      }
+    } else if (msg.type == RECORDS_MSG_EOF && msg.error == 0) {
+      c->peer_closed = true;
+    } else if (msg.type == RECORDS_MSG_EOF) {
+      CloseConn(c);
+      return;
+    } else {
+      // Framing failed: nothing more comes from this socket. A line too long closes the
+      // connection as the engine's framer would. A header without the request magic is
+      // handed on as one (its bytes zeroed): memcached drops the replies it has not yet
+      // written when it meets one, and the application decides that from the request.
+      if (msg.error == -EPROTO) {
+        ReserveInput(c, kBinaryHeaderBytes);
+        memset(c->in + c->in_tail, 0, kBinaryHeaderBytes);
+        c->in_tail += kBinaryHeaderBytes;
+      } else {
+        // As the engine's own framer's close: the requests before it are answered up to what
+        // memcached would already have written, then the connection closes.
+        c->kernel_close_at_end = true;
+      }
+      c->peer_closed = true;
+    }
+  }
+}
+
+void Engine::EnqueueKernel(Conn* c, MessageBody* body) {
+  // Finished sends are only learnt by asking; ask now and then so few are held here.
+  if (c->kernel_sends.size() >= kKernelSendsBeforeRefresh) {
+    RefreshKernel(c);
+    if (c->closed()) return;
+  }
+  stats_.sends.fetch_add(body->record_serials.size(), std::memory_order_relaxed);
+  // Bytes around each record piece the module holds become its prefix and suffix.
+  kmod_affix_.clear();
+  const Piece* record_piece = nullptr;
+  size_t prefix_length = 0;
+  const size_t sends_before = c->kernel_sends.size();
+  for (const Piece& piece : body->pieces) {
+    if (piece.record == nullptr || piece.record->kernel_fd() < 0) {
+      const uint8_t* data = body->Data(piece);
+      kmod_affix_.insert(kmod_affix_.end(), data, data + piece.length);
+      continue;
+    }
+    if (record_piece != nullptr &&
+        !SendKernel(c, body, record_piece, kmod_affix_.data(), prefix_length, kmod_affix_.size() - prefix_length)) {
+      return;
+    }
+    if (record_piece != nullptr) kmod_affix_.clear();
+    record_piece = &piece;
+    prefix_length = kmod_affix_.size();
+  }
+  if (record_piece == nullptr) prefix_length = kmod_affix_.size();
+  if (!SendKernel(c, body, record_piece, kmod_affix_.data(), prefix_length, kmod_affix_.size() - prefix_length)) {
+    return;
+  }
+  if (c->kernel_sends.size() > sends_before) c->kernel_sends.back().last = true;
+  // Its records are released once the module says the sends are done: look again soon.
+  WatchKernel(c);
+  if (c->out_bytes > options_.out_limit_hard) {
+    // A client that asks for more than it will ever read: let it go rather than hold it all.
+    CloseConn(c);
+  }
+}
+
+/*
+ * Queues [prefix][record piece][suffix] (or, without a record piece, the bytes alone) on
+ * the connection's socket in the module, in as many sends as the affix limit needs.
+ */
+bool Engine::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, const uint8_t* affix,
+                        size_t prefix_length, size_t suffix_length) {
+  auto queue = [&](const Piece* piece, const uint8_t* bytes, size_t before, size_t after) {
+    const iovec prefix{const_cast<uint8_t*>(bytes), before};
+    const iovec suffix{const_cast<uint8_t*>(bytes + before), after};
+    const int record_fd = piece != nullptr ? piece->record->kernel_fd() : -1;
+    const int err = kmod::Send(c->session, c->fd, record_fd, piece != nullptr ? piece->offset : 0,
+                               piece != nullptr ? piece->length : 0, prefix, suffix);
+    if (err != 0) {
+      // -ENOBUFS: the module's queue for this socket is full; like out_limit_hard, let it go.
+      CloseConn(c);
+      return false;
+    }
+    const uint64_t length = before + after + (piece != nullptr ? piece->length : 0);
+    body->Ref();
+    c->kernel_sends.push_back(KernelSend{body, piece != nullptr ? piece->record : nullptr, length, false});
+    c->kernel_bytes += length;
+    c->out_bytes += length;
+    return true;
+  };
+  // Bytes that do not fit beside the record go out alone, before it.
+  while (prefix_length > 0 && (record_piece == nullptr || prefix_length > RECORDS_AFFIX_MAX)) {
+    const size_t chunk = std::min<size_t>(prefix_length, RECORDS_AFFIX_MAX);
+    if (!queue(nullptr, affix, chunk, 0)) return false;
+    affix += chunk;
+    prefix_length -= chunk;
+  }
+  if (record_piece == nullptr) return true;
+  const size_t suffix_first = std::min<size_t>(suffix_length, RECORDS_AFFIX_MAX - prefix_length);
+  if (!queue(record_piece, affix, prefix_length, suffix_first)) return false;
+  affix += prefix_length + suffix_first;
+  for (size_t left = suffix_length - suffix_first; left > 0;) {
+    const size_t chunk = std::min<size_t>(left, RECORDS_AFFIX_MAX);
+    if (!queue(nullptr, affix, chunk, 0)) return false;
+    affix += chunk;
+    left -= chunk;
+  }
+  return true;
+}
+
+/* Asks the module how far the socket's queue got; retires the sends it finished. */
+void Engine::RefreshKernel(Conn* c) {
+  if (c->kernel_sends.empty()) {
+    c->out_bytes = 0;
+    return;
+  }
+  records_sock_info info;
+  if (kmod::SockInfo(c->session, c->fd, &info) < 0 || info.tx_error != 0) {
+    CloseConn(c);
+    return;
+  }
+  const size_t outstanding = static_cast<size_t>(info.tx_queued) + info.tx_started;
+  if (c->kernel_sends.size() > outstanding) {
+    const size_t done = c->kernel_sends.size() - outstanding;
+    for (size_t i = 0; i < done; i++) {
+      KernelSend& send = c->kernel_sends[i];
+      c->kernel_bytes -= send.length;
+      if (send.last) {
+        stats_.sends_completed.fetch_add(send.body->record_serials.size(), std::memory_order_relaxed);
+      }
+      send.body->Unref();
+    }
+    c->kernel_sends.erase(c->kernel_sends.begin(), c->kernel_sends.begin() + static_cast<ptrdiff_t>(done));
+    c->last_activity_ms = now_ms_;
+  }
+  c->out_bytes = c->kernel_bytes - (info.tx_started ? std::min<uint64_t>(info.tx_started_sent, c->kernel_bytes) : 0);
+}
+
+/*
+ * Looks at the connection again soon (or, when it waits on its output, at the socket's
+ * next EPOLLOUT edge), until the module has finished every send queued on it.
+ */
+void Engine::WatchKernel(Conn* c) {
+  if (c->kernel_watched || c->closed()) return;
+  c->kernel_watched = true;
+  kmod_watch_.push_back(c);
+}
+
+void Engine::ServiceKernelWatch() {
+  std::vector<Conn*> watched;
+  watched.swap(kmod_watch_);
+  for (Conn* c : watched) {
+    c->kernel_watched = false;
+    if (c->closed()) continue;
+    // AfterOutputChange asks the module itself when the connection waits on its output.
+    if (!c->waits_on_output()) RefreshKernel(c);
+    AfterOutputChange(c);
+    if (!c->closed() && !c->kernel_sends.empty()) WatchKernel(c);
+  }
+}
+
+/* unsendRecord on one connection: the module drops the record's sends that have not started. */
+int64_t Engine::UnsendKernel(Conn* c, uint64_t serial) {
+  auto carries = [serial](const KernelSend& send) {
+    const auto& serials = send.body->record_serials;
+    return send.record != nullptr && std::find(serials.begin(), serials.end(), serial) != serials.end();
+  };
+  auto found = std::find_if(c->kernel_sends.begin(), c->kernel_sends.end(), carries);
+  if (found == c->kernel_sends.end()) return 0;
+  const int removed = kmod::Unsend(c->session, c->fd, found->record->kernel_fd());
+  if (removed <= 0) return 0;
+  // The module removed the last `removed` of them (an unstarted send is never before a started one).
+  int left = removed;
+  for (size_t i = c->kernel_sends.size(); i-- > 0 && left > 0;) {
+    if (!carries(c->kernel_sends[i])) continue;
+    c->kernel_bytes -= c->kernel_sends[i].length;
+    c->out_bytes -= std::min(c->out_bytes, c->kernel_sends[i].length);
+    c->kernel_sends[i].body->Unref();
+    c->kernel_sends.erase(c->kernel_sends.begin() + static_cast<ptrdiff_t>(i));
+    left--;
+  }
+  return removed;
+}
+
+/* Closing the session detaches the socket: the module drops what is still queued. */
+void Engine::CloseKernel(Conn* c, bool orderly) {
+  // An orderly end, every reply handed to TCP: push them and the FIN out now. Bytes the
+  // client sent after the closing request may still sit unread in the socket (the module
+  // frames from a work queue), and TCP answers close() on unread bytes with a reset that
+  // discards replies not yet transmitted.
+  if (orderly && c->kernel_sends.empty()) shutdown(c->fd, SHUT_WR);
+  close(c->session);
+  c->session = -1;
+  for (KernelSend& send : c->kernel_sends) send.body->Unref();
+  c->kernel_sends.clear();
+  c->kernel_bytes = 0;
+}
+
+}  // namespace recordcache
