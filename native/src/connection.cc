@@ -145,7 +145,7 @@ bool Engine::FrameAndDeliver(Conn* c) {
 void ReserveInput(Conn* c, size_t want) {
   const size_t available = c->in_tail - c->in_head;
   if (c->in == nullptr) {
-    c->in_cap = std::max(want, kInitialReadSize);
+    c->in_cap = std::max<size_t>(want, 64);
     c->in = static_cast<uint8_t*>(malloc(c->in_cap));
     if (c->in == nullptr) abort();
     c->in_head = c->in_tail = 0;

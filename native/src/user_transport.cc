@@ -39,17 +39,33 @@ constexpr int kMaxIov = 256;
 }  // namespace
 
 void Engine::ReadSocket(Conn* c) {
-  size_t available = c->in_tail - c->in_head;
-  size_t want = c->read_size;
-  if (c->needed > available) want = std::max<size_t>(want, c->needed - available);
-  ReserveInput(c, want);
-  const size_t room = c->in_cap - c->in_tail;
+  // A connection with nothing buffered reads into the loop's scratch buffer and keeps only
+  // the bytes that came: one sending a short request now and then holds those bytes while
+  // JS answers, not a read buffer. One that fills its reads reads into its own buffer.
+  const bool into_scratch = c->in == nullptr && c->swallow == 0 && c->needed == 0 && c->read_size <= scratch_.size();
+  uint8_t* into;
+  size_t room;
+  if (into_scratch) {
+    into = scratch_.data();
+    room = c->read_size;
+  } else {
+    size_t available = c->in_tail - c->in_head;
+    size_t want = c->read_size;
+    if (c->needed > available) want = std::max<size_t>(want, c->needed - available);
+    ReserveInput(c, want);
+    into = c->in + c->in_tail;
+    room = c->in_cap - c->in_tail;
+  }
   ssize_t n;
   do {
-    n = read(c->fd, c->in + c->in_tail, room);
+    n = read(c->fd, into, room);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
     const size_t got = static_cast<size_t>(n);
+    if (into_scratch) {
+      ReserveInput(c, got);
+      memcpy(c->in, into, got);
+    }
     c->last_activity_ms = now_ms_;
     staging_.bytes_read += static_cast<uint64_t>(n);
     if (c->swallow > 0) {
