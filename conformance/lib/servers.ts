@@ -205,9 +205,11 @@ export interface StartFailure {
  * thing it prints at start-up, after listening and dropping privileges), so it
  * is waited for, up to START_TIMEOUT_MS, rather than given a fixed time: Node
  * takes seconds to start in a TCG guest. memcached, which prints nothing when it
- * starts, is taken as running when it has not exited within `waitMs`.
+ * starts, is taken as running when it has not exited within `waitMs`: long by
+ * default, as a refusal ends the wait at once, and a guest whose host is busy can
+ * take seconds to run memcached at all; a caller expecting it to run passes less.
  */
-export async function startExpectingFailure(kind: TargetKind, flags: string[], waitMs = 3000): Promise<StartFailure> {
+export async function startExpectingFailure(kind: TargetKind, flags: string[], waitMs = 20000): Promise<StartFailure> {
   const [program, args] = commandFor(kind, await freePort(), flags, []);
   const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
