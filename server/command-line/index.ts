@@ -32,14 +32,14 @@ import { checkSettings } from './checks';
 import { SettingsError, UsageError } from './errors';
 import { readOptions } from './getopt';
 import { licenseText, usageText } from './help';
-import { addListenEntries, type ListenAddress, readListenEntry } from './listen';
+import { addListenEntries } from './listen';
 import { type ParseState, newParseState, refuse } from './state';
 import { applySuboptions } from './suboptions';
 import { type OptionSpec, PROGRAM, RECORDS_BACKENDS } from './table';
 import { atof, integerOption, itemSizeOption, megabytesOption, octalOption } from './values';
 
 export { EX_USAGE, USAGE_EXIT_CODE, VALUE_EXIT_CODE } from './errors';
-export type { ListenAddress } from './listen';
+export { parseListenEntry, type ListenAddress } from './listen';
 export { SUBOPTION_NAMES } from './suboptions';
 
 export type ParseResult =
@@ -68,16 +68,6 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     throw error;
   }
   return { kind: 'run', config: state.config, stderr: state.notes.map((note) => note + '\n').join('') };
-}
-
-/** Reads one -l entry (already validated by parseArgs); throws Error on a malformed one. */
-export function parseListenEntry(entry: string): ListenAddress {
-  try {
-    return readListenEntry(entry);
-  } catch (error) {
-    if (error instanceof UsageError) throw new Error(error.message);
-    throw error;
-  }
 }
 
 /** Applies one option; returns the result when the option ends parsing (-h, -i, -V). */
