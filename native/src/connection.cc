@@ -218,8 +218,10 @@ void Engine::Complete(Conn* c, uint32_t handled) {
 
 void Engine::FreeInput(Conn* c) {
   if (c->in_flight || c->in == nullptr) return;
-  c->kernel_discards.clear();
-  c->kernel_splits.clear();
+  // An idle connection keeps no allocation but itself.
+  std::vector<std::pair<size_t, uint64_t>>().swap(c->kernel_discards);
+  std::vector<size_t>().swap(c->kernel_splits);
+  std::vector<size_t>().swap(c->batch_starts);
   free(c->in);
   c->in = nullptr;
   c->in_cap = 0;
