@@ -41,11 +41,11 @@ void Engine::MarkInput(Conn* c) {
 void Engine::ServiceInput(Conn* c) {
   if (c->in_flight || c->state != ConnState::kReading) return;
   if (c->out_bytes > options_.out_limit_soft) {
-    if (c->session >= 0) RefreshKernel(c);
+    if (c->kernel) RefreshKernel(c);
     if (c->closed()) return;
     if (c->out_bytes > options_.out_limit_soft) {
       c->state = ConnState::kPaused;
-      if (c->session >= 0) WatchKernel(c);
+      if (c->kernel) WatchKernel(c);
       return;
     }
   }
@@ -71,9 +71,9 @@ bool Engine::FrameAndDeliver(Conn* c) {
   c->reframe = false;
   if (c->rcvlowat != 1) SetRcvLowat(c, 1);
   auto split_at = [c](size_t at) {
-    return std::find(c->kernel_splits.begin(), c->kernel_splits.end(), at) != c->kernel_splits.end();
+    return std::find(c->kernel->splits.begin(), c->kernel->splits.end(), at) != c->kernel->splits.end();
   };
-  const bool completes = c->needed > 0 || (!c->kernel_splits.empty() && split_at(c->in_head));
+  const bool completes = c->needed > 0 || (c->kernel && !c->kernel->splits.empty() && split_at(c->in_head));
   c->needed = 0;
   size_t pos = c->in_head;
   const size_t end = c->in_tail;
@@ -91,7 +91,7 @@ bool Engine::FrameAndDeliver(Conn* c) {
       continue;
     }
     // memcached writes out the replies it holds before such a request, once its data is in.
-    if (count > 0 && !c->kernel_splits.empty() && split_at(pos)) break;
+    if (count > 0 && c->kernel && !c->kernel->splits.empty() && split_at(pos)) break;
     if (c->protocol == RP_PROTO_AUTO) c->protocol = rp_choose(options_.protocol, c->in[pos]);
     const bool auth = c->protocol == RP_PROTO_TEXT && options_.ascii_auth && !c->authenticated;
     FrameRequest(options_.limits, auth ? static_cast<uint8_t>(RP_PROTO_AUTH) : c->protocol, c->in, pos, end, &frame);
@@ -110,15 +110,15 @@ bool Engine::FrameAndDeliver(Conn* c) {
     bytes += frame.length;
     pos += frame.length;
     c->swallow = frame.swallow;
-    if (c->swallow > 0) {
+    if (c->swallow > 0 && c->kernel) {
       // The module already dropped the data of this item (too large), so there is none to skip.
-      for (const auto& d : c->kernel_discards) {
+      for (const auto& d : c->kernel->discards) {
         if (d.first == pos) c->swallow -= std::min(c->swallow, d.second);
       }
     }
     if (count == kMaxBatch || bytes >= kMaxBatchBytes) break;
   }
-  if (c->kernel_close_at_end && pos == end && c->needed == 0) close_now = true;
+  if (c->kernel && c->kernel->close_at_end && pos == end && c->needed == 0) close_now = true;
   if (count == 0) {
     c->in_head = pos;
     if (c->in_head == c->in_tail) FreeInput(c);
@@ -152,22 +152,26 @@ void ReserveInput(Conn* c, size_t want) {
   }
   if (c->in_head == c->in_tail) {
     c->in_head = c->in_tail = 0;
-    c->kernel_discards.clear();
-    c->kernel_splits.clear();
+    if (c->kernel) {
+      c->kernel->discards.clear();
+      c->kernel->splits.clear();
+    }
   }
   if (c->in_cap - c->in_tail < want) {
     if (c->in_head > 0) {
       memmove(c->in, c->in + c->in_head, available);
-      // Discards the module reported move with the bytes; those behind in_head are done.
-      auto& discards = c->kernel_discards;
-      discards.erase(std::remove_if(discards.begin(), discards.end(),
-                                    [&](const std::pair<size_t, uint64_t>& d) { return d.first <= c->in_head; }),
-                     discards.end());
-      for (auto& d : discards) d.first -= c->in_head;
-      auto& splits = c->kernel_splits;
-      splits.erase(std::remove_if(splits.begin(), splits.end(), [&](size_t at) { return at < c->in_head; }),
-                   splits.end());
-      for (size_t& at : splits) at -= c->in_head;
+      if (c->kernel) {
+        // Discards the module reported move with the bytes; those behind in_head are done.
+        auto& discards = c->kernel->discards;
+        discards.erase(std::remove_if(discards.begin(), discards.end(),
+                                      [&](const std::pair<size_t, uint64_t>& d) { return d.first <= c->in_head; }),
+                       discards.end());
+        for (auto& d : discards) d.first -= c->in_head;
+        auto& splits = c->kernel->splits;
+        splits.erase(std::remove_if(splits.begin(), splits.end(), [&](size_t at) { return at < c->in_head; }),
+                     splits.end());
+        for (size_t& at : splits) at -= c->in_head;
+      }
       c->in_tail = available;
       c->in_head = 0;
     }
@@ -182,7 +186,7 @@ void ReserveInput(Conn* c, size_t want) {
 }
 
 void Engine::ReadSome(Conn* c) {
-  if (c->session >= 0) {
+  if (c->kernel) {
     ReadKernel(c);
     return;
   }
@@ -219,8 +223,10 @@ void Engine::Complete(Conn* c, uint32_t handled) {
 void Engine::FreeInput(Conn* c) {
   if (c->in_flight || c->in == nullptr) return;
   // An idle connection keeps no allocation but itself.
-  std::vector<std::pair<size_t, uint64_t>>().swap(c->kernel_discards);
-  std::vector<size_t>().swap(c->kernel_splits);
+  if (c->kernel) {
+    std::vector<std::pair<size_t, uint64_t>>().swap(c->kernel->discards);
+    std::vector<size_t>().swap(c->kernel->splits);
+  }
   std::vector<size_t>().swap(c->batch_starts);
   free(c->in);
   c->in = nullptr;
@@ -238,7 +244,7 @@ void Engine::CloseConn(Conn* c) {
   if (c->closed()) return;
   const bool orderly = c->state == ConnState::kEnding;
   c->state = ConnState::kClosed;
-  if (c->session >= 0) CloseKernel(c, orderly);
+  if (c->kernel) CloseKernel(c, orderly);
   close(c->fd);
   c->fd = -1;
   for (OutMessage& message : c->out) Release(message);

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,10 +42,24 @@ enum class ConnState : uint8_t {
   kAcked,
 };
 
+/* What a connection attached to the records module keeps beside its Conn (kmod_transport.cc). */
+struct KernelConn {
+  /* The connection's records session. */
+  int session = -1;
+  /* The module stopped framing at a line memcached closes on; the bytes before it end in a close. */
+  bool close_at_end = false;
+  bool watched = false;
+  // Sends in the module's queue of this socket, oldest first, and their bytes.
+  std::vector<KernelSend> sends;
+  uint64_t bytes = 0;
+  /* Data the module dropped after a request line, keyed by where that line ends in `in`. */
+  std::vector<std::pair<size_t, uint64_t>> discards;
+  /* Where requests start in `in` whose data the module saw arrive after their line. */
+  std::vector<size_t> splits;
+};
+
 struct Conn {
   int fd = -1;
-  /* kmod backend: the connection's records session, or -1 when this engine reads and writes it. */
-  int session = -1;
   uint32_t slot = 0;
   /* RP_PROTO_TEXT or RP_PROTO_BINARY once its first byte has chosen (rp_choose). */
   uint8_t protocol = RP_PROTO_AUTO;
@@ -74,8 +89,6 @@ struct Conn {
   bool can_read = false;
   bool can_write = true;
   bool peer_closed = false;
-  /* kmod: the module stopped framing at a line memcached closes on; the bytes before it end in a close. */
-  bool kernel_close_at_end = false;
   /* epoll reported the peer's FIN or an error: read until read() says so. */
   bool hangup = false;
   /* The server is stopping: read no more, answer what was received, then end. */
@@ -88,14 +101,8 @@ struct Conn {
   int64_t last_activity_ms = 0;
   ConnState state = ConnState::kReading;
 
-  // kmod backend: sends in the module's queue of this socket, oldest first, and their bytes.
-  std::vector<KernelSend> kernel_sends;
-  uint64_t kernel_bytes = 0;
-  /* Data the module dropped after a request line, keyed by where that line ends in `in`. */
-  std::vector<std::pair<size_t, uint64_t>> kernel_discards;
-  /* Where requests start in `in` whose data the module saw arrive after their line. */
-  std::vector<size_t> kernel_splits;
-  bool kernel_watched = false;
+  /* kmod backend: the socket is attached to the records module; null when this engine reads and writes it. */
+  std::unique_ptr<KernelConn> kernel;
 
   bool closed() const { return state >= ConnState::kClosed; }
   /* Not reading until its output drains, or ending once it has. */

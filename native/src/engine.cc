@@ -217,8 +217,9 @@ void Engine::ReleaseConnections() {
     if (c == nullptr) continue;
     for (OutMessage& message : c->out) Release(message);
     c->out.clear();
-    for (KernelSend& send : c->kernel_sends) send.body->Unref();
-    c->kernel_sends.clear();
+    if (c->kernel) {
+      for (KernelSend& send : c->kernel->sends) send.body->Unref();
+    }
     free(c->in);
     delete c;
   }

@@ -61,7 +61,8 @@ bool Engine::AttachKernel(Conn* c) {
     stats_.kernel_refused.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  c->session = session;
+  c->kernel = std::make_unique<KernelConn>();
+  c->kernel->session = session;
   stats_.kernel_connections.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -74,7 +75,7 @@ bool Engine::AttachKernel(Conn* c) {
 void Engine::ReadKernel(Conn* c) {
   ssize_t n;
   for (;;) {
-    n = read(c->session, kmod_read_.data(), kmod_read_.size());
+    n = read(c->kernel->session, kmod_read_.data(), kmod_read_.size());
     if (n >= 0 || errno == EINTR) {
       if (n >= 0) break;
       continue;
@@ -101,12 +102,12 @@ void Engine::ReadKernel(Conn* c) {
     at += RECORDS_MSG_SIZE(msg.len);
     if (msg.type == RECORDS_MSG_REQUEST) {
       ReserveInput(c, msg.len);
-      if (msg.flags & RECORDS_MSGF_SPLIT) c->kernel_splits.push_back(c->in_tail);
+      if (msg.flags & RECORDS_MSGF_SPLIT) c->kernel->splits.push_back(c->in_tail);
       memcpy(c->in + c->in_tail, payload, msg.len);
       c->in_tail += msg.len;
       staging_.bytes_read += msg.len;
       if (msg.flags & RECORDS_MSGF_DISCARD) {
-        c->kernel_discards.emplace_back(c->in_tail, msg.discard);
+        c->kernel->discards.emplace_back(c->in_tail, msg.discard);
         staging_.bytes_read += msg.discard;
       }
     } else if (msg.type == RECORDS_MSG_EOF && msg.error == 0) {
@@ -126,7 +127,7 @@ void Engine::ReadKernel(Conn* c) {
       } else {
         // As the engine's own framer's close: the requests before it are answered up to what
         // memcached would already have written, then the connection closes.
-        c->kernel_close_at_end = true;
+        c->kernel->close_at_end = true;
       }
       c->peer_closed = true;
     }
@@ -135,7 +136,7 @@ void Engine::ReadKernel(Conn* c) {
 
 void Engine::EnqueueKernel(Conn* c, MessageBody* body) {
   // Finished sends are only learnt by asking; ask now and then so few are held here.
-  if (c->kernel_sends.size() >= kKernelSendsBeforeRefresh) {
+  if (c->kernel->sends.size() >= kKernelSendsBeforeRefresh) {
     RefreshKernel(c);
     if (c->closed()) return;
   }
@@ -144,7 +145,7 @@ void Engine::EnqueueKernel(Conn* c, MessageBody* body) {
   kmod_affix_.clear();
   const Piece* record_piece = nullptr;
   size_t prefix_length = 0;
-  const size_t sends_before = c->kernel_sends.size();
+  const size_t sends_before = c->kernel->sends.size();
   for (const Piece& piece : body->pieces) {
     if (piece.record == nullptr || piece.record->kernel_fd() < 0) {
       const uint8_t* data = body->Data(piece);
@@ -163,7 +164,7 @@ void Engine::EnqueueKernel(Conn* c, MessageBody* body) {
   if (!SendKernel(c, body, record_piece, kmod_affix_.data(), prefix_length, kmod_affix_.size() - prefix_length)) {
     return;
   }
-  if (c->kernel_sends.size() > sends_before) c->kernel_sends.back().last = true;
+  if (c->kernel->sends.size() > sends_before) c->kernel->sends.back().last = true;
   // Its records are released once the module says the sends are done: look again soon.
   WatchKernel(c);
   if (c->out_bytes > options_.out_limit_hard) {
@@ -182,7 +183,7 @@ bool Engine::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, c
     const iovec prefix{const_cast<uint8_t*>(bytes), before};
     const iovec suffix{const_cast<uint8_t*>(bytes + before), after};
     const int record_fd = piece != nullptr ? piece->record->kernel_fd() : -1;
-    const int err = kmod::Send(c->session, c->fd, record_fd, piece != nullptr ? piece->offset : 0,
+    const int err = kmod::Send(c->kernel->session, c->fd, record_fd, piece != nullptr ? piece->offset : 0,
                                piece != nullptr ? piece->length : 0, prefix, suffix);
     if (err != 0) {
       // -ENOBUFS: the module's queue for this socket is full; like out_limit_hard, let it go.
@@ -191,8 +192,8 @@ bool Engine::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, c
     }
     const uint64_t length = before + after + (piece != nullptr ? piece->length : 0);
     body->Ref();
-    c->kernel_sends.push_back(KernelSend{body, piece != nullptr ? piece->record : nullptr, length, false});
-    c->kernel_bytes += length;
+    c->kernel->sends.push_back(KernelSend{body, piece != nullptr ? piece->record : nullptr, length, false});
+    c->kernel->bytes += length;
     c->out_bytes += length;
     return true;
   };
@@ -218,30 +219,30 @@ bool Engine::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, c
 
 /* Asks the module how far the socket's queue got; retires the sends it finished. */
 void Engine::RefreshKernel(Conn* c) {
-  if (c->kernel_sends.empty()) {
+  if (c->kernel->sends.empty()) {
     c->out_bytes = 0;
     return;
   }
   records_sock_info info;
-  if (kmod::SockInfo(c->session, c->fd, &info) < 0 || info.tx_error != 0) {
+  if (kmod::SockInfo(c->kernel->session, c->fd, &info) < 0 || info.tx_error != 0) {
     CloseConn(c);
     return;
   }
   const size_t outstanding = static_cast<size_t>(info.tx_queued) + info.tx_started;
-  if (c->kernel_sends.size() > outstanding) {
-    const size_t done = c->kernel_sends.size() - outstanding;
+  if (c->kernel->sends.size() > outstanding) {
+    const size_t done = c->kernel->sends.size() - outstanding;
     for (size_t i = 0; i < done; i++) {
-      KernelSend& send = c->kernel_sends[i];
-      c->kernel_bytes -= send.length;
+      KernelSend& send = c->kernel->sends[i];
+      c->kernel->bytes -= send.length;
       if (send.last) {
         stats_.sends_completed.fetch_add(send.body->record_serials.size(), std::memory_order_relaxed);
       }
       send.body->Unref();
     }
-    c->kernel_sends.erase(c->kernel_sends.begin(), c->kernel_sends.begin() + static_cast<ptrdiff_t>(done));
+    c->kernel->sends.erase(c->kernel->sends.begin(), c->kernel->sends.begin() + static_cast<ptrdiff_t>(done));
     c->last_activity_ms = now_ms_;
   }
-  c->out_bytes = c->kernel_bytes - (info.tx_started ? std::min<uint64_t>(info.tx_started_sent, c->kernel_bytes) : 0);
+  c->out_bytes = c->kernel->bytes - (info.tx_started ? std::min<uint64_t>(info.tx_started_sent, c->kernel->bytes) : 0);
 }
 
 /*
@@ -249,8 +250,8 @@ void Engine::RefreshKernel(Conn* c) {
  * next EPOLLOUT edge), until the module has finished every send queued on it.
  */
 void Engine::WatchKernel(Conn* c) {
-  if (c->kernel_watched || c->closed()) return;
-  c->kernel_watched = true;
+  if (c->closed() || c->kernel->watched) return;
+  c->kernel->watched = true;
   kmod_watch_.push_back(c);
 }
 
@@ -258,12 +259,13 @@ void Engine::ServiceKernelWatch() {
   std::vector<Conn*> watched;
   watched.swap(kmod_watch_);
   for (Conn* c : watched) {
-    c->kernel_watched = false;
+    // A closed connection has given its KernelConn back.
     if (c->closed()) continue;
+    c->kernel->watched = false;
     // AfterOutputChange asks the module itself when the connection waits on its output.
     if (!c->waits_on_output()) RefreshKernel(c);
     AfterOutputChange(c);
-    if (!c->closed() && !c->kernel_sends.empty()) WatchKernel(c);
+    if (!c->closed() && !c->kernel->sends.empty()) WatchKernel(c);
   }
 }
 
@@ -273,18 +275,18 @@ int64_t Engine::UnsendKernel(Conn* c, uint64_t serial) {
     const auto& serials = send.body->record_serials;
     return send.record != nullptr && std::find(serials.begin(), serials.end(), serial) != serials.end();
   };
-  auto found = std::find_if(c->kernel_sends.begin(), c->kernel_sends.end(), carries);
-  if (found == c->kernel_sends.end()) return 0;
-  const int removed = kmod::Unsend(c->session, c->fd, found->record->kernel_fd());
+  auto found = std::find_if(c->kernel->sends.begin(), c->kernel->sends.end(), carries);
+  if (found == c->kernel->sends.end()) return 0;
+  const int removed = kmod::Unsend(c->kernel->session, c->fd, found->record->kernel_fd());
   if (removed <= 0) return 0;
   // The module removed the last `removed` of them (an unstarted send is never before a started one).
   int left = removed;
-  for (size_t i = c->kernel_sends.size(); i-- > 0 && left > 0;) {
-    if (!carries(c->kernel_sends[i])) continue;
-    c->kernel_bytes -= c->kernel_sends[i].length;
-    c->out_bytes -= std::min(c->out_bytes, c->kernel_sends[i].length);
-    c->kernel_sends[i].body->Unref();
-    c->kernel_sends.erase(c->kernel_sends.begin() + static_cast<ptrdiff_t>(i));
+  for (size_t i = c->kernel->sends.size(); i-- > 0 && left > 0;) {
+    if (!carries(c->kernel->sends[i])) continue;
+    c->kernel->bytes -= c->kernel->sends[i].length;
+    c->out_bytes -= std::min(c->out_bytes, c->kernel->sends[i].length);
+    c->kernel->sends[i].body->Unref();
+    c->kernel->sends.erase(c->kernel->sends.begin() + static_cast<ptrdiff_t>(i));
     left--;
   }
   return removed;
@@ -296,12 +298,10 @@ void Engine::CloseKernel(Conn* c, bool orderly) {
   // client sent after the closing request may still sit unread in the socket (the module
   // frames from a work queue), and TCP answers close() on unread bytes with a reset that
   // discards replies not yet transmitted.
-  if (orderly && c->kernel_sends.empty()) shutdown(c->fd, SHUT_WR);
-  close(c->session);
-  c->session = -1;
-  for (KernelSend& send : c->kernel_sends) send.body->Unref();
-  c->kernel_sends.clear();
-  c->kernel_bytes = 0;
+  if (orderly && c->kernel->sends.empty()) shutdown(c->fd, SHUT_WR);
+  close(c->kernel->session);
+  for (KernelSend& send : c->kernel->sends) send.body->Unref();
+  c->kernel.reset();
 }
 
 }  // namespace recordcache

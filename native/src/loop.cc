@@ -126,7 +126,7 @@ void Engine::Run() {
       if (tag & kKernelSocketTag) {
         // The socket has room again: the module moved on; see how far (ServiceKernelWatch).
         Conn* c = Lookup(static_cast<uint32_t>(tag & ~kKernelSocketTag));
-        if (c != nullptr && c->kernel_watched && c->waits_on_output()) kernel_progress = true;
+        if (c != nullptr && c->kernel && c->kernel->watched && c->waits_on_output()) kernel_progress = true;
         continue;
       }
       Conn* c = Lookup(static_cast<uint32_t>(tag));
@@ -382,8 +382,7 @@ void Engine::Teardown() {
     if (c == nullptr) continue;
     if (!c->closed()) {
       c->state = ConnState::kClosed;
-      if (c->session >= 0) close(c->session);
-      c->session = -1;
+      if (c->kernel) close(c->kernel->session);
       close(c->fd);
       for (OutMessage& message : c->out) Release(message);
       c->out.clear();

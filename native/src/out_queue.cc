@@ -43,7 +43,7 @@ void Engine::MarkReady(Conn* c) {
 
 void Engine::Enqueue(Conn* c, MessageBody* body) {
   if (body->total == 0) return;
-  if (c->session >= 0) {
+  if (c->kernel) {
     EnqueueKernel(c, body);
     return;
   }
@@ -107,14 +107,14 @@ void Engine::Advance(Conn* c, uint64_t n) {
 void Engine::AfterOutputChange(Conn* c) {
   if (c->closed()) return;
   const bool waiting = c->waits_on_output();
-  if (c->session >= 0 && waiting) {
+  if (c->kernel && waiting) {
     RefreshKernel(c);
     if (c->closed()) return;
   }
   if (c->state == ConnState::kEnding) {
-    if (c->out.empty() && c->kernel_sends.empty() && !c->in_flight) {
+    if (c->out.empty() && (!c->kernel || c->kernel->sends.empty()) && !c->in_flight) {
       CloseConn(c);
-    } else if (c->session >= 0) {
+    } else if (c->kernel) {
       WatchKernel(c);
     }
     return;
@@ -123,7 +123,7 @@ void Engine::AfterOutputChange(Conn* c) {
       c->out_bytes <= options_.out_limit_soft / 2) {
     c->state = ConnState::kReading;
     MarkInput(c);
-  } else if (c->session >= 0 && waiting) {
+  } else if (c->kernel && waiting) {
     WatchKernel(c);
   }
 }
@@ -133,7 +133,7 @@ int64_t Engine::Unsend(uint64_t serial, const std::vector<uint32_t>& slots) {
   for (uint32_t slot : slots) {
     Conn* c = Lookup(slot);
     if (c == nullptr) continue;
-    if (c->session >= 0) {
+    if (c->kernel) {
       dropped += UnsendKernel(c, serial);
       AfterOutputChange(c);
       continue;

@@ -102,7 +102,7 @@ void Engine::ReadSocket(Conn* c) {
  */
 void Engine::WaitForBytes(Conn* c, uint64_t missing) {
   // The module delivers whole requests; a low-water mark would only hold back its parser.
-  if (c->session >= 0) return;
+  if (c->kernel) return;
   SetRcvLowat(c, missing >= kRcvLowatMinimum ? static_cast<int>(std::min<uint64_t>(missing, rcvlowat_cap_)) : 1);
 }
 
