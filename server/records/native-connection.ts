@@ -31,6 +31,7 @@ export class NativeRecord implements RecordHandle {
 
 export class NativeConnection implements RecordConnection {
   state: unknown = null;
+  lastCommandTime = 0;
   /** framerFor has been consulted (it sets up per-protocol state). */
   framed = false;
   /** onOpen refused it: the refusal is written, then it closes; the application never sees it again. */
