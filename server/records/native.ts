@@ -16,6 +16,7 @@ import * as net from 'node:net';
 import type { Protocol } from '../config';
 import { type NativeEngineHandle, type RecordStats, loadNativeBinding, systemError, wire } from './native-addon';
 import {
+  AddressNames,
   ConnFlag,
   type NativeConnection,
   type NativeConnectionClass,
@@ -83,6 +84,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   /** Every connection JS has seen open and not close, refused ones included, by the addon's slot. */
   private readonly bySlot: (NativeConnection | undefined)[] = [];
   private readonly Connection: NativeConnectionClass = connectionClass(this);
+  private readonly addresses = new AddressNames();
   /** Connections the addon has and JS has not seen close (open and refused ones). */
   private liveSlots = 0;
   private listening = false;
@@ -348,7 +350,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   }
 
   private opened(handlers: EngineHandlers, slot: number, remote: string, local: string): void {
-    const conn = new this.Connection(slot, this.ids.take(), remote, local);
+    const conn = this.addresses.connection(this.Connection, slot, this.ids.take(), remote, local);
     this.bySlot[slot] = conn;
     this.liveSlots++;
     this.updateRef();
