@@ -6,7 +6,7 @@
 import type { Config } from './config';
 import { parseListenEntry } from './command-line';
 import { ServerCounters, type ServerContext } from './context';
-import { BinarySession, type ClientState } from './connection/client-state';
+import { AWAITING_ASCII_AUTH, BinarySession, type ClientState } from './connection/client-state';
 import { Store } from './store/store';
 import { SystemClock, type Clock } from './store/clock';
 import { decodeText, frameText, type TextLimits } from './protocol/text';
@@ -167,19 +167,21 @@ export class Server {
         counters.currConnections++;
         counters.totalConnections++;
         counters.connectionStructures = Math.max(counters.connectionStructures, counters.currConnections + 1);
-        const state: ClientState = { lastCommandTime: ctx.store.clock.now(), asciiAuthenticated: ctx.authFile === null };
+        conn.lastCommandTime = ctx.store.clock.now();
+        const state: ClientState = ctx.authFile === null ? null : AWAITING_ASCII_AUTH;
         conn.state = state;
         return null;
       },
       // The native engines' framer has chosen already; the js engine's framer is this one.
       framerFor: (conn, firstByte, chosen) => {
         if ((chosen ?? chooseProtocol(this.config.protocol, firstByte)) === 'text') {
-          const state = conn.state as ClientState;
-          if (state.asciiAuthenticated) return this.textFramer;
+          if (conn.state !== AWAITING_ASCII_AUTH) return this.textFramer;
           const textFramer = this.textFramer;
-          return (buf, start, end, out) => (state.asciiAuthenticated ? textFramer(buf, start, end, out) : frameAuth(buf, start, end, out));
+          return (buf, start, end, out) =>
+            conn.state !== AWAITING_ASCII_AUTH ? textFramer(buf, start, end, out) : frameAuth(buf, start, end, out);
         }
-        (conn.state as ClientState).binary = new BinarySession();
+        const session: ClientState = new BinarySession();
+        conn.state = session;
         if (this.binaryFramer === null) {
           const limits = binaryLimits(this.config);
           this.binaryLimits = limits;
@@ -212,7 +214,7 @@ export class Server {
     const out = replies.segments;
     const limits = this.limits;
     const state = conn.state as ClientState;
-    const binary = state.binary;
+    const binary = state instanceof BinarySession ? state : undefined;
     let after = After.Continue;
     let handled = 0;
     let replyBytes = 0;
@@ -221,11 +223,11 @@ export class Server {
       const start = batch.starts[handled];
       const length = batch.lengths[handled];
       const mark = out.length;
-      if (binary === undefined && !state.asciiAuthenticated) {
+      if (state === AWAITING_ASCII_AUTH) {
         handled++;
         if (executeAuth(ctx, decodeAuth(batch.buf, start, length), replies)) {
           // What follows is framed again, as memcached's requests.
-          state.asciiAuthenticated = true;
+          conn.state = null;
           conn.authenticated?.();
           break;
         }
@@ -247,7 +249,7 @@ export class Server {
       for (let i = mark; i < out.length; i++) replyBytes += out[i].length;
       if (replyBytes > BATCH_OUTPUT_BUDGET) break;
     }
-    state.lastCommandTime = ctx.store.clock.now();
+    conn.lastCommandTime = ctx.store.clock.now();
     if (after === After.Shutdown) {
       replies.clear();
       conn.destroy();

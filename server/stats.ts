@@ -6,7 +6,6 @@
 
 import { Reply } from './protocol/replies';
 import type { ServerContext } from './context';
-import type { ClientState } from './connection/client-state';
 import { MEMCACHED_VERSION, WORKER_THREADS, udpConnectionsPerSocket } from './config';
 import { ClassCounters } from './store/counters';
 import { SLAB_PAGE_SIZE } from './store/slabs';
@@ -439,10 +438,10 @@ function connsStats(ctx: ServerContext): Buffer {
     );
   }
   for (const conn of ctx.engine.connections()) {
-    const state = conn.state as ClientState | null;
-    out.push([`${conn.id}:addr`, conn.remote]);
-    if (!conn.remote.startsWith('unix:')) out.push([`${conn.id}:listen_addr`, conn.local]);
-    out.push([`${conn.id}:state`, 'conn_parse_cmd'], [`${conn.id}:secs_since_last_cmd`, state === null ? 0 : now - state.lastCommandTime]);
+    const remote = conn.remote;
+    out.push([`${conn.id}:addr`, remote]);
+    if (!remote.startsWith('unix:')) out.push([`${conn.id}:listen_addr`, conn.local]);
+    out.push([`${conn.id}:state`, 'conn_parse_cmd'], [`${conn.id}:secs_since_last_cmd`, now - conn.lastCommandTime]);
   }
   return rows(out);
 }

@@ -12,11 +12,16 @@ export class BinarySession {
   saslCompleted = false;
 }
 
-/** Per-connection protocol state. */
-export interface ClientState {
-  lastCommandTime: number;
-  /** Set when the connection speaks the binary protocol. */
-  binary?: BinarySession;
-  /** Under -Y: the connection has sent a user and password from the file. */
-  asciiAuthenticated: boolean;
-}
+/**
+ * Under -Y, a connection that has not yet sent a user and password from the file: one value
+ * shared by all of them.
+ */
+export const AWAITING_ASCII_AUTH: { readonly awaitingAsciiAuth: true } = Object.freeze({ awaitingAsciiAuth: true });
+
+/**
+ * Per-connection protocol state, kept in RecordConnection.state (the time of the last command
+ * is the connection's lastCommandTime): the binary session of a connection that speaks the
+ * binary protocol, AWAITING_ASCII_AUTH under -Y until a text connection authenticates, else
+ * null. So an idle text connection costs no object of its own here.
+ */
+export type ClientState = BinarySession | typeof AWAITING_ASCII_AUTH | null;

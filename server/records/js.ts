@@ -48,6 +48,7 @@ function segmentBytes(segment: Segment): Buffer {
 
 class JsConnection implements RecordConnection {
   state: unknown = null;
+  lastCommandTime = 0;
   framer: Framer | null = null;
   /** Received bytes not yet framed into whole requests. */
   pending: Buffer[] = [];

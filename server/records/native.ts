@@ -15,7 +15,15 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Protocol } from '../config';
 import { type NativeEngineHandle, type RecordStats, loadNativeBinding, systemError, wire } from './native-addon';
-import { NativeConnection, NativeRecord, type SlotOperations } from './native-connection';
+import {
+  AddressNames,
+  ConnFlag,
+  type NativeConnection,
+  type NativeConnectionClass,
+  NativeRecord,
+  type SlotOperations,
+  connectionClass,
+} from './native-connection';
 import { DRAIN_GRACE_MS, IdPool, formatAddress, removeStaleSocket } from './shared';
 import type {
   EngineHandlers,
@@ -73,8 +81,10 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   readonly initCopies = true;
   private readonly native: NativeEngineHandle;
   private handlers: EngineHandlers | null = null;
+  /** Every connection JS has seen open and not close, refused ones included, by the addon's slot. */
   private readonly bySlot: (NativeConnection | undefined)[] = [];
-  private readonly open = new Set<NativeConnection>();
+  private readonly Connection: NativeConnectionClass = connectionClass(this);
+  private readonly addresses = new AddressNames();
   /** Connections the addon has and JS has not seen close (open and refused ones). */
   private liveSlots = 0;
   private listening = false;
@@ -254,8 +264,8 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.updateRef();
   }
 
-  connections(): Iterable<RecordConnection> {
-    return this.open;
+  *connections(): Iterable<RecordConnection> {
+    for (const conn of this.bySlot) if (conn !== undefined && !conn.refused) yield conn;
   }
 
   async drain(graceMs = DRAIN_GRACE_MS): Promise<void> {
@@ -281,9 +291,8 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.flush();
     this.disposed = true;
     this.native.dispose();
-    for (const conn of this.bySlot) if (conn !== undefined) conn.closed = true;
+    for (const conn of this.bySlot) if (conn !== undefined) conn.flags |= ConnFlag.Closed;
     this.bySlot.length = 0;
-    this.open.clear();
     this.liveSlots = 0;
     for (const resolve of this.drainWaiters.splice(0)) resolve();
   }
@@ -356,16 +365,13 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   }
 
   private opened(handlers: EngineHandlers, slot: number, remote: string, local: string): void {
-    const conn = new NativeConnection(this, slot, this.ids.take(), remote, local);
+    const conn = this.addresses.connection(this.Connection, slot, this.ids.take(), remote, local);
     this.bySlot[slot] = conn;
     this.liveSlots++;
     this.updateRef();
     const refusal = handlers.onOpen(conn);
-    if (refusal === null) {
-      this.open.add(conn);
-      return;
-    }
-    conn.refused = true;
+    if (refusal === null) return;
+    conn.flags |= ConnFlag.Refused;
     this.ids.release(conn.id);
     const head = this.opsLength;
     this.reserveOps(8);
@@ -397,10 +403,10 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   ): void {
     const conn = this.bySlot[slot];
     let handled = count;
-    if (conn !== undefined && !conn.refused && !conn.closing && !conn.closed) {
+    if (conn !== undefined && (conn.flags & (ConnFlag.Refused | ConnFlag.Closing | ConnFlag.Closed)) === 0) {
       if (!conn.framed) {
         // The addon frames and chose the protocol; framerFor sets up the connection's state for it.
-        conn.framed = true;
+        conn.flags |= ConnFlag.Framed;
         handlers.framerFor(conn, buf[starts[first]], (flags & wire.batchFlags.binary) !== 0 ? 'binary' : 'text');
       }
       const batch = this.batch;
@@ -427,10 +433,9 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.ops[this.opsLength++] = slot;
     if (conn === undefined) return;
     this.bySlot[slot] = undefined;
-    conn.closed = true;
+    conn.flags |= ConnFlag.Closed;
     this.liveSlots--;
     if (!conn.refused) {
-      this.open.delete(conn);
       this.ids.release(conn.id);
       handlers.onClose(conn);
     }

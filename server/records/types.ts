@@ -36,8 +36,14 @@ export interface RecordConnection {
   /** "tcp:127.0.0.1:5000" or "unix:/path". */
   readonly remote: string;
   readonly local: string;
-  /** Application state hung off the connection. */
+  /** Application state hung off the connection (null until the application sets it). */
   state: unknown;
+  /**
+   * The application's clock reading of the connection's last command (stats conns'
+   * secs_since_last_cmd); 0 until it sets one. A field of its own, so that a connection
+   * between requests needs no state object beside it.
+   */
+  lastCommandTime: number;
   /** Close once everything queued on it has been written. */
   end(): void;
   /** Close at once, dropping queued output. */
