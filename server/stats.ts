@@ -437,7 +437,9 @@ function connsStats(ctx: ServerContext): Buffer {
       [`${listener.id}:secs_since_last_cmd`, now - ctx.startedAt],
     );
   }
-  for (const conn of ctx.engine.connections()) {
+  // By id, as memcached lists its connections by file descriptor.
+  const conns = [...ctx.engine.connections()].sort((a, b) => a.id - b.id);
+  for (const conn of conns) {
     const remote = conn.remote;
     out.push([`${conn.id}:addr`, remote]);
     if (!remote.startsWith('unix:')) out.push([`${conn.id}:listen_addr`, conn.local]);
