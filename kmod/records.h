@@ -151,6 +151,7 @@ struct records_sock {
 	struct rp_state parser;
 	struct rp_msg rx_last;		/* what parse_msg framed, for rcv_msg */
 	struct sk_buff_head rx_queue;	/* whole requests for read(2) */
+	struct sk_buff_head rx_hold;	/* framed in the strparser's pass under way */
 	atomic_t rx_msgs;
 	atomic_t rx_bytes;
 	u32 rx_limit;

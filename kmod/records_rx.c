@@ -6,6 +6,9 @@
  * memcached request ends and hands over one skb per whole request (rcv_msg).  Those
  * wait on the socket's rx_queue; the session is woken only when a socket gains
  * something to read, and read(2) returns whole requests of any number of sockets.
+ * The requests of one pass of the strparser over the socket become readable together,
+ * at its end (read_sock_done), with a framing error or the end of stream it met: the
+ * reader sees at once all that arrived together, as memcached sees one read(2).
  *
  * Backpressure: past rx_limit bytes (or RECORDS_RX_MSGS requests) unread, the
  * strparser is paused, the socket's receive queue fills and TCP closes the window.
@@ -123,7 +126,7 @@ static void records_rx_rcv_msg(struct strparser *strp, struct sk_buff *skb)
 	records_rx_cb(skb)->split = rsk->rx_last.split;
 	if (rsk->rx_last.discard)
 		RECORDS_STATS_INCR(rx_discarded);
-	skb_queue_tail(&rsk->rx_queue, skb);
+	skb_queue_tail(&rsk->rx_hold, skb);
 	atomic_inc(&rsk->rx_msgs);
 	atomic_add(len, &rsk->rx_bytes);
 	RECORDS_STATS_INCR(rx_msgs);
@@ -136,6 +139,29 @@ static void records_rx_rcv_msg(struct strparser *strp, struct sk_buff *skb)
 		strp_pause(strp);
 		RECORDS_STATS_INCR(rx_pauses);
 	}
+}
+
+/*
+ * Lower sock lock held: the requests this pass framed become readable, all at once, and
+ * with them the end of the stream (@end_bit RSK_RX_ERR or RSK_RX_EOF, else -1) that
+ * followed them: under the queue's lock, so that a reader emptying the queue either
+ * takes none of them or sees the end too.
+ */
+static void records_rx_publish(struct records_sock *rsk, int end_bit, int err)
+{
+	unsigned long flags;
+
+	if (skb_queue_empty(&rsk->rx_hold) && end_bit < 0)
+		return;
+	spin_lock_irqsave(&rsk->rx_queue.lock, flags);
+	skb_queue_splice_tail_init(&rsk->rx_hold, &rsk->rx_queue);
+	if (end_bit >= 0) {
+		WRITE_ONCE(rsk->rx_err, err);
+		/* The requests queued before it, and rx_err, are seen before the flag. */
+		smp_mb__before_atomic();
+		set_bit(end_bit, &rsk->flags);
+	}
+	spin_unlock_irqrestore(&rsk->rx_queue.lock, flags);
 	records_rx_ready(rsk);
 }
 
@@ -145,12 +171,8 @@ static void records_rx_abort(struct strparser *strp, int err)
 	struct records_sock *rsk = container_of(strp, struct records_sock, strp);
 
 	strp_stop(strp);
-	WRITE_ONCE(rsk->rx_err, err);
-	/* The requests queued before it, and rx_err, are seen before the flag. */
-	smp_mb__before_atomic();
-	set_bit(RSK_RX_ERR, &rsk->flags);
+	records_rx_publish(rsk, RSK_RX_ERR, err);
 	RECORDS_STATS_INCR(rx_errors);
-	records_rx_ready(rsk);
 }
 
 /*
@@ -172,18 +194,17 @@ void records_rx_check_eof(struct records_sock *rsk)
 		if (tcp_inq(sk))
 			return;
 	}
-	WRITE_ONCE(rsk->rx_err, -err);
-	/* The requests queued before it, and rx_err, are seen before the flag. */
-	smp_mb__before_atomic();
-	set_bit(RSK_RX_EOF, &rsk->flags);
+	records_rx_publish(rsk, RSK_RX_EOF, -err);
 	RECORDS_STATS_INCR(rx_eofs);
-	records_rx_ready(rsk);
 }
 
 /* Lower sock lock held: after each pass of the strparser over the socket. */
 static int records_rx_read_sock_done(struct strparser *strp, int err)
 {
-	records_rx_check_eof(container_of(strp, struct records_sock, strp));
+	struct records_sock *rsk = container_of(strp, struct records_sock, strp);
+
+	records_rx_publish(rsk, -1, 0);
+	records_rx_check_eof(rsk);
 	return err;
 }
 
@@ -208,6 +229,7 @@ void records_rx_purge(struct records_sock *rsk)
 {
 	struct sk_buff *skb;
 
+	skb_queue_splice_tail_init(&rsk->rx_hold, &rsk->rx_queue);
 	while ((skb = skb_dequeue(&rsk->rx_queue))) {
 		atomic_dec(&rsk->rx_msgs);
 		atomic_sub(strp_msg(skb)->full_len, &rsk->rx_bytes);

@@ -625,6 +625,7 @@ int records_sock_attach(struct records_session *sess, struct records_attach __us
 	rsk->tx_limit = a.tx_limit ?: RECORDS_TX_LIMIT;
 	INIT_DELAYED_WORK(&rsk->tx_work, records_tx_work);
 	skb_queue_head_init(&rsk->rx_queue);
+	skb_queue_head_init(&rsk->rx_hold);
 	if (rx) {
 		records_rx_init(rsk, &a);
 		set_bit(RSK_RX, &rsk->flags);

@@ -7,6 +7,8 @@
  * oversized lines: correct requests or a clean error, never a hang.
  */
 
+#include <pthread.h>
+
 #include "records_test.h"
 
 #define BUFSZ	(4 << 20)
@@ -321,6 +323,66 @@ TEST_F(recv, oversized_line_is_an_error)
 	/* Then nothing: the server closes such a connection. */
 	send_all(_metadata, self->cli, "get b\r\n", 7);
 	ASSERT_EQ(2, collect(self, 3, 300));
+}
+
+/* What one blocked reader's first read(2) returned: messages and whether an error ended it. */
+struct first_read {
+	int dev;
+	int msgs;
+	bool error;
+	unsigned char buf[8192];
+};
+
+static void *read_once(void *arg)
+{
+	struct first_read *r = arg;
+	struct rt_msg m[16];
+	ssize_t n;
+	int i, k;
+
+	if (!rt_readable(r->dev, 5000))
+		return NULL;
+	n = read(r->dev, r->buf, sizeof(r->buf));
+	k = n > 0 ? rt_split(r->buf, n, m, 16) : 0;
+	for (i = 0; i < k; i++) {
+		if (m[i].hdr.type == RECORDS_MSG_REQUEST)
+			r->msgs++;
+		else
+			r->error = true;
+	}
+	return NULL;
+}
+
+/*
+ * Requests that arrive in one segment become readable together, with the framing error
+ * that ends them: a reader already waiting wakes to all of them, never to the first alone
+ * (memcached answers what one read(2) brought, so a part would change its replies).
+ */
+TEST_F(recv, one_segment_is_read_whole)
+{
+	char seg[16 + 3000];
+	int i, srv, cli;
+
+	memcpy(seg, "version\r\nmn\r\n", 13);
+	memset(seg + 13, 'x', sizeof(seg) - 13);
+	for (i = 0; i < 200; i++) {
+		struct first_read r = { .dev = self->dev };
+		pthread_t th;
+
+		ASSERT_SYS(rt_pair(self->lfd, &srv, &cli));
+		ASSERT_SYS(attach_rx(self->dev, srv, 0, i, 0, 0));
+		ASSERT_EQ(0, pthread_create(&th, NULL, read_once, &r));
+		usleep(500);
+		send_all(_metadata, cli, seg, sizeof(seg));
+		pthread_join(th, NULL);
+		if (r.msgs != 2 || !r.error)
+			TH_LOG("round %d: the first read had %d requests%s", i, r.msgs,
+			       r.error ? " and the error" : ", no error");
+		ASSERT_EQ(2, r.msgs);
+		ASSERT_TRUE(r.error);
+		close(cli);
+		close(srv);
+	}
 }
 
 TEST_F(recv, long_get_line)
