@@ -22,9 +22,6 @@ export class ServerCounters {
   authCmds = 0;
   authErrors = 0;
   acceptingConns = true;
-  /** Replies sent as one message to several connections (GroupSends), and to how many. */
-  recordsGroupSends = 0;
-  recordsGroupSendConns = 0;
 
   /** stats reset: counters of events, not of current state. */
   reset(): void {
@@ -36,8 +33,6 @@ export class ServerCounters {
     this.cmdMeta = 0;
     this.authCmds = 0;
     this.authErrors = 0;
-    this.recordsGroupSends = 0;
-    this.recordsGroupSendConns = 0;
   }
 }
 

@@ -14,7 +14,6 @@ import { Reply } from './protocol/replies';
 import { PrefixStats } from './stats-prefix';
 import { TlsTerminator, tlsSettings } from './tls';
 import { After, ReplyQueue, endsEvent } from './connection/reply-queue';
-import { GroupSends } from './connection/group-sends';
 import { executeText } from './commands/text';
 import { REQUEST_MAGIC, type BinaryLimits } from './protocol/binary';
 import { decodeBinary } from './protocol/binary-decode';
@@ -55,8 +54,6 @@ export class Server {
   private readonly textFramer: Framer;
   /** Replies of the batch being executed; sendRecord consumes them before the next batch. */
   private readonly replies = new ReplyQueue();
-  /** GET hits of one delivery with the same reply, sent to their connections at once. */
-  private readonly groupSends: GroupSends;
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private udp: UdpFront | null = null;
@@ -103,7 +100,6 @@ export class Server {
       tls: config.sslEnabled ? new TlsTerminator(tlsSettings(config), clock) : null,
     };
     this.ctx.tls?.setIdleTimeout(Math.max(0, config.idleTimeout));
-    this.groupSends = new GroupSends(engine);
     this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
     const limits = this.limits;
     this.textFramer = (buf, start, end, out) => frameText(buf, start, end, limits, out);
@@ -190,7 +186,6 @@ export class Server {
         return this.binaryFramer;
       },
       onRequests: (conn, batch) => this.execute(conn, batch),
-      onDeliveryEnd: () => this.groupSends.flush(counters),
       onClose: () => {
         counters.currConnections--;
       },
@@ -258,11 +253,7 @@ export class Server {
     }
     // The connection closes after this batch (a line too long): what memcached had not written is lost.
     if (batch.closes && handled === batch.count) out.length = replies.sent;
-    if (out.length > 0) {
-      // A whole batch answered with one reply around one record may go with its twins.
-      const groupable = batch.deliveryEnds && after === After.Continue && handled === batch.count && !batch.closes;
-      if (!(groupable && this.groupSends.offer(out, conn))) this.engine.sendRecord(out, [conn]);
-    }
+    if (out.length > 0) this.engine.sendRecord(out, [conn]);
     replies.clear();
     if (after === After.Close) {
       conn.end();

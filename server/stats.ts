@@ -202,12 +202,6 @@ export function generalStatPairs(ctx: ServerContext): StatPairs {
     ['lru_bumps_dropped', 0],
     // recordcache's own: the records engine's counters (created, live, bytes, sends).
     ...(ctx.engine.recordCounters?.() ?? []),
-    ...(ctx.engine.name === 'js'
-      ? []
-      : ([
-          ['records_group_sends', ctx.counters.recordsGroupSends],
-          ['records_group_send_conns', ctx.counters.recordsGroupSendConns],
-        ] as StatPairs)),
   ];
 }
 

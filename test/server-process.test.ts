@@ -261,24 +261,6 @@ describe('server process', function () {
     socket.destroy();
     await assertServing(server);
   });
-  it('answers a hot value many connections ask for at once with group sends, every reply whole', async () => {
-    server = await startServer('recordcache', ['--records=native']);
-    const value = 'h'.repeat(50000);
-    const setter = await connect(server.port);
-    assert.equal(await request(setter, `set hot 0 0 ${value.length}\r\n${value}\r\n`), 'STORED\r\n');
-    const sockets = await Promise.all(Array.from({ length: 30 }, () => connect(server!.port)));
-    const expected = `VALUE hot 0 ${value.length}\r\n${value}\r\nEND\r\n`;
-    // Asked in the same instant, the requests reach the engine in one turn of its loop
-    // (almost always: a few rounds make sure of it).
-    for (let round = 0; round < 20 && (await stat(server.port, 'records_group_sends')) === 0; round++) {
-      const replies = await Promise.all(sockets.map((s) => request(s, 'get hot\r\n', 'END\r\n')));
-      for (const reply of replies) assert.equal(reply, expected);
-    }
-    assert.ok((await stat(server.port, 'records_group_sends')) > 0, 'no reply went to several connections at once');
-    assert.ok((await stat(server.port, 'records_group_send_conns')) >= 2 * (await stat(server.port, 'records_group_sends')));
-    for (const s of [setter, ...sockets]) s.destroy();
-    await assertServing(server);
-  });
   it("exits 71 (EX_OSERR) with memcached's message when its port is taken", async () => {
     const occupant = net.createServer();
     await new Promise<void>((resolve) => occupant.listen(0, '127.0.0.1', resolve));

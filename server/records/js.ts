@@ -62,15 +62,7 @@ class JsConnection implements RecordConnection {
   closing = false;
   /** The server is stopping: answer the requests already received, read no more, then close. */
   draining = false;
-  readonly batch: RequestBatch = {
-    buf: Buffer.alloc(0),
-    starts: [],
-    lengths: [],
-    count: 0,
-    firstCompletesData: false,
-    closes: false,
-    deliveryEnds: false,
-  };
+  readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0, firstCompletesData: false, closes: false };
 
   constructor(
     readonly id: number,

@@ -97,10 +97,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     count: 0,
     firstCompletesData: false,
     closes: false,
-    deliveryEnds: true,
   };
-  /** (slot, handled) of each batch of the delivery in hand, completed after onDeliveryEnd. */
-  private completes: number[] = [];
   private drainWaiters: (() => void)[] = [];
   private disposed = false;
 
@@ -348,18 +345,6 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
       }
     } finally {
       this.inDelivery = false;
-      // Replies held for onDeliveryEnd are queued before the completions that let each
-      // connection read again, so nothing overtakes them.
-      handlers.onDeliveryEnd?.();
-      const completes = this.completes;
-      this.reserveOps(completes.length * 1.5);
-      const ops = this.ops;
-      for (let k = 0; k < completes.length; k += 2) {
-        ops[this.opsLength++] = wire.ops.complete;
-        ops[this.opsLength++] = completes[k];
-        ops[this.opsLength++] = completes[k + 1];
-      }
-      completes.length = 0;
       this.flush();
     }
   }
@@ -423,7 +408,11 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
       handled = handlers.onRequests(conn, batch);
       batch.buf = EMPTY;
     }
-    this.completes.push(slot, handled);
+    this.reserveOps(3);
+    const ops = this.ops;
+    ops[this.opsLength++] = wire.ops.complete;
+    ops[this.opsLength++] = slot;
+    ops[this.opsLength++] = handled;
   }
 
   private closedBySlot(handlers: EngineHandlers, slot: number): void {

@@ -70,11 +70,6 @@ export interface RequestBatch {
   firstCompletesData: boolean;
   /** The connection closes after this batch (memcached's framing closes it at the next request). */
   closes: boolean;
-  /**
-   * The engine calls onDeliveryEnd once every batch delivered with this one is handled, and
-   * reads nothing more from this connection before: its replies may wait until then.
-   */
-  deliveryEnds: boolean;
 }
 
 export interface ListenerInfo {
@@ -101,8 +96,6 @@ export interface EngineHandlers {
    * connection's output has drained (so a client that does not read stops being served).
    */
   onRequests(conn: RecordConnection, batch: RequestBatch): number;
-  /** Every batch of one delivery is handled (engines whose batches say deliveryEnds). */
-  onDeliveryEnd?(): void;
   onClose(conn: RecordConnection): void;
   /** Bytes read from clients (for stats bytes_read). */
   onBytesRead(n: number): void;
