@@ -67,7 +67,7 @@ interface Options {
 const USAGE = `usage: npm run bench -- [options]
   --quick               short runs (1.5 s after 0.5 s warm-up): the whole matrix in under 5 minutes
   --workloads LIST      e.g. W1,W2,W3,L1 (W3 = W3-16 and W3-50); default: all
-  --backends LIST       recordcache records backends to compare, e.g. js,native; 'none' = memcached only (default js);
+  --backends LIST       recordcache records backends to compare, e.g. js,native; 'none' = memcached only (default native, the server's default);
                         a backend may carry -o suboptions after '+', e.g. native+records_min_size=4096
   --runs N              runs per server and workload, alternating A B A B (default 3)
   --duration S          measured seconds per run (default 10, quick 1.5)
@@ -88,7 +88,7 @@ const USAGE = `usage: npm run bench -- [options]
 function parseOptions(argv: string[]): Options {
   const options: Options = {
     quick: false,
-    backends: ['js'],
+    backends: ['native'],
     runs: 3,
     durationS: NaN,
     warmupS: NaN,

@@ -42,6 +42,7 @@ export function itemValue(ctx: ServerContext, item: Item, replies: ReplyQueue): 
     const handle = engine.initRecord(item.data);
     // One owner for the value's bytes: from now on the item reads them from the record.
     item.keepInRecord(handle, () => engine.readRecord(handle));
+    ctx.store.changed(item);
     record = handle;
   }
   return record;

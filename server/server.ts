@@ -26,6 +26,7 @@ import { decodeAuth, frameAuth } from './protocol/auth';
 import { executeAuth } from './commands/auth';
 import type { AuthFile } from './auth-file';
 import { keepStoredValue } from './records-policy';
+import { publishItems } from './read-index';
 
 /**
  * memcached refuses a connection whose fd is at least maxconns - 1; its own listening
@@ -99,6 +100,7 @@ export class Server {
       // -Z: certificates are loaded now, so bad ones stop the start (TlsSetupError).
       tls: config.sslEnabled ? new TlsTerminator(tlsSettings(config), clock) : null,
     };
+    if (engine.readIndex !== null) publishItems(this.ctx, engine.readIndex, clock);
     this.ctx.tls?.setIdleTimeout(Math.max(0, config.idleTimeout));
     this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
     const limits = this.limits;

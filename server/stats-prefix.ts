@@ -59,14 +59,25 @@ export function murmur3(key: string): number {
 }
 
 export class PrefixStats {
-  enabled: boolean;
+  private on: boolean;
   private readonly buckets: PrefixCounters[][] = Array.from({ length: PREFIX_HASH_SIZE }, () => []);
+  /** Called when `stats detail on|off` switches counting (GETs must then all be seen by JS). */
+  onToggle: ((on: boolean) => void) | null = null;
 
   constructor(
     private readonly delimiter: string,
     enabled: boolean,
   ) {
-    this.enabled = enabled;
+    this.on = enabled;
+  }
+
+  get enabled(): boolean {
+    return this.on;
+  }
+
+  set enabled(on: boolean) {
+    this.on = on;
+    this.onToggle?.(on);
   }
 
   /** The counters for key's prefix, or null when the key has no delimiter. */

@@ -10,6 +10,7 @@ import { MEMCACHED_VERSION, WORKER_THREADS, udpConnectionsPerSocket } from './co
 import { ClassCounters } from './store/counters';
 import { SLAB_PAGE_SIZE } from './store/slabs';
 import { tlsSettings, tlsSettingsStatPairs } from './tls';
+import { takeServedCounters } from './read-index';
 
 const MAX_NUMBER_OF_SLAB_CLASSES = 64;
 
@@ -35,6 +36,7 @@ function seconds(micros: number): string {
 }
 
 export function statsReply(ctx: ServerContext, args: string[]): Buffer[] {
+  takeServedCounters(ctx);
   if (args.length === 0) return [rows(generalStatPairs(ctx))];
   const sub = args[0];
   switch (sub) {

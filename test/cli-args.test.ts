@@ -3,8 +3,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs, parseListenEntry, ParseResult, SUBOPTION_NAMES, USAGE_EXIT_CODE } from '../server/command-line';
-import { Config, MEGABYTE, defaultConfig } from '../server/config';
+import { parseArgs, parseListenEntry, type ParseResult, SUBOPTION_NAMES, USAGE_EXIT_CODE } from '../server/command-line';
+import { type Config, MEGABYTE, defaultConfig } from '../server/config';
 
 /** Files that command lines name (sockets, auth and memory files), made and removed here. */
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-cli-args-'));

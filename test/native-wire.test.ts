@@ -14,7 +14,21 @@ describe('native addon wire numbers', function () {
       missing(this, 'native', (err as Error).message);
     }
     assert.deepEqual(binding.wire, {
-      ops: { send: 1, complete: 2, end: 3, destroy: 4, ackClose: 5, delete: 6, drain: 7, destroyAll: 8, authenticated: 9 },
+      ops: {
+        send: 1,
+        complete: 2,
+        end: 3,
+        destroy: 4,
+        ackClose: 5,
+        delete: 6,
+        drain: 7,
+        destroyAll: 8,
+        authenticated: 9,
+        publish: 10,
+        unpublish: 11,
+        clearIndex: 12,
+        flushDue: 13,
+      },
       events: { open: 1, requests: 2, close: 3 },
       batchFlags: { completesData: 1, closes: 2, binary: 4 },
     });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { newFrame } from '../server/framing';
 import { frameText } from '../server/protocol/text';
-import { type BinaryLimits } from '../server/protocol/binary';
+import type { BinaryLimits } from '../server/protocol/binary';
 import { frameBinary } from '../server/protocol/binary-frame';
 import { loadNativeBinding, type NativeBinding } from '../server/records/native-addon';
 import { missing } from '../conformance/lib/required';

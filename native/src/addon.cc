@@ -70,7 +70,11 @@ Napi::Object WireNumbers(Napi::Env env) {
                          {"delete", kOpDelete},
                          {"drain", kOpDrain},
                          {"destroyAll", kOpDestroyAll},
-                         {"authenticated", kOpAuthenticated}}));
+                         {"authenticated", kOpAuthenticated},
+                         {"publish", kOpPublish},
+                         {"unpublish", kOpUnpublish},
+                         {"clearIndex", kOpClearIndex},
+                         {"flushDue", kOpFlushDue}}));
   wire.Set("events", group({{"open", kEventOpen}, {"requests", kEventRequests}, {"close", kEventClose}}));
   wire.Set("batchFlags",
            group({{"completesData", kBatchCompletesData}, {"closes", kBatchCloses}, {"binary", kBatchBinary}}));

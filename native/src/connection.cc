@@ -29,6 +29,8 @@ namespace {
 constexpr uint32_t kMaxBatch = 1024;
 /* A batch stops growing past this many bytes (a run of large sets): it bounds one JS Buffer. */
 constexpr uint64_t kMaxBatchBytes = 64ull * 1024 * 1024;
+/* Batches of hits one connection may have answered in a turn before the others have theirs. */
+constexpr int kServedRoundsPerTurn = 4;
 
 }  // namespace
 
@@ -49,8 +51,20 @@ void Engine::ServiceInput(Conn* c) {
       return;
     }
   }
+  int served = 0;
   for (;;) {
-    if (FrameAndDeliver(c)) return;
+    const Framed framed = FrameAndDeliver(c);
+    if (framed == Framed::kDelivered || c->closed()) return;
+    if (framed == Framed::kServed) {
+      if (c->state != ConnState::kReading) return;
+      // Hits answered here: frame what is left, but let other connections and the writes
+      // have a turn after a few rounds, or once this one's output is past the soft limit.
+      if (++served >= kServedRoundsPerTurn || c->out_bytes > options_.out_limit_soft) {
+        MarkInput(c);
+        return;
+      }
+      continue;
+    }
     if (!c->can_read || c->draining || c->peer_closed) break;
     const size_t before = c->in_tail - c->in_head;
     const uint64_t swallow_before = c->swallow;
@@ -62,11 +76,11 @@ void Engine::ServiceInput(Conn* c) {
   if (c->draining || c->peer_closed) EndConn(c);
 }
 
-bool Engine::FrameAndDeliver(Conn* c) {
+Engine::Framed Engine::FrameAndDeliver(Conn* c) {
   const size_t available = c->in_tail - c->in_head;
   if (!c->reframe && c->needed > 0 && available < c->needed) {
     WaitForBytes(c, c->needed - available);
-    return false;
+    return Framed::kNone;
   }
   c->reframe = false;
   if (c->rcvlowat != 1) SetRcvLowat(c, 1);
@@ -124,10 +138,44 @@ bool Engine::FrameAndDeliver(Conn* c) {
     if (c->in_head == c->in_tail) FreeInput(c);
     if (close_now) {
       EndConn(c);
-      return true;
+      return Framed::kDelivered;
     }
     if (c->needed > 0) WaitForBytes(c, c->needed - (c->in_tail - c->in_head));
-    return false;
+    return Framed::kNone;
+  }
+  bool budget_spent = false;
+  const uint32_t served = close_now ? 0 : ServeHits(c, first, count, &budget_spent);
+  if (budget_spent && !c->closed()) {
+    // The rest are framed again once this connection's output drains (as after Complete).
+    c->in_head = staging_.starts[first + served];
+    staging_.starts.resize(first);
+    staging_.lengths.resize(first);
+    c->swallow = 0;
+    c->needed = 0;
+    if (c->state == ConnState::kReading) c->state = ConnState::kBlocked;
+    c->reframe = true;
+    AfterOutputChange(c);
+    return Framed::kServed;
+  }
+  if (served == count) {
+    staging_.starts.resize(first);
+    staging_.lengths.resize(first);
+    c->in_head = pos;
+    if (!c->closed() && c->in_head == c->in_tail) FreeInput(c);
+    return Framed::kServed;
+  }
+  if (c->closed()) {
+    staging_.starts.resize(first);
+    staging_.lengths.resize(first);
+    return Framed::kDelivered;
+  }
+  if (served > 0) {
+    // The hits that came first are answered; JS gets the rest, after them in the output.
+    for (uint32_t k = 0; k < served; k++) bytes -= staging_.lengths[first + k];
+    staging_.starts.erase(staging_.starts.begin() + first, staging_.starts.begin() + first + served);
+    staging_.lengths.erase(staging_.lengths.begin() + first, staging_.lengths.begin() + first + served);
+    c->batch_starts.erase(c->batch_starts.begin(), c->batch_starts.begin() + served);
+    count -= served;
   }
   c->in_flight = true;
   c->batch_count = count;
@@ -136,10 +184,10 @@ bool Engine::FrameAndDeliver(Conn* c) {
   staging_.batches.push_back(BatchRef{c->in, first, count, bytes});
   staging_.events.insert(staging_.events.end(),
                          {kEventRequests, static_cast<int32_t>(c->slot), static_cast<int32_t>(count),
-                          (completes ? kBatchCompletesData : 0) | (close_now ? kBatchCloses : 0) |
+                          (completes && served == 0 ? kBatchCompletesData : 0) | (close_now ? kBatchCloses : 0) |
                               (c->protocol == RP_PROTO_BINARY ? kBatchBinary : 0),
                           0});
-  return true;
+  return Framed::kDelivered;
 }
 
 void ReserveInput(Conn* c, size_t want) {

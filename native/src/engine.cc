@@ -40,8 +40,8 @@ int ReadRcvLowatCap() {
 
 void Delivery::Append(Delivery&& other) {
   const uint32_t base = static_cast<uint32_t>(starts.size());
-  if (events.empty() && batches.empty() && strings.empty()) {
-    uint64_t read = bytes_read + other.bytes_read;
+  if (events.empty() && batches.empty() && strings.empty() && fetched.empty()) {
+    const uint64_t read = bytes_read + other.bytes_read;
     *this = std::move(other);
     bytes_read = read;
     other.Clear();
@@ -69,6 +69,7 @@ void Delivery::Append(Delivery&& other) {
   }
   starts.insert(starts.end(), other.starts.begin(), other.starts.end());
   lengths.insert(lengths.end(), other.lengths.begin(), other.lengths.end());
+  fetched.insert(fetched.end(), other.fetched.begin(), other.fetched.end());
   bytes_read += other.bytes_read;
   other.Clear();
 }
@@ -79,6 +80,7 @@ void Delivery::Clear() {
   batches.clear();
   starts.clear();
   lengths.clear();
+  fetched.clear();
   bytes_read = 0;
 }
 
@@ -137,6 +139,12 @@ void Engine::Stop() {
     thread_.join();
     started_ = false;
     ReleaseConnections();
+  }
+  // Fetch reports JS will not take now hold references to their entries.
+  {
+    std::lock_guard<std::mutex> lock(delivery_mu_);
+    for (IndexEntry* entry : pending_.fetched) entry->Unref();
+    pending_.fetched.clear();
   }
   // Commands queued after the thread stopped still hold references.
   std::vector<Command> left;

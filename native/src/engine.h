@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "framer.h"
+#include "read_index.h"
 #include "record.h"
 
 namespace recordcache {
@@ -160,9 +161,12 @@ struct Delivery {
   std::vector<BatchRef> batches;
   std::vector<uint64_t> starts;  // relative to the batch's base
   std::vector<uint32_t> lengths;
+  /* Natively served fetches the store is to hear of (ReadIndex::CountHit), one reference each. */
+  std::vector<IndexEntry*> fetched;
+  /* Bytes read since the last delivery; they go with the next one, and alone wake nobody. */
   uint64_t bytes_read = 0;
 
-  bool empty() const { return events.empty() && bytes_read == 0; }
+  bool empty() const { return events.empty() && fetched.empty(); }
   void Append(Delivery&& other);
   void Clear();
 };
@@ -224,6 +228,8 @@ class Engine {
 
   const EngineOptions& options() const { return options_; }
   RecordStats& stats() { return stats_; }
+  /* What JS publishes for the I/O thread to answer GET hits with (read_index.h). */
+  ReadIndex& index() { return index_; }
   /* kmod backend: the session records are made on, else -1. */
   int kmod_control() const { return kmod_control_; }
   uint64_t next_record_serial() { return record_serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
@@ -249,11 +255,15 @@ class Engine {
   // connection.cc: input, batches to JS, ending and closing.
   void MarkInput(Conn* c);
   void ServiceInput(Conn* c);
-  bool FrameAndDeliver(Conn* c);
+  /* What FrameAndDeliver did with the requests it framed. */
+  enum class Framed { kNone, kDelivered, kServed };
+  Framed FrameAndDeliver(Conn* c);
   void ReadSome(Conn* c);
   void Complete(Conn* c, uint32_t handled);
   void FreeInput(Conn* c);
   void EndConn(Conn* c);
+  // serve_hits.cc: GET hits answered from the read index.
+  uint32_t ServeHits(Conn* c, uint32_t first, uint32_t count, bool* budget_spent);
   void CloseConn(Conn* c);
   // out_queue.cc: queued replies, written by priority.
   void MarkReady(Conn* c);
@@ -282,6 +292,7 @@ class Engine {
   EngineOptions options_;
   std::function<void()> notify_;
   RecordStats stats_;
+  ReadIndex index_;
   std::atomic<uint64_t> record_serial_{0};
 
   int epoll_fd_ = -1;
@@ -307,6 +318,11 @@ class Engine {
   std::vector<Conn*> ready_;
   std::vector<Conn*> doomed_;
   std::vector<uint8_t> scratch_;
+  // serve_hits.cc: a reply being built, and the entries it holds.
+  std::vector<uint8_t> hit_bytes_;
+  std::vector<Piece> hit_pieces_;
+  std::vector<IndexEntry*> hit_entries_;
+  std::vector<uint64_t> hit_serials_;
   int64_t now_ms_ = 0;
   int64_t next_idle_check_ms_ = 0;
   int rcvlowat_cap_ = 0;

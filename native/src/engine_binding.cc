@@ -38,6 +38,9 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                          InstanceMethod<&EngineWrap::Ref>("ref"),
                          InstanceMethod<&EngineWrap::Unref>("unref"),
                          InstanceMethod<&EngineWrap::RecordStatsValue>("recordStats"),
+                         InstanceMethod<&EngineWrap::SetClock>("setClock"),
+                         InstanceMethod<&EngineWrap::SetServing>("setServing"),
+                         InstanceMethod<&EngineWrap::TakeServed>("takeServed"),
                          InstanceMethod<&EngineWrap::Dispose>("dispose"),
                      });
 }
@@ -169,6 +172,20 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
     strings = array;
   }
   const double bytes_read = static_cast<double>(d.bytes_read);
+  // Natively served fetches the store is to hear of: key, serial, key, serial...
+  Napi::Value fetched = env.Null();
+  if (!d.fetched.empty()) {
+    Napi::Array array = Napi::Array::New(env, d.fetched.size() * 2);
+    uint32_t k = 0;
+    for (IndexEntry* entry : d.fetched) {
+      napi_value key;
+      napi_create_string_latin1(env, reinterpret_cast<const char*>(entry->key()), entry->key_length, &key);
+      array.Set(k++, key);
+      array.Set(k++, Napi::Number::New(env, entry->serial));
+      entry->Unref();
+    }
+    fetched = array;
+  }
   if (!d.starts.empty()) {
     RecordStats& stats = engine_->stats();
     stats.deliveries.fetch_add(1, std::memory_order_relaxed);
@@ -176,7 +193,7 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
   }
   d.Clear();
   // An exception thrown by the handler stays pending and surfaces as an uncaught one.
-  callback.Call({events, strings, shared, own, starts, lengths, Napi::Number::New(env, bytes_read)});
+  callback.Call({events, strings, shared, own, starts, lengths, fetched, Napi::Number::New(env, bytes_read)});
 }
 
 void EngineWrap::Close() {
@@ -243,6 +260,16 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
       i += need;
       continue;
     }
+    if (op >= kOpPublish && op <= kOpFlushDue) {
+      const size_t words = op == kOpPublish ? 12 : op == kOpUnpublish ? 3 : op == kOpFlushDue ? 2 : 1;
+      if (i + words > n) {
+        error = "truncated index operation";
+        break;
+      }
+      ApplyIndexOp(op, ops + i + 1, bytes, &error);
+      i += words;
+      continue;
+    }
     if (op == kOpDrain || op == kOpDestroyAll) {
       commands.push_back(Command(op == kOpDrain ? CommandKind::Drain : CommandKind::DestroyAll));
       i += 1;
@@ -299,6 +326,103 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
   engine_->Push(commands);
   if (error != nullptr) THROW_AND_RETURN(env, RangeError, error);
   return env.Undefined();
+}
+
+/*
+ * A change to the read index, made now on the JS thread: the sends after it in the same
+ * submission reach the I/O thread after it, so no reply to a mutation goes out before the
+ * index shows the mutation.
+ */
+void EngineWrap::ApplyIndexOp(int32_t op, const int32_t* args, const Napi::Buffer<uint8_t>& bytes, const char** error) {
+  ReadIndex& index = engine_->index();
+  if (op == kOpClearIndex) {
+    index.Clear();
+    return;
+  }
+  if (op == kOpFlushDue) {
+    index.SetFlushDue(args[0]);
+    return;
+  }
+  const uint64_t offset = static_cast<uint32_t>(args[op == kOpPublish ? 1 : 0]);
+  const uint64_t key_length = static_cast<uint32_t>(args[op == kOpPublish ? 2 : 1]);
+  if (op == kOpUnpublish) {
+    if (offset + key_length > bytes.Length()) {
+      *error = "index key out of range";
+      return;
+    }
+    index.Remove(bytes.Data() + offset, static_cast<uint32_t>(key_length));
+    return;
+  }
+  const int32_t record_id = args[0];
+  const uint64_t data_length = static_cast<uint32_t>(args[3]);
+  const RecordEntry* record = record_id >= 0 ? LookupRecord(record_id) : nullptr;
+  if (record_id >= 0 && record == nullptr) {
+    *error = "unknown record";
+    return;
+  }
+  if (data_length < 2 || offset + key_length + (record == nullptr ? data_length : 0) > bytes.Length() ||
+      (record != nullptr && record->record->length() != data_length)) {
+    *error = "published item out of range";
+    return;
+  }
+  PublishedItem item{};
+  item.key = bytes.Data() + offset;
+  item.key_length = static_cast<uint32_t>(key_length);
+  item.data = record == nullptr ? bytes.Data() + offset + key_length : nullptr;
+  item.data_length = static_cast<uint32_t>(data_length);
+  item.record = record != nullptr ? record->record : nullptr;
+  item.record_serial = record != nullptr ? record->serial : 0;
+  item.flags = static_cast<uint32_t>(args[4]);
+  item.exptime = args[5];
+  item.cas = static_cast<uint64_t>(static_cast<uint32_t>(args[6])) |
+             static_cast<uint64_t>(static_cast<uint32_t>(args[7])) << 32;
+  item.serial = static_cast<uint32_t>(args[8]);
+  item.lru_class = static_cast<uint8_t>(args[9]);
+  item.traits = static_cast<uint8_t>(args[10] & 0xff);
+  item.fetch_state = static_cast<uint8_t>((args[10] >> 8) & 0xff);
+  index.Publish(item);
+}
+
+/* setClock(manual, originNs, start): the store's clock (read_index.h SetClock). */
+Napi::Value EngineWrap::SetClock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRE_ARGUMENT_INT32(info, 0, manual);
+  REQUIRE_ARGUMENT_NUMBER(info, 1, origin_ns);
+  REQUIRE_ARGUMENT_INT32(info, 2, start);
+  if (!Alive(env)) return env.Undefined();
+  engine_->index().SetClock(manual, static_cast<int64_t>(origin_ns), start);
+  return env.Undefined();
+}
+
+/* setServing(on): whether the I/O thread answers hits from the read index. */
+Napi::Value EngineWrap::SetServing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBoolean()) THROW_AND_RETURN(env, TypeError, "Expected a boolean");
+  if (!Alive(env)) return env.Undefined();
+  engine_->index().SetServing(info[0].As<Napi::Boolean>().Value());
+  return env.Undefined();
+}
+
+/*
+ * takeServed() -> Float64Array [cmd_get, get_hits, 0, bytes_written, requests, hits by slab
+ * class...]: what the I/O thread counted since the last call (bytes read go with deliveries).
+ */
+Napi::Value EngineWrap::TakeServed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float64Array result = Napi::Float64Array::New(env, 5 + kIndexClasses);
+  if (engine_ == nullptr) return result;
+  ServedCounters& c = engine_->index().counters();
+  double* out = result.Data();
+  auto take = [](std::atomic<uint64_t>& counter) {
+    return static_cast<double>(counter.exchange(0, std::memory_order_relaxed));
+  };
+  out[0] = take(c.cmd_get);
+  out[1] = take(c.get_hits);
+  out[2] = 0;
+  out[3] = take(c.bytes_written);
+  out[4] = take(c.requests);
+  for (uint32_t k = 0; k < kIndexClasses; k++) out[5 + k] = take(c.class_hits[k]);
+  return result;
 }
 
 /* unsend(recordId, slots, count) -> messages dropped before any of their bytes were written */

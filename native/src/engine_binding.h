@@ -33,6 +33,12 @@ enum SubmitOp : int32_t {
   kOpDrain = 7,
   kOpDestroyAll = 8,
   kOpAuthenticated = 9,  // slot
+  /* The read index (read_index.h), changed before the replies after it in the same submission. */
+  kOpPublish = 10,     // record id | -1, bytes offset, key length, data length, flags, exptime, cas low, cas
+                       // high, serial, hit class, traits | fetch state << 8 (key, then data unless a record)
+  kOpUnpublish = 11,   // bytes offset, key length
+  kOpClearIndex = 12,  //
+  kOpFlushDue = 13,    // relative second from which nothing is answered natively, 0 none
 };
 
 struct RecordEntry {
@@ -69,6 +75,10 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value RecordStatsValue(const Napi::CallbackInfo& info);
+  Napi::Value SetClock(const Napi::CallbackInfo& info);
+  Napi::Value SetServing(const Napi::CallbackInfo& info);
+  Napi::Value TakeServed(const Napi::CallbackInfo& info);
+  void ApplyIndexOp(int32_t op, const int32_t* args, const Napi::Buffer<uint8_t>& bytes, const char** error);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   // record_binding.cc
   Napi::Value InitRecord(const Napi::CallbackInfo& info);

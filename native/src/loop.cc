@@ -388,6 +388,7 @@ void Engine::Teardown() {
       c->out.clear();
     }
   }
+  for (IndexEntry* entry : staging_.fetched) entry->Unref();
   staging_.Clear();
 }
 

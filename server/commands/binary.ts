@@ -9,6 +9,7 @@
  * connection at once and what was not yet written is lost.
  */
 
+import { takeServedCounters } from '../read-index';
 import { BinaryOp, Opcode, Status, type BinaryLimits } from '../protocol/binary';
 import type {
   ArithRequest,
@@ -241,6 +242,7 @@ function pushStats(out: Segment[], opaque: number, pairs: StatPairs, end: boolea
  * prefix and the others exactly; an unknown group is "not found".
  */
 function executeStat(ctx: ServerContext, req: StatRequest, replies: ReplyQueue): void {
+  takeServedCounters(ctx);
   const out = replies.segments;
   const key = req.key;
   if (key.length === 0) return pushStats(out, req.opaque, generalStatPairs(ctx), true);

@@ -143,7 +143,7 @@ function metaGet(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): voi
   }
   if (won) {
     line += ' W';
-    item.tokenSent = true;
+    store.sendToken(item);
   }
   out.push(replyLine(line));
   if (req.value) out.push(itemValue(ctx, item, replies));

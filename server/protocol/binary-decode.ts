@@ -3,7 +3,7 @@
  */
 
 import { StoreMode } from '../memcached/item';
-import { BinaryOp, type BinaryLimits, HEADER_LENGTH, Opcode, Status } from './binary';
+import { BinaryOp, type BinaryLimits, HEADER_LENGTH, Opcode, type Status } from './binary';
 import { classify } from './binary-frame';
 
 // ---------------------------------------------------------------------------------------------

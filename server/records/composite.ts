@@ -9,8 +9,18 @@
  * anyway, so nothing is shared there to lose).
  */
 
-import { JsRecord, JsRecordsEngine } from './js';
-import type { EngineHandlers, ListenOptions, ListenerInfo, RecordConnection, RecordHandle, RecordsEngine, Segment } from './types';
+import { JsRecord, type JsRecordsEngine } from './js';
+import type {
+  EngineHandlers,
+  ListenOptions,
+  ListenerInfo,
+  PublishedItem,
+  ReadIndex,
+  RecordConnection,
+  RecordHandle,
+  RecordsEngine,
+  Segment,
+} from './types';
 
 class CompositeRecord implements RecordHandle {
   readonly offset = 0;
@@ -29,6 +39,38 @@ class CompositeRecord implements RecordHandle {
   get tlsRecord(): JsRecord {
     this.tlsCopy ??= new JsRecord(this.main.readRecord(this.inner));
     return this.tlsCopy;
+  }
+}
+
+/** The main engine's read index, published to with composite records. */
+class CompositeReadIndex implements ReadIndex {
+  constructor(private readonly inner: ReadIndex) {}
+  get onFetched(): ReadIndex['onFetched'] {
+    return this.inner.onFetched;
+  }
+  set onFetched(handler: ReadIndex['onFetched']) {
+    this.inner.onFetched = handler;
+  }
+  publish(item: PublishedItem): void {
+    this.inner.publish(item.record === null ? item : { ...item, record: (item.record as CompositeRecord).inner });
+  }
+  unpublish(key: string): void {
+    this.inner.unpublish(key);
+  }
+  clear(): void {
+    this.inner.clear();
+  }
+  flushDue(second: number): void {
+    this.inner.flushDue(second);
+  }
+  setClock(manual: number, originNs: number, start: number): void {
+    this.inner.setClock(manual, originNs, start);
+  }
+  setServing(on: boolean): void {
+    this.inner.setServing(on);
+  }
+  takeServed(): Float64Array {
+    return this.inner.takeServed();
   }
 }
 
@@ -55,7 +97,11 @@ export class TlsCompositeEngine implements RecordsEngine {
   ) {
     this.name = main.name;
     this.initCopies = main.initCopies;
+    // The main engine answers hits on its own connections; its index knows its own handles.
+    this.readIndex = main.readIndex === null ? null : new CompositeReadIndex(main.readIndex);
   }
+
+  readonly readIndex: ReadIndex | null;
 
   initRecord(bytes: Buffer): RecordHandle {
     return new CompositeRecord(this.main.initRecord(bytes), this.main);

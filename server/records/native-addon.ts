@@ -25,6 +25,10 @@ export interface WireNumbers {
     drain: number;
     destroyAll: number;
     authenticated: number;
+    publish: number;
+    unpublish: number;
+    clearIndex: number;
+    flushDue: number;
   };
   events: { open: number; requests: number; close: number };
   batchFlags: { completesData: number; closes: number; binary: number };
@@ -36,7 +40,21 @@ export let wire: WireNumbers;
 /** The addon's wire numbers, each present and a distinct positive integer in its group. */
 function checkWire(numbers: WireNumbers | undefined): WireNumbers {
   const expected: { [G in keyof WireNumbers]: (keyof WireNumbers[G])[] } = {
-    ops: ['send', 'complete', 'end', 'destroy', 'ackClose', 'delete', 'drain', 'destroyAll', 'authenticated'],
+    ops: [
+      'send',
+      'complete',
+      'end',
+      'destroy',
+      'ackClose',
+      'delete',
+      'drain',
+      'destroyAll',
+      'authenticated',
+      'publish',
+      'unpublish',
+      'clearIndex',
+      'flushDue',
+    ],
     events: ['open', 'requests', 'close'],
     batchFlags: ['completesData', 'closes', 'binary'],
   };
@@ -86,6 +104,8 @@ export type DeliveryHandler = (
   own: Buffer[],
   starts: Int32Array,
   lengths: Int32Array,
+  /** Fetches the engine answered that the store is to hear of: key, serial, key, serial... */
+  fetched: (string | number)[] | null,
   bytesRead: number,
 ) => void;
 
@@ -100,6 +120,9 @@ export interface NativeEngineHandle {
   ref(): void;
   unref(): void;
   recordStats(): RecordStats;
+  setClock(manual: number, originNs: number, start: number): void;
+  setServing(on: boolean): void;
+  takeServed(): Float64Array;
   dispose(): void;
 }
 

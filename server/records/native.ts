@@ -31,6 +31,8 @@ import type {
   ListenerInfo,
   RecordConnection,
   RecordHandle,
+  PublishedItem,
+  ReadIndex,
   RecordsEngine,
   RequestBatch,
   Segment,
@@ -118,10 +120,15 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     const protocol = options.protocol === 'ascii' ? 1 : options.protocol === 'binary' ? 2 : 0;
     this.native = new NativeEngine(
       { ...options, protocol, kmod: backend === 'kmod' },
-      (events, strings, shared, own, starts, lengths, bytesRead) =>
-        this.onDelivery(events, strings, shared, own, starts, lengths, bytesRead),
+      (events, strings, shared, own, starts, lengths, fetched, bytesRead) =>
+        this.onDelivery(events, strings, shared, own, starts, lengths, fetched, bytesRead),
     );
+    this.readIndex = new NativeReadIndex(this, this.native);
   }
+
+  readonly readIndex: NativeReadIndex;
+  /** Requests the engine answered from the read index since it started. */
+  servedRequests = 0;
 
   /** Counters of the records the engine holds, for `stats`. */
   recordStats(): RecordStats {
@@ -143,6 +150,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
       ['records_sends_completed', s.sendsCompleted],
       ['records_deliveries', s.deliveries],
       ['records_delivered_requests', s.deliveredRequests],
+      ['records_index_served', this.servedRequests],
     ];
   }
 
@@ -315,6 +323,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     own: Buffer[],
     starts: Int32Array,
     lengths: Int32Array,
+    fetched: (string | number)[] | null,
     bytesRead: number,
   ): void {
     const handlers = this.handlers;
@@ -322,6 +331,10 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.inDelivery = true;
     try {
       if (bytesRead > 0) handlers.onBytesRead(bytesRead);
+      const onFetched = this.readIndex.onFetched;
+      if (fetched !== null && onFetched !== null) {
+        for (let k = 0; k < fetched.length; k += 2) onFetched(fetched[k] as string, fetched[k + 1] as number);
+      }
       let request = 0;
       for (let i = 0; i < events.length; ) {
         switch (events[i]) {
@@ -462,6 +475,30 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.native.submit(this.bytes, this.ops, length);
   }
 
+  /** A read index change, in order with the replies around it (engine_binding.cc ApplyIndexOp). */
+  queueIndexOp(op: number, lead: number | null, key: string | null, data: Buffer | null, words: readonly number[]): void {
+    if (this.disposed) return;
+    const keyLength = key === null ? 0 : key.length;
+    const dataLength = data === null ? 0 : data.length;
+    this.reserveOps(2 + words.length + (key === null ? 0 : 2));
+    this.reserveBytes(keyLength + dataLength);
+    const ops = this.ops;
+    ops[this.opsLength++] = op;
+    if (lead !== null) ops[this.opsLength++] = lead;
+    if (key !== null) {
+      ops[this.opsLength++] = this.bytesLength;
+      ops[this.opsLength++] = keyLength;
+      this.bytes.write(key, this.bytesLength, 'latin1');
+      this.bytesLength += keyLength;
+      if (data !== null) {
+        data.copy(this.bytes, this.bytesLength);
+        this.bytesLength += dataLength;
+      }
+    }
+    for (const word of words) ops[this.opsLength++] = word;
+    this.scheduleFlush();
+  }
+
   private reserveOps(words: number): void {
     if (this.opsLength + words <= this.ops.length) return;
     const grown = new Int32Array(Math.max(this.ops.length * 2, this.opsLength + words));
@@ -487,3 +524,57 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+const TWO_32 = 2 ** 32;
+
+/** The native engine's read index: changes go out with the engine's outbox, in order with replies. */
+class NativeReadIndex implements ReadIndex {
+  onFetched: ((key: string, serial: number) => void) | null = null;
+  constructor(
+    private readonly engine: NativeRecordsEngine,
+    private readonly native: NativeEngineHandle,
+  ) {}
+
+  publish(item: PublishedItem): void {
+    const record = item.record as NativeRecord | null;
+    // A record already released (or never sent) cannot be published; its item is not served here.
+    if (record !== null && record.id < 0) return;
+    const cas = item.cas;
+    this.engine.queueIndexOp(wire.ops.publish, record === null ? -1 : record.id, item.key, record === null ? item.data : null, [
+      item.dataLength,
+      item.flags | 0,
+      item.exptime | 0,
+      (cas % TWO_32) | 0,
+      Math.floor(cas / TWO_32) | 0,
+      item.serial | 0,
+      item.hitClass,
+      item.traits | (item.fetchState << 8),
+    ]);
+  }
+
+  unpublish(key: string): void {
+    this.engine.queueIndexOp(wire.ops.unpublish, null, key, null, []);
+  }
+
+  clear(): void {
+    this.engine.queueIndexOp(wire.ops.clearIndex, null, null, null, []);
+  }
+
+  flushDue(second: number): void {
+    this.engine.queueIndexOp(wire.ops.flushDue, second | 0, null, null, []);
+  }
+
+  setClock(manual: number, originNs: number, start: number): void {
+    this.native.setClock(manual, originNs, start);
+  }
+
+  setServing(on: boolean): void {
+    this.native.setServing(on);
+  }
+
+  takeServed(): Float64Array {
+    const served = this.native.takeServed();
+    this.engine.servedRequests += served[4];
+    return served;
+  }
+}

@@ -153,4 +153,59 @@ export interface RecordsEngine {
   drain(graceMs?: number): Promise<void>;
   /** Counters of the records the engine holds, as `records_*` lines of `stats`; engines that keep none omit it. */
   recordCounters?(): [string, number][];
+  /** Where the engine answers GET hits without JS (native, kmod); null when every request comes to JS. */
+  readonly readIndex: ReadIndex | null;
+}
+
+/** What an index entry says of its item beyond the value (native/src/read_index.h EntryTraits). */
+export const enum EntryTraits {
+  /** Not stale, no recache token sent: `mg` may be answered by the engine. */
+  MetaPlain = 1,
+  /** The key arrived base64 encoded. */
+  KeyBinary = 2,
+}
+
+/** One item as a GET would answer it, for ReadIndex.publish. */
+export interface PublishedItem {
+  key: string;
+  /** The value's bytes with CR LF when it is not a record. */
+  data: Buffer | null;
+  record: RecordHandle | null;
+  /** The value's length with its CR LF. */
+  dataLength: number;
+  flags: number;
+  /** Relative expiry second; 0 never. */
+  exptime: number;
+  cas: number;
+  /** Which publication of the item this is; fetch reports name it. */
+  serial: number;
+  /** The slab class its hits are counted in. */
+  hitClass: number;
+  traits: number;
+  /** 0 never fetched, 1 fetched, 2 active. */
+  fetchState: number;
+}
+
+/**
+ * The engine's read index (native/src/read_index.h): the store publishes each live item and
+ * removes it before the reply to any mutation goes out; the engine answers GET hits from it
+ * and reports the fetches and counters back.
+ */
+export interface ReadIndex {
+  publish(item: PublishedItem): void;
+  unpublish(key: string): void;
+  clear(): void;
+  /** flush_all: from this relative second nothing is answered by the engine (0: none due). */
+  flushDue(second: number): void;
+  /** The store's clock: a manual second, or seconds from `start` counted from a CLOCK_MONOTONIC origin in ns. */
+  setClock(manual: number, originNs: number, start: number): void;
+  /** Whether the engine answers hits (off while per-prefix stats need to see every GET). */
+  setServing(on: boolean): void;
+  /**
+   * What the engine counted since the last call: [cmd_get, get_hits, 0, bytes_written,
+   * requests answered, then hits by slab class id]. Bytes read go with deliveries.
+   */
+  takeServed(): Float64Array;
+  /** Called with each item the engine served, at most once a second per item after its first two fetches. */
+  onFetched: ((key: string, serial: number) => void) | null;
 }

@@ -17,9 +17,15 @@ export interface Clock {
 export class SystemClock implements Clock {
   readonly processStarted: number;
   private readonly startedMs: number;
+  /**
+   * The same start on CLOCK_MONOTONIC in nanoseconds (performance.now() counts on it too),
+   * so the records engine's read index tells the same second (native/src/read_index.cc).
+   */
+  readonly startedNs: number;
 
   constructor() {
     this.startedMs = performance.now();
+    this.startedNs = Number(process.hrtime.bigint());
     this.processStarted = Math.floor(Date.now() / 1000) - CLOCK_START;
   }
 
@@ -37,7 +43,11 @@ export class ManualClock implements Clock {
     return this.current;
   }
 
+  /** Called after the clock moved (the read index keeps the same time). */
+  onAdvance: (() => void) | null = null;
+
   advance(seconds: number): void {
     this.current += seconds;
+    this.onAdvance?.();
   }
 }

@@ -42,6 +42,13 @@ export abstract class LinkedItems {
    * them elsewhere (a record); otherwise the item copies them.
    */
   keepValue: ((item: Item) => boolean) | null = null;
+  /**
+   * Called when what a GET of a linked item answers may have changed (its value, flags,
+   * CAS, expiry, or how meta commands see it), before the reply to the change is queued.
+   */
+  onChange: ((item: Item) => void) | null = null;
+  /** flush_all: called with the relative second from which items stored so far are gone, and with 0 once the sweep reclaimed them. */
+  onFlushDue: ((second: number) => void) | null = null;
 
   constructor(
     protected readonly options: StoreOptions,
@@ -81,6 +88,11 @@ export abstract class LinkedItems {
 
   protected newCas(): number {
     return this.options.casEnabled ? ++this.nextCas : 0;
+  }
+
+  /** Tells onChange that a linked item changed. */
+  changed(item: Item): void {
+    if (this.onChange !== null && this.table.get(item.key) === item) this.onChange(item);
   }
 
   protected isFlushed(item: Item, now: number): boolean {
@@ -144,6 +156,8 @@ export abstract class LinkedItems {
         item.active = false;
         lru.delete(item.key);
         lru.set(item.key, item);
+        // Fetches served without JS must mark it active again.
+        this.changed(item);
         continue;
       }
       this.onEvicted(item);
@@ -200,6 +214,7 @@ export abstract class LinkedItems {
     this.unexpire(item);
     item.exptime = exptime;
     if (exptime !== 0) this.expireAt(item);
+    this.changed(item);
   }
 
   protected unexpire(item: Item): void {

@@ -208,7 +208,9 @@ export class Store extends LinkedItems {
           if (!this.fits(key.length, old.flags, joined.length)) return StoreResult.NotStored;
           const item = new Item(key, old.flags, old.exptime, joined, this.newCas(), this.clock.now(), this.casEnabled);
           item.keyBinary = old.keyBinary;
-          return this.link(item);
+          const linked = this.link(item);
+          this.changed(item);
+          return linked;
         }
         default:
           break;
@@ -235,7 +237,10 @@ export class Store extends LinkedItems {
       item.tokenSent = old.tokenSent;
     }
     const result = this.link(item);
-    if (result === StoreResult.Stored && !this.keepValue?.(item)) item.keepCopy();
+    if (result === StoreResult.Stored) {
+      if (!this.keepValue?.(item)) item.keepCopy();
+      this.changed(item);
+    }
     return result;
   }
 
@@ -308,6 +313,7 @@ export class Store extends LinkedItems {
       next.tokenSent = item.tokenSent;
       next.keyBinary = item.keyBinary;
       this.relink(item, next);
+      this.changed(next);
       return { status: ArithStatus.Ok, value, item: next, replaced: false };
     }
     // A longer number is a new item: counted as one, with none of the old item's flags.
@@ -321,6 +327,7 @@ export class Store extends LinkedItems {
       this.casEnabled,
     );
     if (this.link(next, false) !== StoreResult.Stored) return { status: ArithStatus.NoMemory, value: 0n, item: null, replaced: false };
+    this.changed(next);
     this.counters.total_items++;
     return { status: ArithStatus.Ok, value, item: next, replaced: true };
   }
@@ -333,7 +340,10 @@ export class Store extends LinkedItems {
     if (this.peek(key) !== null) return StoreResult.NotStored;
     const data = Buffer.from(value.toString() + '\r\n', 'latin1');
     if (!this.fits(key.length, 0, data.length)) return StoreResult.TooLarge;
-    return this.link(new Item(key, 0, this.realtime(exptime), data, this.newCas(), this.clock.now(), this.casEnabled));
+    const item = new Item(key, 0, this.realtime(exptime), data, this.newCas(), this.clock.now(), this.casEnabled);
+    const linked = this.link(item);
+    this.changed(item);
+    return linked;
   }
 
   /** flush_all [delay]: with no delay, everything stored so far is gone now. */
@@ -350,6 +360,7 @@ export class Store extends LinkedItems {
     }
     // Flushed items stay until a fetch finds them (counted as get_flushed) or the next sweep.
     this.flushReclaimPending = true;
+    this.onFlushDue?.(this.oldestLive);
   }
 
   /**
@@ -376,6 +387,8 @@ export class Store extends LinkedItems {
     if (this.flushReclaimPending && this.oldestLive <= now) {
       this.flushReclaimPending = false;
       this.reclaimFlushed(now);
+      // What is left was stored after the flush: GETs of it may be answered anywhere again.
+      this.onFlushDue?.(0);
     }
     for (let t = this.sweptUntil + 1; t <= now; t++) {
       const due = this.expiring.get(t);
@@ -407,7 +420,9 @@ export class Store extends LinkedItems {
    */
   vivify(key: string, exptime: number): Item | null {
     const item = new Item(key, 0, this.realtime(exptime), EMPTY_VALUE, this.newCas(), this.clock.now(), this.casEnabled);
-    return this.link(item) === StoreResult.Stored ? item : null;
+    if (this.link(item) !== StoreResult.Stored) return null;
+    this.changed(item);
+    return item;
   }
 
   /** md ... I: keep the item but mark it stale, with a new CAS and optionally a new expiry. */
@@ -418,6 +433,29 @@ export class Store extends LinkedItems {
     this.countSize(item, -1);
     item.cas = this.newCas();
     this.countSize(item, 1);
+    this.changed(item);
+  }
+
+  /** mg: the item's recache token has gone out (W, then Z on later fetches). */
+  sendToken(item: Item): void {
+    item.tokenSent = true;
+    this.changed(item);
+  }
+
+  /** A fetch the records engine answered (its read index): bumped as `get` bumps it. */
+  fetchedElsewhere(key: string, serial: number): void {
+    const item = this.table.get(key);
+    if (item !== undefined && item.serial === serial) this.bump(item);
+  }
+
+  /** Hits the records engine answered, counted per slab class as `get` counts them. */
+  countClassHits(id: number, hits: number): void {
+    let counters = this.classCounters.get(id);
+    if (counters === undefined) {
+      counters = new ClassCounters();
+      this.classCounters.set(id, counters);
+    }
+    counters.get_hits += hits;
   }
 
   /** stats reset: zero the counters (items stay). */

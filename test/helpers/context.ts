@@ -26,6 +26,8 @@ class BytesRecord implements RecordHandle {
 export class BytesEngine {
   readonly name = 'js' as const;
   readonly initCopies = true;
+  /** No engine answers hits: every request comes to the handlers. */
+  readonly readIndex = null;
   created = 0;
   deleted = 0;
 

@@ -1,0 +1,167 @@
+/*
+ * The read index (read_index.h): entries, the sharded table, the store's clock.
+ */
+#include "read_index.h"
+
+#include <time.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace recordcache {
+
+void IndexEntry::Unref() {
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (record != nullptr) record->Unref();
+  this->~IndexEntry();
+  free(this);
+}
+
+ReadIndex::ReadIndex() = default;
+
+ReadIndex::~ReadIndex() { Clear(); }
+
+// JS thread: builds the new entry outside any lock, then swaps it in.
+void ReadIndex::Publish(const PublishedItem& item) {
+  char header[64 + 256];
+  // "VALUE " key " " flags " " bytes: the key is copied after, between the two parts.
+  const int tail = snprintf(header, sizeof(header), " %u %u", static_cast<unsigned>(item.flags), item.data_length - 2);
+  const uint32_t header_length = 6 + item.key_length + static_cast<uint32_t>(tail);
+  const uint32_t inline_length = item.record != nullptr ? 0 : item.data_length;
+  const size_t size = offsetof(IndexEntry, bytes) + item.key_length + header_length + inline_length;
+  void* block = malloc(size);
+  if (block == nullptr) abort();
+  IndexEntry* entry = new (block) IndexEntry();
+  entry->traits = item.traits;
+  entry->lru_class = item.lru_class;
+  entry->flags = item.flags;
+  entry->exptime = item.exptime;
+  entry->key_length = item.key_length;
+  entry->data_length = item.data_length;
+  entry->header_length = header_length;
+  entry->serial = item.serial;
+  entry->cas = item.cas;
+  entry->fetch_state.store(item.fetch_state, std::memory_order_relaxed);
+  entry->reported_at.store(0, std::memory_order_relaxed);
+  uint8_t* at = entry->bytes;
+  memcpy(at, item.key, item.key_length);
+  at += item.key_length;
+  memcpy(at, "VALUE ", 6);
+  memcpy(at + 6, item.key, item.key_length);
+  memcpy(at + 6 + item.key_length, header, static_cast<size_t>(tail));
+  at += header_length;
+  if (item.record != nullptr) {
+    item.record->Ref();
+    entry->record = item.record;
+    entry->record_serial = item.record_serial;
+  } else {
+    memcpy(at, item.data, item.data_length);
+  }
+  const std::string_view key(reinterpret_cast<const char*>(entry->key()), entry->key_length);
+  IndexEntry* old = nullptr;
+  Shard& shard = ShardOf(key);
+  {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    auto found = shard.entries.find(key);
+    if (found == shard.entries.end()) {
+      shard.entries.emplace(key, entry);
+      size_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      old = found->second;
+      // The map's key views the old entry's bytes: erase and insert with the new entry's.
+      shard.entries.erase(found);
+      shard.entries.emplace(key, entry);
+    }
+  }
+  if (old != nullptr) old->Unref();
+}
+
+// JS thread.
+void ReadIndex::Remove(const uint8_t* key_bytes, uint32_t key_length) {
+  const std::string_view key(reinterpret_cast<const char*>(key_bytes), key_length);
+  IndexEntry* old = nullptr;
+  Shard& shard = ShardOf(key);
+  {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    auto found = shard.entries.find(key);
+    if (found == shard.entries.end()) return;
+    old = found->second;
+    shard.entries.erase(found);
+    size_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  old->Unref();
+}
+
+// JS thread (and the destructor).
+void ReadIndex::Clear() {
+  for (Shard& shard : shards_) {
+    std::unordered_map<std::string_view, IndexEntry*> gone;
+    {
+      std::lock_guard<std::mutex> lock(shard.mu);
+      gone.swap(shard.entries);
+    }
+    size_.fetch_sub(gone.size(), std::memory_order_relaxed);
+    for (auto& pair : gone) pair.second->Unref();
+  }
+}
+
+// JS thread, before the I/O threads read the clock (and for a manual clock, whenever it moves).
+void ReadIndex::SetClock(int32_t manual, int64_t origin_ns, int32_t start) {
+  origin_ns_.store(origin_ns, std::memory_order_relaxed);
+  start_.store(start, std::memory_order_relaxed);
+  manual_now_.store(manual, std::memory_order_release);
+}
+
+// Any thread: server/store/clock.ts SystemClock.now() over the same CLOCK_MONOTONIC origin.
+int32_t ReadIndex::Now() const {
+  const int32_t manual = manual_now_.load(std::memory_order_acquire);
+  if (manual >= 0) return manual;
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const int64_t ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  return start_.load(std::memory_order_relaxed) +
+         static_cast<int32_t>((ns - origin_ns_.load(std::memory_order_relaxed)) / 1000000000);
+}
+
+// Any thread.
+IndexEntry* ReadIndex::Find(const uint8_t* key_bytes, uint32_t key_length, int32_t now) {
+  const int32_t flush_due = flush_due_.load(std::memory_order_acquire);
+  if (flush_due != 0 && flush_due <= now) return nullptr;
+  const std::string_view key(reinterpret_cast<const char*>(key_bytes), key_length);
+  IndexEntry* entry;
+  Shard& shard = ShardOf(key);
+  {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    auto found = shard.entries.find(key);
+    if (found == shard.entries.end()) return nullptr;
+    entry = found->second;
+    entry->Ref();
+  }
+  // Expired: JS finds it so too, counts it and unlinks it.
+  if (entry->exptime != 0 && entry->exptime <= now) {
+    entry->Unref();
+    return nullptr;
+  }
+  return entry;
+}
+
+// Any thread: memcached counts the hit; the store bumps the item on its first two fetches
+// and then refreshes its time, which it keeps in seconds.
+bool ReadIndex::CountHit(IndexEntry* entry, int32_t now) {
+  counters_.get_hits.fetch_add(1, std::memory_order_relaxed);
+  counters_.cmd_get.fetch_add(1, std::memory_order_relaxed);
+  counters_.class_hits[entry->lru_class % kIndexClasses].fetch_add(1, std::memory_order_relaxed);
+  uint8_t state = entry->fetch_state.load(std::memory_order_relaxed);
+  while (state < 2) {
+    if (entry->fetch_state.compare_exchange_weak(state, state + 1, std::memory_order_relaxed)) {
+      entry->reported_at.store(now, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  int32_t at = entry->reported_at.load(std::memory_order_relaxed);
+  return at != now && entry->reported_at.compare_exchange_strong(at, now, std::memory_order_relaxed);
+}
+
+}  // namespace recordcache
