@@ -113,6 +113,9 @@ uint32_t Engine::ServeHits(Conn* c, uint32_t first, uint32_t count, bool* budget
   ReadIndex& index = index_;
   if (!index.serving() || index.size() == 0) return 0;
   if (c->protocol != RP_PROTO_TEXT && c->protocol != RP_PROTO_BINARY) return 0;
+  // Connections in the records module keep every request for JS until hits are served
+  // through the module and tested in its guest.
+  if (c->kernel) return 0;
   if (c->protocol == RP_PROTO_TEXT && options_.ascii_auth && !c->authenticated) return 0;
   // SASL sessions: whether a binary request may be answered is the session's to say.
   if (c->protocol == RP_PROTO_BINARY && options_.limits.sasl) return 0;
