@@ -262,4 +262,22 @@ describe('random command sequences', function () {
   it('afterwards, the stats counters that follow from the commands are equal', async function () {
     await compareCounters(pair());
   });
+
+  it('with the native engine, most GET hits of the run were answered by the engine itself', async function () {
+    const candidate = pair().candidate;
+    const connection = await WireConnection.open(candidate.port);
+    try {
+      await connection.send(['stats\r\nstats settings\r\n']);
+      const { stats } = parseStats((await connection.read(replies(2), REPLY_TIMEOUT_MS)).bytes);
+      const stat = (name: string) => stats.find((s) => s.name === name)?.value;
+      // kmod keeps its connections' requests for JS, and js has no read index.
+      if (stat('records_backend') !== 'native') return;
+      const hits = Number(stat('get_hits'));
+      const native = Number(stat('records_index_hits'));
+      assert.ok(hits > 1000, `the run had GET hits (${hits})`);
+      assert.ok(native > hits / 2, `${native} of ${hits} GET hits answered by the engine`);
+    } finally {
+      connection.destroy();
+    }
+  });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { promisify } from 'node:util';
 import { compareCase, defineCases, step, type Case } from './lib/cases';
 import {

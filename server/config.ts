@@ -168,16 +168,10 @@ export const MEMCACHED_VERSION = '1.6.18';
 export const RECORDCACHE_VERSION = '0.1.0';
 
 /**
- * Threads that execute requests, as `stats` and `stats settings` report them: the JavaScript
- * thread alone, whatever -t asks (the native engine's I/O thread reads and writes sockets
- * but executes nothing). -t is still checked as memcached checks it.
- */
-export const WORKER_THREADS = 1;
-
-/**
  * memcached's num_threads_per_udp: each UDP socket is served by every worker thread (one
  * "connection" each, counted in curr_connections), or by one when -l lists several addresses.
+ * `threads` is what runs: the native engine's -t I/O threads, or 1 (records/types.ts ioThreads).
  */
-export function udpConnectionsPerSocket(config: Config): number {
-  return config.listen.join(',').includes(',') ? 1 : WORKER_THREADS;
+export function udpConnectionsPerSocket(config: Config, threads: number): number {
+  return config.listen.join(',').includes(',') ? 1 : threads;
 }

@@ -6,7 +6,7 @@
 
 import { Reply } from './protocol/replies';
 import type { ServerContext } from './context';
-import { MEMCACHED_VERSION, WORKER_THREADS, udpConnectionsPerSocket } from './config';
+import { MEMCACHED_VERSION, udpConnectionsPerSocket } from './config';
 import { ClassCounters } from './store/counters';
 import { SLAB_PAGE_SIZE } from './store/slabs';
 import { tlsSettings, tlsSettingsStatPairs } from './tls';
@@ -101,7 +101,7 @@ export function generalStatPairs(ctx: ServerContext): StatPairs {
   const c = ctx.counters;
   const now = ctx.store.clock.now();
   const usage = process.cpuUsage();
-  const threads = WORKER_THREADS;
+  const threads = ctx.engine.ioThreads;
   return [
     ['pid', process.pid],
     ['uptime', now - 60],
@@ -227,8 +227,8 @@ export function settingsStatPairs(ctx: ServerContext): StatPairs {
     ['shutdown_command', yes(cfg.enableShutdown)],
     ['growth_factor', cfg.factor.toFixed(2)],
     ['chunk_size', cfg.chunkSize],
-    ['num_threads', WORKER_THREADS],
-    ['num_threads_per_udp', udpConnectionsPerSocket(cfg)],
+    ['num_threads', ctx.engine.ioThreads],
+    ['num_threads_per_udp', udpConnectionsPerSocket(cfg, ctx.engine.ioThreads)],
     ['stat_key_prefix', cfg.prefixDelimiter],
     ['detail_enabled', yes(ctx.prefixStats.enabled)],
     ['reqs_per_event', cfg.reqsPerEvent],

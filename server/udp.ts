@@ -88,7 +88,7 @@ export class UdpFront {
       throw err;
     }
     const counters = this.ctx.counters;
-    const conns = this.sockets.length * udpConnectionsPerSocket(config);
+    const conns = this.sockets.length * udpConnectionsPerSocket(config, this.ctx.engine.ioThreads);
     counters.currConnections += conns;
     counters.totalConnections += conns;
     counters.connectionStructures = Math.max(counters.connectionStructures, counters.currConnections + 1);

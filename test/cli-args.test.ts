@@ -898,7 +898,7 @@ describe('parseArgs', () => {
           'in octal (default: 700)',
           'item memory in megabytes (default: 64)',
           'max simultaneous connections (default: 1024)',
-          'requests run on one thread',
+          'I/O threads that read, frame and answer GET hits (native; default: 4)',
           'chunk size growth factor (default: 1.25)',
           '(default: 1m, min: 1k, max: 1024m)',
           '--records=<name>',

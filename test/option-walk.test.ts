@@ -164,11 +164,10 @@ const WALK: Record<string, () => Promise<void>> = {
   '-n': shows(['-n', '96'], 'chunk_size', '96'),
   '-L': refused(['-L']),
   '-D': shows(['-D', '#'], 'detail_enabled', 'yes'),
-  // Threads are a later capability: -t is checked as memcached checks it, and stats report
-  // the threads that really run requests rather than the number asked for.
+  // -t is checked as memcached checks it and runs that many I/O threads (native).
   '-t': async () => {
     await refused(['-t', '0'])();
-    await shows(['-t', '8'], 'num_threads', '1')();
+    await shows(['-t', '8'], 'num_threads', '8')();
   },
   '-R': shows(['-R', '7'], 'reqs_per_event', '7'),
   '-C': shows(['-C'], 'cas_enabled', 'no'),

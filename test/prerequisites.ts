@@ -28,6 +28,11 @@ function check(what: Requirement): string | null {
       const file = found.status === 0 ? found.stdout.trim() : '';
       return path.isAbsolute(file) && fs.existsSync(file) ? null : 'gcc names no libasan.so (Debian: gcc, libasan8)';
     }
+    case 'tsan': {
+      const found = spawnSync('gcc', ['-print-file-name=libtsan.so'], { encoding: 'utf8' });
+      const file = found.status === 0 ? found.stdout.trim() : '';
+      return path.isAbsolute(file) && fs.existsSync(file) ? null : 'gcc names no libtsan.so (Debian: gcc, libtsan2)';
+    }
     case 'sasl': {
       const which = spawnSync('sh', ['-c', 'command -v saslpasswd2'], { encoding: 'utf8' });
       if (which.status !== 0) return 'no saslpasswd2 on PATH (Debian: sasl2-bin)';

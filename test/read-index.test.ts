@@ -11,7 +11,7 @@ import net from 'node:net';
 import { connect, request } from './helpers/client';
 import { defaultConfig } from '../server/config';
 import { JsRecordsEngine } from '../server/records/js';
-import { NativeRecordsEngine } from '../server/records/native';
+import { DEFAULT_NATIVE_OPTIONS, NativeRecordsEngine } from '../server/records/native';
 import { loadNativeBinding } from '../server/records/native-addon';
 import type { RecordsEngine } from '../server/records/types';
 import { Server } from '../server/server';
@@ -200,7 +200,8 @@ describe('the native read index: hits answered by the engine', function () {
   });
 
   beforeEach(async () => {
-    native = await start(new NativeRecordsEngine());
+    // Four I/O threads, as memcached's default -t: connections land on different threads.
+    native = await start(new NativeRecordsEngine({ ...DEFAULT_NATIVE_OPTIONS, threads: 4 }));
     js = await start(new JsRecordsEngine());
   });
 

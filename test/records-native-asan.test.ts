@@ -20,10 +20,11 @@ const ROOT = path.resolve(__dirname, '..');
 const ASAN_ADDON = path.join(ROOT, 'native', 'build-asan', 'recordcache_native.node');
 /**
  * The tests the grep below selects: the contract's native backend (12 with its check that
- * native runs), the 2 framing tests and 3 of the safety file (its native check, the slow
- * readers on native, the in-process storm). Fewer passing means tests went missing.
+ * native runs), the 2 framing tests, 3 of the safety file (its native check, the slow
+ * readers on native, the in-process storm) and the 5 of the read index. Fewer passing
+ * means tests went missing.
  */
-const MIN_PASSING = 17;
+const MIN_PASSING = 22;
 /** The child run's limit: it takes about 3 minutes on 2 loaded CPUs. */
 const RUN_TIMEOUT_MS = 12 * 60 * 1000;
 
@@ -87,6 +88,7 @@ describe('native addon under AddressSanitizer', function () {
         'test/records-contract.test.ts',
         'test/records-native-framing.test.ts',
         'test/records-native-safety.test.ts',
+        'test/read-index.test.ts',
       ],
       {
         cwd: ROOT,

@@ -115,7 +115,7 @@ describe('stats', () => {
   it("`stats settings` shows memcached's defaults, and then its own three", () => {
     const { ctx } = testContext();
     const pairs = settingsStatPairs(ctx).map(([name, value]) => [name, String(value)]);
-    // One thread runs requests here, whatever -t says (config.ts WORKER_THREADS).
+    // The engine here runs on one thread, whatever -t says (records/types.ts ioThreads).
     const expected = DEFAULT_SETTINGS.map(([name, value]) => [name, name.startsWith('num_threads') ? '1' : value]);
     assert.deepEqual(pairs.slice(0, expected.length), expected);
     assert.deepEqual(

@@ -1,19 +1,20 @@
 // What the test suite needs beyond Node, and the one way to run without it.
 //
-// The native addon, its AddressSanitizer build and Cyrus SASL's saslpasswd2 with the
+// The native addon, its AddressSanitizer and ThreadSanitizer builds and Cyrus SASL's saslpasswd2 with the
 // sasldb plugin are required: a test that finds one of them missing fails, naming what
 // is missing and how to get it. RECORDCACHE_ALLOW_MISSING (a comma- or space-separated
-// list of native, asan, sasl) lets a run go on without them; the tests that need them
+// list of native, asan, tsan, sasl) lets a run go on without them; the tests that need them
 // are then left out (mocha's pending), and every one of them says so on stderr and in
 // the file RECORDCACHE_LEFT_OUT_FILE names (test/run-stages prints that file in its
 // summary).
 import fs from 'node:fs';
 
-export type Requirement = 'native' | 'asan' | 'sasl';
+export type Requirement = 'native' | 'asan' | 'tsan' | 'sasl';
 
 export const REQUIREMENTS: Record<Requirement, string> = {
   native: 'the native addon (native/build/Release/recordcache_native.node, built by `npm install`)',
   asan: 'the AddressSanitizer build of the native addon (native/build-asan.sh, gcc with libasan)',
+  tsan: 'the ThreadSanitizer build of the native addon (native/build-tsan.sh, gcc with libtsan)',
   sasl: "Cyrus SASL's saslpasswd2 with the sasldb and PLAIN plugins (Debian: sasl2-bin, libsasl2-modules)",
 };
 

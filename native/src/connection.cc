@@ -34,13 +34,13 @@ constexpr int kServedRoundsPerTurn = 4;
 
 }  // namespace
 
-void Engine::MarkInput(Conn* c) {
+void IoThread::MarkInput(Conn* c) {
   if (c->in_input_list || c->closed()) return;
   c->in_input_list = true;
   input_pending_.push_back(c);
 }
 
-void Engine::ServiceInput(Conn* c) {
+void IoThread::ServiceInput(Conn* c) {
   if (c->in_flight || c->state != ConnState::kReading) return;
   if (c->out_bytes > options_.out_limit_soft) {
     if (c->kernel) RefreshKernel(c);
@@ -76,7 +76,7 @@ void Engine::ServiceInput(Conn* c) {
   if (c->draining || c->peer_closed) EndConn(c);
 }
 
-Engine::Framed Engine::FrameAndDeliver(Conn* c) {
+IoThread::Framed IoThread::FrameAndDeliver(Conn* c) {
   const size_t available = c->in_tail - c->in_head;
   if (!c->reframe && c->needed > 0 && available < c->needed) {
     WaitForBytes(c, c->needed - available);
@@ -233,7 +233,7 @@ void ReserveInput(Conn* c, size_t want) {
   }
 }
 
-void Engine::ReadSome(Conn* c) {
+void IoThread::ReadSome(Conn* c) {
   if (c->kernel) {
     ReadKernel(c);
     return;
@@ -241,7 +241,7 @@ void Engine::ReadSome(Conn* c) {
   ReadSocket(c);
 }
 
-void Engine::Complete(Conn* c, uint32_t handled) {
+void IoThread::Complete(Conn* c, uint32_t handled) {
   if (!c->in_flight) return;
   c->in_flight = false;
   if (c->closed()) {
@@ -268,7 +268,7 @@ void Engine::Complete(Conn* c, uint32_t handled) {
   MarkInput(c);
 }
 
-void Engine::FreeInput(Conn* c) {
+void IoThread::FreeInput(Conn* c) {
   if (c->in_flight || c->in == nullptr) return;
   // An idle connection keeps no allocation but itself.
   if (c->kernel) {
@@ -282,13 +282,13 @@ void Engine::FreeInput(Conn* c) {
   c->in_head = c->in_tail = 0;
 }
 
-void Engine::EndConn(Conn* c) {
+void IoThread::EndConn(Conn* c) {
   if (c->closed()) return;
   c->state = ConnState::kEnding;
   AfterOutputChange(c);
 }
 
-void Engine::CloseConn(Conn* c) {
+void IoThread::CloseConn(Conn* c) {
   if (c->closed()) return;
   const bool orderly = c->state == ConnState::kEnding;
   c->state = ConnState::kClosed;

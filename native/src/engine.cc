@@ -1,6 +1,7 @@
 /*
- * The Engine as the JS thread sees it: starting and stopping the I/O thread, the command
- * queue into it and the delivery out of it. What the I/O thread does is in loop.cc.
+ * The Engine as the JS thread sees it: starting and stopping the I/O threads, the command
+ * queues into them (each command to the thread that owns its connection) and the one
+ * delivery out of them. What an I/O thread does is in loop.cc.
  */
 #include "engine.h"
 
@@ -22,6 +23,9 @@
 namespace recordcache {
 
 namespace {
+
+/* Fetch reports that wake JS by themselves (Engine::Deliver). */
+constexpr size_t kFetchReportsPerWake = 1024;
 
 int ReadRcvLowatCap() {
   // SO_RCVLOWAT is capped at tcp_rmem[2] / 2 (tcp_set_rcvlowat).
@@ -85,11 +89,154 @@ void Delivery::Clear() {
 }
 
 Engine::Engine(const EngineOptions& options, std::function<void()> notify)
-    : options_(options), notify_(std::move(notify)) {}
+    : options_(options), notify_(std::move(notify)) {
+  // The records module's session and transport are one thread's.
+  if (options_.kmod || options_.threads == 0) options_.threads = 1;
+}
 
 Engine::~Engine() { Stop(); }
 
 bool Engine::Start(std::string* error) {
+  if (options_.kmod) {
+    kmod_control_ = kmod::OpenSession();
+    if (kmod_control_ < 0) {
+      *error = std::string("cannot open " RECORDS_DEVICE ": ") + strerror(-kmod_control_);
+      kmod_control_ = -1;
+      return false;
+    }
+  }
+  for (uint32_t k = 0; k < options_.threads; k++) {
+    threads_.push_back(std::make_unique<IoThread>(this, k, options_.threads));
+    if (!threads_.back()->Start(error)) {
+      Stop();
+      return false;
+    }
+  }
+  return true;
+}
+
+void Engine::Stop() {
+  for (auto& thread : threads_) thread->Stop();
+  threads_.clear();
+  for (int fd : listener_fds_) close(fd);
+  listener_fds_.clear();
+  {
+    std::lock_guard<std::mutex> lock(delivery_mu_);
+    // Fetch reports JS will not take now hold references to their entries.
+    for (IndexEntry* entry : pending_.fetched) entry->Unref();
+    pending_.Clear();
+  }
+  if (kmod_control_ >= 0) close(kmod_control_);
+  kmod_control_ = -1;
+}
+
+void Engine::Push(std::vector<Command>& commands) {
+  if (commands.empty() || threads_.empty()) return;
+  for (const Command& command : commands) {
+    if (command.kind == CommandKind::AddListener) listener_fds_.push_back(command.fd);
+  }
+  const uint32_t n = threads();
+  if (n == 1) {
+    threads_[0]->Push(commands);
+    return;
+  }
+  std::vector<std::vector<Command>> routed(n);
+  for (Command& command : commands) {
+    switch (command.kind) {
+      case CommandKind::Send: {
+        // One message, shared: each thread queues it on its own connections of the group.
+        std::vector<std::vector<uint32_t>> groups(n);
+        for (uint32_t slot : command.slots) groups[slot % n].push_back(slot);
+        for (uint32_t k = 0; k < n; k++) {
+          if (groups[k].empty()) continue;
+          Command part(CommandKind::Send);
+          part.body = command.body;
+          part.body->Ref();
+          part.slots = std::move(groups[k]);
+          routed[k].push_back(std::move(part));
+        }
+        command.body->Unref();
+        command.body = nullptr;
+        break;
+      }
+      case CommandKind::AddListener:
+      case CommandKind::CloseListeners:
+      case CommandKind::Drain:
+      case CommandKind::DestroyAll:
+        for (uint32_t k = 0; k < n; k++) {
+          Command copy(command.kind);
+          copy.fd = command.fd;
+          copy.is_unix = command.is_unix;
+          copy.label = command.label;
+          routed[k].push_back(std::move(copy));
+        }
+        break;
+      default:
+        routed[command.slot % n].push_back(std::move(command));
+        break;
+    }
+  }
+  commands.clear();
+  for (uint32_t k = 0; k < n; k++) threads_[k]->Push(routed[k]);
+}
+
+int64_t Engine::PushAndWait(Command command) {
+  if (threads_.empty()) return 0;
+  const uint32_t n = threads();
+  int64_t total = 0;
+  if (command.kind == CommandKind::CloseListeners) {
+    for (auto& thread : threads_) thread->PushAndWait(Command(CommandKind::CloseListeners));
+    for (int fd : listener_fds_) close(fd);
+    listener_fds_.clear();
+    return 0;
+  }
+  if (command.kind == CommandKind::Unsend && n > 1) {
+    std::vector<std::vector<uint32_t>> groups(n);
+    for (uint32_t slot : command.slots) groups[slot % n].push_back(slot);
+    for (uint32_t k = 0; k < n; k++) {
+      if (groups[k].empty()) continue;
+      Command part(CommandKind::Unsend);
+      part.record_serial = command.record_serial;
+      part.slots = std::move(groups[k]);
+      total += threads_[k]->PushAndWait(std::move(part));
+    }
+    return total;
+  }
+  return threads_[n == 1 ? 0 : command.slot % n]->PushAndWait(std::move(command));
+}
+
+void Engine::TakeDelivery(Delivery* out) {
+  notify_pending_.store(false);
+  std::lock_guard<std::mutex> lock(delivery_mu_);
+  out->Clear();
+  std::swap(*out, pending_);
+}
+
+// I/O threads.
+void Engine::Deliver(Delivery& staging) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(delivery_mu_);
+    pending_.Append(std::move(staging));
+    // Fetch reports alone wait for the next batch (JS reads them before it), unless many
+    // have gathered: hits answered here need not wake JavaScript one by one.
+    wake = !pending_.events.empty() || pending_.fetched.size() >= kFetchReportsPerWake;
+  }
+  staging.Clear();
+  if (wake && !notify_pending_.exchange(true)) notify_();
+}
+
+IoThread::IoThread(Engine* engine, uint32_t index, uint32_t count)
+    : engine_(engine),
+      options_(engine->options()),
+      stats_(engine->stats()),
+      index_(engine->index()),
+      thread_index_(index),
+      thread_count_(count) {}
+
+IoThread::~IoThread() { Stop(); }
+
+bool IoThread::Start(std::string* error) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) {
     *error = std::string("epoll_create1: ") + strerror(errno);
@@ -102,18 +249,8 @@ bool Engine::Start(std::string* error) {
     epoll_fd_ = -1;
     return false;
   }
-  if (options_.kmod) {
-    kmod_control_ = kmod::OpenSession();
-    if (kmod_control_ < 0) {
-      *error = std::string("cannot open " RECORDS_DEVICE ": ") + strerror(-kmod_control_);
-      kmod_control_ = -1;
-      close(wake_fd_);
-      close(epoll_fd_);
-      wake_fd_ = epoll_fd_ = -1;
-      return false;
-    }
-    kmod_read_.resize(kKernelReadSize);
-  }
+  kmod_control_ = engine_->kmod_control();
+  if (kmod_control_ >= 0) kmod_read_.resize(kKernelReadSize);
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeTag;
@@ -130,7 +267,7 @@ bool Engine::Start(std::string* error) {
   return true;
 }
 
-void Engine::Stop() {
+void IoThread::Stop() {
   if (started_) {
     stopping_.store(true);
     uint64_t one = 1;
@@ -139,12 +276,6 @@ void Engine::Stop() {
     thread_.join();
     started_ = false;
     ReleaseConnections();
-  }
-  // Fetch reports JS will not take now hold references to their entries.
-  {
-    std::lock_guard<std::mutex> lock(delivery_mu_);
-    for (IndexEntry* entry : pending_.fetched) entry->Unref();
-    pending_.fetched.clear();
   }
   // Commands queued after the thread stopped still hold references.
   std::vector<Command> left;
@@ -162,13 +293,12 @@ void Engine::Stop() {
   }
   if (wake_fd_ >= 0) close(wake_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
-  if (kmod_control_ >= 0) close(kmod_control_);
   wake_fd_ = -1;
   epoll_fd_ = -1;
   kmod_control_ = -1;
 }
 
-void Engine::Push(std::vector<Command>& commands) {
+void IoThread::Push(std::vector<Command>& commands) {
   if (commands.empty()) return;
   {
     std::lock_guard<std::mutex> lock(command_mu_);
@@ -186,7 +316,7 @@ void Engine::Push(std::vector<Command>& commands) {
   }
 }
 
-int64_t Engine::PushAndWait(Command command) {
+int64_t IoThread::PushAndWait(Command command) {
   if (!started_ || stopping_.load()) return 0;
   SyncResult result;
   command.sync = &result;
@@ -198,29 +328,13 @@ int64_t Engine::PushAndWait(Command command) {
   return result.value;
 }
 
-void Engine::TakeDelivery(Delivery* out) {
-  notify_pending_.store(false);
-  std::lock_guard<std::mutex> lock(delivery_mu_);
-  out->Clear();
-  std::swap(*out, pending_);
-}
-
-void Engine::FlushDelivery() {
+void IoThread::FlushDelivery() {
   if (staging_.empty()) return;
-  {
-    std::lock_guard<std::mutex> lock(delivery_mu_);
-    pending_.Append(std::move(staging_));
-  }
-  staging_.Clear();
-  if (!notify_pending_.exchange(true)) notify_();
+  engine_->Deliver(staging_);
 }
 
-void Engine::ReleaseConnections() {
-  // Only after the I/O thread has stopped, on the JS thread: no batch is being read then.
-  {
-    std::lock_guard<std::mutex> lock(delivery_mu_);
-    pending_.Clear();
-  }
+void IoThread::ReleaseConnections() {
+  // Only after the thread has stopped, on the JS thread: no batch of its is being read then.
   for (Conn* c : slots_) {
     if (c == nullptr) continue;
     for (OutMessage& message : c->out) Release(message);

@@ -57,6 +57,8 @@ struct EngineOptions {
   bool kmod = false;
   /* -Y: text connections send memcached's authentication request before anything else. */
   bool ascii_auth = false;
+  /* -t: I/O threads, each owning its share of the connections (one with kmod). */
+  uint32_t threads = 1;
 };
 
 /*
@@ -209,30 +211,24 @@ struct Command {
 
 struct Conn;
 struct Listener;
+class Engine;
 
-class Engine {
+/*
+ * One I/O thread: its epoll, the connections it accepted, their input, output and timers,
+ * and the commands JS queued for them. Connection slots are global: slot = local slot *
+ * threads + this thread's index, so JS names a connection and the Engine finds its thread.
+ */
+class IoThread {
  public:
-  Engine(const EngineOptions& options, std::function<void()> notify);
-  ~Engine();
+  IoThread(Engine* engine, uint32_t index, uint32_t count);
+  ~IoThread();
 
   bool Start(std::string* error);
-  /* Stops the I/O thread and closes every socket it owns. */
+  /* Stops the thread and closes every socket it owns. */
   void Stop();
-
-  /* JS thread: queue commands (in order) and wake the I/O thread. */
+  /* JS thread: queue commands (in order) and wake the thread. */
   void Push(std::vector<Command>& commands);
-  /* JS thread: run one command and wait until the I/O thread has done it. */
   int64_t PushAndWait(Command command);
-  /* JS thread: everything the I/O thread has delivered since the last call. */
-  void TakeDelivery(Delivery* out);
-
-  const EngineOptions& options() const { return options_; }
-  RecordStats& stats() { return stats_; }
-  /* What JS publishes for the I/O thread to answer GET hits with (read_index.h). */
-  ReadIndex& index() { return index_; }
-  /* kmod backend: the session records are made on, else -1. */
-  int kmod_control() const { return kmod_control_; }
-  uint64_t next_record_serial() { return record_serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
  private:
   /* What an epoll event's data.u64 names: one of these, or else a connection's slot. */
@@ -241,7 +237,6 @@ class Engine {
   /* kmod backend: the socket of a connection whose session carries the connection's slot. */
   static constexpr uint64_t kKernelSocketTag = uint64_t{1} << 61;
 
-  // engine.cc: the JS thread's side, and the delivery the I/O thread hands it.
   void FlushDelivery();
   void ReleaseConnections();
   // loop.cc: the I/O thread's loop.
@@ -251,7 +246,10 @@ class Engine {
   void Accept(Listener* listener);
   void CheckIdle();
   void Teardown();
+  /* The open connection with this global slot, if this thread owns it. */
   Conn* Lookup(uint32_t slot);
+  /* The connection with this global slot in any state, if this thread owns it. */
+  Conn* Owned(uint32_t slot);
   // connection.cc: input, batches to JS, ending and closing.
   void MarkInput(Conn* c);
   void ServiceInput(Conn* c);
@@ -262,9 +260,9 @@ class Engine {
   void Complete(Conn* c, uint32_t handled);
   void FreeInput(Conn* c);
   void EndConn(Conn* c);
+  void CloseConn(Conn* c);
   // serve_hits.cc: GET hits answered from the read index.
   uint32_t ServeHits(Conn* c, uint32_t first, uint32_t count, bool* budget_spent);
-  void CloseConn(Conn* c);
   // out_queue.cc: queued replies, written by priority.
   void MarkReady(Conn* c);
   void Enqueue(Conn* c, MessageBody* body);
@@ -289,11 +287,12 @@ class Engine {
   int64_t UnsendKernel(Conn* c, uint64_t serial);
   void CloseKernel(Conn* c, bool orderly);
 
-  EngineOptions options_;
-  std::function<void()> notify_;
-  RecordStats stats_;
-  ReadIndex index_;
-  std::atomic<uint64_t> record_serial_{0};
+  Engine* engine_;
+  const EngineOptions& options_;
+  RecordStats& stats_;
+  ReadIndex& index_;
+  const uint32_t thread_index_;
+  const uint32_t thread_count_;
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
@@ -305,13 +304,9 @@ class Engine {
   std::vector<Command> commands_;
   std::atomic<bool> wake_pending_{false};
 
-  std::mutex delivery_mu_;
-  Delivery pending_;
-  std::atomic<bool> notify_pending_{false};
-
-  // Owned by the I/O thread.
+  // Owned by the thread.
   Delivery staging_;
-  std::vector<Conn*> slots_;
+  std::vector<Conn*> slots_;  // by local slot
   std::vector<uint32_t> free_slots_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<Conn*> input_pending_;
@@ -332,6 +327,54 @@ class Engine {
   std::vector<uint8_t> kmod_affix_;
   std::vector<Conn*> kmod_watch_;
   int64_t next_kernel_watch_ms_ = 0;
+};
+
+/*
+ * The engine as JS sees it: its I/O threads (-t), the read index they answer hits from, the
+ * records' counters, and the one delivery every thread hands its batches into.
+ */
+class Engine {
+ public:
+  Engine(const EngineOptions& options, std::function<void()> notify);
+  ~Engine();
+
+  bool Start(std::string* error);
+  /* Stops the I/O threads and closes every socket they own. */
+  void Stop();
+
+  /* JS thread: queue commands (in order) for the threads they concern, and wake them. */
+  void Push(std::vector<Command>& commands);
+  /* JS thread: run one command (on every thread it concerns) and wait until it is done. */
+  int64_t PushAndWait(Command command);
+  /* JS thread: everything the I/O threads have delivered since the last call. */
+  void TakeDelivery(Delivery* out);
+
+  const EngineOptions& options() const { return options_; }
+  RecordStats& stats() { return stats_; }
+  /* What JS publishes for the I/O threads to answer GET hits with (read_index.h). */
+  ReadIndex& index() { return index_; }
+  /* kmod backend: the session records are made on, else -1. */
+  int kmod_control() const { return kmod_control_; }
+  uint64_t next_record_serial() { return record_serial_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  uint32_t threads() const { return static_cast<uint32_t>(threads_.size()); }
+
+  /* I/O threads: hand over what a turn produced, and wake JS once for all of it. */
+  void Deliver(Delivery& staging);
+
+ private:
+  EngineOptions options_;
+  std::function<void()> notify_;
+  RecordStats stats_;
+  ReadIndex index_;
+  std::atomic<uint64_t> record_serial_{0};
+  int kmod_control_ = -1;
+  std::vector<std::unique_ptr<IoThread>> threads_;
+  /* Listening sockets: every thread polls them; the engine closes them. */
+  std::vector<int> listener_fds_;
+
+  std::mutex delivery_mu_;
+  Delivery pending_;
+  std::atomic<bool> notify_pending_{false};
 };
 
 }  // namespace recordcache

@@ -75,6 +75,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   options.notsent_lowat = static_cast<int>(number("notSentLowat", -1));
   options.kmod = flag("kmod", false);
   options.ascii_auth = flag("asciiAuth", false);
+  options.threads = static_cast<uint32_t>(std::max(1.0, number("threads", 1)));
 
   // Memfd records hold a descriptor each; leave most descriptors to connections.
   rlimit files{};

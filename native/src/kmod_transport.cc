@@ -35,7 +35,7 @@ constexpr size_t kKernelSendsBeforeRefresh = 32;
 
 }  // namespace
 
-bool Engine::AttachKernel(Conn* c) {
+bool IoThread::AttachKernel(Conn* c) {
   const int session = kmod::OpenSession();
   if (session < 0) {
     stats_.kernel_refused.fetch_add(1, std::memory_order_relaxed);
@@ -72,7 +72,7 @@ bool Engine::AttachKernel(Conn* c) {
  * read would append bytes, so the engine's framer (which decides what memcached decides)
  * still frames them; the module only decides when the engine wakes.
  */
-void Engine::ReadKernel(Conn* c) {
+void IoThread::ReadKernel(Conn* c) {
   ssize_t n;
   for (;;) {
     n = read(c->kernel->session, kmod_read_.data(), kmod_read_.size());
@@ -134,7 +134,7 @@ void Engine::ReadKernel(Conn* c) {
   }
 }
 
-void Engine::EnqueueKernel(Conn* c, MessageBody* body) {
+void IoThread::EnqueueKernel(Conn* c, MessageBody* body) {
   // Finished sends are only learnt by asking; ask now and then so few are held here.
   if (c->kernel->sends.size() >= kKernelSendsBeforeRefresh) {
     RefreshKernel(c);
@@ -177,8 +177,8 @@ void Engine::EnqueueKernel(Conn* c, MessageBody* body) {
  * Queues [prefix][record piece][suffix] (or, without a record piece, the bytes alone) on
  * the connection's socket in the module, in as many sends as the affix limit needs.
  */
-bool Engine::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, const uint8_t* affix,
-                        size_t prefix_length, size_t suffix_length) {
+bool IoThread::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, const uint8_t* affix,
+                          size_t prefix_length, size_t suffix_length) {
   auto queue = [&](const Piece* piece, const uint8_t* bytes, size_t before, size_t after) {
     const iovec prefix{const_cast<uint8_t*>(bytes), before};
     const iovec suffix{const_cast<uint8_t*>(bytes + before), after};
@@ -218,7 +218,7 @@ bool Engine::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, c
 }
 
 /* Asks the module how far the socket's queue got; retires the sends it finished. */
-void Engine::RefreshKernel(Conn* c) {
+void IoThread::RefreshKernel(Conn* c) {
   if (c->kernel->sends.empty()) {
     c->out_bytes = 0;
     return;
@@ -249,13 +249,13 @@ void Engine::RefreshKernel(Conn* c) {
  * Looks at the connection again soon (or, when it waits on its output, at the socket's
  * next EPOLLOUT edge), until the module has finished every send queued on it.
  */
-void Engine::WatchKernel(Conn* c) {
+void IoThread::WatchKernel(Conn* c) {
   if (c->closed() || c->kernel->watched) return;
   c->kernel->watched = true;
   kmod_watch_.push_back(c);
 }
 
-void Engine::ServiceKernelWatch() {
+void IoThread::ServiceKernelWatch() {
   std::vector<Conn*> watched;
   watched.swap(kmod_watch_);
   for (Conn* c : watched) {
@@ -270,7 +270,7 @@ void Engine::ServiceKernelWatch() {
 }
 
 /* unsendRecord on one connection: the module drops the record's sends that have not started. */
-int64_t Engine::UnsendKernel(Conn* c, uint64_t serial) {
+int64_t IoThread::UnsendKernel(Conn* c, uint64_t serial) {
   auto carries = [serial](const KernelSend& send) {
     const auto& serials = send.body->record_serials;
     return send.record != nullptr && std::find(serials.begin(), serials.end(), serial) != serials.end();
@@ -293,7 +293,7 @@ int64_t Engine::UnsendKernel(Conn* c, uint64_t serial) {
 }
 
 /* Closing the session detaches the socket: the module drops what is still queued. */
-void Engine::CloseKernel(Conn* c, bool orderly) {
+void IoThread::CloseKernel(Conn* c, bool orderly) {
   // An orderly end, every reply handed to TCP: push them and the FIN out now. Bytes the
   // client sent after the closing request may still sit unread in the socket (the module
   // frames from a work queue), and TCP answers close() on unread bytes with a reset that

@@ -75,9 +75,14 @@ std::string FormatAddress(const sockaddr_storage& address) {
 
 }  // namespace
 
-Conn* Engine::Lookup(uint32_t slot) {
-  if (slot >= slots_.size()) return nullptr;
-  Conn* c = slots_[slot];
+Conn* IoThread::Owned(uint32_t slot) {
+  if (slot % thread_count_ != thread_index_) return nullptr;
+  const uint32_t local = slot / thread_count_;
+  return local < slots_.size() ? slots_[local] : nullptr;
+}
+
+Conn* IoThread::Lookup(uint32_t slot) {
+  Conn* c = Owned(slot);
   if (c == nullptr || c->closed()) return nullptr;
   return c;
 }
@@ -85,7 +90,7 @@ Conn* Engine::Lookup(uint32_t slot) {
 // ------------------------------------------------------------------------------------------
 // The loop.
 
-void Engine::Run() {
+void IoThread::Run() {
   epoll_event events[kMaxEvents];
   now_ms_ = MonotonicMs();
   next_idle_check_ms_ = now_ms_ + 1000;
@@ -171,6 +176,9 @@ void Engine::Run() {
         ServiceInput(c);
       }
       if (pass == 1) break;
+      // Batches and fetch reports reach JS before the replies of this turn reach their
+      // clients, so a request a client sends after a reply finds the store caught up.
+      FlushDelivery();
       WriteReady();
     }
 
@@ -189,8 +197,9 @@ void Engine::Run() {
         // JS has acknowledged the close: it reads nothing of this connection any more.
         c->in_flight = false;
         FreeInput(c);
-        slots_[c->slot] = nullptr;
-        free_slots_.push_back(c->slot);
+        const uint32_t local = c->slot / thread_count_;
+        slots_[local] = nullptr;
+        free_slots_.push_back(local);
         delete c;
       }
       doomed_.clear();
@@ -199,7 +208,7 @@ void Engine::Run() {
   Teardown();
 }
 
-void Engine::ProcessCommands() {
+void IoThread::ProcessCommands() {
   wake_pending_.store(false);
   std::vector<Command> commands;
   {
@@ -209,7 +218,7 @@ void Engine::ProcessCommands() {
   for (Command& command : commands) Apply(command);
 }
 
-void Engine::Apply(Command& command) {
+void IoThread::Apply(Command& command) {
   int64_t result = 0;
   switch (command.kind) {
     case CommandKind::Send: {
@@ -222,9 +231,8 @@ void Engine::Apply(Command& command) {
       break;
     }
     case CommandKind::Complete: {
-      if (command.slot < slots_.size() && slots_[command.slot] != nullptr) {
-        Complete(slots_[command.slot], static_cast<uint32_t>(command.value));
-      }
+      Conn* c = Owned(command.slot);
+      if (c != nullptr) Complete(c, static_cast<uint32_t>(command.value));
       break;
     }
     case CommandKind::Authenticated: {
@@ -243,12 +251,10 @@ void Engine::Apply(Command& command) {
       break;
     }
     case CommandKind::AckClose: {
-      if (command.slot < slots_.size()) {
-        Conn* c = slots_[command.slot];
-        if (c != nullptr && c->state == ConnState::kClosed) {
-          c->state = ConnState::kAcked;
-          doomed_.push_back(c);
-        }
+      Conn* c = Owned(command.slot);
+      if (c != nullptr && c->state == ConnState::kClosed) {
+        c->state = ConnState::kAcked;
+        doomed_.push_back(c);
       }
       break;
     }
@@ -266,9 +272,10 @@ void Engine::Apply(Command& command) {
       break;
     }
     case CommandKind::CloseListeners: {
+      // The engine closes them once every thread has stopped polling them.
       for (auto& listener : listeners_) {
         if (listener) {
-          close(listener->fd);
+          epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listener->fd, nullptr);
           listener.reset();
         }
       }
@@ -300,8 +307,10 @@ void Engine::Apply(Command& command) {
   }
 }
 
-void Engine::Accept(Listener* listener) {
-  for (int i = 0; i < kAcceptsPerWake; i++) {
+void IoThread::Accept(Listener* listener) {
+  // Every thread polls the listening sockets; taking one connection per wake spreads them.
+  const int accepts = thread_count_ > 1 ? 1 : kAcceptsPerWake;
+  for (int i = 0; i < accepts; i++) {
     sockaddr_storage peer{};
     socklen_t peer_length = sizeof(peer);
     int fd = accept4(listener->fd, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -336,14 +345,16 @@ void Engine::Accept(Listener* listener) {
     Conn* c = new Conn();
     c->fd = fd;
     c->last_activity_ms = now_ms_;
+    uint32_t local_slot;
     if (free_slots_.empty()) {
-      c->slot = static_cast<uint32_t>(slots_.size());
+      local_slot = static_cast<uint32_t>(slots_.size());
       slots_.push_back(c);
     } else {
-      c->slot = free_slots_.back();
+      local_slot = free_slots_.back();
       free_slots_.pop_back();
-      slots_[c->slot] = c;
+      slots_[local_slot] = c;
     }
+    c->slot = local_slot * thread_count_ + thread_index_;
     // The module frames memcached's requests, not the authentication exchange that precedes them.
     const bool kernel = options_.kmod && !options_.ascii_auth && !listener->is_unix && AttachKernel(c);
     epoll_event ev{};
@@ -351,8 +362,8 @@ void Engine::Accept(Listener* listener) {
     ev.data.u64 = c->slot;
     if (!kernel && epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
       close(fd);
-      slots_[c->slot] = nullptr;
-      free_slots_.push_back(c->slot);
+      slots_[local_slot] = nullptr;
+      free_slots_.push_back(local_slot);
       delete c;
       continue;
     }
@@ -364,7 +375,7 @@ void Engine::Accept(Listener* listener) {
   }
 }
 
-void Engine::CheckIdle() {
+void IoThread::CheckIdle() {
   const int64_t limit = static_cast<int64_t>(options_.idle_timeout_seconds) * 1000;
   for (Conn* c : slots_) {
     if (c == nullptr || c->closed() || c->in_flight) continue;
@@ -372,10 +383,7 @@ void Engine::CheckIdle() {
   }
 }
 
-void Engine::Teardown() {
-  for (auto& listener : listeners_) {
-    if (listener) close(listener->fd);
-  }
+void IoThread::Teardown() {
   listeners_.clear();
   // JS may still be reading a batch it was handed: keep input buffers of batches in flight.
   for (Conn* c : slots_) {

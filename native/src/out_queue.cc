@@ -35,13 +35,13 @@ void MessageBody::Unref() {
   free(this);
 }
 
-void Engine::MarkReady(Conn* c) {
+void IoThread::MarkReady(Conn* c) {
   if (c->in_ready_list || c->closed()) return;
   c->in_ready_list = true;
   ready_.push_back(c);
 }
 
-void Engine::Enqueue(Conn* c, MessageBody* body) {
+void IoThread::Enqueue(Conn* c, MessageBody* body) {
   if (body->total == 0) return;
   if (c->kernel) {
     EnqueueKernel(c, body);
@@ -61,7 +61,7 @@ void Engine::Enqueue(Conn* c, MessageBody* body) {
 }
 
 /* Writes every connection with output and room, higher priority first. */
-void Engine::WriteReady() {
+void IoThread::WriteReady() {
   std::vector<Conn*> writable;
   writable.swap(ready_);
   for (Conn* c : writable) c->in_ready_list = false;
@@ -82,7 +82,7 @@ void Engine::WriteReady() {
   }
 }
 
-void Engine::Advance(Conn* c, uint64_t n) {
+void IoThread::Advance(Conn* c, uint64_t n) {
   c->out_bytes -= n;
   while (n > 0) {
     OutMessage& message = c->out.front();
@@ -104,7 +104,7 @@ void Engine::Advance(Conn* c, uint64_t n) {
   }
 }
 
-void Engine::AfterOutputChange(Conn* c) {
+void IoThread::AfterOutputChange(Conn* c) {
   if (c->closed()) return;
   const bool waiting = c->waits_on_output();
   if (c->kernel && waiting) {
@@ -128,7 +128,7 @@ void Engine::AfterOutputChange(Conn* c) {
   }
 }
 
-int64_t Engine::Unsend(uint64_t serial, const std::vector<uint32_t>& slots) {
+int64_t IoThread::Unsend(uint64_t serial, const std::vector<uint32_t>& slots) {
   int64_t dropped = 0;
   for (uint32_t slot : slots) {
     Conn* c = Lookup(slot);

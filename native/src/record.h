@@ -81,10 +81,10 @@ class Record {
   size_t length() const { return length_; }
 
   /*
-   * Messages queued on connections that carry this record by reference. Only the I/O
-   * thread reads or writes it: it decides whether a memfd record is worth sendfile.
+   * Messages queued on connections that carry this record by reference, on every I/O
+   * thread: it decides whether a memfd record is worth sendfile.
    */
-  uint32_t queued = 0;
+  std::atomic<uint32_t> queued{0};
 
  private:
   Record() = default;

@@ -108,7 +108,7 @@ bool DropsUnwritten(const uint8_t* req, uint32_t length, uint8_t protocol) {
  * changed). It answers none when a request after them would make memcached drop the
  * replies not yet written (DropsUnwritten), since theirs would be among them.
  */
-uint32_t Engine::ServeHits(Conn* c, uint32_t first, uint32_t count, bool* budget_spent) {
+uint32_t IoThread::ServeHits(Conn* c, uint32_t first, uint32_t count, bool* budget_spent) {
   *budget_spent = false;
   ReadIndex& index = index_;
   if (!index.serving() || index.size() == 0) return 0;

@@ -38,7 +38,7 @@ constexpr int kMaxIov = 256;
 
 }  // namespace
 
-void Engine::ReadSocket(Conn* c) {
+void IoThread::ReadSocket(Conn* c) {
   // A connection with nothing buffered reads into the loop's scratch buffer and keeps only
   // the bytes that came: one sending a short request now and then holds those bytes while
   // JS answers, not a read buffer. One that fills its reads reads into its own buffer.
@@ -100,18 +100,18 @@ void Engine::ReadSocket(Conn* c) {
  * Sleep until the rest of a value is in, not for every segment of it. The mark must never
  * stay above what is still to come: a stale, larger mark would never be reached.
  */
-void Engine::WaitForBytes(Conn* c, uint64_t missing) {
+void IoThread::WaitForBytes(Conn* c, uint64_t missing) {
   // The module delivers whole requests; a low-water mark would only hold back its parser.
   if (c->kernel) return;
   SetRcvLowat(c, missing >= kRcvLowatMinimum ? static_cast<int>(std::min<uint64_t>(missing, rcvlowat_cap_)) : 1);
 }
 
-void Engine::SetRcvLowat(Conn* c, int value) {
+void IoThread::SetRcvLowat(Conn* c, int value) {
   if (c->rcvlowat == value) return;
   if (setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &value, sizeof(value)) == 0) c->rcvlowat = value;
 }
 
-void Engine::WriteConn(Conn* c) {
+void IoThread::WriteConn(Conn* c) {
   uint64_t budget = kWriteBudget;
   iovec iov[kMaxIov];
   while (!c->out.empty() && c->can_write && budget > 0) {

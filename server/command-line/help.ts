@@ -38,7 +38,7 @@ export function usageText(): string {
     '-L, --enable-largepages   refused: no large-page preallocation',
     `-D <char>                 delimiter between key prefixes and IDs for per-prefix stats`,
     `                          (default: "${d.prefixDelimiter}"); giving it turns per-prefix stats on`,
-    `-t, --threads=<num>       checked as memcached checks it; requests run on one thread`,
+    `-t, --threads=<num>       I/O threads that read, frame and answer GET hits (native; default: 4)`,
     '-R, --max-reqs-per-event  maximum number of requests per event, limits the',
     '                          requests processed per connection to prevent',
     `                          starvation (default: ${d.reqsPerEvent})`,

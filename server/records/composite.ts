@@ -99,7 +99,10 @@ export class TlsCompositeEngine implements RecordsEngine {
     this.initCopies = main.initCopies;
     // The main engine answers hits on its own connections; its index knows its own handles.
     this.readIndex = main.readIndex === null ? null : new CompositeReadIndex(main.readIndex);
+    this.ioThreads = main.ioThreads;
   }
+
+  readonly ioThreads: number;
 
   readonly readIndex: ReadIndex | null;
 

@@ -29,6 +29,7 @@ export function nativeOptions(config: Config | undefined): NativeEngineOptions {
     slabChunkMax: config.slabChunkMax,
     sasl: config.sasl,
     asciiAuth: config.authFile !== null,
+    threads: config.threads,
     // A negative -o idle_timeout never times out, as in memcached.
     idleTimeoutSeconds: Math.max(0, config.idleTimeout),
     outLimitSoft: config.outLimitSoft ?? DEFAULT_NATIVE_OPTIONS.outLimitSoft,

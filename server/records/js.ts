@@ -88,6 +88,8 @@ class JsConnection implements RecordConnection {
 export class JsRecordsEngine implements RecordsEngine {
   /** Every request comes to JS: there is no engine to answer hits. */
   readonly readIndex = null;
+  /** Everything runs on JavaScript's thread. */
+  readonly ioThreads = 1;
   readonly name = 'js' as const;
   readonly initCopies = false;
   private readonly servers: net.Server[] = [];

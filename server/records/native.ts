@@ -51,6 +51,8 @@ export interface NativeEngineOptions {
   sasl: boolean;
   /** Seconds without traffic before a connection is closed; 0 never. */
   idleTimeoutSeconds: number;
+  /** -t: I/O threads (the kmod engine runs one); 1 when omitted. */
+  threads?: number;
   outLimitSoft: number;
   outLimitHard: number;
   /** Records at least this long go into a sealed memfd; the addon's measured default when omitted. */
@@ -124,11 +126,15 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
         this.onDelivery(events, strings, shared, own, starts, lengths, fetched, bytesRead),
     );
     this.readIndex = new NativeReadIndex(this, this.native);
+    this.ioThreads = backend === 'kmod' ? 1 : Math.max(1, options.threads ?? 1);
   }
 
+  readonly ioThreads: number;
+
   readonly readIndex: NativeReadIndex;
-  /** Requests the engine answered from the read index since it started. */
+  /** Requests the engine answered from the read index since it started, and the hits among them. */
   servedRequests = 0;
+  servedHits = 0;
 
   /** Counters of the records the engine holds, for `stats`. */
   recordStats(): RecordStats {
@@ -151,6 +157,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
       ['records_deliveries', s.deliveries],
       ['records_delivered_requests', s.deliveredRequests],
       ['records_index_served', this.servedRequests],
+      ['records_index_hits', this.servedHits],
     ];
   }
 
@@ -575,6 +582,7 @@ class NativeReadIndex implements ReadIndex {
   takeServed(): Float64Array {
     const served = this.native.takeServed();
     this.engine.servedRequests += served[4];
+    this.engine.servedHits += served[1];
     return served;
   }
 }

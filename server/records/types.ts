@@ -155,6 +155,8 @@ export interface RecordsEngine {
   recordCounters?(): [string, number][];
   /** Where the engine answers GET hits without JS (native, kmod); null when every request comes to JS. */
   readonly readIndex: ReadIndex | null;
+  /** Threads that read, frame and (with a read index) answer requests: -t for native, else 1. */
+  readonly ioThreads: number;
 }
 
 /** What an index entry says of its item beyond the value (native/src/read_index.h EntryTraits). */

@@ -28,6 +28,7 @@ export class BytesEngine {
   readonly initCopies = true;
   /** No engine answers hits: every request comes to the handlers. */
   readonly readIndex = null;
+  readonly ioThreads = 1;
   created = 0;
   deleted = 0;
 
