@@ -60,6 +60,8 @@ interface Options {
   out: string;
   serverCpu: number | null;
   loadgenCpu: number | null;
+  /** -t of every server. */
+  threads: number;
   /** Other memcached binaries compared with Debian's, like recordcache targets. */
   otherMemcached: string[];
 }
@@ -83,6 +85,8 @@ const USAGE = `usage: npm run bench -- [options]
   --out DIR             where the report goes (default bench/results)
   --server-cpu N        CPU the servers are pinned to (default 1)
   --loadgen-cpu N       CPU the load generator is pinned to (default 0)
+  --unpinned            pin neither servers nor the load generator (all CPUs for all)
+  --threads N           -t of every server, memcached's and recordcache's (default 1)
 `;
 
 function parseOptions(argv: string[]): Options {
@@ -99,6 +103,7 @@ function parseOptions(argv: string[]): Options {
     out: path.resolve(__dirname, 'results'),
     serverCpu: 1,
     loadgenCpu: 0,
+    threads: 1,
     otherMemcached: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -171,6 +176,13 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--loadgen-cpu':
         options.loadgenCpu = Math.round(number());
+        break;
+      case '--unpinned':
+        options.serverCpu = null;
+        options.loadgenCpu = null;
+        break;
+      case '--threads':
+        options.threads = Math.max(1, Math.round(number()));
         break;
       case '--help':
       case '-h':
@@ -270,6 +282,7 @@ async function main(): Promise<void> {
     quick: options.quick,
     serverCpu: options.serverCpu,
     loadgenCpu: options.loadgenCpu,
+    threads: options.threads,
     memoryMb: 1024,
     // Above W8's 10,000 idle connections, within what this machine lets a process open.
     maxConns: Math.min(20000, Math.floor((fileLimit() - 100) / 1000) * 1000),
@@ -282,6 +295,7 @@ async function main(): Promise<void> {
     cpus: settings.serverCpu === null ? null : String(settings.serverCpu),
     memoryMb: settings.memoryMb,
     maxConns: settings.maxConns,
+    threads: settings.threads,
   };
   settings.log(
     `recordcache benchmark: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.kernel}; servers on CPU ${settings.serverCpu ?? 'any'}, ` +
@@ -405,6 +419,7 @@ async function main(): Promise<void> {
       warmupS: settings.warmupS,
       serverCpu: settings.serverCpu,
       loadgenCpu: settings.loadgenCpu,
+      threads: settings.threads,
       memoryMb: settings.memoryMb,
       maxConns: settings.maxConns,
       niceness: niceness(),

@@ -38,6 +38,7 @@ describe('bench smoke', function () {
     warmupS: 0.2,
     runs: 1,
     quick: true,
+    threads: 1,
     // Unpinned: the smoke test must run on a one-CPU machine too.
     serverCpu: null,
     loadgenCpu: null,

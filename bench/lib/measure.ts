@@ -31,6 +31,8 @@ export interface BenchSettings {
   /** CPU the servers are pinned to, and the generator's; null runs unpinned. */
   serverCpu: number | null;
   loadgenCpu: number | null;
+  /** -t of every server. */
+  threads: number;
   memoryMb: number;
   maxConns: number;
   /** Progress lines for the person waiting. */

@@ -82,6 +82,8 @@ export interface BenchResults {
     warmupS: number;
     serverCpu: number | null;
     loadgenCpu: number | null;
+    /** -t of every server (1 when the results predate the option). */
+    threads?: number;
     memoryMb: number;
     maxConns: number;
     /** Niceness servers and generators ran at (-20: other programs yield to them). */
@@ -344,7 +346,7 @@ export function renderMarkdown(results: BenchResults): string {
   lines.push(
     `**Machine:** ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGb} GiB, ${m.kernel}, ${m.os}; clocksource ${m.clocksource}, TCP congestion control ${m.tcpCongestionControl}.`,
     `**Versions:** ${v.memcached}; recordcache ${v.recordcache} on Node ${v.node}; loadgen ${v.loadgen}, built with ${v.cc}; ${v.memcaslap}.`,
-    `**Method:** each server runs alone with \`-t 1 -m ${s.memoryMb} -c ${s.maxConns}\`, pinned to CPU ${s.serverCpu ?? 'any'}; the generator is pinned to CPU ${s.loadgenCpu ?? 'any'}` +
+    `**Method:** each server runs alone with \`-t ${s.threads ?? 1} -m ${s.memoryMb} -c ${s.maxConns}\`, pinned to CPU ${s.serverCpu ?? 'any'}; the generator is pinned to CPU ${s.loadgenCpu ?? 'any'}` +
       `${s.niceness ? `; both run at niceness ${s.niceness}` : ''}. ` +
       `Every run starts a fresh server, preloads its keys, warms up ${s.warmupS} s and measures ${s.durationS} s; servers alternate A B A B, ${s.runs} runs each. ` +
       "Ratios are recordcache/memcached (or another memcached build / Debian's memcached) per pair of runs; the table shows their median and range.",

@@ -51,6 +51,8 @@ export interface ServerOptions {
   memoryMb: number;
   /** Connection limit (-c). */
   maxConns: number;
+  /** -t (default 1). */
+  threads?: number;
   extraFlags?: string[];
   /** Serve TLS (-Z) with this certificate and key. */
   tls?: TlsFiles;
@@ -185,7 +187,7 @@ function serverCommand(target: Target, port: number, options: ServerOptions): st
     '-l',
     '127.0.0.1',
     '-t',
-    '1',
+    String(options.threads ?? 1),
     '-m',
     String(options.memoryMb),
     '-c',
