@@ -287,6 +287,56 @@ describe('the native read index: hits answered by the engine', function () {
     assert.ok((await served(native.port)) >= 8 * rounds * 0.5, 'most reads answered by the engine');
   });
 
+  it('keeps 20,000 keys through sets, overwrites and deletes: every live one answered by the engine, no dead one', async () => {
+    const random = new Random(0x5eed);
+    const socket = await connect(native.port);
+    const live = new Map<string, string>();
+    const batch: string[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      batch.push('mn\r\n');
+      await exchange(socket, Buffer.from(batch.join('')), (got) => got.toString('latin1').endsWith('MN\r\n'));
+      batch.length = 0;
+    };
+    for (let i = 0; i < 60000; i++) {
+      const key = `key:${random.below(20000)}`;
+      if (random.below(3) === 0) {
+        batch.push(`delete ${key} noreply\r\n`);
+        live.delete(key);
+      } else {
+        const value = `${i}`;
+        batch.push(`set ${key} 0 0 ${value.length} noreply\r\n${value}\r\n`);
+        live.set(key, value);
+      }
+      if (batch.length === 500) await flush();
+    }
+    await flush();
+    const all = Array.from({ length: 20000 }, (_, k) => `key:${k}`);
+    const liveKeys = all.filter((key) => live.has(key));
+    const deadKeys = all.filter((key) => !live.has(key));
+    assert.ok(liveKeys.length > 5000 && deadKeys.length > 5000, `${liveKeys.length} live and ${deadKeys.length} dead keys`);
+    const ask = async (keys: string[]) =>
+      (
+        await exchange(socket, Buffer.from(`${keys.map((key) => `get ${key}\r\n`).join('')}mn\r\n`), (g) =>
+          g.toString('latin1').endsWith('MN\r\n'),
+        )
+      ).toString('latin1');
+    // Live keys in batches of hits, all answered by the engine; dead ones go to JS.
+    const before = await served(native.port);
+    for (let i = 0; i < liveKeys.length; i += 500) {
+      const keys = liveKeys.slice(i, i + 500);
+      const expected = keys.map((key) => `VALUE ${key} 0 ${(live.get(key) as string).length}\r\n${live.get(key)}\r\nEND\r\n`);
+      assert.equal(await ask(keys), `${expected.join('')}MN\r\n`, `live keys from ${keys[0]}`);
+    }
+    const answered = (await served(native.port)) - before;
+    assert.ok(answered >= liveKeys.length, `${answered} requests answered by the engine for ${liveKeys.length} live keys`);
+    for (let i = 0; i < deadKeys.length; i += 500) {
+      const keys = deadKeys.slice(i, i + 500);
+      assert.equal(await ask(keys), `${'END\r\n'.repeat(keys.length)}MN\r\n`, `dead keys from ${keys[0]}`);
+    }
+    socket.destroy();
+  });
+
   it('sees expiry and a delayed flush_all to the second on a manual clock', async () => {
     const socket = await connect(native.port);
     const clock = native.clock;

@@ -60,35 +60,79 @@ void ReadIndex::Publish(const PublishedItem& item) {
     memcpy(at, item.data, item.data_length);
   }
   const std::string_view key(reinterpret_cast<const char*>(entry->key()), entry->key_length);
+  const uint64_t hash = Hash(key);
   IndexEntry* old = nullptr;
-  Shard& shard = ShardOf(key);
+  Shard& shard = ShardOf(hash);
   {
     std::lock_guard<std::mutex> lock(shard.mu);
-    auto found = shard.entries.find(key);
-    if (found == shard.entries.end()) {
-      shard.entries.emplace(key, entry);
+    if ((shard.count + 1) * 2 > shard.slots.size()) Grow(shard);
+    const size_t at = Probe(shard, hash, key);
+    old = shard.slots[at].entry;
+    shard.slots[at] = Slot{hash, entry};
+    if (old == nullptr) {
+      shard.count++;
       size_.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      old = found->second;
-      // The map's key views the old entry's bytes: erase and insert with the new entry's.
-      shard.entries.erase(found);
-      shard.entries.emplace(key, entry);
     }
   }
   if (old != nullptr) old->Unref();
 }
 
+// The shard's mutex is held.
+size_t ReadIndex::Probe(const Shard& shard, uint64_t hash, std::string_view key) {
+  const size_t mask = shard.slots.size() - 1;
+  for (size_t at = hash & mask;; at = (at + 1) & mask) {
+    const Slot& slot = shard.slots[at];
+    if (slot.entry == nullptr) return at;
+    if (slot.hash == hash && slot.entry->key_length == key.size() &&
+        memcmp(slot.entry->key(), key.data(), key.size()) == 0) {
+      return at;
+    }
+  }
+}
+
+// The shard's mutex is held (JS thread).
+void ReadIndex::Grow(Shard& shard) {
+  std::vector<Slot> old;
+  old.swap(shard.slots);
+  shard.slots.assign(old.empty() ? 64 : old.size() * 2, Slot{0, nullptr});
+  const size_t mask = shard.slots.size() - 1;
+  for (const Slot& slot : old) {
+    if (slot.entry == nullptr) continue;
+    size_t at = slot.hash & mask;
+    while (shard.slots[at].entry != nullptr) at = (at + 1) & mask;
+    shard.slots[at] = slot;
+  }
+}
+
+// The shard's mutex is held (JS thread): linear probing's backward-shift deletion.
+void ReadIndex::EraseAt(Shard& shard, size_t at) {
+  const size_t mask = shard.slots.size() - 1;
+  size_t hole = at;
+  for (size_t next = (hole + 1) & mask; shard.slots[next].entry != nullptr; next = (next + 1) & mask) {
+    const size_t home = shard.slots[next].hash & mask;
+    // Move the slot back into the hole unless its home lies cyclically in (hole, next].
+    const bool stays = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next);
+    if (stays) continue;
+    shard.slots[hole] = shard.slots[next];
+    hole = next;
+  }
+  shard.slots[hole] = Slot{0, nullptr};
+  shard.count--;
+}
+
 // JS thread.
 void ReadIndex::Remove(const uint8_t* key_bytes, uint32_t key_length) {
   const std::string_view key(reinterpret_cast<const char*>(key_bytes), key_length);
+  const uint64_t hash = Hash(key);
   IndexEntry* old = nullptr;
-  Shard& shard = ShardOf(key);
+  Shard& shard = ShardOf(hash);
   {
     std::lock_guard<std::mutex> lock(shard.mu);
-    auto found = shard.entries.find(key);
-    if (found == shard.entries.end()) return;
-    old = found->second;
-    shard.entries.erase(found);
+    if (shard.count == 0) return;
+    const size_t at = Probe(shard, hash, key);
+    old = shard.slots[at].entry;
+    if (old == nullptr) return;
+    EraseAt(shard, at);
     size_.fetch_sub(1, std::memory_order_relaxed);
   }
   old->Unref();
@@ -97,13 +141,16 @@ void ReadIndex::Remove(const uint8_t* key_bytes, uint32_t key_length) {
 // JS thread (and the destructor).
 void ReadIndex::Clear() {
   for (Shard& shard : shards_) {
-    std::unordered_map<std::string_view, IndexEntry*> gone;
+    std::vector<Slot> gone;
     {
       std::lock_guard<std::mutex> lock(shard.mu);
-      gone.swap(shard.entries);
+      gone.swap(shard.slots);
+      size_.fetch_sub(shard.count, std::memory_order_relaxed);
+      shard.count = 0;
     }
-    size_.fetch_sub(gone.size(), std::memory_order_relaxed);
-    for (auto& pair : gone) pair.second->Unref();
+    for (const Slot& slot : gone) {
+      if (slot.entry != nullptr) slot.entry->Unref();
+    }
   }
 }
 
@@ -130,13 +177,14 @@ IndexEntry* ReadIndex::Find(const uint8_t* key_bytes, uint32_t key_length, int32
   const int32_t flush_due = flush_due_.load(std::memory_order_acquire);
   if (flush_due != 0 && flush_due <= now) return nullptr;
   const std::string_view key(reinterpret_cast<const char*>(key_bytes), key_length);
+  const uint64_t hash = Hash(key);
   IndexEntry* entry;
-  Shard& shard = ShardOf(key);
+  Shard& shard = ShardOf(hash);
   {
     std::lock_guard<std::mutex> lock(shard.mu);
-    auto found = shard.entries.find(key);
-    if (found == shard.entries.end()) return nullptr;
-    entry = found->second;
+    if (shard.count == 0) return nullptr;
+    entry = shard.slots[Probe(shard, hash, key)].entry;
+    if (entry == nullptr) return nullptr;
     entry->Ref();
   }
   // Expired: JS finds it so too, counts it and unlinks it.

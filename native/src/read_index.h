@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <mutex>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "record.h"
@@ -131,11 +130,22 @@ class ReadIndex {
 
  private:
   static constexpr size_t kShards = 64;
+  /* An open-addressing table (linear probing, at most half full): one cache line per probe. */
+  struct Slot {
+    uint64_t hash;
+    IndexEntry* entry;  // null: empty
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string_view, IndexEntry*> entries;
+    std::vector<Slot> slots;
+    size_t count = 0;
   };
-  Shard& ShardOf(std::string_view key) { return shards_[(std::hash<std::string_view>{}(key) >> 7) % kShards]; }
+  static uint64_t Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
+  Shard& ShardOf(uint64_t hash) { return shards_[(hash >> 58) % kShards]; }
+  /* Where key is in the shard, or where it would go; the shard's mutex is held. */
+  static size_t Probe(const Shard& shard, uint64_t hash, std::string_view key);
+  static void Grow(Shard& shard);
+  static void EraseAt(Shard& shard, size_t at);
 
   Shard shards_[kShards];
   std::atomic<size_t> size_{0};
