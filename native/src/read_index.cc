@@ -195,8 +195,8 @@ IndexEntry* ReadIndex::Find(const uint8_t* key_bytes, uint32_t key_length, int32
   return entry;
 }
 
-// Any thread: memcached counts the hit; the store bumps the item on its first two fetches
-// and then refreshes its time, which it keeps in seconds.
+// Any thread: memcached counts the hit; the store bumps the item on its first two fetches,
+// and then its time at most once per ITEM_UPDATE_INTERVAL, as memcached's do_item_update.
 bool ReadIndex::CountHit(IndexEntry* entry, int32_t now) {
   counters_.get_hits.fetch_add(1, std::memory_order_relaxed);
   counters_.cmd_get.fetch_add(1, std::memory_order_relaxed);
@@ -209,7 +209,8 @@ bool ReadIndex::CountHit(IndexEntry* entry, int32_t now) {
     }
   }
   int32_t at = entry->reported_at.load(std::memory_order_relaxed);
-  return at != now && entry->reported_at.compare_exchange_strong(at, now, std::memory_order_relaxed);
+  return now - at >= kItemUpdateInterval &&
+         entry->reported_at.compare_exchange_strong(at, now, std::memory_order_relaxed);
 }
 
 }  // namespace recordcache

@@ -35,6 +35,9 @@ enum EntryTraits : uint8_t {
   kTraitKeyBinary = 2,
 };
 
+/* memcached refreshes a fetched item's time at most this often (ITEM_UPDATE_INTERVAL, seconds). */
+constexpr int32_t kItemUpdateInterval = 60;
+
 /* memcached's slab classes top out at 63 (MAX_NUMBER_OF_SLAB_CLASSES - 1). */
 constexpr uint32_t kIndexClasses = 64;
 
@@ -42,7 +45,7 @@ struct IndexEntry {
   std::atomic<uint32_t> refs{1};
   /* Fetches the store knows of: 0 none, 1 fetched, 2 active (Store.bump). */
   std::atomic<uint8_t> fetch_state{0};
-  /* The last second a fetch was reported to the store (once per second is enough: it keeps seconds). */
+  /* The last second a fetch was reported to the store. */
   std::atomic<int32_t> reported_at{0};
   uint8_t traits = 0;
   uint8_t lru_class = 0;

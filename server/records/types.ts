@@ -208,6 +208,6 @@ export interface ReadIndex {
    * requests answered, then hits by slab class id]. Bytes read go with deliveries.
    */
   takeServed(): Float64Array;
-  /** Called with each item the engine served, at most once a second per item after its first two fetches. */
+  /** Called with each item the engine served: its first two fetches, then at most once a minute (ITEM_UPDATE_INTERVAL). */
   onFetched: ((key: string, serial: number) => void) | null;
 }
