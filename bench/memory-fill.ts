@@ -1,10 +1,18 @@
 /*
- * Resident memory when the cache is full of large values: each server starts with -m 64,
- * takes 300 values of 400 KB (120 MB offered, so it evicts), then every key is read twice.
- * The figure is the growth of the server's resident set from just after start to one
- * second after the reads, so the memory a value costs (item, record, buffers, what the
- * runtime keeps) is all in it. Runs alternate between the servers; the report gives each
- * run, the medians and recordcache's ratio to memcached.
+ * Resident memory of the server process, two ways.
+ *
+ * Fill: each server starts with -m 64, takes 300 values of 400 KB (120 MB offered, so it
+ * evicts), then every key is read twice. The figure is the growth of the server's resident
+ * set from just after start to one second after the reads, so the memory a value costs
+ * (item, record, buffers, what the runtime keeps) is all in it.
+ *
+ * Fan-out: 500 connections are open and idle; then one 200 KB value is stored and each
+ * connection asks for it once and does not read. The figure is the growth from before the
+ * value was stored to two seconds after the GETs, in copies of the value: a server that
+ * holds the value once, and hands the same bytes to every socket, grows by about one.
+ *
+ * Runs alternate between the servers; the report gives each run, the medians and
+ * recordcache's ratio to memcached.
  *
  *   npm run bench:memory [-- --runs N] [--backends native,js] [--memcached /path/to/memcached]
  *
@@ -21,6 +29,8 @@ const MEMORY_MB = 64;
 const VALUES = 300;
 const VALUE_BYTES = 400_000;
 const READS = 2;
+const FANOUT_CONNECTIONS = 500;
+const FANOUT_VALUE_BYTES = 200_000;
 
 interface Options {
   runs: number;
@@ -120,6 +130,37 @@ async function measure(target: Target): Promise<number> {
   }
 }
 
+async function measureFanout(target: Target): Promise<number> {
+  const server = await startServer(target, { cpus: null, memoryMb: MEMORY_MB, maxConns: 2048 });
+  const readers: net.Socket[] = [];
+  try {
+    for (let i = 0; i < FANOUT_CONNECTIONS; i++) {
+      readers.push(
+        await new Promise<net.Socket>((resolve, reject) => {
+          const socket = net.connect(server.port, '127.0.0.1', () => resolve(socket));
+          socket.once('error', reject);
+        }),
+      );
+    }
+    for (const socket of readers) socket.pause();
+    const writer = await Client.connect(server.port);
+    await writer.call(Buffer.from('version\r\n'), '\r\n');
+    await sleep(1000);
+    const before = processRssBytes(server.pid);
+    const head = Buffer.from(`set hot 0 0 ${FANOUT_VALUE_BYTES}\r\n`);
+    const reply = await writer.call(Buffer.concat([head, Buffer.alloc(FANOUT_VALUE_BYTES, 'h'), Buffer.from('\r\n')]), '\r\n');
+    if (reply.toString() !== 'STORED\r\n') throw new Error(`${target.label}: set hot answered ${reply.toString()}`);
+    for (const socket of readers) socket.write('get hot\r\n');
+    await sleep(2000);
+    const growth = processRssBytes(server.pid) - before;
+    writer.close();
+    return growth;
+  } finally {
+    for (const socket of readers) socket.destroy();
+    await server.stop();
+  }
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -134,13 +175,27 @@ async function main(): Promise<void> {
   if (options.memcached !== null) targets.push(otherMemcachedTarget(options.memcached));
   for (const backend of options.backends) targets.push(recordcacheTarget(backend));
   const growth = new Map<string, number[]>(targets.map((t) => [t.label, []]));
+  const fanout = new Map<string, number[]>(targets.map((t) => [t.label, []]));
   for (let run = 0; run < options.runs; run++) {
     for (const target of targets) {
       const bytes = await measure(target);
       growth.get(target.label)!.push(bytes);
       console.log(`run ${run + 1} ${target.label}: resident memory grew ${mb(bytes)} MB`);
+      const fanned = await measureFanout(target);
+      fanout.get(target.label)!.push(fanned);
+      console.log(`run ${run + 1} ${target.label}: fan-out grew it ${(fanned / FANOUT_VALUE_BYTES).toFixed(2)} copies of the value`);
     }
   }
+  const copies = (bytes: number) => Number((bytes / FANOUT_VALUE_BYTES).toFixed(2));
+  const fanoutRows = targets.map((t) => {
+    const runs = fanout.get(t.label)!;
+    return {
+      target: t.label,
+      runs_copies: runs.map(copies),
+      median_copies: copies(median(runs)),
+      median_kb: Math.round(median(runs) / 1024),
+    };
+  });
   const reference = median(growth.get('memcached')!);
   const rows = targets.map((t) => {
     const runs = growth.get(t.label)!;
@@ -156,7 +211,19 @@ async function main(): Promise<void> {
   const generated = new Date().toISOString();
   fs.writeFileSync(
     path.join(out, 'memory-fill.json'),
-    `${JSON.stringify({ generated, memoryMb: MEMORY_MB, values: VALUES, valueBytes: VALUE_BYTES, reads: READS, rows }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        generated,
+        memoryMb: MEMORY_MB,
+        values: VALUES,
+        valueBytes: VALUE_BYTES,
+        reads: READS,
+        rows,
+        fanout: { connections: FANOUT_CONNECTIONS, valueBytes: FANOUT_VALUE_BYTES, rows: fanoutRows },
+      },
+      null,
+      2,
+    )}\n`,
   );
   const table = [
     `Resident memory growth, -m ${MEMORY_MB}, ${VALUES} values of ${VALUE_BYTES.toLocaleString('en')} bytes, each read ${READS} times (${generated}, ${options.runs} runs alternated)`,
@@ -164,6 +231,12 @@ async function main(): Promise<void> {
     '| server | runs (MB) | median (MB) | × memcached |',
     '| --- | --- | --- | --- |',
     ...rows.map((r) => `| ${r.target} | ${r.runs_mb.join(', ')} | ${r.median_mb} | ${r.ratio.toFixed(2)}× |`),
+    '',
+    `Resident memory growth when ${FANOUT_CONNECTIONS} idle connections each GET one ${FANOUT_VALUE_BYTES.toLocaleString('en')}-byte value and do not read, in copies of the value (one copy = ${Math.round(FANOUT_VALUE_BYTES / 1024)} KiB)`,
+    '',
+    '| server | runs (copies) | median (copies) | median (KiB) |',
+    '| --- | --- | --- | --- |',
+    ...fanoutRows.map((r) => `| ${r.target} | ${r.runs_copies.join(', ')} | ${r.median_copies} | ${r.median_kb} |`),
     '',
   ].join('\n');
   fs.writeFileSync(path.join(out, 'memory-fill.md'), table);

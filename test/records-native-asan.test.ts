@@ -97,6 +97,7 @@ describe('native addon under AddressSanitizer', function () {
           ...process.env,
           // The child run must not leave anything out.
           RECORDCACHE_ALLOW_MISSING: '',
+          READ_INDEX_ROUNDS: '10000',
           LD_PRELOAD: preload as string,
           ASAN_OPTIONS: `detect_leaks=1:halt_on_error=1:detect_odr_violation=0:log_path=${path.join(reports, 'asan')}`,
           RECORDCACHE_NATIVE_ADDON: ASAN_ADDON,

@@ -108,7 +108,16 @@ IoThread::Framed IoThread::FrameAndDeliver(Conn* c) {
     if (count > 0 && c->kernel && !c->kernel->splits.empty() && split_at(pos)) break;
     if (c->protocol == RP_PROTO_AUTO) c->protocol = rp_choose(options_.protocol, c->in[pos]);
     const bool auth = c->protocol == RP_PROTO_TEXT && options_.ascii_auth && !c->authenticated;
-    FrameRequest(options_.limits, auth ? static_cast<uint8_t>(RP_PROTO_AUTH) : c->protocol, c->in, pos, end, &frame);
+    if (c->kernel) {
+      // The module framed it: the request ends where the module said (KernelConn::ends).
+      const auto& ends = c->kernel->ends;
+      const auto next = std::upper_bound(ends.begin(), ends.end(), pos);
+      frame = rp_extent{};
+      frame.status = next == ends.end() ? RP_NEED : RP_WHOLE;
+      if (next != ends.end()) frame.length = static_cast<uint32_t>(*next - pos);
+    } else {
+      FrameRequest(options_.limits, auth ? static_cast<uint8_t>(RP_PROTO_AUTH) : c->protocol, c->in, pos, end, &frame);
+    }
     if (frame.status == RP_NEED) {
       c->needed = frame.needed;
       break;
@@ -123,13 +132,8 @@ IoThread::Framed IoThread::FrameAndDeliver(Conn* c) {
     count++;
     bytes += frame.length;
     pos += frame.length;
+    // With the module, none: it dropped a value too large itself (RECORDS_MSGF_DISCARD).
     c->swallow = frame.swallow;
-    if (c->swallow > 0 && c->kernel) {
-      // The module already dropped the data of this item (too large), so there is none to skip.
-      for (const auto& d : c->kernel->discards) {
-        if (d.first == pos) c->swallow -= std::min(c->swallow, d.second);
-      }
-    }
     if (count == kMaxBatch || bytes >= kMaxBatchBytes) break;
   }
   if (c->kernel && c->kernel->close_at_end && pos == end && c->needed == 0) close_now = true;
@@ -201,24 +205,22 @@ void ReserveInput(Conn* c, size_t want) {
   if (c->in_head == c->in_tail) {
     c->in_head = c->in_tail = 0;
     if (c->kernel) {
-      c->kernel->discards.clear();
       c->kernel->splits.clear();
+      c->kernel->ends.clear();
     }
   }
   if (c->in_cap - c->in_tail < want) {
     if (c->in_head > 0) {
       memmove(c->in, c->in + c->in_head, available);
       if (c->kernel) {
-        // Discards the module reported move with the bytes; those behind in_head are done.
-        auto& discards = c->kernel->discards;
-        discards.erase(std::remove_if(discards.begin(), discards.end(),
-                                      [&](const std::pair<size_t, uint64_t>& d) { return d.first <= c->in_head; }),
-                       discards.end());
-        for (auto& d : discards) d.first -= c->in_head;
+        // Where the module's requests start and end move with the bytes; those behind in_head are done.
         auto& splits = c->kernel->splits;
         splits.erase(std::remove_if(splits.begin(), splits.end(), [&](size_t at) { return at < c->in_head; }),
                      splits.end());
         for (size_t& at : splits) at -= c->in_head;
+        auto& ends = c->kernel->ends;
+        ends.erase(std::remove_if(ends.begin(), ends.end(), [&](size_t at) { return at <= c->in_head; }), ends.end());
+        for (size_t& at : ends) at -= c->in_head;
       }
       c->in_tail = available;
       c->in_head = 0;
@@ -272,8 +274,8 @@ void IoThread::FreeInput(Conn* c) {
   if (c->in_flight || c->in == nullptr) return;
   // An idle connection keeps no allocation but itself.
   if (c->kernel) {
-    std::vector<std::pair<size_t, uint64_t>>().swap(c->kernel->discards);
     std::vector<size_t>().swap(c->kernel->splits);
+    std::vector<size_t>().swap(c->kernel->ends);
   }
   std::vector<size_t>().swap(c->batch_starts);
   free(c->in);

@@ -52,10 +52,10 @@ struct KernelConn {
   // Sends in the module's queue of this socket, oldest first, and their bytes.
   std::vector<KernelSend> sends;
   uint64_t bytes = 0;
-  /* Data the module dropped after a request line, keyed by where that line ends in `in`. */
-  std::vector<std::pair<size_t, uint64_t>> discards;
   /* Where requests start in `in` whose data the module saw arrive after their line. */
   std::vector<size_t> splits;
+  /* Where each request the module framed ends in `in`: the engine does not frame them again. */
+  std::vector<size_t> ends;
 };
 
 struct Conn {

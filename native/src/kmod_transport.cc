@@ -68,9 +68,9 @@ bool IoThread::AttachKernel(Conn* c) {
 }
 
 /*
- * read(2) on the connection's session: whole requests, appended to its input as a socket
- * read would append bytes, so the engine's framer (which decides what memcached decides)
- * still frames them; the module only decides when the engine wakes.
+ * read(2) on the connection's session: whole requests, appended to its input with where
+ * each ends, so the engine takes the module's boundaries (the same C framer decided them)
+ * instead of framing the bytes again.
  */
 void IoThread::ReadKernel(Conn* c) {
   ssize_t n;
@@ -105,11 +105,10 @@ void IoThread::ReadKernel(Conn* c) {
       if (msg.flags & RECORDS_MSGF_SPLIT) c->kernel->splits.push_back(c->in_tail);
       memcpy(c->in + c->in_tail, payload, msg.len);
       c->in_tail += msg.len;
+      c->kernel->ends.push_back(c->in_tail);
       staging_.bytes_read += msg.len;
-      if (msg.flags & RECORDS_MSGF_DISCARD) {
-        c->kernel->discards.emplace_back(c->in_tail, msg.discard);
-        staging_.bytes_read += msg.discard;
-      }
+      // The module dropped the data of a value too large to store, as memcached swallows it.
+      if (msg.flags & RECORDS_MSGF_DISCARD) staging_.bytes_read += msg.discard;
     } else if (msg.type == RECORDS_MSG_EOF && msg.error == 0) {
       c->peer_closed = true;
     } else if (msg.type == RECORDS_MSG_EOF) {
@@ -124,6 +123,7 @@ void IoThread::ReadKernel(Conn* c) {
         ReserveInput(c, kBinaryHeaderBytes);
         memset(c->in + c->in_tail, 0, kBinaryHeaderBytes);
         c->in_tail += kBinaryHeaderBytes;
+        c->kernel->ends.push_back(c->in_tail);
       } else {
         // As the engine's own framer's close: the requests before it are answered up to what
         // memcached would already have written, then the connection closes.

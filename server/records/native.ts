@@ -14,7 +14,7 @@ import * as dns from 'node:dns/promises';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Protocol } from '../config';
-import { type NativeEngineHandle, type RecordStats, loadNativeBinding, systemError, wire } from './native-addon';
+import { type DeliveryHandler, type NativeEngineHandle, type RecordStats, loadNativeBinding, systemError, wire } from './native-addon';
 import {
   AddressNames,
   ConnFlag,
@@ -120,11 +120,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     const { NativeEngine } = loadNativeBinding();
     this.name = backend;
     const protocol = options.protocol === 'ascii' ? 1 : options.protocol === 'binary' ? 2 : 0;
-    this.native = new NativeEngine(
-      { ...options, protocol, kmod: backend === 'kmod' },
-      (events, strings, shared, own, starts, lengths, fetched, bytesRead) =>
-        this.onDelivery(events, strings, shared, own, starts, lengths, fetched, bytesRead),
-    );
+    this.native = new NativeEngine({ ...options, protocol, kmod: backend === 'kmod' }, (...delivery) => this.onDelivery(...delivery));
     this.readIndex = new NativeReadIndex(this, this.native);
     this.ioThreads = backend === 'kmod' ? 1 : Math.max(1, options.threads ?? 1);
   }
@@ -323,16 +319,8 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.scheduleFlush();
   }
 
-  private onDelivery(
-    events: Int32Array,
-    strings: string[] | null,
-    shared: Buffer,
-    own: Buffer[],
-    starts: Int32Array,
-    lengths: Int32Array,
-    fetched: (string | number)[] | null,
-    bytesRead: number,
-  ): void {
+  /** The addon's delivery (native-addon.ts DeliveryHandler says what each part is). */
+  private onDelivery(...[events, strings, shared, own, starts, lengths, fetched, bytesRead]: Parameters<DeliveryHandler>): void {
     const handlers = this.handlers;
     if (handlers === null || this.disposed) return;
     this.inDelivery = true;
