@@ -1,5 +1,5 @@
 /*
- * The native addon under AddressSanitizer: builds native/build-asan (native/build-asan.sh)
+ * The native addon under AddressSanitizer: builds native/build-asan (native/build-sanitized.sh address)
  * and runs the native parts of the records tests against it in a child Node process with
  * libasan preloaded. Any AddressSanitizer report fails the test, as does a LeakSanitizer
  * report that names the addon's code. The addon, gcc's libasan and the build are required
@@ -60,10 +60,11 @@ describe('native addon under AddressSanitizer', function () {
     }
     preload = libasan();
     if (preload === null) missing(this, 'asan', 'gcc -print-file-name=libasan.so names no libasan (Debian: libasan8, with gcc)');
-    const build = spawnSync('bash', [path.join(ROOT, 'native', 'build-asan.sh')], { encoding: 'utf8' });
-    if (build.status !== 0) missing(this, 'asan', `native/build-asan.sh failed (exit ${build.status}):\n${build.stdout}\n${build.stderr}`);
+    const build = spawnSync('bash', [path.join(ROOT, 'native', 'build-sanitized.sh'), 'address'], { encoding: 'utf8' });
+    if (build.status !== 0)
+      missing(this, 'asan', `native/build-sanitized.sh address failed (exit ${build.status}):\n${build.stdout}\n${build.stderr}`);
     // The build made the addon, and it is instrumented.
-    assert.ok(fs.existsSync(ASAN_ADDON), `native/build-asan.sh left no ${ASAN_ADDON}`);
+    assert.ok(fs.existsSync(ASAN_ADDON), `native/build-sanitized.sh address left no ${ASAN_ADDON}`);
     assert.ok(fs.readFileSync(ASAN_ADDON).includes('__asan_init'), `${ASAN_ADDON} is not built with -fsanitize=address`);
   });
 

@@ -1,5 +1,5 @@
 /*
- * The native addon under ThreadSanitizer: builds native/build-tsan (native/build-tsan.sh)
+ * The native addon under ThreadSanitizer: builds native/build-tsan (native/build-sanitized.sh thread)
  * and runs the tests where several threads share the addon's memory (the read index read
  * by four I/O threads while JavaScript publishes into it, records sent from several
  * threads, 200 slow readers of a value overwritten and deleted under them) in a child Node
@@ -63,9 +63,10 @@ describe('native addon under ThreadSanitizer', function () {
     }
     preload = libtsan();
     if (preload === null) missing(this, 'tsan', 'gcc -print-file-name=libtsan.so names no libtsan (Debian: libtsan2, with gcc)');
-    const build = spawnSync('bash', [path.join(ROOT, 'native', 'build-tsan.sh')], { encoding: 'utf8' });
-    if (build.status !== 0) missing(this, 'tsan', `native/build-tsan.sh failed (exit ${build.status}):\n${build.stdout}\n${build.stderr}`);
-    assert.ok(fs.existsSync(TSAN_ADDON), `native/build-tsan.sh left no ${TSAN_ADDON}`);
+    const build = spawnSync('bash', [path.join(ROOT, 'native', 'build-sanitized.sh'), 'thread'], { encoding: 'utf8' });
+    if (build.status !== 0)
+      missing(this, 'tsan', `native/build-sanitized.sh thread failed (exit ${build.status}):\n${build.stdout}\n${build.stderr}`);
+    assert.ok(fs.existsSync(TSAN_ADDON), `native/build-sanitized.sh thread left no ${TSAN_ADDON}`);
     assert.ok(fs.readFileSync(TSAN_ADDON).includes('__tsan_init'), `${TSAN_ADDON} is not built with -fsanitize=thread`);
   });
 

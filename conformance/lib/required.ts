@@ -13,8 +13,8 @@ export type Requirement = 'native' | 'asan' | 'tsan' | 'sasl';
 
 export const REQUIREMENTS: Record<Requirement, string> = {
   native: 'the native addon (native/build/Release/recordcache_native.node, built by `npm install`)',
-  asan: 'the AddressSanitizer build of the native addon (native/build-asan.sh, gcc with libasan)',
-  tsan: 'the ThreadSanitizer build of the native addon (native/build-tsan.sh, gcc with libtsan)',
+  asan: 'the AddressSanitizer build of the native addon (native/build-sanitized.sh address, gcc with libasan)',
+  tsan: 'the ThreadSanitizer build of the native addon (native/build-sanitized.sh thread, gcc with libtsan)',
   sasl: "Cyrus SASL's saslpasswd2 with the sasldb and PLAIN plugins (Debian: sasl2-bin, libsasl2-modules)",
 };
 
