@@ -7,7 +7,6 @@
 import { Reply } from './protocol/replies';
 import type { ServerContext } from './context';
 import { MEMCACHED_VERSION, udpConnectionsPerSocket } from './config';
-import { ClassCounters } from './store/counters';
 import { SLAB_PAGE_SIZE } from './store/slabs';
 import { tlsSettings, tlsSettingsStatPairs } from './tls';
 import { takeServedCounters } from './read-index';
@@ -362,11 +361,10 @@ function slabsStatPairs(ctx: ServerContext): StatPairs {
   const out: [string, number][] = [];
   let malloced = 0;
   // memcached lists the classes that hold pages.
-  const traffic = ctx.store.classCounters;
   const ids: number[] = [];
   for (let id = 1; id < slabs.pages.length; id++) if (slabs.pages[id] > 0) ids.push(id);
   for (const id of ids) {
-    const t = traffic.get(id) ?? new ClassCounters();
+    const t = ctx.store.classTraffic(id);
     const perPage = slabs.chunksPerPage(id);
     const pages = slabs.pages[id];
     malloced += pages * SLAB_PAGE_SIZE;
@@ -411,10 +409,7 @@ function cachedump(ctx: ServerContext, args: string[]): Buffer {
   let shown = 0;
   const processStarted = ctx.store.clock.processStarted;
   // memcached walks the LRU from its head: the most recently linked item first.
-  const linked = [...ctx.store.items()];
-  for (let i = linked.length - 1; i >= 0; i--) {
-    const item = linked[i];
-    if (item.lruClass !== id) continue;
+  for (const item of ctx.store.classItemsNewestFirst(id)) {
     if (limit !== 0 && shown >= limit) break;
     const exp = item.exptime === 0 ? 0 : item.exptime + processStarted;
     text += `ITEM ${item.key} [${item.valueLength} b; ${exp} s]\r\n`;

@@ -35,6 +35,11 @@ export class Item {
   chunks: number[] = [];
   /** The expiry second the sweep files it under (0: none). */
   expiryBucket = 0;
+  /** In the store's table under its key (memcached's ITEM_LINKED). */
+  linked = false;
+  /** Its neighbours on its slab class's LRU (lru-list.ts). */
+  lruPrev: Item | null = null;
+  lruNext: Item | null = null;
 
   constructor(
     readonly key: string,

@@ -8,6 +8,7 @@
 import type { Clock } from './clock';
 import { StoreCounters } from './counters';
 import type { Item } from './item';
+import { LruList } from './lru-list';
 import { SlabMemory } from './slabs';
 import { StoreResult, type StoreOptions } from './types';
 
@@ -17,7 +18,7 @@ export abstract class LinkedItems {
   /** Every linked item by key. */
   protected readonly table = new Map<string, Item>();
   /** Each slab class's items, oldest first (index = class id). */
-  protected readonly lrus: Map<string, Item>[];
+  protected readonly lrus: LruList<Item>[];
   /** Memory accounted as memcached's slab allocator accounts it. */
   readonly slabs: SlabMemory;
   protected totalBytes = 0;
@@ -57,7 +58,7 @@ export abstract class LinkedItems {
     this.sweptUntil = clock.now();
     const geometry = options.slabs ?? { chunkSize: 48, factor: 1.25, slabChunkMax: 512 * 1024 };
     this.slabs = new SlabMemory({ limitBytes: options.maxBytes, ...geometry });
-    this.lrus = Array.from({ length: this.slabs.sizes.length + 1 }, () => new Map<string, Item>());
+    this.lrus = Array.from({ length: this.slabs.sizes.length + 1 }, () => new LruList<Item>());
   }
 
   /** Starts (afresh) or stops counting item sizes, as `stats sizes_enable|disable` do. */
@@ -92,7 +93,7 @@ export abstract class LinkedItems {
 
   /** Tells onChange that a linked item changed. */
   changed(item: Item): void {
-    if (this.onChange !== null && this.table.get(item.key) === item) this.onChange(item);
+    if (this.onChange !== null && item.linked) this.onChange(item);
   }
 
   protected isFlushed(item: Item, now: number): boolean {
@@ -143,8 +144,7 @@ export abstract class LinkedItems {
     const lru = this.lrus[id];
     const now = this.clock.now();
     let tries = 0;
-    for (const item of lru.values()) {
-      if (tries++ >= 50) break;
+    for (let item = lru.oldest; item !== null && tries++ < 50; ) {
       if ((item.exptime !== 0 && item.exptime <= now) || this.isFlushed(item, now)) {
         this.counters.reclaimed++;
         if (!item.fetched) this.counters.expired_unfetched++;
@@ -154,10 +154,12 @@ export abstract class LinkedItems {
       if (this.options.noEvict) return false;
       if (item.active) {
         item.active = false;
-        lru.delete(item.key);
-        lru.set(item.key, item);
+        // To the newest end; the walk meets it again after the others (the only one: next).
+        const next = item.lruNext ?? item;
+        lru.moveToNewest(item);
         // Fetches served without JS must mark it active again.
         this.changed(item);
+        item = next;
         continue;
       }
       this.onEvicted(item);
@@ -167,17 +169,22 @@ export abstract class LinkedItems {
     return false;
   }
 
-  /** Links a new item in place of any old one; `counted` false for an incr's rewrite. */
-  protected link(item: Item, counted = true): StoreResult {
+  /**
+   * Links a new item in place of any old one; `counted` false for an incr's rewrite.
+   * `old`: the item linked under the key, when the caller has just looked it up.
+   */
+  protected link(item: Item, counted = true, old?: Item | null): StoreResult {
     const allocated = this.allocate(item);
     if (allocated !== StoreResult.Stored) {
       if (allocated === StoreResult.NoMemory) this.counters.store_no_memory++;
       return allocated;
     }
-    const old = this.table.get(item.key);
-    if (old !== undefined) this.unlink(old);
+    const previous = old === undefined ? this.table.get(item.key) : old;
+    // Allocation may have evicted the old item itself.
+    if (previous?.linked) this.unlinkLinked(previous, true);
+    item.linked = true;
     this.table.set(item.key, item);
-    this.lrus[item.lruClass].set(item.key, item);
+    this.lrus[item.lruClass].push(item);
     this.totalBytes += item.size;
     this.countSize(item, 1);
     if (counted) this.counters.total_items++;
@@ -191,9 +198,10 @@ export abstract class LinkedItems {
     next.lruClass = old.lruClass;
     next.chunks = old.chunks;
     old.chunks = [];
-    this.unlink(old);
+    if (old.linked) this.unlinkLinked(old, true);
+    next.linked = true;
     this.table.set(next.key, next);
-    this.lrus[next.lruClass].set(next.key, next);
+    this.lrus[next.lruClass].push(next);
     this.totalBytes += next.size;
     this.countSize(next, 1);
     if (next.exptime !== 0) this.expireAt(next);
@@ -229,9 +237,17 @@ export abstract class LinkedItems {
 
   /** Removes an item for any reason, returning its memory. */
   protected unlink(item: Item): void {
-    if (this.table.get(item.key) !== item) return;
-    this.table.delete(item.key);
-    this.lrus[item.lruClass].delete(item.key);
+    if (item.linked) this.unlinkLinked(item);
+  }
+
+  /**
+   * unlink for an item known to be the one linked under its key. `replaced`: a new item
+   * takes its table slot at once (one hash update instead of two).
+   */
+  private unlinkLinked(item: Item, replaced = false): void {
+    item.linked = false;
+    if (!replaced) this.table.delete(item.key);
+    this.lrus[item.lruClass].remove(item);
     for (const id of item.chunks) this.slabs.give(id);
     this.totalBytes -= item.size;
     this.countSize(item, -1);
@@ -248,6 +264,11 @@ export abstract class LinkedItems {
     this.counters.evictions++;
     if (!item.fetched) this.counters.evicted_unfetched++;
     else if (item.active) this.counters.evicted_active++;
+  }
+
+  /** Slab class `id`'s items, most recently linked or bumped first (as memcached walks an LRU). */
+  classItemsNewestFirst(id: number): IterableIterator<Item> {
+    return (this.lrus[id] ?? new LruList<Item>()).newestFirst();
   }
 
   /** Every linked item; for stats and tests. */

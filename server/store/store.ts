@@ -33,7 +33,7 @@ const EMPTY_VALUE = Buffer.from('\r\n');
 
 export class Store extends LinkedItems {
   /** Per slab class traffic, by class id. */
-  readonly classCounters = new Map<number, ClassCounters>();
+  private classCounters: (ClassCounters | undefined)[] = [];
   /** A flush_all whose items the sweep has yet to reclaim. */
   private flushReclaimPending = false;
   /**
@@ -50,13 +50,17 @@ export class Store extends LinkedItems {
 
   /** Counts one event for the slab class of an item of `itemSize` bytes. */
   countClass(itemSize: number, name: ClassCounterName): void {
-    const id = this.slabs.classOf(itemSize);
-    let counters = this.classCounters.get(id);
+    this.classTraffic(this.slabs.classOf(itemSize))[name]++;
+  }
+
+  /** Slab class `id`'s traffic counters. */
+  classTraffic(id: number): ClassCounters {
+    let counters = this.classCounters[id];
     if (counters === undefined) {
       counters = new ClassCounters();
-      this.classCounters.set(id, counters);
+      this.classCounters[id] = counters;
     }
-    counters[name]++;
+    return counters;
   }
 
   /** A set that arrived with a malformed data block still counts, as memcached counts it. */
@@ -236,7 +240,7 @@ export class Store extends LinkedItems {
       item.stale = true;
       item.tokenSent = old.tokenSent;
     }
-    const result = this.link(item);
+    const result = this.link(item, true, old);
     if (result === StoreResult.Stored) {
       if (!this.keepValue?.(item)) item.keepCopy();
       this.changed(item);
@@ -395,7 +399,7 @@ export class Store extends LinkedItems {
       if (due === undefined) continue;
       this.expiring.delete(t);
       for (const item of due) {
-        if (this.table.get(item.key) !== item) continue;
+        if (!item.linked) continue;
         if (!item.fetched) this.counters.expired_unfetched++;
         this.counters.crawler_reclaimed++;
         this.unlink(item);
@@ -450,17 +454,12 @@ export class Store extends LinkedItems {
 
   /** Hits the records engine answered, counted per slab class as `get` counts them. */
   countClassHits(id: number, hits: number): void {
-    let counters = this.classCounters.get(id);
-    if (counters === undefined) {
-      counters = new ClassCounters();
-      this.classCounters.set(id, counters);
-    }
-    counters.get_hits += hits;
+    this.classTraffic(id).get_hits += hits;
   }
 
   /** stats reset: zero the counters (items stay). */
   resetCounters(): void {
     Object.assign(this.counters, new StoreCounters());
-    this.classCounters.clear();
+    this.classCounters = [];
   }
 }
