@@ -18,10 +18,17 @@ export function publishItems(ctx: ServerContext, index: ReadIndex, clock: Clock)
   const store = ctx.store;
   const recordsMinSize = ctx.config.recordsMinSize;
   let serial = 0;
+  // Published items by handle, so a fetch report finds its item without a key lookup.
+  const published: (Item | undefined)[] = [];
+  const freeHandles: number[] = [];
   store.onChange = (item: Item) => {
     // A long value that is not yet a record (records_min_hits) is served by JS until it is.
     if (item.record === null && item.valueLength >= recordsMinSize) return;
     serial = (serial + 1) & SERIAL_MASK || 1;
+    if (item.serial === 0) {
+      item.indexHandle = freeHandles.pop() ?? published.length;
+      published[item.indexHandle] = item;
+    }
     item.serial = serial;
     index.publish({
       key: item.key,
@@ -32,6 +39,7 @@ export function publishItems(ctx: ServerContext, index: ReadIndex, clock: Clock)
       exptime: item.exptime,
       cas: item.cas,
       serial,
+      handle: item.indexHandle,
       hitClass: store.slabs.classOf(item.size),
       traits: (item.stale || item.tokenSent ? 0 : EntryTraits.MetaPlain) | (item.keyBinary ? EntryTraits.KeyBinary : 0),
       fetchState: item.active ? 2 : item.fetched ? 1 : 0,
@@ -41,12 +49,18 @@ export function publishItems(ctx: ServerContext, index: ReadIndex, clock: Clock)
   store.onUnlink = (item: Item) => {
     if (item.serial !== 0) {
       item.serial = 0;
+      published[item.indexHandle] = undefined;
+      freeHandles.push(item.indexHandle);
       index.unpublish(item.key);
     }
     release?.(item);
   };
   store.onFlushDue = (second) => index.flushDue(second);
-  index.onFetched = (key, itemSerial) => store.fetchedElsewhere(key, itemSerial);
+  index.onFetched = (handle, itemSerial) => {
+    const item = published[handle];
+    // A report about an earlier publication (or an item since gone) changes nothing.
+    if (item !== undefined && item.serial === itemSerial) store.bump(item);
+  };
   ctx.prefixStats.onToggle = (on) => index.setServing(!on);
   index.setServing(!ctx.prefixStats.enabled);
   if (clock instanceof SystemClock) {

@@ -173,16 +173,15 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
     strings = array;
   }
   const double bytes_read = static_cast<double>(d.bytes_read);
-  // Natively served fetches the store is to hear of: key, serial, key, serial...
+  // Natively served fetches the store is to hear of: handle, serial, handle, serial...
+  // (numbers only: no key strings to make and hash again).
   Napi::Value fetched = env.Null();
   if (!d.fetched.empty()) {
-    Napi::Array array = Napi::Array::New(env, d.fetched.size() * 2);
-    uint32_t k = 0;
+    Napi::Int32Array array = Napi::Int32Array::New(env, d.fetched.size() * 2);
+    int32_t* out = array.Data();
     for (IndexEntry* entry : d.fetched) {
-      napi_value key;
-      napi_create_string_latin1(env, reinterpret_cast<const char*>(entry->key()), entry->key_length, &key);
-      array.Set(k++, key);
-      array.Set(k++, Napi::Number::New(env, entry->serial));
+      *out++ = entry->handle;
+      *out++ = static_cast<int32_t>(entry->serial);
       entry->Unref();
     }
     fetched = array;
@@ -262,7 +261,7 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
       continue;
     }
     if (op >= kOpPublish && op <= kOpFlushDue) {
-      const size_t words = op == kOpPublish ? 12 : op == kOpUnpublish ? 3 : op == kOpFlushDue ? 2 : 1;
+      const size_t words = op == kOpPublish ? 13 : op == kOpUnpublish ? 3 : op == kOpFlushDue ? 2 : 1;
       if (i + words > n) {
         error = "truncated index operation";
         break;
@@ -381,6 +380,7 @@ void EngineWrap::ApplyIndexOp(int32_t op, const int32_t* args, const Napi::Buffe
   item.lru_class = static_cast<uint8_t>(args[9]);
   item.traits = static_cast<uint8_t>(args[10] & 0xff);
   item.fetch_state = static_cast<uint8_t>((args[10] >> 8) & 0xff);
+  item.handle = args[11];
   index.Publish(item);
 }
 

@@ -35,7 +35,8 @@ enum SubmitOp : int32_t {
   kOpAuthenticated = 9,  // slot
   /* The read index (read_index.h), changed before the replies after it in the same submission. */
   kOpPublish = 10,     // record id | -1, bytes offset, key length, data length, flags, exptime, cas low, cas
-                       // high, serial, hit class, traits | fetch state << 8 (key, then data unless a record)
+                       // high, serial, hit class, traits | fetch state << 8, handle (key, then data unless
+                       // a record)
   kOpUnpublish = 11,   // bytes offset, key length
   kOpClearIndex = 12,  //
   kOpFlushDue = 13,    // relative second from which nothing is answered natively, 0 none

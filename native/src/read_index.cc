@@ -42,6 +42,7 @@ void ReadIndex::Publish(const PublishedItem& item) {
   entry->data_length = item.data_length;
   entry->header_length = header_length;
   entry->serial = item.serial;
+  entry->handle = item.handle;
   entry->cas = item.cas;
   entry->fetch_state.store(item.fetch_state, std::memory_order_relaxed);
   entry->reported_at.store(0, std::memory_order_relaxed);

@@ -59,6 +59,8 @@ struct IndexEntry {
   uint32_t header_length = 0;
   /* Which publication of the item this is (Item.serial): reports name it. */
   uint32_t serial = 0;
+  /* The store's slot for the item (read-index.ts): reports name it with the serial. */
+  int32_t handle = 0;
   uint64_t cas = 0;
   /* The value as a record (a reference held), or null when its bytes follow the header. */
   Record* record = nullptr;
@@ -88,6 +90,7 @@ struct PublishedItem {
   int32_t exptime;
   uint64_t cas;
   uint32_t serial;
+  int32_t handle;
   uint8_t lru_class;
   uint8_t traits;
   uint8_t fetch_state;

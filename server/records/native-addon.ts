@@ -104,8 +104,8 @@ export type DeliveryHandler = (
   own: Buffer[],
   starts: Int32Array,
   lengths: Int32Array,
-  /** Fetches the engine answered that the store is to hear of: key, serial, key, serial... */
-  fetched: (string | number)[] | null,
+  /** Fetches the engine answered that the store is to hear of: handle, serial, handle, serial... */
+  fetched: Int32Array | null,
   bytesRead: number,
 ) => void;
 

@@ -328,7 +328,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
       if (bytesRead > 0) handlers.onBytesRead(bytesRead);
       const onFetched = this.readIndex.onFetched;
       if (fetched !== null && onFetched !== null) {
-        for (let k = 0; k < fetched.length; k += 2) onFetched(fetched[k] as string, fetched[k + 1] as number);
+        for (let k = 0; k < fetched.length; k += 2) onFetched(fetched[k], fetched[k + 1]);
       }
       let request = 0;
       for (let i = 0; i < events.length; ) {
@@ -524,7 +524,7 @@ const TWO_32 = 2 ** 32;
 
 /** The native engine's read index: changes go out with the engine's outbox, in order with replies. */
 class NativeReadIndex implements ReadIndex {
-  onFetched: ((key: string, serial: number) => void) | null = null;
+  onFetched: ((handle: number, serial: number) => void) | null = null;
   constructor(
     private readonly engine: NativeRecordsEngine,
     private readonly native: NativeEngineHandle,
@@ -544,6 +544,7 @@ class NativeReadIndex implements ReadIndex {
       item.serial | 0,
       item.hitClass,
       item.traits | (item.fetchState << 8),
+      item.handle | 0,
     ]);
   }
 

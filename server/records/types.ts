@@ -181,6 +181,8 @@ export interface PublishedItem {
   cas: number;
   /** Which publication of the item this is; fetch reports name it. */
   serial: number;
+  /** The store's number for the item while it is published; fetch reports name it. */
+  handle: number;
   /** The slab class its hits are counted in. */
   hitClass: number;
   traits: number;
@@ -209,5 +211,5 @@ export interface ReadIndex {
    */
   takeServed(): Float64Array;
   /** Called with each item the engine served: its first two fetches, then at most once a minute (ITEM_UPDATE_INTERVAL). */
-  onFetched: ((key: string, serial: number) => void) | null;
+  onFetched: ((handle: number, serial: number) => void) | null;
 }

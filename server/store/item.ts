@@ -26,8 +26,10 @@ export class Item {
   private readRecord: (() => Buffer) | null = null;
   /** Length of the value and its CR LF. */
   readonly dataLength: number;
-  /** Which publication to the records engine's read index this is (0: never published). */
+  /** Which publication to the records engine's read index this is (0: not published). */
   serial = 0;
+  /** Its number in the read index's table while published (read-index.ts). */
+  indexHandle = 0;
   /** Times the value was served before it became a record (records_min_hits). */
   serves = 0;
   /** The slab class whose LRU holds the item, and the class of each chunk of its memory. */

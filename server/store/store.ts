@@ -446,12 +446,6 @@ export class Store extends LinkedItems {
     this.changed(item);
   }
 
-  /** A fetch the records engine answered (its read index): bumped as `get` bumps it. */
-  fetchedElsewhere(key: string, serial: number): void {
-    const item = this.table.get(key);
-    if (item !== undefined && item.serial === serial) this.bump(item);
-  }
-
   /** Hits the records engine answered, counted per slab class as `get` counts them. */
   countClassHits(id: number, hits: number): void {
     this.classTraffic(id).get_hits += hits;
