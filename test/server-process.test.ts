@@ -155,6 +155,23 @@ describe('server process', function () {
     assert.equal(await exited, 0, 'SIGTERM exits 0');
   });
 
+  it('native: names its I/O threads, and runs the JavaScript thread 5 nice levels below them', async () => {
+    server = await startServer('recordcache', ['--records=native', '-t', '3']);
+    const pid = server.child.pid as number;
+    const threads = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Fields after the name: state is the 3rd of stat, nice the 19th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return { tid: Number(tid), name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), nice: Number(fields[16]) };
+    });
+    const io = threads.filter((t) => /^rc-io-\d+$/.test(t.name));
+    assert.deepEqual(io.map((t) => t.name).sort(), ['rc-io-0', 'rc-io-1', 'rc-io-2']);
+    const main = threads.find((t) => t.tid === pid);
+    assert.ok(main !== undefined);
+    for (const t of io) assert.equal(main.nice - t.nice, 5, `${t.name} at nice ${t.nice}, the JavaScript thread at ${main.nice}`);
+    await assertServing(server);
+  });
+
   it('closes connections idle past -o idle_timeout', async () => {
     server = await startServer('recordcache', ['-o', 'idle_timeout=1']);
     const socket = await connect(server.port);

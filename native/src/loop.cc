@@ -10,12 +10,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 
@@ -91,6 +93,10 @@ Conn* IoThread::Lookup(uint32_t slot) {
 // The loop.
 
 void IoThread::Run() {
+  // Named so that top -H, ps -L and /proc show which threads answer requests.
+  char name[16];
+  snprintf(name, sizeof(name), "rc-io-%u", thread_index_);
+  pthread_setname_np(pthread_self(), name);
   epoll_event events[kMaxEvents];
   now_ms_ = MonotonicMs();
   next_idle_check_ms_ = now_ms_ + 1000;
