@@ -58,6 +58,8 @@
  */
 u8 rp_choose(u8 choice, u8 first)
 {
+	if (choice == RP_PROTO_LENGTH || choice == RP_PROTO_LINE)
+		return choice;
 	if (choice == RP_PROTO_TEXT || (choice == RP_PROTO_AUTO && first != RP_BIN_MAGIC))
 		return RP_PROTO_TEXT;
 	return RP_PROTO_BINARY;
@@ -615,6 +617,59 @@ static void rp_binary(const struct rp_limits *lim, const struct rp_input *in,
 }
 
 /* rp_measure(), with a text line known to hold no newline in [0, from). */
+/*
+ * A length-prefixed message: prefix_offset bytes, a prefix_width-byte length, then that
+ * many bytes; all of it is the message.
+ */
+static void rp_length(const struct rp_limits *lim, const struct rp_input *in,
+		      struct rp_extent *ex)
+{
+	u32 head = lim->prefix_offset + lim->prefix_width;
+	u8 buf[8];
+	const u8 *field;
+	u64 body = 0;
+	u32 i;
+
+	if (in->avail < head) {
+		ex->status = RP_NEED;
+		ex->needed = head;
+		return;
+	}
+	field = rp_peek(in, lim->prefix_offset, lim->prefix_width, buf);
+	for (i = 0; i < lim->prefix_width; i++) {
+		u32 at = lim->prefix_le ? lim->prefix_width - 1 - i : i;
+
+		body = body << 8 | field[at];
+	}
+	if (body > (u64)lim->message_max - head) {
+		ex->status = RP_CLOSE;
+		return;
+	}
+	if (in->avail < head + body) {
+		ex->status = RP_NEED;
+		ex->needed = head + body;
+		return;
+	}
+	ex->status = RP_WHOLE;
+	ex->length = (u32)(head + body);
+}
+
+/* A line message: up to and including its newline. */
+static void rp_line(const struct rp_limits *lim, const struct rp_input *in, u32 from,
+		    struct rp_extent *ex)
+{
+	u32 end = in->avail < lim->message_max ? in->avail : lim->message_max;
+	u32 nl = from < end ? rp_find(in, from, end, '\n') : end;
+
+	if (nl < end) {
+		ex->status = RP_WHOLE;
+		ex->length = nl + 1;
+		return;
+	}
+	ex->status = in->avail >= lim->message_max ? RP_CLOSE : RP_NEED;
+	ex->length = in->avail;
+}
+
 static void rp_measure_from(const struct rp_limits *lim, u8 proto, const struct rp_input *in,
 			    u32 from, struct rp_extent *ex)
 {
@@ -625,6 +680,12 @@ static void rp_measure_from(const struct rp_limits *lim, u8 proto, const struct 
 		break;
 	case RP_PROTO_AUTH:
 		rp_auth(in, from, ex);
+		break;
+	case RP_PROTO_LENGTH:
+		rp_length(lim, in, ex);
+		break;
+	case RP_PROTO_LINE:
+		rp_line(lim, in, from, ex);
 		break;
 	default:
 		rp_text(lim, in, from, ex);
@@ -698,7 +759,7 @@ long rp_frame(struct rp_state *st, const struct rp_input *in, struct rp_msg *msg
 		st->need = ex.needed;
 		if (ex.needed)
 			st->waited = true;
-		else if (proto == RP_PROTO_TEXT)
+		else if (proto == RP_PROTO_TEXT || proto == RP_PROTO_LINE)
 			st->scanned = in->avail;
 		return 0;
 	case RP_CLOSE:

@@ -49,6 +49,9 @@ enum rp_proto {
 	RP_PROTO_TEXT,		/* text and meta commands */
 	RP_PROTO_BINARY,
 	RP_PROTO_AUTH,		/* text before -Y authentication (framing only) */
+	/* Application messages (the records library), not memcached's: */
+	RP_PROTO_LENGTH,	/* a length field, then that many bytes (rp_limits prefix_*) */
+	RP_PROTO_LINE,		/* bytes up to and including a newline */
 };
 
 /* The server settings framing depends on. */
@@ -58,6 +61,11 @@ struct rp_limits {
 	u32 max_line;		/* longest get/gets line */
 	bool cas;		/* item sizes count a CAS (memcached without -C) */
 	bool sasl;		/* -S: binary SASL commands are served */
+	/* RP_PROTO_LENGTH and RP_PROTO_LINE: */
+	u32 message_max;	/* a longer message (or line) closes the connection */
+	u32 prefix_offset;	/* bytes before the length field, part of the message */
+	u8 prefix_width;	/* the length field's bytes: 1, 2, 4 or 8 */
+	bool prefix_le;		/* the length field is little-endian (else big-endian) */
 };
 
 /* The bytes of the message being framed. */

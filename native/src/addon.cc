@@ -13,9 +13,10 @@
 namespace recordcache {
 
 /*
- * frame(buffer, proto, itemSizeMax, casEnabled, slabChunkMax, sasl) -> [status, length,
- * swallow, needed]: the engine's framer (kmod/records_parse.c rp_measure) on its own, with
- * proto 1 text, 2 binary or 3 authentication, so tests can hold it to the TypeScript
+ * frame(buffer, proto, itemSizeMax, casEnabled, slabChunkMax, sasl[, messageMax,
+ * prefixOffset, prefixWidth, prefixLittleEndian]) -> [status, length, swallow, needed]: the
+ * engine's framer (kmod/records_parse.c rp_measure) on its own, with proto 1 text, 2 binary,
+ * 3 authentication, 4 length-prefixed or 5 line, so tests can hold it to the TypeScript
  * framers byte for byte. The status is 1 whole, 2 need more, 3 close, as FrameStatus.
  */
 Napi::Value FrameForTest(const Napi::CallbackInfo& info) {
@@ -26,10 +27,21 @@ Napi::Value FrameForTest(const Napi::CallbackInfo& info) {
   REQUIRE_ARGUMENT_INT32(info, 3, cas_enabled);
   REQUIRE_ARGUMENT_NUMBER(info, 4, slab_chunk_max);
   REQUIRE_ARGUMENT_INT32(info, 5, sasl);
-  if (proto != RP_PROTO_TEXT && proto != RP_PROTO_BINARY && proto != RP_PROTO_AUTH) {
-    THROW_AND_RETURN(env, TypeError, "Expected argument 1 to be 1 (text), 2 (binary) or 3 (authentication)");
+  if (proto < RP_PROTO_TEXT || proto > RP_PROTO_LINE) {
+    THROW_AND_RETURN(env, TypeError, "Expected argument 1 to be 1 (text), 2 (binary), 3 (authentication), 4 (length) or 5 (line)");
   }
   rp_limits limits = DefaultFramingLimits();
+  // Message framings: messageMax, prefixOffset, prefixWidth, prefixLittleEndian follow.
+  if (info.Length() >= 10) {
+    limits.message_max = info[6].As<Napi::Number>().Uint32Value();
+    limits.prefix_offset = info[7].As<Napi::Number>().Uint32Value();
+    limits.prefix_width = static_cast<uint8_t>(info[8].As<Napi::Number>().Uint32Value());
+    limits.prefix_le = info[9].As<Napi::Number>().Uint32Value() != 0;
+  }
+  if (proto == RP_PROTO_LENGTH && (limits.prefix_width == 0 || limits.prefix_width > 8 ||
+                                   limits.message_max < limits.prefix_offset + limits.prefix_width)) {
+    THROW_AND_RETURN(env, RangeError, "Expected a length field of 1, 2, 4 or 8 bytes within messageMax");
+  }
   limits.item_size_max = static_cast<uint32_t>(item_size_max);
   limits.cas = cas_enabled != 0;
   limits.slab_chunk_max = static_cast<uint32_t>(slab_chunk_max);

@@ -171,6 +171,10 @@ void Engine::Push(std::vector<Command>& commands) {
           routed[k].push_back(std::move(copy));
         }
         break;
+      case CommandKind::AdoptConnection:
+        // Adopted connections take the threads in turn.
+        routed[next_adopter_++ % n].push_back(std::move(command));
+        break;
       default:
         routed[command.slot % n].push_back(std::move(command));
         break;

@@ -19,6 +19,7 @@
 #ifndef RECORDCACHE_ENGINE_H
 #define RECORDCACHE_ENGINE_H
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -59,6 +60,11 @@ struct EngineOptions {
   bool ascii_auth = false;
   /* -t: I/O threads, each owning its share of the connections (one with kmod). */
   uint32_t threads = 1;
+  /*
+   * A message queued with a higher priority goes before lower ones not yet started on the
+   * same connection (the records library). Off for memcached, whose replies keep request order.
+   */
+  bool priority_within_connection = false;
 };
 
 /*
@@ -186,6 +192,7 @@ enum class CommandKind : uint8_t {
   DestroyAll,
   Unsend,
   Authenticated,
+  AdoptConnection,
 };
 
 struct SyncResult {
@@ -203,7 +210,7 @@ struct Command {
   MessageBody* body = nullptr;  // Send: one reference owned by the command
   std::vector<uint32_t> slots;  // Send, Unsend
   uint64_t record_serial = 0;   // Unsend
-  int fd = -1;                  // AddListener
+  int fd = -1;                  // AddListener, AdoptConnection
   bool is_unix = false;
   std::string label;
   SyncResult* sync = nullptr;
@@ -244,6 +251,7 @@ class IoThread {
   void ProcessCommands();
   void Apply(Command& command);
   void Accept(Listener* listener);
+  void AddConnection(int fd, bool is_unix, const std::string& label, const sockaddr_storage& peer);
   void CheckIdle();
   void Teardown();
   /* The open connection with this global slot, if this thread owns it. */
@@ -371,6 +379,8 @@ class Engine {
   std::vector<std::unique_ptr<IoThread>> threads_;
   /* Listening sockets: every thread polls them; the engine closes them. */
   std::vector<int> listener_fds_;
+  /* The thread the next adopted connection goes to (JS thread). */
+  uint32_t next_adopter_ = 0;
 
   std::mutex delivery_mu_;
   Delivery pending_;

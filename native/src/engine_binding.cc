@@ -35,6 +35,7 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                          InstanceMethod<&EngineWrap::ListenTcp>("listenTcp"),
                          InstanceMethod<&EngineWrap::ListenUnix>("listenUnix"),
                          InstanceMethod<&EngineWrap::StopListening>("stopListening"),
+                         InstanceMethod<&EngineWrap::Adopt>("adopt"),
                          InstanceMethod<&EngineWrap::Ref>("ref"),
                          InstanceMethod<&EngineWrap::Unref>("unref"),
                          InstanceMethod<&EngineWrap::RecordStatsValue>("recordStats"),
@@ -66,8 +67,21 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   options.limits.cas = flag("casEnabled", options.limits.cas);
   options.limits.slab_chunk_max = static_cast<uint32_t>(number("slabChunkMax", options.limits.slab_chunk_max));
   options.limits.sasl = flag("sasl", options.limits.sasl);
-  // -B: 0 auto, 1 ascii, 2 binary (RP_PROTO_AUTO, RP_PROTO_TEXT, RP_PROTO_BINARY).
+  // -B: 0 auto, 1 ascii, 2 binary (RP_PROTO_AUTO, RP_PROTO_TEXT, RP_PROTO_BINARY); or the
+  // records library's message framings, 4 length-prefixed and 5 line (RP_PROTO_LENGTH, _LINE).
   options.protocol = static_cast<uint8_t>(number("protocol", RP_PROTO_AUTO));
+  options.limits.message_max = static_cast<uint32_t>(number("messageMax", 1 << 20));
+  options.limits.prefix_offset = static_cast<uint32_t>(number("prefixOffset", 0));
+  options.limits.prefix_width = static_cast<uint8_t>(number("prefixWidth", 4));
+  options.limits.prefix_le = flag("prefixLittleEndian", false);
+  const bool messages = options.protocol == RP_PROTO_LENGTH || options.protocol == RP_PROTO_LINE;
+  const uint8_t width = options.limits.prefix_width;
+  if (options.protocol > RP_PROTO_LINE || options.protocol == RP_PROTO_AUTH ||
+      (messages && (width == 0 || width > 8 || (width & (width - 1)) != 0 ||
+                    options.limits.message_max < options.limits.prefix_offset + width))) {
+    Napi::RangeError::New(env, "Unknown protocol or framing").ThrowAsJavaScriptException();
+    return;
+  }
   options.idle_timeout_seconds = static_cast<uint32_t>(number("idleTimeoutSeconds", 0));
   options.out_limit_soft = static_cast<uint64_t>(number("outLimitSoft", static_cast<double>(options.out_limit_soft)));
   options.out_limit_hard = static_cast<uint64_t>(number("outLimitHard", static_cast<double>(options.out_limit_hard)));
@@ -76,6 +90,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   options.kmod = flag("kmod", false);
   options.ascii_auth = flag("asciiAuth", false);
   options.threads = static_cast<uint32_t>(std::max(1.0, number("threads", 1)));
+  options.priority_within_connection = flag("priorityWithinConnection", false);
 
   // Memfd records hold a descriptor each; leave most descriptors to connections.
   rlimit files{};

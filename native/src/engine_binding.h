@@ -91,6 +91,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value ListenUnix(const Napi::CallbackInfo& info);
   void AddListener(int fd, bool is_unix, std::string label);
   Napi::Value StopListening(const Napi::CallbackInfo& info);
+  Napi::Value Adopt(const Napi::CallbackInfo& info);
 
   std::unique_ptr<Engine> engine_;
   DeliveryFunction delivery_fn_;

@@ -26,6 +26,10 @@ inline rp_limits DefaultFramingLimits() {
   limits.max_line = RP_GET_LINE_MAX;
   limits.cas = true;
   limits.sasl = false;
+  limits.message_max = 1 << 20;
+  limits.prefix_offset = 0;
+  limits.prefix_width = 4;
+  limits.prefix_le = false;
   return limits;
 }
 

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -122,6 +123,37 @@ Napi::Value EngineWrap::ListenUnix(const Napi::CallbackInfo& info) {
   AddListener(fd, true, "unix:" + path);
   Napi::Object result = Napi::Object::New(env);
   result.Set("path", Napi::String::New(env, path));
+  return result;
+}
+
+/*
+ * adopt(fd) -> { fd } | { errno, syscall }: a connected stream socket the application made
+ * (records library) joins the engine as if accepted. The engine works on its own duplicate,
+ * so the caller closes its descriptor (or destroys its net.Socket) as soon as this returns.
+ */
+Napi::Value EngineWrap::Adopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  REQUIRE_ARGUMENT_INT32(info, 0, fd);
+  if (!Alive(env)) return env.Undefined();
+  int type = 0;
+  socklen_t type_length = sizeof(type);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0) return ErrnoResult(env, errno, "getsockopt");
+  if (type != SOCK_STREAM) return ErrnoResult(env, ENOTSUP, "getsockopt");
+  const int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (mine < 0) return ErrnoResult(env, errno, "fcntl");
+  const int flags = fcntl(mine, F_GETFL);
+  if (flags < 0 || fcntl(mine, F_SETFL, flags | O_NONBLOCK) != 0) {
+    const int error = errno;
+    close(mine);
+    return ErrnoResult(env, error, "fcntl");
+  }
+  Command command{CommandKind::AdoptConnection};
+  command.fd = mine;
+  std::vector<Command> one;
+  one.push_back(std::move(command));
+  engine_->Push(one);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fd", Napi::Number::New(env, mine));
   return result;
 }
 

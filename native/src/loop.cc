@@ -264,6 +264,13 @@ void IoThread::Apply(Command& command) {
       }
       break;
     }
+    case CommandKind::AdoptConnection: {
+      sockaddr_storage peer{};
+      socklen_t peer_length = sizeof(peer);
+      getpeername(command.fd, reinterpret_cast<sockaddr*>(&peer), &peer_length);
+      AddConnection(command.fd, peer.ss_family == AF_UNIX, "unix:", peer);
+      break;
+    }
     case CommandKind::AddListener: {
       auto listener = std::make_unique<Listener>();
       listener->fd = command.fd;
@@ -332,53 +339,61 @@ void IoThread::Accept(Listener* listener) {
       }
       return;
     }
-    std::string remote;
-    std::string local;
-    if (listener->is_unix) {
-      remote = listener->label;
-      local = listener->label;
-    } else {
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      int lowat = options_.notsent_lowat < 0 ? kNotSentLowat : options_.notsent_lowat;
-      if (lowat > 0) setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
-      sockaddr_storage mine{};
-      socklen_t mine_length = sizeof(mine);
-      getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &mine_length);
-      remote = "tcp:" + FormatAddress(peer);
-      local = "tcp:" + FormatAddress(mine);
-    }
-    Conn* c = new Conn();
-    c->fd = fd;
-    c->last_activity_ms = now_ms_;
-    uint32_t local_slot;
-    if (free_slots_.empty()) {
-      local_slot = static_cast<uint32_t>(slots_.size());
-      slots_.push_back(c);
-    } else {
-      local_slot = free_slots_.back();
-      free_slots_.pop_back();
-      slots_[local_slot] = c;
-    }
-    c->slot = local_slot * thread_count_ + thread_index_;
-    // The module frames memcached's requests, not the authentication exchange that precedes them.
-    const bool kernel = options_.kmod && !options_.ascii_auth && !listener->is_unix && AttachKernel(c);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.u64 = c->slot;
-    if (!kernel && epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      close(fd);
-      slots_[local_slot] = nullptr;
-      free_slots_.push_back(local_slot);
-      delete c;
-      continue;
-    }
-    int32_t remote_index = static_cast<int32_t>(staging_.strings.size());
-    staging_.strings.push_back(std::move(remote));
-    staging_.strings.push_back(std::move(local));
-    staging_.events.insert(staging_.events.end(),
-                           {kEventOpen, static_cast<int32_t>(c->slot), remote_index, remote_index + 1});
+    AddConnection(fd, listener->is_unix, listener->label, peer);
   }
+}
+
+/*
+ * A connected socket joins this thread: accepted, or adopted from the application
+ * (records library). `label` names a unix socket's path; `peer` is a TCP peer's address.
+ */
+void IoThread::AddConnection(int fd, bool is_unix, const std::string& label, const sockaddr_storage& peer) {
+  std::string remote;
+  std::string local;
+  if (is_unix) {
+    remote = label;
+    local = label;
+  } else {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int lowat = options_.notsent_lowat < 0 ? kNotSentLowat : options_.notsent_lowat;
+    if (lowat > 0) setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+    sockaddr_storage mine{};
+    socklen_t mine_length = sizeof(mine);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &mine_length);
+    remote = "tcp:" + FormatAddress(peer);
+    local = "tcp:" + FormatAddress(mine);
+  }
+  Conn* c = new Conn();
+  c->fd = fd;
+  c->last_activity_ms = now_ms_;
+  uint32_t local_slot;
+  if (free_slots_.empty()) {
+    local_slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(c);
+  } else {
+    local_slot = free_slots_.back();
+    free_slots_.pop_back();
+    slots_[local_slot] = c;
+  }
+  c->slot = local_slot * thread_count_ + thread_index_;
+  // The module frames memcached's requests, not the authentication exchange that precedes them.
+  const bool kernel = options_.kmod && !options_.ascii_auth && !is_unix && AttachKernel(c);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = c->slot;
+  if (!kernel && epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    close(fd);
+    slots_[local_slot] = nullptr;
+    free_slots_.push_back(local_slot);
+    delete c;
+    return;
+  }
+  int32_t remote_index = static_cast<int32_t>(staging_.strings.size());
+  staging_.strings.push_back(std::move(remote));
+  staging_.strings.push_back(std::move(local));
+  staging_.events.insert(staging_.events.end(),
+                         {kEventOpen, static_cast<int32_t>(c->slot), remote_index, remote_index + 1});
 }
 
 void IoThread::CheckIdle() {

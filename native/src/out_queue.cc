@@ -49,7 +49,11 @@ void IoThread::Enqueue(Conn* c, MessageBody* body) {
   }
   body->Ref();
   CountQueued(body, 1);
-  c->out.push_back(OutMessage{body, 0, 0, body->total, false});
+  if (options_.priority_within_connection) {
+    c->out.push_by_priority(OutMessage{body, 0, 0, body->total, false});
+  } else {
+    c->out.push_back(OutMessage{body, 0, 0, body->total, false});
+  }
   c->out_bytes += body->total;
   stats_.sends.fetch_add(body->record_serials.size(), std::memory_order_relaxed);
   if (c->out_bytes > options_.out_limit_hard) {

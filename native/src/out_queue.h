@@ -36,6 +36,17 @@ class OutQueue {
   iterator begin() { return items_.begin() + static_cast<ptrdiff_t>(head_); }
   iterator end() { return items_.end(); }
   void push_back(const OutMessage& message) { items_.push_back(message); }
+  /*
+   * Queues a message after every message of its priority or higher and before the first
+   * lower-priority one not yet started (a started message is finished first). Equal
+   * priorities keep their order, so a connection that only uses one stays in request order.
+   */
+  void push_by_priority(const OutMessage& message) {
+    const int32_t priority = message.body->priority;
+    size_t at = items_.size();
+    while (at > head_ && !items_[at - 1].started && items_[at - 1].body->priority < priority) at--;
+    items_.insert(items_.begin() + static_cast<ptrdiff_t>(at), message);
+  }
   void pop_front() {
     if (++head_ == items_.size()) {
       clear();

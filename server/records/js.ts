@@ -210,6 +210,12 @@ export class JsRecordsEngine implements RecordsEngine {
     clearTimeout(timer);
   }
 
+  /** A connected socket joins the engine as if accepted (the records library). */
+  adopt(socket: net.Socket): void {
+    if (this.handlers === null) throw new Error('adopt before listen: the engine has no handlers yet');
+    this.accept(socket, socket.remoteAddress === undefined ? 'unix:' : '');
+  }
+
   /** `unixLabel` names the unix socket a connection came through ('' for TCP). */
   private accept(socket: net.Socket, unixLabel: string): void {
     const handlers = this.handlers as EngineHandlers;

@@ -117,6 +117,8 @@ export interface NativeEngineHandle {
   listenTcp(host: string, port: number, backlog: number): { address: string; port: number } | NativeErrno;
   listenUnix(path: string, backlog: number): { path: string } | NativeErrno;
   stopListening(): void;
+  /** A connected socket's descriptor joins the engine (a duplicate is taken). */
+  adopt(fd: number): { fd: number } | NativeErrno;
   ref(): void;
   unref(): void;
   recordStats(): RecordStats;
@@ -133,7 +135,7 @@ export interface NativeBinding {
   /**
    * The engine's framer alone (for tests; kmod/records_parse.c rp_measure):
    * [status, length, swallow, needed] as frameText (proto 1), frameBinary (2) and
-   * frameAuth (3) give them.
+   * frameAuth (3) give them, or as records/message-framing.ts (4 length-prefixed, 5 line).
    */
   frame(
     bytes: Buffer,
@@ -142,6 +144,10 @@ export interface NativeBinding {
     casEnabled: number,
     slabChunkMax: number,
     sasl: number,
+    messageMax?: number,
+    prefixOffset?: number,
+    prefixWidth?: number,
+    prefixLittleEndian?: number,
   ): [number, number, number, number];
   /** The engine's protocol choice alone (for tests; rp_choose): -B 0 auto, 1 ascii, 2 binary -> 1 text, 2 binary. */
   chooseProtocol(choice: number, firstByte: number): number;

@@ -25,6 +25,8 @@ import {
   connectionClass,
 } from './native-connection';
 import { DRAIN_GRACE_MS, IdPool, formatAddress, removeStaleSocket } from './shared';
+import { type MessageFraming, nativeFramingOptions } from './message-framing';
+import { EngineUnavailableError } from '../errors';
 import type {
   EngineHandlers,
   ListenOptions,
@@ -61,6 +63,10 @@ export interface NativeEngineOptions {
   notSentLowat?: number;
   /** -Y: text connections authenticate before anything else (protocol/auth.ts). */
   asciiAuth?: boolean;
+  /** The records library: connections carry these messages instead of memcached's requests. */
+  framing?: MessageFraming;
+  /** The records library: a higher priority goes before lower ones not yet started on a connection too. */
+  priorityWithinConnection?: boolean;
 }
 
 export const DEFAULT_NATIVE_OPTIONS: NativeEngineOptions = {
@@ -92,6 +98,8 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   /** Connections the addon has and JS has not seen close (open and refused ones). */
   private liveSlots = 0;
   private listening = false;
+  /** Sockets handed to adopt() whose open the engine has not reported yet. */
+  private adopting = 0;
   private referenced = false;
   private readonly ids = new IdPool();
   private readonly batch: RequestBatch = {
@@ -120,7 +128,11 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     const { NativeEngine } = loadNativeBinding();
     this.name = backend;
     const protocol = options.protocol === 'ascii' ? 1 : options.protocol === 'binary' ? 2 : 0;
-    this.native = new NativeEngine({ ...options, protocol, kmod: backend === 'kmod' }, (...delivery) => this.onDelivery(...delivery));
+    const framing = options.framing === undefined ? { protocol } : nativeFramingOptions(options.framing);
+    if (options.framing !== undefined && backend === 'kmod') {
+      throw new EngineUnavailableError('the kmod records engine frames memcached requests only; use native or js for other framings');
+    }
+    this.native = new NativeEngine({ ...options, ...framing, kmod: backend === 'kmod' }, (...delivery) => this.onDelivery(...delivery));
     this.readIndex = new NativeReadIndex(this, this.native);
     this.ioThreads = backend === 'kmod' ? 1 : Math.max(1, options.threads ?? 1);
   }
@@ -265,6 +277,23 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     return infos;
   }
 
+  /**
+   * A connected socket joins the engine as if accepted (the records library): the engine
+   * takes a duplicate of its descriptor and the socket given is destroyed. Adopt a socket
+   * before it has read anything; bytes Node already read are not seen by the engine.
+   */
+  adopt(socket: net.Socket): void {
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (fd === undefined || fd < 0) throw new TypeError('adopt needs a connected net.Socket with a descriptor');
+    if (this.handlers === null) throw new Error('adopt before listen: the engine has no handlers yet');
+    socket.pause();
+    const result = this.native.adopt(fd);
+    if ('errno' in result) throw systemError(result, 'adopt');
+    this.adopting++;
+    this.updateRef();
+    socket.destroy();
+  }
+
   async stopListening(): Promise<void> {
     if (this.disposed) return;
     this.native.stopListening();
@@ -358,6 +387,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   }
 
   private opened(handlers: EngineHandlers, slot: number, remote: string, local: string): void {
+    if (this.adopting > 0) this.adopting--;
     const conn = this.addresses.connection(this.Connection, slot, this.ids.take(), remote, local);
     this.bySlot[slot] = conn;
     this.liveSlots++;
@@ -510,7 +540,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
 
   /** The addon's deliveries keep Node running only while something can still arrive. */
   private updateRef(): void {
-    const wanted = this.listening || this.liveSlots > 0;
+    const wanted = this.listening || this.liveSlots > 0 || this.adopting > 0;
     if (wanted === this.referenced || this.disposed) return;
     this.referenced = wanted;
     if (wanted) this.native.ref();

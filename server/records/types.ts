@@ -145,6 +145,8 @@ export interface RecordsEngine {
 
   /** Accept connections and deliver whole requests (recvRecord) to the handlers. */
   listen(options: ListenOptions, handlers: EngineHandlers): Promise<ListenerInfo[]>;
+  /** A connected socket joins the engine as if accepted (records library; not with TLS). */
+  adopt?(socket: net.Socket): void;
   /** Stop accepting; open connections stay. */
   stopListening(): Promise<void>;
   /** Open connections. */

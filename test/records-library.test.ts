@@ -1,0 +1,285 @@
+/*
+ * The records library (server/records/library.ts, the package's entry point) on every
+ * backend this machine runs: messages framed as the C framer and TypeScript agree, a record
+ * sent to 500 peers arrives exact, priorities and unsend observed on the wire, deleted
+ * records still arriving whole, adopted and connected sockets working as accepted ones.
+ */
+
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { type Frame, FrameStatus, newFrame } from '../server/framing';
+import { type MessageFraming, messageFramer } from '../server/records/message-framing';
+import { loadNativeBinding } from '../server/records/native-addon';
+import { type Peer, type Records, RecordsLibraryError, openRecords } from '../server/records/library';
+import { missing } from '../conformance/lib/required';
+
+/** Why the native addon cannot be loaded here, or null. */
+function nativeUnavailable(): string | null {
+  try {
+    loadNativeBinding();
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+const LENGTH4: MessageFraming = { kind: 'length', width: 4 };
+
+/** A length-prefixed message: 4-byte big-endian length, then the payload. */
+function message(payload: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(payload.length);
+  return Buffer.concat([head, payload]);
+}
+
+function payload(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed * 7) & 0xff;
+  return b;
+}
+
+/** Reads length-prefixed messages from a socket. */
+class MessageReader {
+  private pending = Buffer.alloc(0);
+  readonly messages: Buffer[] = [];
+  private waiters: (() => void)[] = [];
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.pending = Buffer.concat([this.pending, chunk]);
+      while (this.pending.length >= 4) {
+        const n = this.pending.readUInt32BE(0);
+        if (this.pending.length < 4 + n) break;
+        this.messages.push(this.pending.subarray(4, 4 + n));
+        this.pending = this.pending.subarray(4 + n);
+      }
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+  async waitFor(count: number): Promise<void> {
+    while (this.messages.length < count) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+  get partial(): number {
+    return this.pending.length;
+  }
+}
+
+function connectTo(port: number, options: { rcvbuf?: number } = {}): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    if (options.rcvbuf !== undefined) socket.once('lookup', () => undefined);
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+async function accepted(records: Records, count: number): Promise<Peer[]> {
+  const peers: Peer[] = [];
+  return new Promise((resolve) => {
+    const on = (peer: Peer) => {
+      peers.push(peer);
+      if (peers.length === count) {
+        records.off('connection', on);
+        resolve(peers);
+      }
+    };
+    records.on('connection', on);
+  });
+}
+
+function frameAll(framer: ReturnType<typeof messageFramer>, bytes: Buffer, out: Frame): string {
+  framer(bytes, 0, bytes.length, out);
+  return out.status === FrameStatus.Whole ? `whole ${out.length}` : out.status === FrameStatus.Close ? 'close' : `need ${out.needed}`;
+}
+
+describe('records library: framings', () => {
+  const framings: MessageFraming[] = [
+    { kind: 'length', width: 1 },
+    { kind: 'length', width: 2, littleEndian: true, offset: 1, maxMessage: 300 },
+    { kind: 'length', width: 4 },
+    { kind: 'length', width: 8, littleEndian: true, maxMessage: 1000 },
+    { kind: 'line', maxMessage: 64 },
+  ];
+
+  it('the C framer (addon) and the TypeScript framer agree on every prefix of random streams', function () {
+    const why = nativeUnavailable();
+    if (why !== null) missing(this, 'native', why);
+    const binding = loadNativeBinding();
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    for (const framing of framings) {
+      const framer = messageFramer(framing);
+      const out = newFrame();
+      const proto = framing.kind === 'length' ? 4 : 5;
+      const f = framing as { width?: number; littleEndian?: boolean; offset?: number; maxMessage?: number };
+      for (let round = 0; round < 300; round++) {
+        const bytes = Buffer.from(Array.from({ length: 1 + (rand() % 40) }, () => (rand() % 5 === 0 ? 0x0a : rand() % 256)));
+        if (framing.kind === 'length' && round % 3 === 0)
+          bytes.fill(0, Math.min(bytes.length, f.offset ?? 0), Math.min(bytes.length, (f.offset ?? 0) + (f.width ?? 4) - 1));
+        for (let end = 0; end <= bytes.length; end++) {
+          const part = bytes.subarray(0, end);
+          const ts = frameAll(framer, part, out);
+          const [status, length, , needed] = binding.frame(
+            part,
+            proto,
+            1 << 20,
+            1,
+            512 * 1024,
+            0,
+            f.maxMessage ?? 1 << 20,
+            f.offset ?? 0,
+            f.width ?? 4,
+            f.littleEndian ? 1 : 0,
+          );
+          const c = status === 1 ? `whole ${length}` : status === 3 ? 'close' : `need ${needed}`;
+          assert.equal(c, ts, `${JSON.stringify(framing)} on ${part.toString('hex')}`);
+        }
+      }
+    }
+  });
+
+  it('refuses framings that cannot be framed', () => {
+    assert.throws(() => messageFramer({ kind: 'length', width: 3 as 4 }), RangeError);
+    assert.throws(() => messageFramer({ kind: 'length', width: 4, offset: 10, maxMessage: 12 }), RangeError);
+    assert.throws(
+      () => openRecords({ framing: LENGTH4, backend: 'kmod' }),
+      (err: RecordsLibraryError) => err.code === 'RC_FRAMING_UNSUPPORTED',
+    );
+  });
+});
+
+for (const backend of ['js', 'native'] as const) {
+  describe(`records library on ${backend}`, function () {
+    this.timeout(60000);
+    let records: Records;
+
+    before(function () {
+      const why = backend === 'native' ? nativeUnavailable() : null;
+      if (why !== null) missing(this, 'native', why);
+    });
+    beforeEach(() => {
+      records = openRecords({ backend, framing: LENGTH4 });
+      assert.equal(records.backend, backend);
+    });
+    afterEach(async () => {
+      await records.close();
+    });
+
+    it('delivers whole messages sent a byte at a time, in order', async () => {
+      const { port } = await records.listen(0);
+      const socket = await connectTo(port);
+      const sent = [0, 1, 100, 70000].map((n, i) => message(payload(n, i)));
+      const got = records.messages();
+      const stream = Buffer.concat(sent);
+      for (let i = 0; i < stream.length; i += i < 200 ? 1 : 4096) socket.write(stream.subarray(i, i < 200 ? i + 1 : i + 4096));
+      for (const expected of sent) {
+        const { value } = await got.next();
+        assert.ok(value.data.equals(expected), `a message of ${expected.length} bytes`);
+      }
+      socket.destroy();
+    });
+
+    it('sends one record of 200 KB to a group of 500 peers, each getting it exact', async () => {
+      const { port } = await records.listen(0);
+      const peersReady = accepted(records, 500);
+      const sockets = await Promise.all(Array.from({ length: 500 }, () => connectTo(port)));
+      const readers = sockets.map((s) => new MessageReader(s));
+      const group = records.group(await peersReady);
+      assert.equal(group.size, 500);
+      const body = payload(200_000, 3);
+      const record = records.initRecord(message(body));
+      records.sendRecord(record, group);
+      records.delRecord(record);
+      await Promise.all(readers.map((r) => r.waitFor(1)));
+      for (const r of readers) {
+        assert.equal(r.messages.length, 1);
+        assert.ok(r.messages[0].equals(body));
+      }
+      for (const s of sockets) s.destroy();
+    });
+
+    it('connects out and adopts sockets: they send and receive as accepted ones do', async () => {
+      const received: Buffer[] = [];
+      const server = net.createServer((s) => {
+        const reader = new MessageReader(s);
+        s.write(message(Buffer.from('hello from the server')));
+        void reader.waitFor(1).then(() => received.push(reader.messages[0]));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as net.AddressInfo).port;
+      const got = records.messages();
+      const peer = await records.connect(port);
+      assert.match(peer.remote, new RegExp(`^tcp:127\\.0\\.0\\.1:${port}$`));
+      const first = await got.next();
+      assert.equal(first.value.peer, peer);
+      assert.equal(first.value.data.subarray(4).toString(), 'hello from the server');
+      records.sendRecord([message(Buffer.from('hello from the peer'))], peer);
+      while (received.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(received[0].toString(), 'hello from the peer');
+      server.close();
+    });
+
+    if (backend === 'js') {
+      it('refuses priorities and unsend, which a net.Socket cannot honour, with codes', async () => {
+        const record = records.initRecord(message(Buffer.from('x')));
+        assert.throws(
+          () => records.sendRecord(record, [], 1),
+          (err: RecordsLibraryError) => err.code === 'RC_PRIORITY_UNSUPPORTED',
+        );
+        assert.throws(
+          () => records.unsendRecord(record, []),
+          (err: RecordsLibraryError) => err.code === 'RC_UNSEND_UNSUPPORTED',
+        );
+      });
+    } else {
+      it('writes a higher-priority message before lower ones not yet started', async () => {
+        const { port } = await records.listen(0);
+        const peerReady = accepted(records, 1);
+        const socket = await connectTo(port);
+        const [peer] = await peerReady;
+        socket.pause();
+        const low = Array.from({ length: 8 }, (_, i) => records.initRecord(message(payload(1 << 20, i))));
+        for (const r of low) records.sendRecord(r, peer, 0);
+        const urgent = message(Buffer.from('urgent'));
+        // Let the first ones start: the socket's buffers fill while the client does not read.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        records.sendRecord([urgent], peer, 10);
+        const reader = new MessageReader(socket);
+        socket.resume();
+        await reader.waitFor(9);
+        const at = reader.messages.findIndex((m) => m.toString() === 'urgent');
+        assert.ok(at >= 0 && at < 8, `the urgent message arrived at position ${at} of 9`);
+        for (const m of reader.messages) if (m.length !== 6) assert.equal(m.length, 1 << 20, 'only whole messages');
+        socket.destroy();
+      });
+
+      it('unsends only what has not started; what arrives is whole, and deleted records still arrive', async () => {
+        const { port } = await records.listen(0);
+        const peerReady = accepted(records, 1);
+        const socket = await connectTo(port);
+        const [peer] = await peerReady;
+        socket.pause();
+        const kept = records.initRecord(message(payload(1 << 20, 1)));
+        const dropped = records.initRecord(message(payload(1 << 20, 2)));
+        records.sendRecord(kept, peer);
+        for (let i = 0; i < 6; i++) records.sendRecord(dropped, peer);
+        records.delRecord(kept);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const n = records.unsendRecord(dropped, peer);
+        assert.ok(n >= 1 && n <= 6, `unsent ${n} of 6`);
+        records.sendRecord([message(Buffer.from('end'))], peer);
+        const reader = new MessageReader(socket);
+        socket.resume();
+        await reader.waitFor(1 + (6 - n) + 1);
+        assert.equal(reader.messages.length, 8 - n);
+        assert.ok(reader.messages[0].equals(payload(1 << 20, 1)), 'the deleted record arrived whole');
+        for (let i = 1; i < 7 - n; i++) assert.ok(reader.messages[i].equals(payload(1 << 20, 2)));
+        assert.equal(reader.messages.at(-1)?.toString(), 'end');
+        assert.equal(reader.partial, 0);
+        socket.destroy();
+      });
+    }
+  });
+}
