@@ -28,7 +28,8 @@ Napi::Value FrameForTest(const Napi::CallbackInfo& info) {
   REQUIRE_ARGUMENT_NUMBER(info, 4, slab_chunk_max);
   REQUIRE_ARGUMENT_INT32(info, 5, sasl);
   if (proto < RP_PROTO_TEXT || proto > RP_PROTO_LINE) {
-    THROW_AND_RETURN(env, TypeError, "Expected argument 1 to be 1 (text), 2 (binary), 3 (authentication), 4 (length) or 5 (line)");
+    THROW_AND_RETURN(env, TypeError,
+                     "Expected argument 1 to be 1 (text), 2 (binary), 3 (authentication), 4 (length) or 5 (line)");
   }
   rp_limits limits = DefaultFramingLimits();
   // Message framings: messageMax, prefixOffset, prefixWidth, prefixLittleEndian follow.

@@ -3,9 +3,9 @@
  * thread, so errors return to the caller at once, then handed to the I/O thread to accept on.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <fcntl.h>
 #include <sys/un.h>
 #include <unistd.h>
 
