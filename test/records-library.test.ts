@@ -6,6 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { type Frame, FrameStatus, newFrame } from '../server/framing';
 import { type MessageFraming, messageFramer } from '../server/records/message-framing';
@@ -283,3 +284,18 @@ for (const backend of ['js', 'native'] as const) {
     }
   });
 }
+
+describe('records library: the broadcast example', function () {
+  this.timeout(120000);
+  for (const backend of ['js', 'native'] as const) {
+    it(`runs on ${backend} through the package's public entry point`, function () {
+      if (backend === 'native') {
+        const why = nativeUnavailable();
+        if (why !== null) missing(this, 'native', why);
+      }
+      const run = spawnSync(process.execPath, ['examples/broadcast.js', '4', '3', backend], { encoding: 'utf8', timeout: 100000 });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`^${backend}: 3 blocks of 1 MB to 4 validators in .* every validator saw 3 commits$`, 'm'));
+    });
+  }
+});
