@@ -6,7 +6,8 @@
 import type { Config } from './config';
 import { parseListenEntry } from './command-line';
 import { ServerCounters, type ServerContext } from './context';
-import { AWAITING_ASCII_AUTH, BinarySession, type ClientState } from './connection/client-state';
+import { AWAITING_ASCII_AUTH, BinarySession, type ClientState, WATCHING } from './connection/client-state';
+import { EventLog } from './event-log';
 import { Store } from './store/store';
 import { SystemClock, type Clock } from './store/clock';
 import { decodeText, frameText, type TextLimits } from './protocol/text';
@@ -47,6 +48,11 @@ const BATCH_OUTPUT_BUDGET = 4 * 1024 * 1024;
  */
 export function chooseProtocol(choice: Config['protocol'], firstByte: number): WireProtocol {
   return choice === 'ascii' || (choice === 'auto' && firstByte !== REQUEST_MAGIC) ? 'text' : 'binary';
+}
+
+/** -o watcher_logbuf_size, in KB (memcached's default 256). */
+function watcherBufferBytes(config: Config): number {
+  return Number.parseInt(config.suboptions.get('watcher_logbuf_size') ?? '256', 10) * 1024;
 }
 
 export class Server {
@@ -92,14 +98,21 @@ export class Server {
       store,
       engine,
       counters: new ServerCounters(),
-      settings: { verbosity: config.verbose },
+      settings: {
+        verbosity: config.verbose,
+        lruCrawler: !config.suboptions.has('no_lru_crawler'),
+        lruCrawlerSleep: config.suboptions.get('lru_crawler_sleep') ?? '100',
+        lruCrawlerToCrawl: config.suboptions.get('lru_crawler_tocrawl') ?? '0',
+      },
       prefixStats: new PrefixStats(config.prefixDelimiter, config.detailEnabled),
       listeners: [],
       startedAt: clock.now(),
       authFile,
       // -Z: certificates are loaded now, so bad ones stop the start (TlsSetupError).
       tls: config.sslEnabled ? new TlsTerminator(tlsSettings(config), clock) : null,
+      log: new EventLog(engine, store, watcherBufferBytes(config)),
     };
+    this.ctx.log.setVerbosity(config.verbose);
     if (engine.readIndex !== null) publishItems(this.ctx, engine.readIndex, clock);
     this.ctx.tls?.setIdleTimeout(Math.max(0, config.idleTimeout));
     this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
@@ -166,6 +179,7 @@ export class Server {
         counters.totalConnections++;
         counters.connectionStructures = Math.max(counters.connectionStructures, counters.currConnections + 1);
         conn.lastCommandTime = ctx.store.clock.now();
+        ctx.log.connectionOpened(conn);
         const state: ClientState = ctx.authFile === null ? null : AWAITING_ASCII_AUTH;
         conn.state = state;
         return null;
@@ -188,8 +202,9 @@ export class Server {
         return this.binaryFramer;
       },
       onRequests: (conn, batch) => this.execute(conn, batch),
-      onClose: () => {
+      onClose: (conn) => {
         counters.currConnections--;
+        ctx.log.connectionClosed(conn);
       },
       onBytesRead: (n) => {
         counters.bytesRead += n;
@@ -211,7 +226,10 @@ export class Server {
     const out = replies.segments;
     const limits = this.limits;
     const state = conn.state as ClientState;
+    // A watcher only listens: what it sends is read and dropped, as memcached's logger does.
+    if (state === WATCHING) return batch.count;
     const binary = state instanceof BinarySession ? state : undefined;
+    ctx.log.current = conn;
     let after = After.Continue;
     let handled = 0;
     let replyBytes = 0;
@@ -232,6 +250,7 @@ export class Server {
         if (endsEvent(handled, perEvent)) replies.sent = out.length;
         continue;
       }
+      replies.earlier = handled;
       after =
         binary === undefined
           ? executeText(ctx, decodeText(batch.buf, start, length, limits), replies)
@@ -261,6 +280,7 @@ export class Server {
       conn.end();
       return batch.count;
     }
+    if (after === After.Detach) return batch.count;
     return handled;
   }
 }

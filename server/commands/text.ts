@@ -17,6 +17,7 @@ import { statsReply } from '../stats';
 import { MEMCACHED_VERSION } from '../config';
 import { executeMeta, executeMetaError } from './meta';
 import { MetaCommand } from '../protocol/meta';
+import { executeLruCrawler, executeWatch } from './admin';
 
 const VERSION_REPLY = replyLine(`VERSION ${MEMCACHED_VERSION}`);
 
@@ -76,6 +77,7 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       return After.Continue;
     case Op.Verbosity:
       ctx.settings.verbosity = Math.min(req.level, 2);
+      ctx.log.setVerbosity(ctx.settings.verbosity);
       if (!req.noreply) out.push(Reply.OK);
       return After.Continue;
     case Op.Quit:
@@ -109,10 +111,10 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       return After.Continue;
     }
     case Op.Admin:
-      // memcached refuses `watch` under -W before reading its arguments.
-      if (req.args[0] === 'watch' && ctx.config.disableWatch) out.push(Reply.WATCH_NOT_ALLOWED);
-      // Slab, LRU, crawler and watch administration have no equivalent in this store.
-      else out.push(Reply.ERROR);
+      if (req.args[0] === 'watch') return executeWatch(ctx, req.args, replies);
+      if (req.args[0] === 'lru_crawler') return executeLruCrawler(ctx, req.args, replies);
+      // Slab and LRU administration have no equivalent in this store.
+      out.push(Reply.ERROR);
       return After.Continue;
     case 'meta':
       executeMeta(ctx, req, replies);
