@@ -8,6 +8,7 @@ import { parseListenEntry } from './command-line';
 import { ServerCounters, type ServerContext } from './context';
 import { AWAITING_ASCII_AUTH, BinarySession, type ClientState, WATCHING } from './connection/client-state';
 import { EventLog } from './event-log';
+import { VerbosePrinter } from './verbose';
 import { Store } from './store/store';
 import { SystemClock, type Clock } from './store/clock';
 import { decodeText, frameText, type TextLimits } from './protocol/text';
@@ -64,6 +65,8 @@ export class Server {
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private udp: UdpFront | null = null;
+  /** -vv: commands, replies and connections on stderr. */
+  private readonly verbose = new VerbosePrinter();
   /** Called when a client asks for shutdown (with -A). */
   onShutdownRequest: (() => void) | null = null;
 
@@ -113,6 +116,7 @@ export class Server {
       log: new EventLog(engine, store, watcherBufferBytes(config)),
     };
     this.ctx.log.setVerbosity(config.verbose);
+    if (config.verbose > 1) this.verbose.slabClasses(store.slabs);
     if (engine.readIndex !== null) publishItems(this.ctx, engine.readIndex, clock);
     this.ctx.tls?.setIdleTimeout(Math.max(0, config.idleTimeout));
     this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
@@ -140,6 +144,9 @@ export class Server {
       this.handlers(),
     );
     this.ctx.listeners = listeners;
+    if (this.ctx.settings.verbosity > 1) {
+      for (const listener of listeners) this.verbose.listening(listener.id, cfg.protocol === 'auto' ? 'auto-negotiate' : cfg.protocol);
+    }
     this.ctx.counters.totalConnections += listeners.length;
     // -U, on the TCP addresses; memcached opens no UDP socket with -s.
     if (cfg.udpPort !== 0 && cfg.socketPath === null) {
@@ -180,13 +187,17 @@ export class Server {
         counters.connectionStructures = Math.max(counters.connectionStructures, counters.currConnections + 1);
         conn.lastCommandTime = ctx.store.clock.now();
         ctx.log.connectionOpened(conn);
+        if (ctx.settings.verbosity > 1) this.verbose.opened(conn.id, this.config.protocol);
         const state: ClientState = ctx.authFile === null ? null : AWAITING_ASCII_AUTH;
         conn.state = state;
         return null;
       },
       // The native engines' framer has chosen already; the js engine's framer is this one.
       framerFor: (conn, firstByte, chosen) => {
-        if ((chosen ?? chooseProtocol(this.config.protocol, firstByte)) === 'text') {
+        const protocol = chosen ?? chooseProtocol(this.config.protocol, firstByte);
+        if (ctx.settings.verbosity > 1 && this.config.protocol === 'auto')
+          this.verbose.chose(conn.id, protocol === 'text' ? 'ascii' : 'binary');
+        if (protocol === 'text') {
           if (conn.state !== AWAITING_ASCII_AUTH) return this.textFramer;
           const textFramer = this.textFramer;
           return (buf, start, end, out) =>
@@ -205,6 +216,7 @@ export class Server {
       onClose: (conn) => {
         counters.currConnections--;
         ctx.log.connectionClosed(conn);
+        if (ctx.settings.verbosity > 1) this.verbose.closed(conn.id);
       },
       onBytesRead: (n) => {
         counters.bytesRead += n;
@@ -230,6 +242,8 @@ export class Server {
     if (state === WATCHING) return batch.count;
     const binary = state instanceof BinarySession ? state : undefined;
     ctx.log.current = conn;
+    // -vv prints each text command and its reply; checked once per batch.
+    const verbose = binary === undefined && ctx.settings.verbosity > 1 ? this.verbose : null;
     let after = After.Continue;
     let handled = 0;
     let replyBytes = 0;
@@ -251,10 +265,20 @@ export class Server {
         continue;
       }
       replies.earlier = handled;
-      after =
-        binary === undefined
-          ? executeText(ctx, decodeText(batch.buf, start, length, limits), replies)
-          : executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);
+      if (verbose !== null) {
+        verbose.command(conn.id, batch.buf, start);
+        const unsaid: Buffer[] = [];
+        replies.unsaid = unsaid;
+        const req = decodeText(batch.buf, start, length, limits);
+        after = executeText(ctx, req, replies);
+        // watch's OK comes from memcached's logger, not out_string: not printed.
+        if (after !== After.Detach) verbose.reply(conn.id, req, out, mark, unsaid);
+      } else {
+        after =
+          binary === undefined
+            ? executeText(ctx, decodeText(batch.buf, start, length, limits), replies)
+            : executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);
+      }
       handled++;
       if (after !== After.Continue) break;
       // Where memcached would have written its replies out (see ReplyQueue): after a data

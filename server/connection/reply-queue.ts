@@ -28,6 +28,8 @@ export class ReplyQueue {
    * `lru_crawler metadump` behind them (they would have replies still stacked).
    */
   earlier = 0;
+  /** Replies noreply kept from the client, collected only while -vv prints them (else null). */
+  unsaid: Buffer[] | null = null;
   /** Where the last answer to an unauthenticated request (-Y) is, or -1 (see commands/auth.ts). */
   authReply = -1;
   /**
@@ -49,6 +51,7 @@ export class ReplyQueue {
     this.segments.length = 0;
     this.sent = 0;
     this.earlier = 0;
+    this.unsaid = null;
     this.authReply = -1;
     if (this.responseEnds !== null) this.responseEnds.length = 0;
   }
