@@ -66,20 +66,22 @@ export class EventLog implements StoreObserver {
 
   /**
    * Whether every GET hit must reach JavaScript rather than be answered by the records
-   * engine's read index: a fetchers watcher logs each hit, and -vv prints each command. The
-   * server turns native serving off meanwhile (read-index.ts).
+   * engine's read index, which the server then turns off (read-index.ts): a fetchers watcher
+   * logs each hit, -vv prints each command, and a watcher's own GETs must go unanswered
+   * (the engine cannot be told that one connection only listens).
    */
   get wantsEveryGet(): boolean {
-    return (this.flags & WatchFlag.Fetchers) !== 0 || this.verbosity > 1;
+    return this.watchers.length > 0 || this.verbosity > 1;
   }
 
   /** Adds a watcher; false when WATCHER_LIMIT are attached. It starts with `OK\r\n`, sent by the caller. */
   add(conn: RecordConnection, flags: number): boolean {
     if (this.watchers.length >= WATCHER_LIMIT) return false;
+    const before = this.wantsEveryGet;
     // memcached gives the watcher a gid of its own: lines logged before it are not sent.
     this.gid++;
     this.watchers.push({ conn, flags, pending: [], pendingBytes: 0, skipped: 0 });
-    this.refresh();
+    this.refresh(before);
     return true;
   }
 
@@ -87,8 +89,9 @@ export class EventLog implements StoreObserver {
   remove(conn: RecordConnection): void {
     const at = this.watchers.findIndex((w) => w.conn === conn);
     if (at === -1) return;
+    const before = this.wantsEveryGet;
     this.watchers.splice(at, 1);
-    this.refresh();
+    this.refresh(before);
   }
 
   /** -vv and -vvv follow the verbosity, which the `verbosity` command may change. */
@@ -98,7 +101,8 @@ export class EventLog implements StoreObserver {
     this.refresh(before);
   }
 
-  private refresh(before = this.wantsEveryGet): void {
+  /** Recomputes what is observed; `before` is wantsEveryGet before the change. */
+  private refresh(before: boolean): void {
     let flags = 0;
     for (const w of this.watchers) flags |= w.flags;
     this.flags = flags;
