@@ -42,10 +42,11 @@ describe('lru_crawler: replies to its subcommands and to bad arguments', functio
     },
     {
       name: 'crawl takes all and class lists, not hash; an empty list starts nothing',
+      // memcached crawls in the background and answers BUSY until it is done: a pause each.
       steps: [
         step('lru_crawler crawl all\r\n'),
-        step('lru_crawler crawl 1\r\n'),
-        step('lru_crawler crawl 1,2,63\r\n'),
+        step('lru_crawler crawl 1\r\n', 1, { pauseMs: 500 }),
+        step('lru_crawler crawl 1,2,63\r\n', 1, { pauseMs: 500 }),
         step('lru_crawler crawl hash\r\n'),
         step('lru_crawler crawl ,\r\n'),
       ],
@@ -77,6 +78,8 @@ describe('lru_crawler: replies to its subcommands and to bad arguments', functio
         step('lru_crawler tocrawl -1\r\n'),
         step('lru_crawler tocrawl x\r\n'),
         { send: ['stats settings\r\n'], render: (reply) => (reply.toString('latin1').match(/STAT lru_crawler\S* \S+/g) ?? []).join('\n') },
+        // Back to the default: memcached would sleep a second between items of later crawls.
+        step('lru_crawler sleep 100\r\nlru_crawler tocrawl 0\r\n', 2),
       ],
     },
     {
@@ -101,7 +104,7 @@ describe('lru_crawler: replies to its subcommands and to bad arguments', functio
         step('lru_crawler metadump all\r\n'),
         { send: ['stats settings\r\n'], render: (reply) => /STAT lru_crawler \S+/.exec(reply.toString('latin1'))?.[0] ?? 'missing' },
         step('lru_crawler enable\r\n'),
-        step('lru_crawler crawl all\r\n'),
+        step('lru_crawler crawl all\r\n', 1, { pauseMs: 500 }),
       ],
     },
   ]);

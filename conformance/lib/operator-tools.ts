@@ -110,8 +110,18 @@ export function renderWatchLines(text: string): string[] {
   return out;
 }
 
-/** -vv stderr: descriptor numbers renumbered by first appearance. */
-export function renderVerbose(lines: string[]): string[] {
+/**
+ * -vv stderr: descriptor numbers renumbered by first appearance. A connection that opened
+ * and closed without a word (the harness's probe that the port accepts) is left out: when
+ * it is printed relative to the test's own lines depends on scheduling.
+ */
+export function renderVerbose(all: string[]): string[] {
+  const lines = all.filter((line, i) => {
+    const opened = /^<(\d+) new /.exec(line);
+    if (opened !== null && all[i + 1] === `<${opened[1]} connection closed.`) return false;
+    const closed = /^<(\d+) connection closed\.$/.exec(line);
+    return !(closed !== null && i > 0 && new RegExp(`^<${closed[1]} new `).test(all[i - 1]));
+  });
   const fds = new Map<string, string>();
   const fd = (raw: string): string => {
     let label = fds.get(raw);
