@@ -8,6 +8,7 @@ import { defineCases, step } from './lib/cases';
 import { renderVerbose, renderWatchLines } from './lib/operator-tools';
 import { WireConnection } from './lib/wire';
 import { replies } from './lib/replies';
+import { Op, arithExtras, get, noop, request, set, storeExtras, u32 } from './lib/binary';
 
 const REPLY_TIMEOUT_MS = 5000;
 /** How long a watcher is given to receive the last lines (memcached's logger polls). */
@@ -213,5 +214,47 @@ describe('-vv: commands and replies on stderr', function () {
     const expected = printed(reference, marks[0]);
     assert.ok(expected.length > 10, `memcached printed too little:\n${expected.join('\n')}`);
     assert.deepEqual(printed(candidate, marks[1]), expected);
+  });
+});
+
+describe('-vv: binary requests and responses on stderr', function () {
+  // Servers of their own: the dumps are long, and each server's output is kept to its last 8 KB.
+  const pair = usePair(['-vv']);
+  it('dumps binary requests and responses as memcached does', async function () {
+    const packets = [
+      set('bk', 'hello', 5),
+      get('bk'),
+      get('nokey'),
+      request(Op.GetK, { key: 'bk' }),
+      request(Op.Increment, { key: 'cnt', extras: arithExtras(1n, 10n, 0) }),
+      request(Op.Touch, { key: 'cnt', extras: u32(100) }),
+      request(Op.Add, { key: 'cnt', extras: storeExtras(0, 0), value: 'x' }),
+      request(Op.Append, { key: 'cnt', value: 'y' }),
+      request(Op.SetQ, { key: 'q', extras: storeExtras(0, 0), value: 'z' }),
+      request(Op.Delete, { key: 'bk' }),
+      noop(),
+    ];
+    const { reference, candidate } = pair();
+    const runBinary = async (server: ServerProcess): Promise<void> => {
+      const client = await WireConnection.open(server.port);
+      try {
+        for (const packet of packets) {
+          await client.send([packet]);
+          await client.readQuiet(100, REPLY_TIMEOUT_MS);
+        }
+      } finally {
+        client.end();
+      }
+    };
+    const marks = [reference.output(), candidate.output()];
+    await runBinary(reference);
+    await runBinary(candidate);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const expected = renderVerbose(printedSince(reference, marks[0]));
+    assert.ok(
+      expected.some((line) => line.includes('Writing bin response')),
+      `memcached printed no dump:\n${expected.join('\n')}`,
+    );
+    assert.deepEqual(renderVerbose(printedSince(candidate, marks[1])), expected);
   });
 });

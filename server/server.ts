@@ -242,8 +242,8 @@ export class Server {
     if (state === WATCHING) return batch.count;
     const binary = state instanceof BinarySession ? state : undefined;
     ctx.log.current = conn;
-    // -vv prints each text command and its reply; checked once per batch.
-    const verbose = binary === undefined && ctx.settings.verbosity > 1 ? this.verbose : null;
+    // -vv prints each command and its reply; checked once per batch.
+    const verbose = ctx.settings.verbosity > 1 ? this.verbose : null;
     let after = After.Continue;
     let handled = 0;
     let replyBytes = 0;
@@ -265,7 +265,11 @@ export class Server {
         continue;
       }
       replies.earlier = handled;
-      if (verbose !== null) {
+      if (verbose !== null && binary !== undefined) {
+        verbose.binaryRequest(conn.id, batch.buf, start);
+        after = executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);
+        verbose.binaryResponses(conn.id, out, mark);
+      } else if (verbose !== null) {
         verbose.command(conn.id, batch.buf, start);
         const unsaid: Buffer[] = [];
         replies.unsaid = unsaid;
