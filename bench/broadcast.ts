@@ -216,7 +216,9 @@ async function main(): Promise<void> {
         sender === 'plain' || plain.length === 0
           ? ''
           : `${ratio(t, median(plain.map((r) => r.seconds)))} / ${ratio(c, median(plain.map((r) => r.cpuSeconds)))} / ${ratio(m, median(plain.map((r) => r.memoryBytes)))}`;
-      lines.push(`| ${peers} | ${sender} | ${(t * 1000).toFixed(1)} | ${(c * 1000).toFixed(0)} | ${(m / 1048576).toFixed(1)} | ${ratios} |`);
+      lines.push(
+        `| ${peers} | ${sender} | ${(t * 1000).toFixed(1)} | ${(c * 1000).toFixed(0)} | ${(m / 1048576).toFixed(1)} | ${ratios} |`,
+      );
     }
   }
   const out = path.join(ROOT, 'bench', 'results');

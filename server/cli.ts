@@ -59,9 +59,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   // Before listening, as memcached raises it before it binds, so that no client sees the old limit.
   if (config.coreDumps) enableCoreDumps();
-  let listeners: Awaited<ReturnType<Server['start']>>;
   try {
-    listeners = await server.start();
+    await server.start();
   } catch (err) {
     process.stderr.write(`${listenFailure(config, err as NodeJS.ErrnoException)}\n`);
     process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
@@ -72,7 +71,6 @@ export async function main(argv: string[]): Promise<void> {
 
   // The backend in use is the first thing an operator wants to know; memcached prints nothing else.
   process.stderr.write(`recordcache: records backend ${engine.name}\n`);
-  if (config.verbose > 0) process.stderr.write(`recordcache: listening on ${listeners.map((l) => l.address).join(', ')}\n`);
   if (process.send !== undefined && process.env[DAEMON_CHILD] !== undefined) {
     // The starting process returns now; its end of stderr goes with it.
     process.stderr.on('error', () => {});
@@ -83,6 +81,8 @@ export async function main(argv: string[]): Promise<void> {
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    // memcached's main loop says so on SIGINT or SIGTERM when verbose.
+    if (server.ctx.settings.verbosity > 0) process.stderr.write('Exiting normally\n');
     server.stop().then(
       () => process.exit(0),
       () => process.exit(1),

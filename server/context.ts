@@ -8,6 +8,7 @@ import type { ListenerInfo, RecordsEngine } from './records/types';
 import type { PrefixStats } from './stats-prefix';
 import type { AuthFile } from './auth-file';
 import type { TlsTerminator } from './tls';
+import type { EventLog } from './event-log';
 
 /** Connection-level counters reported by `stats`, named after memcached's. */
 export class ServerCounters {
@@ -39,6 +40,11 @@ export class ServerCounters {
 /** Settings a client can change at run time. */
 export interface RuntimeSettings {
   verbosity: number;
+  /** `lru_crawler enable|disable` (-o no_lru_crawler starts it disabled). */
+  lruCrawler: boolean;
+  /** `lru_crawler sleep|tocrawl`, as `stats settings` shows them. */
+  lruCrawlerSleep: string | number;
+  lruCrawlerToCrawl: string | number;
 }
 
 export interface ServerContext {
@@ -56,4 +62,6 @@ export interface ServerContext {
   authFile: AuthFile | null;
   /** -Z: the TLS listeners' certificates and counters; null without -Z. */
   readonly tls: TlsTerminator | null;
+  /** `watch` connections and -vvv lookups. */
+  readonly log: EventLog;
 }

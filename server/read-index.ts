@@ -61,16 +61,19 @@ export function publishItems(ctx: ServerContext, index: ReadIndex, clock: Clock)
     // A report about an earlier publication (or an item since gone) changes nothing.
     if (item !== undefined && item.serial === itemSerial) store.bump(item);
   };
-  ctx.prefixStats.onToggle = (on) => index.setServing(!on);
-  index.setServing(!ctx.prefixStats.enabled);
+  // A clock the engine cannot read would judge expiry on another clock: never serve then.
+  const clockReadable = clock instanceof SystemClock || clock instanceof ManualClock;
+  // The engine answers hits only while nothing must see each GET in JavaScript: per-prefix
+  // stats count them, `watch fetchers` logs them, and -vv prints them (event-log.ts).
+  const serve = (): void => index.setServing(clockReadable && !ctx.prefixStats.enabled && !ctx.log.wantsEveryGet);
+  ctx.prefixStats.onToggle = serve;
+  ctx.log.onWantsEveryGet = serve;
+  serve();
   if (clock instanceof SystemClock) {
     index.setClock(-1, clock.startedNs, CLOCK_START);
   } else if (clock instanceof ManualClock) {
     index.setClock(clock.now(), 0, 0);
     clock.onAdvance = () => index.setClock(clock.now(), 0, 0);
-  } else {
-    // A clock the engine cannot read: expiry would be judged on another clock.
-    index.setServing(false);
   }
 }
 

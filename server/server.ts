@@ -6,7 +6,9 @@
 import type { Config } from './config';
 import { parseListenEntry } from './command-line';
 import { ServerCounters, type ServerContext } from './context';
-import { AWAITING_ASCII_AUTH, BinarySession, type ClientState } from './connection/client-state';
+import { AWAITING_ASCII_AUTH, BinarySession, type ClientState, WATCHING } from './connection/client-state';
+import { EventLog } from './event-log';
+import { VerbosePrinter } from './verbose';
 import { Store } from './store/store';
 import { SystemClock, type Clock } from './store/clock';
 import { decodeText, frameText, type TextLimits } from './protocol/text';
@@ -49,6 +51,11 @@ export function chooseProtocol(choice: Config['protocol'], firstByte: number): W
   return choice === 'ascii' || (choice === 'auto' && firstByte !== REQUEST_MAGIC) ? 'text' : 'binary';
 }
 
+/** -o watcher_logbuf_size, in KB (memcached's default 256). */
+function watcherBufferBytes(config: Config): number {
+  return Number.parseInt(config.suboptions.get('watcher_logbuf_size') ?? '256', 10) * 1024;
+}
+
 export class Server {
   readonly ctx: ServerContext;
   private readonly limits: TextLimits;
@@ -58,6 +65,8 @@ export class Server {
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private udp: UdpFront | null = null;
+  /** -vv: commands, replies and connections on stderr. */
+  private readonly verbose = new VerbosePrinter();
   /** Called when a client asks for shutdown (with -A). */
   onShutdownRequest: (() => void) | null = null;
 
@@ -92,14 +101,22 @@ export class Server {
       store,
       engine,
       counters: new ServerCounters(),
-      settings: { verbosity: config.verbose },
+      settings: {
+        verbosity: config.verbose,
+        lruCrawler: !config.suboptions.has('no_lru_crawler'),
+        lruCrawlerSleep: config.suboptions.get('lru_crawler_sleep') ?? '100',
+        lruCrawlerToCrawl: config.suboptions.get('lru_crawler_tocrawl') ?? '0',
+      },
       prefixStats: new PrefixStats(config.prefixDelimiter, config.detailEnabled),
       listeners: [],
       startedAt: clock.now(),
       authFile,
       // -Z: certificates are loaded now, so bad ones stop the start (TlsSetupError).
       tls: config.sslEnabled ? new TlsTerminator(tlsSettings(config), clock) : null,
+      log: new EventLog(engine, store, watcherBufferBytes(config)),
     };
+    this.ctx.log.setVerbosity(config.verbose);
+    if (config.verbose > 1) this.verbose.slabClasses(store.slabs);
     if (engine.readIndex !== null) publishItems(this.ctx, engine.readIndex, clock);
     this.ctx.tls?.setIdleTimeout(Math.max(0, config.idleTimeout));
     this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
@@ -127,6 +144,9 @@ export class Server {
       this.handlers(),
     );
     this.ctx.listeners = listeners;
+    if (this.ctx.settings.verbosity > 1) {
+      for (const listener of listeners) this.verbose.listening(listener.id, cfg.protocol === 'auto' ? 'auto-negotiate' : cfg.protocol);
+    }
     this.ctx.counters.totalConnections += listeners.length;
     // -U, on the TCP addresses; memcached opens no UDP socket with -s.
     if (cfg.udpPort !== 0 && cfg.socketPath === null) {
@@ -166,13 +186,18 @@ export class Server {
         counters.totalConnections++;
         counters.connectionStructures = Math.max(counters.connectionStructures, counters.currConnections + 1);
         conn.lastCommandTime = ctx.store.clock.now();
+        ctx.log.connectionOpened(conn);
+        if (ctx.settings.verbosity > 1) this.verbose.opened(conn.id, this.config.protocol);
         const state: ClientState = ctx.authFile === null ? null : AWAITING_ASCII_AUTH;
         conn.state = state;
         return null;
       },
       // The native engines' framer has chosen already; the js engine's framer is this one.
       framerFor: (conn, firstByte, chosen) => {
-        if ((chosen ?? chooseProtocol(this.config.protocol, firstByte)) === 'text') {
+        const protocol = chosen ?? chooseProtocol(this.config.protocol, firstByte);
+        if (ctx.settings.verbosity > 1 && this.config.protocol === 'auto')
+          this.verbose.chose(conn.id, protocol === 'text' ? 'ascii' : 'binary');
+        if (protocol === 'text') {
           if (conn.state !== AWAITING_ASCII_AUTH) return this.textFramer;
           const textFramer = this.textFramer;
           return (buf, start, end, out) =>
@@ -188,8 +213,10 @@ export class Server {
         return this.binaryFramer;
       },
       onRequests: (conn, batch) => this.execute(conn, batch),
-      onClose: () => {
+      onClose: (conn) => {
         counters.currConnections--;
+        ctx.log.connectionClosed(conn);
+        if (ctx.settings.verbosity > 1) this.verbose.closed(conn.id);
       },
       onBytesRead: (n) => {
         counters.bytesRead += n;
@@ -211,7 +238,12 @@ export class Server {
     const out = replies.segments;
     const limits = this.limits;
     const state = conn.state as ClientState;
+    // A watcher only listens: what it sends is read and dropped, as memcached's logger does.
+    if (state === WATCHING) return batch.count;
     const binary = state instanceof BinarySession ? state : undefined;
+    ctx.log.current = conn;
+    // -vv prints each command and its reply; checked once per batch.
+    const verbose = ctx.settings.verbosity > 1 ? this.verbose : null;
     let after = After.Continue;
     let handled = 0;
     let replyBytes = 0;
@@ -232,10 +264,25 @@ export class Server {
         if (endsEvent(handled, perEvent)) replies.sent = out.length;
         continue;
       }
-      after =
-        binary === undefined
-          ? executeText(ctx, decodeText(batch.buf, start, length, limits), replies)
-          : executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);
+      replies.earlier = handled;
+      if (verbose !== null && binary !== undefined) {
+        verbose.binaryRequest(conn.id, batch.buf, start);
+        after = executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);
+        verbose.binaryResponses(conn.id, out, mark);
+      } else if (verbose !== null) {
+        verbose.command(conn.id, batch.buf, start);
+        const unsaid: Buffer[] = [];
+        replies.unsaid = unsaid;
+        const req = decodeText(batch.buf, start, length, limits);
+        after = executeText(ctx, req, replies);
+        // watch's OK comes from memcached's logger, not out_string: not printed.
+        if (after !== After.Detach) verbose.reply(conn.id, req, out, mark, unsaid);
+      } else {
+        after =
+          binary === undefined
+            ? executeText(ctx, decodeText(batch.buf, start, length, limits), replies)
+            : executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);
+      }
       handled++;
       if (after !== After.Continue) break;
       // Where memcached would have written its replies out (see ReplyQueue): after a data
@@ -261,6 +308,7 @@ export class Server {
       conn.end();
       return batch.count;
     }
+    if (after === After.Detach) return batch.count;
     return handled;
   }
 }

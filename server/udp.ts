@@ -154,6 +154,7 @@ export class UdpFront {
       }
       const mark = out.length;
       const endsMark = ends.length;
+      ctx.log.current = null;
       let after: After;
       if (binary) {
         const req = decodeBinary(msg, off, frame.length, this.binaryLimits);

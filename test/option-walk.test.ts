@@ -282,6 +282,7 @@ const SUBOPTION_WALK: Record<string, () => Promise<void>> = {
   },
   records_min_size: shows(['-o', 'records_min_size=1k'], 'records_min_size', '1024'),
   records_min_hits: shows(['-o', 'records_min_hits=3'], 'records_min_hits', '3'),
+  watcher_logbuf_size: shows(['-o', 'watcher_logbuf_size=512'], 'watcher_logbuf_size', '524288'),
 };
 for (const name of [
   'no_maxconns_fast',
@@ -294,7 +295,6 @@ for (const name of [
   'hot_max_factor=0.5',
   'warm_max_factor=1.5',
   'temporary_ttl=30',
-  'watcher_logbuf_size=512',
   'no_modern',
   'sock_cookie_id=7',
   'ssl_kernel_tls',

@@ -272,7 +272,8 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
   ],
   [
     'watcher_logbuf_size',
-    refusedSub('watcher_logbuf_size', 'has no watch command, whose buffer this sizes', unsignedSub('watcher_logbuf_size')),
+    // The size, in KB, of each watch connection's buffer (server/event-log.ts).
+    unsignedSub('watcher_logbuf_size'),
   ],
   [
     'worker_logbuf_size',

@@ -237,7 +237,8 @@ function metaDelete(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): 
     if (req.setStale) {
       store.markStale(item, req.hasTtl ? req.ttl : null);
     } else {
-      store.delete(req.key);
+      // The item just found: memcached looks a key up once per md (watch fetchers shows it).
+      store.deleteItem(item);
     }
     if (req.noReply) return;
     status = 'HD';

@@ -9,7 +9,6 @@ import { StoreMode } from '../memcached/item';
 import { Op, type GetRequest, type StoreRequest, type TextRequest } from '../protocol/text';
 import type { Item } from '../store/store';
 import { ArithStatus, StoreResult } from '../store/types';
-import type { Segment } from '../records/types';
 import { After, type ReplyQueue } from '../connection/reply-queue';
 import { itemValue } from '../records-policy';
 import type { ServerContext } from '../context';
@@ -17,6 +16,7 @@ import { statsReply } from '../stats';
 import { MEMCACHED_VERSION } from '../config';
 import { executeMeta, executeMetaError } from './meta';
 import { MetaCommand } from '../protocol/meta';
+import { executeLruCrawler, executeWatch } from './admin';
 
 const VERSION_REPLY = replyLine(`VERSION ${MEMCACHED_VERSION}`);
 
@@ -35,26 +35,28 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       executeGet(ctx, req, replies);
       return After.Continue;
     case Op.Store:
-      executeStore(ctx, req, out);
+      executeStore(ctx, req, replies);
       return After.Continue;
     case Op.Delete: {
       if (ctx.prefixStats.enabled) ctx.prefixStats.recordDelete(req.key);
       const deleted = ctx.store.delete(req.key);
-      if (!req.noreply) out.push(deleted ? Reply.DELETED : Reply.NOT_FOUND);
+      answer(replies, req.noreply, deleted ? Reply.DELETED : Reply.NOT_FOUND);
       return After.Continue;
     }
     case Op.Arith: {
       const result = ctx.store.arith(req.key, req.incr, req.delta);
-      if (req.noreply) return After.Continue;
-      if (result.status === ArithStatus.Ok) out.push(replyLine(result.value.toString()));
-      else if (result.status === ArithStatus.NotFound) out.push(Reply.NOT_FOUND);
-      else if (result.status === ArithStatus.NoMemory) out.push(Reply.OUT_OF_MEMORY);
-      else out.push(Reply.NON_NUMERIC);
+      if (req.noreply && replies.unsaid === null) return After.Continue;
+      let reply: Buffer;
+      if (result.status === ArithStatus.Ok) reply = replyLine(result.value.toString());
+      else if (result.status === ArithStatus.NotFound) reply = Reply.NOT_FOUND;
+      else if (result.status === ArithStatus.NoMemory) reply = Reply.OUT_OF_MEMORY;
+      else reply = Reply.NON_NUMERIC;
+      answer(replies, req.noreply, reply);
       return After.Continue;
     }
     case Op.Touch: {
       const item = ctx.store.touch(req.key, req.exptime);
-      if (!req.noreply) out.push(item !== null ? Reply.TOUCHED : Reply.NOT_FOUND);
+      answer(replies, req.noreply, item !== null ? Reply.TOUCHED : Reply.NOT_FOUND);
       return After.Continue;
     }
     case Op.FlushAll: {
@@ -68,7 +70,7 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       } else {
         ctx.store.flushAll(req.delay);
       }
-      if (!req.noreply) out.push(reply);
+      answer(replies, req.noreply, reply);
       return After.Continue;
     }
     case Op.Version:
@@ -76,7 +78,8 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       return After.Continue;
     case Op.Verbosity:
       ctx.settings.verbosity = Math.min(req.level, 2);
-      if (!req.noreply) out.push(Reply.OK);
+      ctx.log.setVerbosity(ctx.settings.verbosity);
+      answer(replies, req.noreply, Reply.OK);
       return After.Continue;
     case Op.Quit:
       return After.Close;
@@ -99,7 +102,7 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       return After.Continue;
     case Op.Error:
       if (req.failedSetSize !== undefined) ctx.store.countFailedSet(req.failedSetSize);
-      if (!req.noreply) out.push(req.reply);
+      answer(replies, req.noreply, req.reply);
       return After.Continue;
     case Op.RefreshCerts: {
       // memcached answers OK (unless noreply) or its error line (even with noreply).
@@ -109,10 +112,10 @@ export function executeText(ctx: ServerContext, req: TextRequest, replies: Reply
       return After.Continue;
     }
     case Op.Admin:
-      // memcached refuses `watch` under -W before reading its arguments.
-      if (req.args[0] === 'watch' && ctx.config.disableWatch) out.push(Reply.WATCH_NOT_ALLOWED);
-      // Slab, LRU, crawler and watch administration have no equivalent in this store.
-      else out.push(Reply.ERROR);
+      if (req.args[0] === 'watch') return executeWatch(ctx, req.args, replies);
+      if (req.args[0] === 'lru_crawler') return executeLruCrawler(ctx, req.args, replies);
+      // Slab and LRU administration have no equivalent in this store.
+      out.push(Reply.ERROR);
       return After.Continue;
     case 'meta':
       executeMeta(ctx, req, replies);
@@ -160,10 +163,16 @@ const STORE_REPLIES: Record<StoreResult, Buffer> = {
   [StoreResult.NoMemoryDuringRead]: Reply.OUT_OF_MEMORY_READING,
 };
 
-function executeStore(ctx: ServerContext, req: StoreRequest, out: Segment[]): void {
+function executeStore(ctx: ServerContext, req: StoreRequest, replies: ReplyQueue): void {
   if (ctx.prefixStats.enabled) ctx.prefixStats.recordSet(req.key);
   const result = req.tooLarge
     ? ctx.store.refuseTooLarge(req.mode, req.key)
     : ctx.store.store(req.mode, req.key, req.flags, req.exptime, req.data, req.mode === StoreMode.Cas ? req.cas : 0n);
-  if (!req.noreply) out.push(STORE_REPLIES[result]);
+  answer(replies, req.noreply, STORE_REPLIES[result]);
+}
+
+/** A reply, unless noreply keeps it from the client (then -vv still prints it). */
+function answer(replies: ReplyQueue, noreply: boolean, reply: Buffer): void {
+  if (!noreply) replies.segments.push(reply);
+  else if (replies.unsaid !== null) replies.unsaid.push(reply);
 }

@@ -19,9 +19,15 @@ export class BinarySession {
 export const AWAITING_ASCII_AUTH: { readonly awaitingAsciiAuth: true } = Object.freeze({ awaitingAsciiAuth: true });
 
 /**
+ * A `watch` connection: output only, as in memcached, which hands it to its logger thread.
+ * What it sends afterwards is read and dropped.
+ */
+export const WATCHING: { readonly watching: true } = Object.freeze({ watching: true });
+
+/**
  * Per-connection protocol state, kept in RecordConnection.state (the time of the last command
  * is the connection's lastCommandTime): the binary session of a connection that speaks the
  * binary protocol, AWAITING_ASCII_AUTH under -Y until a text connection authenticates, else
  * null. So an idle text connection costs no object of its own here.
  */
-export type ClientState = BinarySession | typeof AWAITING_ASCII_AUTH | null;
+export type ClientState = BinarySession | typeof AWAITING_ASCII_AUTH | typeof WATCHING | null;

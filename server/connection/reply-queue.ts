@@ -12,6 +12,8 @@ export const enum After {
   Close,
   /** shutdown: close and stop the server. */
   Shutdown,
+  /** watch: the connection now only receives log lines; the batch's other requests are dropped. */
+  Detach,
 }
 
 /**
@@ -21,6 +23,13 @@ export const enum After {
 export class ReplyQueue {
   readonly segments: Segment[] = [];
   sent = 0;
+  /**
+   * Requests of this batch executed before the current one: memcached refuses `watch` and
+   * `lru_crawler metadump` behind them (they would have replies still stacked).
+   */
+  earlier = 0;
+  /** Replies noreply kept from the client, collected only while -vv prints them (else null). */
+  unsaid: Buffer[] | null = null;
   /** Where the last answer to an unauthenticated request (-Y) is, or -1 (see commands/auth.ts). */
   authReply = -1;
   /**
@@ -41,6 +50,8 @@ export class ReplyQueue {
   clear(): void {
     this.segments.length = 0;
     this.sent = 0;
+    this.earlier = 0;
+    this.unsaid = null;
     this.authReply = -1;
     if (this.responseEnds !== null) this.responseEnds.length = 0;
   }

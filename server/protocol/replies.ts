@@ -34,6 +34,18 @@ export const Reply = {
   INVALID_SHUTDOWN_MODE: line('CLIENT_ERROR invalid shutdown mode'),
   ILLEGAL_SLAB_ID: line('CLIENT_ERROR Illegal slab id'),
 
+  // lru_crawler and watch (proto_text.c process_lru_crawler_command, process_watch_command).
+  CRAWLER_DISABLED: line('CLIENT_ERROR lru crawler disabled'),
+  CRAWLER_SLEEP_TOO_LONG: line('CLIENT_ERROR sleep must be one second or less'),
+  CRAWLER_BAD_CLASS: line('BADCLASS invalid class id'),
+  CRAWLER_UNKNOWN_ERROR: line('ERROR an unknown error happened'),
+  CRAWLER_NOT_STARTED: line('NOTSTARTED no items to crawl'),
+  CRAWLER_START_FAILED: line('ERROR failed to start lru crawler thread'),
+  METADUMP_NOT_ALLOWED: line('ERROR metadump not allowed'),
+  METADUMP_AFTER_PIPELINE: line('ERROR cannot pipeline other commands before metadump'),
+  WATCH_AFTER_PIPELINE: line('ERROR cannot pipeline other commands before watch'),
+  WATCHER_TOO_MANY: line('WATCHER_TOO_MANY log watcher limit reached'),
+
   // Meta commands (proto_text.c process_m*_command, _meta_flag_preparse).
   META_DUPLICATE_FLAG: line('CLIENT_ERROR duplicate flag'),
   META_BAD_KEY_ENCODING: line('CLIENT_ERROR error decoding key'),

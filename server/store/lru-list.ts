@@ -43,6 +43,11 @@ export class LruList<T extends LruLinks<T>> {
     this.push(item);
   }
 
+  /** Oldest first, as memcached's LRU crawler walks a class. */
+  *oldestFirst(): IterableIterator<T> {
+    for (let item = this.oldest; item !== null; item = item.lruNext) yield item;
+  }
+
   /** Newest first, as memcached walks an LRU from its head. */
   *newestFirst(): IterableIterator<T> {
     for (let item = this.newest; item !== null; item = item.lruPrev) yield item;

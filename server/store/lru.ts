@@ -9,8 +9,28 @@ import type { Clock } from './clock';
 import { StoreCounters } from './counters';
 import type { Item } from './item';
 import { LruList } from './lru-list';
+import type { StoreMode } from '../memcached/item';
 import { SlabMemory } from './slabs';
 import { StoreResult, type StoreOptions } from './types';
+
+/** What a lookup found (memcached's do_item_get: not_found, found, flushed, expired). */
+export const enum LookupResult {
+  NotFound = 0,
+  Found,
+  Flushed,
+  Expired,
+}
+
+/** Follows the store's item traffic for those who watch it; every method runs synchronously. */
+export interface StoreObserver {
+  lookup(key: string, result: LookupResult, item: Item | null): void;
+  /**
+   * A store command's outcome: the item it linked, or else the item it would have linked
+   * (`item` null and size -1 when it was refused as too large before one was made).
+   */
+  stored(result: StoreResult, mode: StoreMode, key: string, valueLength: number, exptime: number, classId: number): void;
+  evicted(item: Item): void;
+}
 
 /** The items of a Store, linked into its table, LRUs and slab memory. */
 export abstract class LinkedItems {
@@ -50,6 +70,8 @@ export abstract class LinkedItems {
   onChange: ((item: Item) => void) | null = null;
   /** flush_all: called with the relative second from which items stored so far are gone, and with 0 once the sweep reclaimed them. */
   onFlushDue: ((second: number) => void) | null = null;
+  /** Told of lookups, stores and evictions while someone watches them (`watch`, -vvv); null otherwise. */
+  observer: StoreObserver | null = null;
 
   constructor(
     protected readonly options: StoreOptions,
@@ -264,6 +286,12 @@ export abstract class LinkedItems {
     this.counters.evictions++;
     if (!item.fetched) this.counters.evicted_unfetched++;
     else if (item.active) this.counters.evicted_active++;
+    this.observer?.evicted(item);
+  }
+
+  /** One class's items, least recently used first (the order lru_crawler walks them in); empty for no such class. */
+  lruItems(id: number): IterableIterator<Item> {
+    return (this.lrus[id] ?? new LruList<Item>()).oldestFirst();
   }
 
   /** Slab class `id`'s items, most recently linked or bumped first (as memcached walks an LRU). */

@@ -14,12 +14,13 @@
 import type { Clock } from './clock';
 import { ClassCounters, type ClassCounterName, StoreCounters } from './counters';
 import { Item } from './item';
-import { LinkedItems } from './lru';
+import { LinkedItems, LookupResult } from './lru';
 import { StoreMode, itemTotal } from '../memcached/item';
 import { parseStoredCounter } from '../memcached/numbers';
 import { ArithStatus, type ArithResult, StoreResult, type StoreOptions } from './types';
 
-export { Item };
+export { Item, LookupResult };
+export type { StoreObserver } from './lru';
 
 /** 30 days: exptimes up to this are relative, larger ones are Unix times. */
 export const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
@@ -99,18 +100,25 @@ export class Store extends LinkedItems {
    */
   peek(key: string): Item | null {
     const item = this.table.get(key);
-    if (item === undefined) return null;
+    const observer = this.observer;
+    if (item === undefined) {
+      if (observer !== null) observer.lookup(key, LookupResult.NotFound, null);
+      return null;
+    }
     const now = this.clock.now();
     if (this.isFlushed(item, now)) {
       this.counters.get_flushed++;
       this.unlink(item);
+      if (observer !== null) observer.lookup(key, LookupResult.Flushed, null);
       return null;
     }
     if (item.exptime !== 0 && item.exptime <= now) {
       this.counters.get_expired++;
       this.unlink(item);
+      if (observer !== null) observer.lookup(key, LookupResult.Expired, null);
       return null;
     }
+    if (observer !== null) observer.lookup(key, LookupResult.Found, item);
     return item;
   }
 
@@ -174,6 +182,31 @@ export class Store extends LinkedItems {
     cas: bigint = 0n,
     setStale = false,
     keyBinary = false,
+  ): StoreResult {
+    const result = this.storeItem(mode, key, flags, exptime, data, cas, setStale, keyBinary);
+    const observer = this.observer;
+    if (observer !== null && result !== StoreResult.TooLarge) {
+      // memcached logs the item it linked, or else the one it made for the request.
+      const linked = result === StoreResult.Stored ? this.table.get(key) : undefined;
+      if (linked !== undefined) {
+        observer.stored(result, mode, key, linked.valueLength, linked.exptime, linked.lruClass);
+      } else {
+        const size = itemTotal(key.length, flags, data.length, this.options.casEnabled);
+        observer.stored(result, mode, key, data.length - 2, this.realtime(exptime), this.slabs.classOf(size));
+      }
+    }
+    return result;
+  }
+
+  private storeItem(
+    mode: StoreMode,
+    key: string,
+    flags: number,
+    exptime: number,
+    data: Buffer,
+    cas: bigint,
+    setStale: boolean,
+    keyBinary: boolean,
   ): StoreResult {
     if (!this.fits(key.length, flags, data.length)) return this.refuseTooLarge(mode, key);
     this.counters.cmd_set++;
@@ -251,6 +284,7 @@ export class Store extends LinkedItems {
   /** An item too large for -I: counted, and a set must not leave the old value behind. */
   refuseTooLarge(mode: StoreMode, key: string): StoreResult {
     this.counters.store_too_large++;
+    this.observer?.stored(StoreResult.TooLarge, mode, key, -1, 0, 0);
     if (mode === StoreMode.Set) this.delete(key, false);
     return StoreResult.TooLarge;
   }
@@ -265,12 +299,16 @@ export class Store extends LinkedItems {
       if (count) this.counters.delete_misses++;
       return false;
     }
-    if (count) {
-      this.counters.delete_hits++;
-      this.countClass(item.size, 'delete_hits');
-    }
-    this.unlink(item);
+    if (count) this.deleteItem(item);
+    else this.unlink(item);
     return true;
+  }
+
+  /** Deletes an item a lookup has just found (md), counted as delete counts it. */
+  deleteItem(item: Item): void {
+    this.counters.delete_hits++;
+    this.countClass(item.size, 'delete_hits');
+    this.unlink(item);
   }
 
   /**
@@ -409,6 +447,26 @@ export class Store extends LinkedItems {
     // memcached's clock tick asks its hash maintenance thread to double the table (assoc.c).
     if (this.options.hashExpand !== false && this.currItems > (2 ** this.hashPower * 3) / 2 && this.hashPower < HASHPOWER_MAX) {
       this.hashPower++;
+    }
+  }
+
+  /** Whether memcached's LRU crawler still sees a linked item: not flushed, not past its expiry second. */
+  crawlerSees(item: Item, now: number): boolean {
+    return !this.isFlushed(item, now) && (item.exptime === 0 || item.exptime >= now);
+  }
+
+  /**
+   * lru_crawler crawl: reclaims the expired and flushed items of one class, counted as
+   * memcached's crawler counts them (crawler.c crawler_expired_eval).
+   */
+  crawl(id: number): void {
+    const now = this.clock.now();
+    const doomed: Item[] = [];
+    for (const item of this.lruItems(id)) if (!this.crawlerSees(item, now)) doomed.push(item);
+    for (const item of doomed) {
+      this.counters.crawler_reclaimed++;
+      if (!item.fetched && !this.isFlushed(item, now)) this.counters.expired_unfetched++;
+      this.unlink(item);
     }
   }
 
