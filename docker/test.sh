@@ -5,7 +5,8 @@
 # set/get (a small value and a 300 KB record), stats and stats settings (the -m and -t
 # given after the image name reached the server), the native records backend loaded,
 # the server listening on every interface, running as memcache (uid 11211), the
-# HEALTHCHECK, the entrypoint running other commands, no build tools in the image, and
+# HEALTHCHECK (and that it follows -s and -B binary, and fails on a server that does not
+# answer), the entrypoint running other commands, no build tools in the image, and
 # SIGTERM ending it with status 0.
 #
 # Exit status: 0 all passed; 77 containers cannot be built or run on this machine (the
@@ -188,6 +189,22 @@ took
 
 stage "HEALTHCHECK (podman healthcheck run)"
 health=$("${podman[@]}" healthcheck run "$container" 2>&1) || fail "the healthcheck failed: $health"
+took
+
+stage "HEALTHCHECK follows the server's flags (-s, -B binary) and fails on a server that does not answer"
+# One container, three servers in turn (on another port: the first container still
+# holds $port); each line is what the health check said.
+port2=$(free_port)
+health=$("${podman[@]}" run --rm --no-healthcheck "${run_flags[@]}" "$image" sh -c '
+  check() { node /opt/recordcache/docker/healthcheck.js 2>/dev/null && echo "$1 healthy" || echo "$1 unhealthy"; }
+  # Healthy within 10 s of starting (a busy machine starts Node slowly), or not at all.
+  up() { i=0; while [ $i -lt 40 ]; do node /opt/recordcache/docker/healthcheck.js 2>/dev/null && return 0; sleep 0.25; i=$((i + 1)); done; return 1; }
+  recordcache -p 0 -s /tmp/rc.sock & pid=$!; up && echo "unix healthy" || echo "unix unhealthy"; kill $pid; wait $pid
+  recordcache -p '"$port2"' -l 127.0.0.1 -B binary & pid=$!; up && echo "binary healthy" || echo "binary unhealthy"; kill $pid; wait $pid
+  recordcache -p '"$port2"' -l 127.0.0.1 & pid=$!; up; kill -STOP $pid; check stopped; kill -CONT $pid; kill $pid; wait $pid
+  check none' 2>/dev/null) || true
+want=$'unix healthy\nbinary healthy\nstopped unhealthy\nnone unhealthy'
+[ "$health" = "$want" ] || fail "the health check said: $(tr '\n' ',' <<<"$health") (wanted: $(tr '\n' ',' <<<"$want"))"
 took
 
 stage "the entrypoint runs other commands; no build tools or node_modules in the image"
