@@ -53,13 +53,13 @@ COPY --from=build /src/bin bin
 COPY --from=build /src/dist/server dist/server
 COPY --from=build /src/native/build/Release/recordcache_native.node native/build/Release/
 COPY docker/docker-entrypoint.sh /usr/local/bin/
-COPY docker/healthcheck.js docker/
+COPY docker/healthcheck.cjs docker/
 RUN ln -s /opt/recordcache/bin/recordcache /usr/local/bin/recordcache
 
 USER memcache
 EXPOSE 11211
 # `version` to the address and port the server was started with; healthy on `VERSION`.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
-    CMD ["node", "/opt/recordcache/docker/healthcheck.js"]
+    CMD ["node", "/opt/recordcache/docker/healthcheck.cjs"]
 ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["recordcache"]

@@ -94,7 +94,7 @@ say "  image $image: $((size / 1000000)) MB"
 stage "image configuration: user, port, healthcheck, entrypoint"
 config=$("${podman[@]}" image inspect --format \
   'user={{.Config.User}} ports={{json .Config.ExposedPorts}} entrypoint={{json .Config.Entrypoint}} cmd={{json .Config.Cmd}} health={{json .Config.Healthcheck}}' "$image")
-for want in 'user=memcache ' '"11211/tcp"' 'entrypoint=["docker-entrypoint.sh"]' 'cmd=["recordcache"]' 'healthcheck.js'; do
+for want in 'user=memcache ' '"11211/tcp"' 'entrypoint=["docker-entrypoint.sh"]' 'cmd=["recordcache"]' 'healthcheck.cjs'; do
   [[ $config == *"$want"* ]] || fail "the image's configuration lacks $want: $config"
 done
 took
@@ -105,7 +105,7 @@ if [ -n "$run_error" ]; then
   mnt=$("${podman[@]}" image mount "$image")
   for f in usr/local/bin/node usr/local/bin/recordcache usr/local/bin/docker-entrypoint.sh \
     opt/recordcache/dist/server/cli.js opt/recordcache/native/build/Release/recordcache_native.node \
-    opt/recordcache/docker/healthcheck.js; do
+    opt/recordcache/docker/healthcheck.cjs; do
     [ -e "$mnt/$f" ] || { "${podman[@]}" image unmount "$image" >/dev/null; fail "the image has no /$f"; }
   done
   grep -q '^memcache:x:11211:11211:' "$mnt/etc/passwd" || fail "the image has no memcache user (uid 11211)"
@@ -196,9 +196,9 @@ stage "HEALTHCHECK follows the server's flags (-s, -B binary) and fails on a ser
 # holds $port); each line is what the health check said.
 port2=$(free_port)
 health=$("${podman[@]}" run --rm --no-healthcheck "${run_flags[@]}" "$image" sh -c '
-  check() { node /opt/recordcache/docker/healthcheck.js 2>/dev/null && echo "$1 healthy" || echo "$1 unhealthy"; }
+  check() { node /opt/recordcache/docker/healthcheck.cjs 2>/dev/null && echo "$1 healthy" || echo "$1 unhealthy"; }
   # Healthy within 10 s of starting (a busy machine starts Node slowly), or not at all.
-  up() { i=0; while [ $i -lt 40 ]; do node /opt/recordcache/docker/healthcheck.js 2>/dev/null && return 0; sleep 0.25; i=$((i + 1)); done; return 1; }
+  up() { i=0; while [ $i -lt 40 ]; do node /opt/recordcache/docker/healthcheck.cjs 2>/dev/null && return 0; sleep 0.25; i=$((i + 1)); done; return 1; }
   recordcache -p 0 -s /tmp/rc.sock & pid=$!; up && echo "unix healthy" || echo "unix unhealthy"; kill $pid; wait $pid
   recordcache -p '"$port2"' -l 127.0.0.1 -B binary & pid=$!; up && echo "binary healthy" || echo "binary unhealthy"; kill $pid; wait $pid
   recordcache -p '"$port2"' -l 127.0.0.1 & pid=$!; up; kill -STOP $pid; check stopped; kill -CONT $pid; kill $pid; wait $pid
