@@ -16,7 +16,7 @@
 # One line per stage; podman's and the installers' output goes to docker/.cache/*.log.
 # Needs root (podman's storage, mmdebstrap, apt when podman, runc or mmdebstrap are
 # missing). Measured on a busy 2-core machine: the first run about 6 minutes (base
-# images 4, the image's build 2), later runs 25 to 50 seconds: the base images stay in
+# images 4, the image's build 2), later runs 30 to 70 seconds: the base images stay in
 # podman's storage (and their tarballs in docker/.cache/), the build's layers in podman's
 # cache.
 set -euo pipefail

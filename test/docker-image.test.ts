@@ -8,7 +8,7 @@
  * Where containers cannot run (docker/test.sh exits 77 and says exactly what failed,
  * after checking what it could without running one), the test fails like any missing
  * prerequisite, unless RECORDCACHE_ALLOW_MISSING=containers (conformance/lib/required.ts).
- * About 6 minutes the first time, under a minute once docker/.cache/ and podman's layers
+ * About 6 minutes the first time, 30 to 70 s once docker/.cache/ and podman's layers
  * hold the base images and the build.
  */
 
