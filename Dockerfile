@@ -30,8 +30,8 @@ COPY kmod/include/uapi kmod/include/uapi
 COPY kmod/records_parse.c kmod/records_parse.h kmod/
 # node-gyp would download Node's headers; Node's own installation carries them (official
 # node images and docker/test.sh's base both have include/node beside bin/node), so point
-# it there and build offline. Without -e the addon may fail to build, as npm install
-# allows; here it must exist, or --records=native could not run.
+# it there and build offline. npm install goes on without the addon (package.json's
+# install script); the image must not, or it would serve on the js backend.
 RUN set -eu; \
     prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")"); \
     if [ -f "$prefix/include/node/node_api.h" ]; then export npm_config_nodedir="$prefix"; fi; \
