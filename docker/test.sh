@@ -54,9 +54,10 @@ command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 if [ "${#missing[@]}" -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || cannot "${missing[*]} missing, and installing them needs root"
   say "  installing ${missing[*]} with apt (log: $cache/apt.log)"
+  # Waits for another apt or dpkg on the machine instead of failing at once.
   {
-    apt-get update &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    apt-get -o DPkg::Lock::Timeout=300 update &&
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}"
   } >"$cache/apt.log" 2>&1 || cannot "apt-get install ${missing[*]} failed: $(tail -n 3 "$cache/apt.log")"
 fi
 [ "$(id -u)" -eq 0 ] || cannot "podman's storage and mmdebstrap are used as root here; run as root"
