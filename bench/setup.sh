@@ -35,5 +35,12 @@ fi
 remove_policy() { if [ "$added_policy" -eq 1 ]; then rm -f "$policy"; fi; }
 trap remove_policy EXIT
 
-apt-get update
-apt-get install -y --no-install-recommends "${missing[@]}"
+# apt's and dpkg's output goes to a log, not the test output: one line here, the log's
+# last lines if it fails.
+log=$(cd "$(dirname "$0")" && pwd)/setup.log
+echo "bench/setup.sh: installing ${missing[*]} with apt (log: $log)"
+if ! { apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  tail -n 20 "$log" >&2
+  echo "bench/setup.sh: apt-get failed (log: $log)" >&2
+  exit 1
+fi

@@ -40,5 +40,13 @@ fi
 remove_policy() { if [ "$added_policy" -eq 1 ]; then rm -f "$policy"; fi; }
 trap remove_policy EXIT
 
-apt-get update
-apt-get install -y memcached libmemcached-tools python3-pymemcache python3-pylibmc nutcracker sasl2-bin libsasl2-modules libsasl2-modules-db
+packages=(memcached libmemcached-tools python3-pymemcache python3-pylibmc nutcracker sasl2-bin libsasl2-modules libsasl2-modules-db)
+# apt's and dpkg's output goes to a log, not the test output: one line here, the log's
+# last lines if it fails.
+log=$(cd "$(dirname "$0")" && pwd)/setup.log
+echo "conformance/setup.sh: installing ${packages[*]} with apt (log: $log)"
+if ! { apt-get update && apt-get install -y "${packages[@]}"; } >"$log" 2>&1; then
+  tail -n 20 "$log" >&2
+  echo "conformance/setup.sh: apt-get failed (log: $log)" >&2
+  exit 1
+fi

@@ -47,9 +47,10 @@ mkdir -p "$OUT"
 need qemu-system-x86_64 qemu-system-x86 cpio cpio gcc gcc make make pahole pahole
 if ! echo 'int main(void) { return 0; }' | gcc -static -x c -o /dev/null - 2>/dev/null; then
 	need_pkg=libc6-dev
-	log "installing $need_pkg for static linking"
+	log "installing $need_pkg for static linking (log: $APT_LOG)"
 	apt_update
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_pkg >&2
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_pkg >>"$APT_LOG" 2>&1 ||
+		{ apt_log_tail; die "apt-get install $need_pkg failed"; }
 fi
 
 # Kernels: 6.1 must be there; 6.12 when Debian offers it.  A kernel that could not be

@@ -9,13 +9,14 @@
 // summary).
 import fs from 'node:fs';
 
-export type Requirement = 'native' | 'asan' | 'tsan' | 'sasl';
+export type Requirement = 'native' | 'asan' | 'tsan' | 'sasl' | 'containers';
 
 export const REQUIREMENTS: Record<Requirement, string> = {
   native: 'the native addon (native/build/Release/recordcache_native.node, built by `npm install`)',
   asan: 'the AddressSanitizer build of the native addon (native/build-sanitized.sh address, gcc with libasan)',
   tsan: 'the ThreadSanitizer build of the native addon (native/build-sanitized.sh thread, gcc with libtsan)',
   sasl: "Cyrus SASL's saslpasswd2 with the sasldb and PLAIN plugins (Debian: sasl2-bin, libsasl2-modules)",
+  containers: 'podman building and running containers, as root (docker/test.sh installs podman, runc and mmdebstrap from Debian)',
 };
 
 /** The requirements this run may do without (RECORDCACHE_ALLOW_MISSING). */

@@ -59,11 +59,19 @@ ktls_modules() {
 	[ -n "$(ls "$dir"/*-tls.ko 2>/dev/null)" ] || die "no tls.ko in the $kabi kernel package"
 }
 
+# apt's and dpkg's output goes to this log, not to the test output; its last lines are
+# shown when a step fails.
+APT_LOG=$CACHE/apt.log
+apt_log_tail() {
+	tail -n 20 "$APT_LOG" >&2
+}
+
 apt_updated=0
 apt_update() {
 	[ "$apt_updated" = 1 ] && return 0
-	log "apt-get update"
-	as_root apt-get update -qq >&2 || die "apt-get update failed"
+	mkdir -p "$CACHE"
+	log "apt-get update (log: $APT_LOG)"
+	as_root apt-get update -qq >>"$APT_LOG" 2>&1 || { apt_log_tail; die "apt-get update failed"; }
 	apt_updated=1
 }
 
@@ -75,9 +83,9 @@ need() {
 		shift 2
 	done
 	[ -z "$missing" ] && return 0
-	log "installing$missing"
+	log "installing$missing (log: $APT_LOG)"
 	apt_update
 	as_root env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends $missing >&2 ||
-		die "apt-get install$missing failed"
+		apt-get install -y -qq --no-install-recommends $missing >>"$APT_LOG" 2>&1 ||
+		{ apt_log_tail; die "apt-get install$missing failed"; }
 }

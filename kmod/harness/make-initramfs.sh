@@ -36,7 +36,8 @@ busybox_bin() {
 		mkdir -p "$dir/debs" "$dir/root"
 		rm -f "$dir/debs/"*.deb
 		(cd "$dir/debs" && apt-get download busybox-static) >"$dir/download.log" 2>&1 ||
-			{ apt_update; (cd "$dir/debs" && apt-get download busybox-static) >&2; }
+			{ apt_update; (cd "$dir/debs" && apt-get download busybox-static) >>"$APT_LOG" 2>&1 ||
+				{ apt_log_tail; die "apt-get download busybox-static failed"; }; }
 		dpkg -x "$dir/debs/"busybox-static_*.deb "$dir/root"
 	fi
 	echo "$dir/root/bin/busybox"
