@@ -1,4 +1,6 @@
 /*
+ * The broadcast rows, B1-B3.
+ *
  * B1: one 1 MB block to 100 and to 500 peers on loopback, sent with the records library
  * (native: one record, sendfile from its memfd; js: one Buffer) beside plain Node
  * `net.Socket.write` of the same Buffer to every peer, which is what broadcasting
@@ -12,7 +14,20 @@
  * used memory. Runs alternate between the senders; the report gives medians and ratios
  * to plain sockets.
  *
- *   npm run bench:broadcast [-- --runs N] [--peers 100,500] [--senders plain,js,native]
+ * B2: 8 blocks of 1 MB queued to 50 peers, then 40 votes of 12 bytes, one every 5 ms, at a
+ * higher priority (native); plain sockets and js write them in order behind the blocks.
+ * Figure: the votes' p99 latency, send to arrival (CLOCK_MONOTONIC in both processes).
+ *
+ * B3: 20 slow peers reading 2 MB/s; a block of 1 MB is superseded by the next every 100 ms,
+ * 5 blocks in all. native unsends the superseded block where it has not started; plain and
+ * js cannot. Figure: bytes each peer reads until it has the last block (median), and every
+ * message a peer reads must be a whole block.
+ *
+ * On loopback a peer's kernel receive queue takes megabytes (tcp_rmem autotuning) whether
+ * or not the peer reads: what a sender can still put behind a vote or take back is only
+ * what those queues have not taken (Node sets no SO_RCVBUF on a client socket).
+ *
+ *   npm run bench:broadcast [-- --runs N] [--rows B1,B2,B3] [--peers 100,500] [--senders plain,js,native]
  *
  * Writes bench/results/broadcast.{json,md}.
  */
@@ -21,6 +36,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { RecordHandle } from '../server/records/library';
 
 const BLOCK_BYTES = 1 << 20;
 const ROOT = path.resolve(__dirname, '..');
@@ -28,11 +44,18 @@ const ROOT = path.resolve(__dirname, '..');
 type SenderKind = 'plain' | 'js' | 'native';
 
 interface Run {
+  row: Row;
   sender: SenderKind;
   peers: number;
   seconds: number;
   cpuSeconds: number;
   memoryBytes: number;
+  /** B2: the votes' p99 latency, ms. */
+  voteP99Ms: number;
+  /** B3: bytes a peer read until it had the last block (median over peers). */
+  bytesPerPeer: number;
+  /** Messages a peer read that were not one whole block. */
+  torn: number;
 }
 
 function usedMemory(): number {
@@ -55,11 +78,33 @@ function median(values: number[]): number {
 
 /* ---- child roles ---- */
 
-/** The sender: listens, waits for `peers` connections, then sends one block to all of them on "go". */
-async function senderRole(kind: SenderKind, peers: number): Promise<void> {
-  const block = Buffer.alloc(BLOCK_BYTES, 0x61);
-  block.writeUInt32BE(BLOCK_BYTES - 4, 0);
-  let send: () => void;
+type Row = 'B1' | 'B2' | 'B3';
+
+/** A length-prefixed block of 1 MB, every payload byte `fill`. */
+function block(fill: number): Buffer {
+  const b = Buffer.alloc(BLOCK_BYTES, fill);
+  b.writeUInt32BE(BLOCK_BYTES - 4, 0);
+  return b;
+}
+
+/** A vote: its length, then the CLOCK_MONOTONIC nanoseconds it was sent at. */
+function vote(): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt32BE(8, 0);
+  b.writeBigUInt64BE(process.hrtime.bigint(), 4);
+  return b;
+}
+
+interface Sender {
+  /** Queues bytes (a fresh record each time on js and native) to every peer. */
+  send(bytes: Buffer, priority: number): unknown;
+  /** Takes back what has not started of an earlier send; false where that cannot be done. */
+  unsend(sent: unknown): boolean;
+}
+
+/** The sender: listens, waits for `peers` connections, then plays its row on "go". */
+async function senderRole(kind: SenderKind, peers: number, row: Row): Promise<void> {
+  let sender: Sender;
   let port: number;
   if (kind === 'plain') {
     const sockets: net.Socket[] = [];
@@ -70,8 +115,11 @@ async function senderRole(kind: SenderKind, peers: number): Promise<void> {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
-    send = () => {
-      for (const s of sockets) s.write(block);
+    sender = {
+      send: (bytes) => {
+        for (const s of sockets) s.write(bytes);
+      },
+      unsend: () => false,
     };
   } else {
     // The package's public entry point, as an application would load it.
@@ -83,21 +131,57 @@ async function senderRole(kind: SenderKind, peers: number): Promise<void> {
       if (group.size === peers) process.send?.({ ready: true });
     });
     port = (await records.listen(0)).port;
-    send = () => {
-      const record = records.initRecord(block);
-      records.sendRecord(record, group);
-      records.delRecord(record);
+    const canReorder = records.backend !== 'js';
+    sender = {
+      send: (bytes, priority) => {
+        const record = records.initRecord(bytes);
+        records.sendRecord(record, group, canReorder ? priority : 0);
+        records.delRecord(record);
+        return record;
+      },
+      unsend: (sent) => {
+        if (!canReorder) return false;
+        records.unsendRecord(sent as RecordHandle, group);
+        return true;
+      },
     };
   }
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const play: Record<Row, () => Promise<void>> = {
+    B1: async () => {
+      sender.send(block(0x61), 0);
+    },
+    B2: async () => {
+      for (let i = 0; i < 8; i++) sender.send(block(0x61), 0);
+      for (let i = 0; i < 40; i++) {
+        sender.send(vote(), 10);
+        await sleep(5);
+      }
+    },
+    B3: async () => {
+      let previous: unknown = null;
+      for (let i = 1; i <= 5; i++) {
+        if (previous !== null) sender.unsend(previous);
+        previous = sender.send(block(i), 0);
+        if (i < 5) await sleep(100);
+      }
+    },
+  };
   process.on('message', (m: { go?: boolean }) => {
-    if (m.go) send();
+    if (m.go) void play[row]();
   });
   process.send?.({ port });
 }
 
-/** The peers: `peers` connections that read as fast as they can; says when all have the block. */
-async function peersRole(port: number, peers: number): Promise<void> {
+/**
+ * The peers: `peers` connections reading length-prefixed messages (B3: at 2 MB/s each). Says
+ * when every peer has what its row waits for, with the figures it measured.
+ */
+async function peersRole(port: number, peers: number, row: Row): Promise<void> {
   let complete = 0;
+  const voteLatencies: number[] = [];
+  const bytesUntilLast: number[] = [];
+  let torn = 0;
   const sockets = await Promise.all(
     Array.from(
       { length: peers },
@@ -108,11 +192,52 @@ async function peersRole(port: number, peers: number): Promise<void> {
         }),
     ),
   );
+  const finish = () => {
+    if (++complete < peers) return;
+    const sorted = voteLatencies.sort((a, b) => a - b);
+    process.send?.({
+      done: true,
+      voteP99Ms: sorted.length > 0 ? sorted[Math.floor(sorted.length * 0.99)] / 1e6 : 0,
+      bytesPerPeer: bytesUntilLast.length > 0 ? median(bytesUntilLast) : 0,
+      torn,
+    });
+  };
   for (const s of sockets) {
+    let pending: Buffer = Buffer.alloc(0);
     let received = 0;
+    let votes = 0;
+    let started = 0;
     s.on('data', (d: Buffer) => {
       received += d.length;
-      if (received === BLOCK_BYTES && ++complete === peers) process.send?.({ done: true });
+      if (row === 'B1') {
+        if (received === BLOCK_BYTES) finish();
+        return;
+      }
+      pending = pending.length === 0 ? d : Buffer.concat([pending, d]);
+      while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32BE(0)) {
+        const n = pending.readUInt32BE(0);
+        const body = pending.subarray(4, 4 + n);
+        pending = pending.subarray(4 + n);
+        if (n === 8) {
+          voteLatencies.push(Number(process.hrtime.bigint() - body.readBigUInt64BE(0)));
+          if (row === 'B2' && ++votes === 40) finish();
+        } else if (body[0] !== body[n - 1]) {
+          torn++;
+        } else if (row === 'B3' && body[0] === 5) {
+          bytesUntilLast.push(received - pending.length);
+          finish();
+        }
+      }
+      if (row === 'B3') {
+        // Read at 2 MB/s: pause until the bytes read so far are due.
+        if (started === 0) started = performance.now();
+        const due = started + received / 2000;
+        const wait = due - performance.now();
+        if (wait > 1) {
+          s.pause();
+          setTimeout(() => s.resume(), wait);
+        }
+      }
     });
   }
   process.send?.({ connected: true });
@@ -140,11 +265,18 @@ function next<T>(proc: ChildProcess, key: keyof T): Promise<T> {
   });
 }
 
-async function once(sender: SenderKind, peers: number, senderCpu: number): Promise<Run> {
-  const s = child(senderCpu, ['--role', 'sender', sender, String(peers)]);
+interface Outcome {
+  done: boolean;
+  voteP99Ms: number;
+  bytesPerPeer: number;
+  torn: number;
+}
+
+async function once(row: Row, sender: SenderKind, peers: number, senderCpu: number): Promise<Run> {
+  const s = child(senderCpu, ['--role', 'sender', sender, String(peers), row]);
   const { port } = await next<{ port: number }>(s, 'port');
   const ready = next<{ ready: boolean }>(s, 'ready');
-  const p = child(1 - senderCpu, ['--role', 'peers', String(port), String(peers)]);
+  const p = child(1 - senderCpu, ['--role', 'peers', String(port), String(peers), row]);
   await next<{ connected: boolean }>(p, 'connected');
   await ready;
   await new Promise((resolve) => setTimeout(resolve, 300));
@@ -153,11 +285,11 @@ async function once(sender: SenderKind, peers: number, senderCpu: number): Promi
   const sampler = setInterval(() => {
     peak = Math.max(peak, usedMemory());
   }, 2);
-  const done = next<{ done: boolean }>(p, 'done');
+  const done = next<Outcome>(p, 'done');
   const cpu0 = cpuSeconds(s.pid as number);
   const t0 = process.hrtime.bigint();
   s.send({ go: true });
-  await done;
+  const outcome = await done;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = cpuSeconds(s.pid as number) - cpu0;
   clearInterval(sampler);
@@ -165,14 +297,24 @@ async function once(sender: SenderKind, peers: number, senderCpu: number): Promi
   s.kill();
   p.kill();
   await new Promise((resolve) => setTimeout(resolve, 200));
-  return { sender, peers, seconds, cpuSeconds: cpu, memoryBytes: peak - baseline };
+  return {
+    row,
+    sender,
+    peers,
+    seconds,
+    cpuSeconds: cpu,
+    memoryBytes: peak - baseline,
+    voteP99Ms: outcome.voteP99Ms,
+    bytesPerPeer: outcome.bytesPerPeer,
+    torn: outcome.torn,
+  };
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--role') {
-    if (argv[1] === 'sender') await senderRole(argv[2] as SenderKind, Number(argv[3]));
-    else await peersRole(Number(argv[2]), Number(argv[3]));
+    if (argv[1] === 'sender') await senderRole(argv[2] as SenderKind, Number(argv[3]), argv[4] as Row);
+    else await peersRole(Number(argv[2]), Number(argv[3]), argv[4] as Row);
     return;
   }
   const option = (name: string, fallback: string) => {
@@ -180,45 +322,65 @@ async function main(): Promise<void> {
     return at >= 0 ? argv[at + 1] : fallback;
   };
   const runs = Number(option('--runs', '3'));
-  const peerCounts = option('--peers', '100,500').split(',').map(Number);
+  const rows = option('--rows', 'B1,B2,B3').split(',') as Row[];
+  const b1Peers = option('--peers', '100,500').split(',').map(Number);
   const senders = option('--senders', 'plain,js,native').split(',') as SenderKind[];
   const senderCpu = Number(option('--sender-cpu', '1'));
+  const plan: { row: Row; peers: number }[] = [];
+  for (const row of rows) {
+    if (row === 'B1') for (const peers of b1Peers) plan.push({ row, peers });
+    else plan.push({ row, peers: row === 'B2' ? 50 : 20 });
+  }
   const results: Run[] = [];
-  for (const peers of peerCounts) {
+  for (const { row, peers } of plan) {
     for (let i = 0; i < runs; i++) {
       for (const sender of senders) {
-        const run = await once(sender, peers, senderCpu);
+        const run = await once(row, sender, peers, senderCpu);
         results.push(run);
         process.stderr.write(
-          `B1 ${peers} peers ${sender}: ${(run.seconds * 1000).toFixed(1)} ms, sender CPU ${(run.cpuSeconds * 1000).toFixed(0)} ms, memory +${(run.memoryBytes / 1048576).toFixed(1)} MB\n`,
+          `${row} ${peers} peers ${sender}: ${(run.seconds * 1000).toFixed(1)} ms, sender CPU ${(run.cpuSeconds * 1000).toFixed(0)} ms, ` +
+            `memory +${(run.memoryBytes / 1048576).toFixed(1)} MB, vote p99 ${run.voteP99Ms.toFixed(1)} ms, ` +
+            `${(run.bytesPerPeer / 1048576).toFixed(2)} MB per peer, torn ${run.torn}\n`,
         );
       }
     }
   }
+  const ratio = (x: number, y: number) => (y > 0 ? `${(x / y).toFixed(2)}×` : 'n/a');
   const lines = [
-    '# B1: one 1 MB block to every peer on loopback',
+    '# Broadcast: the records library beside plain `net.Socket.write`',
     '',
-    `${runs} runs per sender, alternating; medians, and the ratio to plain \`net.Socket.write\` of the same Buffer. Sender pinned to CPU ${senderCpu}, peers to the other.`,
+    `${runs} runs per sender, alternating; medians, and ratios to plain sockets writing the same Buffer to every peer. ` +
+      `Sender pinned to CPU ${senderCpu}, the peers' process to the other (bench/broadcast.ts says what each row does).`,
     '',
-    '| peers | sender | time until the last peer has it, ms | sender CPU, ms | machine memory growth, MB | ratios to plain: time / CPU / memory |',
-    '|---|---|---|---|---|---|',
+    '| row | peers | sender | figure | median | ratio to plain | goal |',
+    '|---|---|---|---|---|---|---|',
   ];
-  for (const peers of peerCounts) {
-    const of = (sender: SenderKind) => results.filter((r) => r.peers === peers && r.sender === sender);
-    const plain = of('plain');
-    for (const sender of senders) {
-      const rs = of(sender);
-      const t = median(rs.map((r) => r.seconds));
-      const c = median(rs.map((r) => r.cpuSeconds));
-      const m = median(rs.map((r) => r.memoryBytes));
-      const ratio = (x: number, y: number) => (y > 0 ? `${(x / y).toFixed(2)}×` : 'n/a');
-      const ratios =
-        sender === 'plain' || plain.length === 0
-          ? ''
-          : `${ratio(t, median(plain.map((r) => r.seconds)))} / ${ratio(c, median(plain.map((r) => r.cpuSeconds)))} / ${ratio(m, median(plain.map((r) => r.memoryBytes)))}`;
-      lines.push(
-        `| ${peers} | ${sender} | ${(t * 1000).toFixed(1)} | ${(c * 1000).toFixed(0)} | ${(m / 1048576).toFixed(1)} | ${ratios} |`,
-      );
+  for (const { row, peers } of plan) {
+    const of = (sender: SenderKind) => results.filter((r) => r.row === row && r.peers === peers && r.sender === sender);
+    const figures: [string, (r: Run) => number, string, string][] =
+      row === 'B1'
+        ? [
+            ['time until the last peer has it, ms', (r) => r.seconds * 1000, '≤ 1.0×', '1'],
+            ['sender CPU, ms', (r) => r.cpuSeconds * 1000, '≤ 0.5×', '0'],
+            ['machine memory growth, MB', (r) => r.memoryBytes / 1048576, '≤ 0.1×', '1'],
+          ]
+        : row === 'B2'
+          ? [['vote p99 latency, ms', (r) => r.voteP99Ms, '≤ 0.1×', '2']]
+          : [
+              ['bytes read per slow peer until the last block, MB', (r) => r.bytesPerPeer / 1048576, '≤ 0.2×', '2'],
+              ['messages not whole (all peers, all runs)', (r) => r.torn, '0', '0'],
+            ];
+    for (const [label, value, goal, digits] of figures) {
+      const plain = median(of('plain').map(value));
+      for (const sender of senders) {
+        const rs = of(sender);
+        if (rs.length === 0) continue;
+        const m = label.startsWith('messages not whole') ? rs.reduce((a, r) => a + value(r), 0) : median(rs.map(value));
+        const vs = sender === 'plain' || label.startsWith('messages') ? '' : ratio(m, plain);
+        lines.push(
+          `| ${row} | ${peers} | ${sender} | ${label} | ${m.toFixed(Number(digits))} | ${vs} | ${sender === 'plain' ? '' : goal} |`,
+        );
+      }
     }
   }
   const out = path.join(ROOT, 'bench', 'results');
