@@ -10,6 +10,7 @@ import { Server } from './server';
 import { AuthFile, AuthFileError } from './auth-file';
 import { TlsSetupError } from './tls';
 import type { Config } from './config';
+import { HttpListenError, HttpUnsupportedError } from './errors';
 
 export async function main(argv: string[]): Promise<void> {
   const parsed = parseArgs(argv);
@@ -51,6 +52,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     server = new Server(config, engine, undefined, authFile);
   } catch (err) {
+    if (err instanceof HttpUnsupportedError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
     if (!(err instanceof TlsSetupError)) throw err;
     // memcached's ssl_init refuses bad certificates, keys, CA files and ciphers this way.
     process.stderr.write(`${err.message}\n`);
@@ -62,7 +67,8 @@ export async function main(argv: string[]): Promise<void> {
   try {
     listeners = await server.start();
   } catch (err) {
-    process.stderr.write(`${listenFailure(config, err as NodeJS.ErrnoException)}\n`);
+    const message = err instanceof HttpListenError ? err.message : listenFailure(config, err as NodeJS.ErrnoException);
+    process.stderr.write(`${message}\n`);
     process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
   }
   if (config.pidFile !== null) writePidFile(config.pidFile);
@@ -70,7 +76,10 @@ export async function main(argv: string[]): Promise<void> {
 
   // The backend in use is the first thing an operator wants to know; memcached prints nothing else.
   process.stderr.write(`recordcache: records backend ${engine.name}\n`);
-  if (config.verbose > 0) process.stderr.write(`recordcache: listening on ${listeners.map((l) => l.address).join(', ')}\n`);
+  if (config.verbose > 0) {
+    const addresses = [...listeners.map((l) => l.address), ...(server.http?.addresses ?? [])];
+    process.stderr.write(`recordcache: listening on ${addresses.join(', ')}\n`);
+  }
   if (process.send !== undefined && process.env[DAEMON_CHILD] !== undefined) {
     // The starting process returns now; its end of stderr goes with it.
     process.stderr.on('error', () => {});

@@ -8,6 +8,7 @@ import type { ListenerInfo, RecordsEngine } from './records/types';
 import type { PrefixStats } from './stats-prefix';
 import type { AuthFile } from './auth-file';
 import type { TlsTerminator } from './tls';
+import type { HttpCounters } from './http/counters';
 
 /** Connection-level counters reported by `stats`, named after memcached's. */
 export class ServerCounters {
@@ -56,4 +57,6 @@ export interface ServerContext {
   authFile: AuthFile | null;
   /** -Z: the TLS listeners' certificates and counters; null without -Z. */
   readonly tls: TlsTerminator | null;
+  /** -o http_port: the HTTP listener's counters; null without it. */
+  http: HttpCounters | null;
 }

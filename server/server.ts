@@ -27,6 +27,7 @@ import { executeAuth } from './commands/auth';
 import type { AuthFile } from './auth-file';
 import { keepStoredValue } from './records-policy';
 import { publishItems } from './read-index';
+import { HttpFront } from './http/listener';
 
 /**
  * memcached refuses a connection whose fd is at least maxconns - 1; its own listening
@@ -49,6 +50,11 @@ export function chooseProtocol(choice: Config['protocol'], firstByte: number): W
   return choice === 'ascii' || (choice === 'auto' && firstByte !== REQUEST_MAGIC) ? 'text' : 'binary';
 }
 
+/** -c: the client connections allowed, every protocol's together. */
+function maxClientsOf(config: Config): number {
+  return Math.max(1, config.maxConns - RESERVED_FDS);
+}
+
 export class Server {
   readonly ctx: ServerContext;
   private readonly limits: TextLimits;
@@ -58,6 +64,8 @@ export class Server {
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private udp: UdpFront | null = null;
+  /** -o http_port: the HTTP listener; null without it. */
+  readonly http: HttpFront | null = null;
   /** Called when a client asks for shutdown (with -A). */
   onShutdownRequest: (() => void) | null = null;
 
@@ -99,7 +107,12 @@ export class Server {
       authFile,
       // -Z: certificates are loaded now, so bad ones stop the start (TlsSetupError).
       tls: config.sslEnabled ? new TlsTerminator(tlsSettings(config), clock) : null,
+      http: null,
     };
+    if (config.httpPort !== 0) {
+      this.http = new HttpFront(this.ctx, maxClientsOf(config));
+      this.ctx.http = this.http.counters;
+    }
     if (engine.readIndex !== null) publishItems(this.ctx, engine.readIndex, clock);
     this.ctx.tls?.setIdleTimeout(Math.max(0, config.idleTimeout));
     this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
@@ -133,6 +146,7 @@ export class Server {
       this.udp = new UdpFront(this.ctx, () => this.onShutdownRequest?.());
       await this.udp.start();
     }
+    if (this.http !== null) await this.http.start();
     this.sweepTimer = setInterval(() => this.ctx.store.sweep(), 1000);
     this.sweepTimer.unref();
     return listeners;
@@ -145,8 +159,13 @@ export class Server {
         if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
         this.ctx.counters.acceptingConns = false;
         this.udp?.stop();
-        await this.engine.stopListening();
-        await this.engine.drain();
+        await Promise.all([
+          this.http?.stop(),
+          (async () => {
+            await this.engine.stopListening();
+            await this.engine.drain();
+          })(),
+        ]);
       })();
     }
     return this.stopping;
@@ -155,7 +174,7 @@ export class Server {
   private handlers(): EngineHandlers {
     const ctx = this.ctx;
     const counters = ctx.counters;
-    const maxClients = Math.max(1, this.config.maxConns - RESERVED_FDS);
+    const maxClients = maxClientsOf(this.config);
     return {
       onOpen: (conn: RecordConnection) => {
         if (counters.currConnections >= maxClients) {
