@@ -176,6 +176,18 @@ describe(`HTTP listener: reads (${backend})`, function () {
     assert.equal(await stat(target(), 'http_hits'), httpBefore.hits + 1);
   });
 
+  it('shows its settings in `stats settings`, and `stats reset` zeroes its counters', async () => {
+    const settings = await memcached(target(), 'stats settings\r\n', 'END\r\n');
+    assert.match(settings, new RegExp(`^STAT http_port ${target().httpPort}\r$`, 'm'));
+    assert.match(settings, /^STAT http_writes no\r$/m);
+    assert.match(settings, /^STAT http_content_type application\/octet-stream\r$/m);
+    await fetch(url('/before-reset'));
+    assert.ok((await stat(target(), 'http_requests')) > 0);
+    assert.equal(await memcached(target(), 'stats reset\r\n'), 'RESET\r\n');
+    assert.equal(await stat(target(), 'http_requests'), 0);
+    assert.equal(await stat(target(), 'http_misses'), 0);
+  });
+
   it('keeps a connection alive and answers pipelined requests in order', async () => {
     await set(target(), 'p1', 'first');
     await set(target(), 'p2', 'second');

@@ -128,8 +128,6 @@ export class HttpFront {
       },
       (req, res) => this.onRequest(req, res),
     );
-    // -o idle_timeout: a connection that sends nothing for that long is closed, as memcached closes it.
-    if (idleMs > 0) server.setTimeout(idleMs);
     server.on('connection', (socket: net.Socket) => this.onConnection(socket));
     server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => this.onCheckContinue(req, res));
     server.on('clientError', (error: ParserError, socket: net.Socket) => this.onClientError(error, socket));
