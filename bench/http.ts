@@ -130,7 +130,41 @@ interface RunRecord {
   serverCpuPercent: number;
   /** Fetches the store counted during the measured window, against replies received. */
   storeFetches: number | null;
-  problems: string[];
+  problems: Problem[];
+}
+
+/** What may have bent a run, and by how much (a count, or a percentage). */
+interface Problem {
+  kind:
+    | 'failed replies'
+    | 'generator CPU over 90%'
+    | 'server waited for its CPU'
+    | 'generator waited for its CPU'
+    | 'store counted fewer fetches';
+  value: number;
+}
+
+const PROBLEM_UNITS: Record<Problem['kind'], string> = {
+  'failed replies': '',
+  'generator CPU over 90%': '%',
+  'server waited for its CPU': '% of the window',
+  'generator waited for its CPU': '% of the window',
+  'store counted fewer fetches': '% of replies',
+};
+
+function describe(problem: Problem): string {
+  return `${problem.kind} (${problem.value.toFixed(0)}${PROBLEM_UNITS[problem.kind]})`;
+}
+
+/** The problems of a server's runs: each kind once, with how many runs had it and the worst value. */
+function summarize(runs: RunRecord[]): string {
+  const kinds = [...new Set(runs.flatMap((r) => r.problems.map((p) => p.kind)))];
+  return kinds
+    .map((kind) => {
+      const values = runs.flatMap((r) => r.problems.filter((p) => p.kind === kind).map((p) => p.value));
+      return `${kind}: ${values.length} of ${runs.length} runs, up to ${Math.max(...values).toFixed(0)}${PROBLEM_UNITS[kind]}`;
+    })
+    .join('; ');
 }
 
 function valuesOf(row: HttpRow): Map<string, Buffer> {
@@ -176,6 +210,8 @@ interface GeneratorRun {
   failures: number;
   seconds: number;
   cpuSeconds: number;
+  /** Time the generator was runnable but waited for its CPU. */
+  generatorWaitSeconds: number;
   /** Server CPU seconds and store fetches during the run. */
   serverCpuSeconds: number;
   serverWaitSeconds: number;
@@ -205,7 +241,7 @@ function spawnGenerator(command: string[], startsAt: ((stdout: string) => boolea
     if (startsAt === null) resolve();
     void exited.then(() => resolve());
   });
-  return { out, started, exited };
+  return { out, started, exited, pid: child.pid ?? -1 };
 }
 
 /** Runs a generator against a server and measures the server around its window. */
@@ -216,6 +252,7 @@ async function measureWindow(
 ): Promise<{
   stdout: string;
   cpuSeconds: number;
+  generatorWaitSeconds: number;
   seconds: number;
   serverCpuSeconds: number;
   serverWaitSeconds: number;
@@ -224,6 +261,7 @@ async function measureWindow(
   const generator = spawnGenerator(command, startsAt);
   await generator.started;
   const started = performance.now();
+  const generatorWaitBefore = processWaitSeconds(generator.pid) || 0;
   const serverBefore = cpuSeconds(server.pids());
   const waitBefore = waitSeconds(server.pids());
   const fetchesBefore = await fetchesCounted(server);
@@ -236,6 +274,7 @@ async function measureWindow(
   return {
     stdout: generator.out.stdout,
     cpuSeconds: generator.out.cpuSeconds,
+    generatorWaitSeconds: Math.max(0, generator.out.waitSeconds - generatorWaitBefore),
     seconds,
     serverCpuSeconds,
     serverWaitSeconds,
@@ -269,6 +308,7 @@ async function runAutocannon(server: HttpServer, row: HttpRow, options: Options,
     failures: load.non2xx + load.errors + load.timeouts,
     seconds: load.seconds,
     cpuSeconds: load.cpuSeconds,
+    generatorWaitSeconds: measured.generatorWaitSeconds,
     serverCpuSeconds: measured.serverCpuSeconds,
     serverWaitSeconds: measured.serverWaitSeconds,
     storeFetches: measured.storeFetches,
@@ -309,6 +349,7 @@ async function runWrk(server: HttpServer, row: HttpRow, options: Options, values
       failures: Number(non2xx?.[1] ?? 0) + (socketErrors === null ? 0 : socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0)),
       seconds,
       cpuSeconds: measured.cpuSeconds,
+      generatorWaitSeconds: measured.generatorWaitSeconds,
       serverCpuSeconds: measured.serverCpuSeconds,
       serverWaitSeconds: measured.serverWaitSeconds,
       storeFetches: measured.storeFetches,
@@ -328,14 +369,16 @@ async function measure(
 ): Promise<RunRecord> {
   const result =
     generator === 'autocannon' ? await runAutocannon(server, row, options, values) : await runWrk(server, row, options, values);
-  const problems: string[] = [];
-  if (result.failures > 0) problems.push(`${result.failures} failed or non-2xx`);
+  const problems: Problem[] = [];
+  if (result.failures > 0) problems.push({ kind: 'failed replies', value: result.failures });
   const generatorCpuPercent = (100 * result.cpuSeconds) / result.seconds;
-  if (generatorCpuPercent > 90) problems.push(`${generator} at ${generatorCpuPercent.toFixed(0)}% CPU: it may be the limit`);
+  if (generatorCpuPercent > 90) problems.push({ kind: 'generator CPU over 90%', value: generatorCpuPercent });
   const serverWaitPercent = (100 * result.serverWaitSeconds) / result.seconds;
-  if (serverWaitPercent > 5) problems.push(`the server waited ${serverWaitPercent.toFixed(0)}% of the window for its CPU (other programs)`);
-  if (result.storeFetches !== null && result.storeFetches < result.requests * 0.99) {
-    problems.push(`the store counted ${result.storeFetches} fetches for ${result.requests} replies`);
+  if (serverWaitPercent > 5) problems.push({ kind: 'server waited for its CPU', value: serverWaitPercent });
+  const generatorWaitPercent = (100 * result.generatorWaitSeconds) / result.seconds;
+  if (generatorWaitPercent > 5) problems.push({ kind: 'generator waited for its CPU', value: generatorWaitPercent });
+  if (result.storeFetches !== null && result.storeFetches < result.requests * 0.95) {
+    problems.push({ kind: 'store counted fewer fetches', value: (100 * result.storeFetches) / result.requests });
   }
   return {
     server: server.label,
@@ -375,7 +418,7 @@ async function measureRow(row: HttpRow, options: Options): Promise<RowResult> {
           runs.push(record);
           process.stderr.write(
             `${row.id} ${generator} ${server.label} run ${run + 1}: ${record.figure.toFixed(0)} ${row.figure}, server CPU ${record.serverCpuPercent.toFixed(0)}%, ` +
-              `generator CPU ${record.generatorCpuPercent.toFixed(0)}%${record.problems.length > 0 ? ` (${record.problems.join('; ')})` : ''}\n`,
+              `generator CPU ${record.generatorCpuPercent.toFixed(0)}%${record.problems.length > 0 ? ` (${record.problems.map(describe).join('; ')})` : ''}\n`,
           );
         } finally {
           await server.stop();
@@ -406,7 +449,7 @@ function report(results: RowResult[], options: Options): string {
         const runs = byGenerator.filter((r) => r.server === server);
         const ratios = runs.map((r, i) => r.figure / (anchorRuns[i]?.figure ?? Number.NaN));
         const isAnchor = server === anchorLabel;
-        const problems = [...new Set(runs.flatMap((r) => r.problems))].join('; ');
+        const problems = summarize(runs);
         lines.push(
           `| ${result.row.id} | ${result.row.title} | ${generator} | ${server}${isAnchor ? ' (anchor)' : ''} | ${median(runs.map((r) => r.figure)).toFixed(0)} ${result.row.figure} | ` +
             `${isAnchor ? '1' : `${median(ratios).toFixed(2)}× [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}]`} | ` +

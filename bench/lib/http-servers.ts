@@ -159,7 +159,9 @@ export async function startNginxMemcached(cpus: string): Promise<HttpServer> {
 /** nginx serving each value as a file (sendfile on): the physical limit of an HTTP server here. */
 export async function startNginxStatic(cpus: string, files: Map<string, Buffer>): Promise<HttpServer> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-bench-static-'));
-  for (const [name, bytes] of files) fs.writeFileSync(path.join(root, name), bytes);
+  // nginx's worker runs as an unprivileged user when started as root: it must read these.
+  fs.chmodSync(root, 0o755);
+  for (const [name, bytes] of files) fs.writeFileSync(path.join(root, name), bytes, { mode: 0o644 });
   const nginx = await startNginx(cpus, () =>
     [`    root ${root};`, '    sendfile on;', '    tcp_nopush on;', '    default_type application/octet-stream;'].join('\n'),
   );
