@@ -1,11 +1,14 @@
 /*
  * The pure parts of the HTTP listener: the key a request target names, and the byte range
- * a Range header asks of a value.
+ * a Range header asks of a value; and its refusal to start where it has not been run.
  */
 
 import assert from 'node:assert/strict';
 import { keyOfTarget } from '../server/http/key';
 import { RangeKind, byteRange } from '../server/http/range';
+import { HttpFront } from '../server/http/listener';
+import { HttpUnsupportedError } from '../server/errors';
+import type { ServerContext } from '../server/context';
 
 describe('HTTP request target to key', () => {
   it('takes the path after the slash, percent-decoded into bytes, without the query', () => {
@@ -56,5 +59,15 @@ describe('HTTP Range header', () => {
     for (const header of [undefined, 'bytes=0-1,3-4', 'items=0-1', 'bytes=4-2', 'bytes=-', 'bytes=a-b', 'bytes', 'bytes=', 'bytes=1-2-3']) {
       assert.equal(byteRange(header, 10).kind, RangeKind.Whole, String(header));
     }
+  });
+});
+
+describe('HTTP listener on the kmod backend', () => {
+  it('is refused with a coded error, not started', () => {
+    const ctx = { engine: { name: 'kmod' } } as unknown as ServerContext;
+    assert.throws(
+      () => new HttpFront(ctx, 100),
+      (error: unknown) => error instanceof HttpUnsupportedError && error.code === 'RC_HTTP_UNSUPPORTED' && /kmod/.test(error.message),
+    );
   });
 });
