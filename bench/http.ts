@@ -11,9 +11,10 @@
  * (C, one thread), which shows whether autocannon (JavaScript, one core) is the limit. A run
  * says what may have bent it: failed replies, a generator near 100% CPU, a server that
  * waited for its CPU (other programs), a store that counted fewer fetches than replies.
- * H3 (one hot 1 MB value to 500 slow clients, machine memory) is not measured here.
+ * H3 (lib/http-h3.ts): one hot value of about 1 MB asked for by 500 clients that do not
+ * read, against nginx + memcached; the figure is the machine's used memory.
  *
- *   npm run bench:http -- --quick [--rows H1,H2,H4] [--backends native,js] [--runs N]
+ *   npm run bench:http -- --quick [--rows H1,H2,H3,H4] [--backends native,js] [--runs N]
  *     [--duration S] [--warmup S] [--server-cpu N] [--loadgen-cpu N] [--out DIR]
  */
 
@@ -32,6 +33,7 @@ import {
   storeValues,
 } from './lib/http-servers';
 import { processCpuSeconds, processWaitSeconds } from './lib/procfs';
+import { type FanoutRecord, H3_KEY, H3_VALUE_LENGTH, fanoutReport, measureFanout } from './lib/http-h3';
 import { killAllTracked, launchPrefix, serverStats, statNumber, track } from './lib/servers';
 
 interface HttpRow {
@@ -92,7 +94,7 @@ interface Options {
 
 function parseOptions(argv: string[]): Options {
   const options: Options = {
-    rows: ROWS.map((row) => row.id),
+    rows: ['H1', 'H2', 'H3', 'H4'],
     backends: ['native'],
     runs: 3,
     duration: 10,
@@ -462,19 +464,46 @@ function report(results: RowResult[], options: Options): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** H3, alternating nginx + memcached and recordcache as the other rows do. */
+async function measureH3(options: Options): Promise<FanoutRecord[]> {
+  const values = new Map([[H3_KEY, Buffer.alloc(H3_VALUE_LENGTH, 'h')]]);
+  const records: FanoutRecord[] = [];
+  for (let run = 0; run < options.runs; run++) {
+    for (const kind of ['nginx+memcached', ...options.backends.map((backend) => `recordcache/${backend}`)]) {
+      const server = await startFor(kind, options, values);
+      try {
+        const record = await measureFanout(server, run, options.loadgenCpu, options.quick ? 1 : 3);
+        records.push(record);
+        process.stderr.write(
+          `H3 ${server.label} run ${run + 1}: used memory +${(record.usedMemoryGrowth / 1e6).toFixed(1)} MB, ` +
+            `TCP +${(record.tcpMemoryGrowth / 1e6).toFixed(1)} MB, server RSS +${(record.serverRssGrowth / 1e6).toFixed(1)} MB, ${record.whole} whole, ${record.failed} failed\n`,
+        );
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  return records;
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const missing = missingHttpPrograms();
   if (missing.length > 0) throw new Error(`missing ${missing.join(', ')}: run bench/setup.sh as root`);
   const results: RowResult[] = [];
+  let fanout: FanoutRecord[] = [];
   for (const id of options.rows) {
+    if (id === 'H3') {
+      fanout = await measureH3(options);
+      continue;
+    }
     const row = ROWS.find((candidate) => candidate.id === id);
-    if (row === undefined) throw new Error(`no row ${id} (rows: ${ROWS.map((r) => r.id).join(', ')})`);
+    if (row === undefined) throw new Error(`no row ${id} (rows: H1, H2, H3, H4)`);
     results.push(await measureRow(row, options));
   }
   fs.mkdirSync(options.out, { recursive: true });
-  fs.writeFileSync(path.join(options.out, 'results.json'), `${JSON.stringify({ options, results }, null, 2)}\n`);
-  const text = report(results, options);
+  fs.writeFileSync(path.join(options.out, 'results.json'), `${JSON.stringify({ options, results, fanout }, null, 2)}\n`);
+  const text = (results.length > 0 ? report(results, options) : '') + (fanout.length > 0 ? `${fanoutReport(fanout).join('\n')}\n` : '');
   fs.writeFileSync(path.join(options.out, 'report.md'), text);
   process.stdout.write(text);
 }

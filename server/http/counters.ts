@@ -16,7 +16,7 @@ export class HttpCounters {
   partial = 0;
   puts = 0;
   deletes = 0;
-  /** 400, 405, 408, 413, 414, 431: requests refused before they reached the store. */
+  /** 400, 405, 408, 414, 431: requests refused before they reached the store (a 413 is counted by the store, as store_too_large). */
   refused = 0;
   currConnections = 0;
   totalConnections = 0;
