@@ -91,7 +91,8 @@ export class HttpFront {
         server.listen({ port: config.httpPort, host: host ?? undefined, backlog: config.backlog }, resolve);
       });
       const address = server.address() as net.AddressInfo;
-      this.addresses.push(`http:${address.address}:${address.port}`);
+      const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      this.addresses.push(`http:${shown}:${address.port}`);
     }
     return this.addresses;
   }
