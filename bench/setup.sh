@@ -2,9 +2,11 @@
 # Installs what the benchmarks need: memcached (the reference server), memcaslap
 # (libmemcached-tools, the outside cross-check), a C compiler for the load
 # generator, OpenSSL's headers and the openssl command (the TLS workloads: the generator
-# links libssl, the runner makes a certificate), and taskset/prlimit (util-linux). Idempotent and quick when all are
-# present. Debian's memcached service is kept from starting on install: the
-# benchmarks start their own memcached processes.
+# links libssl, the runner makes a certificate), taskset/prlimit (util-linux), and for
+# the HTTP rows nginx (its memcached module is built in: the anchor) and wrk (a second
+# HTTP load generator, to check autocannon is not the limit). Idempotent and quick when
+# all are present. Debian's memcached and nginx services are kept from starting on
+# install: the benchmarks start their own processes.
 set -euo pipefail
 
 missing=()
@@ -15,6 +17,8 @@ command -v "${CC:-cc}" >/dev/null 2>&1 || missing+=(gcc)
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 { command -v taskset >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1; } || missing+=(util-linux)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -24,7 +28,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 
-# A policy-rc.d answering 101 stops dpkg from starting the memcached service.
+# A policy-rc.d answering 101 stops dpkg from starting the memcached and nginx services.
 policy=/usr/sbin/policy-rc.d
 added_policy=0
 if [ ! -e "$policy" ]; then

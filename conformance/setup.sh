@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the reference programs the conformance suite runs against:
 # memcached (the reference server), memccapable and the other libmemcached
-# tools, the Python clients pymemcache and pylibmc, twemproxy (nutcracker), and
+# tools, curl (a client of the HTTP listener), the Python clients pymemcache
+# and pylibmc, twemproxy (nutcracker), and
 # Cyrus SASL's saslpasswd2 with the PLAIN and sasldb plugins (the SASL cases of
 # binary.test.ts; they fail without them unless RECORDCACHE_ALLOW_MISSING=sasl).
 # Idempotent and quick when both are already present. The suite starts its own
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 need_install=0
-for program in memcached memccapable memccp nutcracker saslpasswd2; do
+for program in memcached memccapable memccp nutcracker saslpasswd2 curl; do
   if ! command -v "$program" >/dev/null 2>&1; then
     need_install=1
   fi
@@ -23,7 +24,7 @@ done
 [ "$need_install" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "conformance/setup.sh: memcached, its tools, the Python clients, nutcracker or Cyrus SASL (saslpasswd2 and its plugins) are missing; run as root to install them" >&2
+  echo "conformance/setup.sh: memcached, its tools, curl, the Python clients, nutcracker or Cyrus SASL (saslpasswd2 and its plugins) are missing; run as root to install them" >&2
   exit 1
 fi
 
@@ -40,7 +41,7 @@ fi
 remove_policy() { if [ "$added_policy" -eq 1 ]; then rm -f "$policy"; fi; }
 trap remove_policy EXIT
 
-packages=(memcached libmemcached-tools python3-pymemcache python3-pylibmc nutcracker sasl2-bin libsasl2-modules libsasl2-modules-db)
+packages=(curl memcached libmemcached-tools python3-pymemcache python3-pylibmc nutcracker sasl2-bin libsasl2-modules libsasl2-modules-db)
 # apt's and dpkg's output goes to a log, not the test output: one line here, the log's
 # last lines if it fails.
 log=$(cd "$(dirname "$0")" && pwd)/setup.log

@@ -11,6 +11,7 @@ import { Server } from './server';
 import { AuthFile, AuthFileError } from './auth-file';
 import { TlsSetupError } from './tls';
 import type { Config } from './config';
+import { HttpListenError, HttpUnsupportedError } from './errors';
 
 export async function main(argv: string[]): Promise<void> {
   const parsed = parseArgs(argv);
@@ -52,6 +53,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     server = new Server(config, engine, undefined, authFile);
   } catch (err) {
+    if (err instanceof HttpUnsupportedError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
     if (!(err instanceof TlsSetupError)) throw err;
     // memcached's ssl_init refuses bad certificates, keys, CA files and ciphers this way.
     process.stderr.write(`${err.message}\n`);
@@ -62,7 +67,8 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await server.start();
   } catch (err) {
-    process.stderr.write(`${listenFailure(config, err as NodeJS.ErrnoException)}\n`);
+    const message = err instanceof HttpListenError ? err.message : listenFailure(config, err as NodeJS.ErrnoException);
+    process.stderr.write(`${message}\n`);
     process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
   }
   if (config.pidFile !== null) writePidFile(config.pidFile);

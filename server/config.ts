@@ -100,6 +100,14 @@ export interface Config {
    */
   recordsMinSize: number;
   recordsMinHits: number;
+  /** -o http_port: the HTTP/1.1 listener's port on the -l addresses (server/http/); 0 is off. */
+  httpPort: number;
+  /** -o http_writes: PUT and DELETE are answered (else 405). */
+  httpWrites: boolean;
+  /** -o http_content_type: the Content-Type of every value. */
+  httpContentType: string;
+  /** -o http_gzip_flag: items whose flags have any of these bits are sent with Content-Encoding: gzip; 0 never. */
+  httpGzipFlag: number;
 }
 
 export const MEGABYTE = 1024 * 1024;
@@ -160,6 +168,10 @@ export function defaultConfig(): Config {
     records: 'auto',
     recordsMinSize: DEFAULT_RECORDS_MIN_SIZE,
     recordsMinHits: DEFAULT_RECORDS_MIN_HITS,
+    httpPort: 0,
+    httpWrites: false,
+    httpContentType: 'application/octet-stream',
+    httpGzipFlag: 0,
   };
 }
 

@@ -9,6 +9,7 @@ import type { PrefixStats } from './stats-prefix';
 import type { AuthFile } from './auth-file';
 import type { TlsTerminator } from './tls';
 import type { EventLog } from './event-log';
+import type { HttpCounters } from './http/counters';
 
 /** Connection-level counters reported by `stats`, named after memcached's. */
 export class ServerCounters {
@@ -64,4 +65,6 @@ export interface ServerContext {
   readonly tls: TlsTerminator | null;
   /** `watch` connections and -vvv lookups. */
   readonly log: EventLog;
+  /** -o http_port: the HTTP listener's counters; null without it. */
+  http: HttpCounters | null;
 }

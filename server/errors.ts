@@ -27,3 +27,17 @@ export class EngineUnavailableError extends RecordcacheError {
     super('RC_ENGINE_UNAVAILABLE', message);
   }
 }
+
+/** -o http_port with a records backend the HTTP listener has not been made to serve. */
+export class HttpUnsupportedError extends RecordcacheError {
+  constructor(message: string) {
+    super('RC_HTTP_UNSUPPORTED', message);
+  }
+}
+
+/** The HTTP listener could not bind its port on one of the -l addresses. */
+export class HttpListenError extends RecordcacheError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('RC_HTTP_LISTEN', message, options);
+  }
+}

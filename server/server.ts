@@ -29,6 +29,7 @@ import { executeAuth } from './commands/auth';
 import type { AuthFile } from './auth-file';
 import { keepStoredValue } from './records-policy';
 import { publishItems } from './read-index';
+import { HttpFront } from './http/listener';
 
 /**
  * memcached refuses a connection whose fd is at least maxconns - 1; its own listening
@@ -56,6 +57,11 @@ function watcherBufferBytes(config: Config): number {
   return Number.parseInt(config.suboptions.get('watcher_logbuf_size') ?? '256', 10) * 1024;
 }
 
+/** -c: the client connections allowed, every protocol's together. */
+function maxClientsOf(config: Config): number {
+  return Math.max(1, config.maxConns - RESERVED_FDS);
+}
+
 export class Server {
   readonly ctx: ServerContext;
   private readonly limits: TextLimits;
@@ -67,6 +73,8 @@ export class Server {
   private udp: UdpFront | null = null;
   /** -vv: commands, replies and connections on stderr. */
   private readonly verbose = new VerbosePrinter();
+  /** -o http_port: the HTTP listener; null without it. */
+  readonly http: HttpFront | null = null;
   /** Called when a client asks for shutdown (with -A). */
   onShutdownRequest: (() => void) | null = null;
 
@@ -114,9 +122,14 @@ export class Server {
       // -Z: certificates are loaded now, so bad ones stop the start (TlsSetupError).
       tls: config.sslEnabled ? new TlsTerminator(tlsSettings(config), clock) : null,
       log: new EventLog(engine, store, watcherBufferBytes(config)),
+      http: null,
     };
     this.ctx.log.setVerbosity(config.verbose);
     if (config.verbose > 1) this.verbose.slabClasses(store.slabs);
+    if (config.httpPort !== 0) {
+      this.http = new HttpFront(this.ctx, maxClientsOf(config));
+      this.ctx.http = this.http.counters;
+    }
     if (engine.readIndex !== null) publishItems(this.ctx, engine.readIndex, clock);
     this.ctx.tls?.setIdleTimeout(Math.max(0, config.idleTimeout));
     this.limits = { itemSizeMax: config.itemSizeMax, casEnabled: !config.disableCas };
@@ -153,6 +166,7 @@ export class Server {
       this.udp = new UdpFront(this.ctx, () => this.onShutdownRequest?.());
       await this.udp.start();
     }
+    if (this.http !== null) await this.http.start();
     this.sweepTimer = setInterval(() => this.ctx.store.sweep(), 1000);
     this.sweepTimer.unref();
     return listeners;
@@ -165,8 +179,13 @@ export class Server {
         if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
         this.ctx.counters.acceptingConns = false;
         this.udp?.stop();
-        await this.engine.stopListening();
-        await this.engine.drain();
+        await Promise.all([
+          this.http?.stop(),
+          (async () => {
+            await this.engine.stopListening();
+            await this.engine.drain();
+          })(),
+        ]);
       })();
     }
     return this.stopping;
@@ -175,7 +194,7 @@ export class Server {
   private handlers(): EngineHandlers {
     const ctx = this.ctx;
     const counters = ctx.counters;
-    const maxClients = Math.max(1, this.config.maxConns - RESERVED_FDS);
+    const maxClients = maxClientsOf(this.config);
     return {
       onOpen: (conn: RecordConnection) => {
         if (counters.currConnections >= maxClients) {

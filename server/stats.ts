@@ -67,6 +67,7 @@ export function statsReply(ctx: ServerContext, args: string[]): Buffer[] {
 export function resetStats(ctx: ServerContext): void {
   ctx.store.resetCounters();
   ctx.counters.reset();
+  ctx.http?.reset();
   ctx.prefixStats.clear();
 }
 
@@ -203,6 +204,8 @@ export function generalStatPairs(ctx: ServerContext): StatPairs {
     ['lru_bumps_dropped', 0],
     // recordcache's own: the records engine's counters (created, live, bytes, sends).
     ...(ctx.engine.recordCounters?.() ?? []),
+    // recordcache's own: the HTTP listener's (-o http_port).
+    ...(ctx.http?.statPairs() ?? []),
   ];
 }
 
@@ -284,6 +287,14 @@ export function settingsStatPairs(ctx: ServerContext): StatPairs {
     ['records_backend', ctx.engine.name],
     ['records_min_size', cfg.recordsMinSize],
     ['records_min_hits', cfg.recordsMinHits],
+    ...(cfg.httpPort === 0
+      ? []
+      : ([
+          ['http_port', cfg.httpPort],
+          ['http_writes', yes(cfg.httpWrites)],
+          ['http_content_type', cfg.httpContentType],
+          ['http_gzip_flag', cfg.httpGzipFlag],
+        ] as StatPairs)),
   ];
 }
 

@@ -480,6 +480,27 @@ describe('parseArgs', () => {
       );
     });
 
+    it('reads the HTTP listener suboptions, and refuses them without http_port or beside -s', () => {
+      const config = run('-o', 'http_port=8080,http_writes,http_content_type=text/html; charset=utf-8,http_gzip_flag=2');
+      assert.equal(config.httpPort, 8080);
+      assert.equal(config.httpWrites, true);
+      assert.equal(config.httpContentType, 'text/html; charset=utf-8');
+      assert.equal(config.httpGzipFlag, 2);
+      assert.equal(run().httpPort, 0, 'off by default');
+      assert.equal(run().httpContentType, 'application/octet-stream');
+      fails(['-o', 'http_port'], 'Missing http_port argument');
+      fails(['-o', 'http_port=80x'], 'Invalid value for http_port: "80x" (expected a decimal number)');
+      fails(['-o', 'http_port=65536'], 'http_port must be between 0 (off) and 65535');
+      fails(
+        ['-o', 'http_port=8080,http_content_type=html'],
+        'Invalid value for http_content_type: "html" (expected a media type such as text/html)',
+      );
+      fails(['-o', 'http_writes'], '-o http_writes needs -o http_port=<port>');
+      fails(['-o', 'http_gzip_flag=2'], '-o http_gzip_flag needs -o http_port=<port>');
+      fails(['-o', 'http_port=11211'], "-o http_port=11211: the port is memcached's own (-p or -U); give HTTP a port of its own");
+      fails(['-s', '/tmp/x.sock', '-o', 'http_port=8080'], '-o http_port listens on the -l addresses; -s turns TCP off');
+    });
+
     it('accepts every suboption memcached 1.6.18 knows that it does not refuse', () => {
       const values: Record<string, string> = {
         hashpower: '16',
@@ -487,6 +508,9 @@ describe('parseArgs', () => {
         out_limit_hard: '256m',
         records_min_size: '64k',
         records_min_hits: '2',
+        http_port: '8080',
+        http_content_type: 'text/plain',
+        http_gzip_flag: '2',
         slab_automove: '0',
         tail_repair_time: '60',
         hash_algorithm: 'xxh3',
@@ -1051,7 +1075,8 @@ async function memcachedOutcome(argv: string[], index: number): Promise<Outcome>
 }
 
 /** Options and suboptions of recordcache's own, which memcached does not know. */
-const OWN_OPTIONS = /^--rec|^--records|(^|,|=)(records_min_size|records_min_hits|out_limit_soft|out_limit_hard)\b/;
+const OWN_OPTIONS =
+  /^--rec|^--records|(^|,|=)(records_min_size|records_min_hits|out_limit_soft|out_limit_hard|http_port|http_writes|http_content_type|http_gzip_flag)\b/;
 
 /**
  * Where recordcache ends a command line differently from memcached on purpose: what memcached

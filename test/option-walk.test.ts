@@ -212,6 +212,18 @@ async function closesUnreadClient(server: ServerProcess): Promise<void> {
   socket.destroy();
 }
 
+/** fetch, once the HTTP listener (which opens just after the memcached port) accepts. */
+async function fetchWhenListening(url: string, init?: RequestInit): Promise<Response> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetch(url, init);
+    } catch (error) {
+      if (attempt >= 100) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
 const SUBOPTION_WALK: Record<string, () => Promise<void>> = {
   idle_timeout: () =>
     observe(['-o', 'idle_timeout=1'], async (server) => {
@@ -283,6 +295,23 @@ const SUBOPTION_WALK: Record<string, () => Promise<void>> = {
   records_min_size: shows(['-o', 'records_min_size=1k'], 'records_min_size', '1024'),
   records_min_hits: shows(['-o', 'records_min_hits=3'], 'records_min_hits', '3'),
   watcher_logbuf_size: shows(['-o', 'watcher_logbuf_size=512'], 'watcher_logbuf_size', '524288'),
+  // The HTTP listener answers on its port; with http_writes, PUT stores instead of 405.
+  http_port: async () => {
+    const port = await freePort();
+    await observe(['-o', `http_port=${port}`], async () => {
+      assert.equal((await fetchWhenListening(`http://127.0.0.1:${port}/walked`)).status, 404);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/walked`, { method: 'PUT', body: 'x' })).status, 405);
+    });
+  },
+  http_writes: async () => {
+    const port = await freePort();
+    await observe(['-o', `http_port=${port},http_writes`], async () => {
+      assert.equal((await fetchWhenListening(`http://127.0.0.1:${port}/walked`, { method: 'PUT', body: 'x' })).status, 201);
+    });
+  },
+  http_content_type: async () =>
+    shows(['-o', `http_port=${await freePort()},http_content_type=text/html`], 'http_content_type', 'text/html')(),
+  http_gzip_flag: async () => shows(['-o', `http_port=${await freePort()},http_gzip_flag=4`], 'http_gzip_flag', '4')(),
 };
 for (const name of [
   'no_maxconns_fast',

@@ -4,6 +4,7 @@
 
 import { type Config, MEGABYTE } from '../config';
 import { SettingsError } from './errors';
+import { checkHttpSettings } from './http-suboptions';
 import { checkListeners } from './listen';
 import { type ParseState, refuse } from './state';
 
@@ -85,6 +86,7 @@ export function checkSettings(state: ParseState): void {
     throw new SettingsError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)');
   }
   checkTlsSettings(config);
+  checkHttpSettings(state);
   checkListeners(state);
 }
 

@@ -5,6 +5,7 @@
 
 import { MEGABYTE } from '../config';
 import { SLAB_PAGE_SIZE } from './checks';
+import { HTTP_SUBOPTIONS } from './http-suboptions';
 import { UsageError } from './errors';
 import { type ParseState, refuse } from './state';
 import { atof, checkedInteger, safeStrtod, strtolong } from './values';
@@ -414,6 +415,8 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
   ['ext_max_frag', floatSub('ext_max_frag')],
   ['ext_drop_unread', flag],
   ['slab_automove_freeratio', refusedSub('slab_automove_freeratio', NO_PAGE_MOVER, floatSub('slab_automove_freeratio'))],
+  // recordcache's own: the HTTP listener.
+  ...HTTP_SUBOPTIONS,
 ]);
 
 /** A byte count with an optional k, m or g suffix. */
