@@ -106,8 +106,12 @@ describe(`HTTP listener: abuse (${backend})`, function () {
         }),
       );
       assert.equal(replies.filter((reply) => reply?.status === 200 && reply.body.toString() === 'each').length, 2000);
-      assert.equal(await stat(target(), 'http_curr_connections'), 2000);
-      assert.ok((await stat(target(), 'curr_connections')) >= 2000, 'counted with the memcached connections');
+      // Counted as the client sees them open (under a heavy load a connection may reach its
+      // head timeout while the 2,000 are being opened; it is then closed, and not counted).
+      const open = connections.filter((connection) => !connection.isClosed).length;
+      assert.ok(open >= 1980, `${2000 - open} of 2,000 connections were closed`);
+      assert.equal(await stat(target(), 'http_curr_connections'), open);
+      assert.ok((await stat(target(), 'curr_connections')) >= open, 'counted with the memcached connections');
       await stillServing(target());
     } finally {
       for (const connection of connections) connection.destroy();
