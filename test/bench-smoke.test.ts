@@ -16,7 +16,7 @@ import { memcachedTarget, recordcacheTarget, runningBackend, startServer, type R
 import { summarise, writeReport, type BenchResults, type RunRecord } from '../bench/lib/report';
 import { machineInfo, versions } from '../bench/lib/machine';
 import { W1, selectWorkloads } from '../bench/lib/workloads';
-import { MEMTIER_HOWTO, MEMTIER_WORKLOADS, compareMemtier, memtierAvailable } from '../bench/lib/memtier';
+import { MEMTIER_HOWTO, MEMTIER_WORKLOADS, compareMemtier, cpuPercentBetween, memtierAvailable } from '../bench/lib/memtier';
 import { benchCertificate } from '../bench/lib/tls';
 
 describe('bench smoke', function () {
@@ -148,6 +148,14 @@ describe('bench smoke', function () {
       MEMTIER_WORKLOADS.map((w) => w.id),
     );
     assert.match(MEMTIER_HOWTO, /memtier_benchmark/);
+    // The server's CPU over memtier's timed run, interpolated between samples: 0.75 CPU-s in 1 s.
+    const trace = [
+      { t: 0, cpu: 0 },
+      { t: 1000, cpu: 0.5 },
+      { t: 2000, cpu: 1.5 },
+    ];
+    assert.equal(cpuPercentBetween(trace, 500, 1500), 75);
+    assert.ok(Number.isNaN(cpuPercentBetween(trace, 500, 2500)), 'no figure beyond the samples');
     const row = (workload: string, figure: string, ratio: number) => ({
       workload,
       candidate: 'recordcache/native',

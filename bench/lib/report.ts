@@ -407,7 +407,8 @@ function renderMemtier(m: MemtierSummary, lines: string[]): void {
     `The MT rows above are driven by ${m.version ?? 'memtier_benchmark'} (\`--protocol=memcache_text\`) instead of loadgen, ` +
       `against the same servers, started, pinned and alternated the same way. memtier runs ${m.threads} thread × ${m.conns / m.threads} clients ` +
       `(its default is 4 × 50: the same ${m.conns} connections, but on one CPU a second thread only takes turns with the first), ` +
-      'pinned to the generator CPU, keys preloaded with memtier itself; it has no warm-up, so its whole timed run is the window, and its figures are its own (ops/s and latency from `--json-out-file`).',
+      'pinned to the generator CPU, keys preloaded with memtier itself; it has no warm-up, so its whole timed run is the window ' +
+      "(the server's CPU is taken over memtier's own start and finish times), and its figures are its own (ops/s and latency from `--json-out-file`).",
     '',
     "**memtier saturates its own CPU before memcached's on two cores**: where memtier's CPU is near 100% and the server's is not, " +
       'memtier, not the server, sets the figure, both servers get about the same, and the ratio drifts toward 1.00. ' +
