@@ -46,6 +46,7 @@ import {
   MEMTIER_COMPARABLE_WORKLOADS,
   MEMTIER_CONNS,
   MEMTIER_HOWTO,
+  MEMTIER_MISSING,
   MEMTIER_THREADS,
   compareMemtier,
   memtierAvailable,
@@ -338,9 +339,9 @@ async function main(): Promise<void> {
   if (workloads.some((w) => w.tool === 'memtier')) {
     if (options.memtier === 'no') memtierSkipped = 'skipped (--no-memtier)';
     else if (!memtierAvailable()) {
-      if (options.memtier === 'only') throw new Error(`--memtier: ${MEMTIER_HOWTO.replace(', so its rows are skipped', '')}`);
-      memtierSkipped = MEMTIER_HOWTO;
-      settings.log(MEMTIER_HOWTO);
+      if (options.memtier === 'only') throw new Error(`--memtier needs memtier_benchmark on the PATH: ${MEMTIER_HOWTO}`);
+      memtierSkipped = MEMTIER_MISSING;
+      settings.log(MEMTIER_MISSING);
     }
     if (memtierSkipped) workloads = workloads.filter((w) => w.tool !== 'memtier');
   }

@@ -17,10 +17,12 @@ import type { FigureSpec, Workload } from './workloads';
 
 export const MEMTIER = 'memtier_benchmark';
 
-/** The one line printed (and put in the report) where memtier is not installed. */
+/** How to get memtier where it is missing. */
 export const MEMTIER_HOWTO =
-  'memtier_benchmark is not on the PATH, so its rows are skipped; to add them, build it from ' +
-  'https://github.com/RedisLabs/memtier_benchmark (autoreconf -ivf && ./configure && make, see bench/README.md) and put the binary on the PATH.';
+  'build it from https://github.com/RedisLabs/memtier_benchmark (autoreconf -ivf && ./configure && make, see bench/README.md) ' +
+  'and put the binary on the PATH';
+/** The one line printed (and put in the report) where memtier is not installed. */
+export const MEMTIER_MISSING = `memtier_benchmark is not on the PATH, so its rows are skipped; to add them, ${MEMTIER_HOWTO}.`;
 
 /**
  * memtier's defaults are 4 threads × 50 clients. Here memtier gets one CPU (the generator's),
