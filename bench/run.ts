@@ -42,6 +42,17 @@ import {
 import { median } from './lib/stats';
 import { W1, selectWorkloads, type Workload } from './lib/workloads';
 import { benchCertificate } from './lib/tls';
+import {
+  MEMTIER_COMPARABLE_WORKLOADS,
+  MEMTIER_CONNS,
+  MEMTIER_HOWTO,
+  MEMTIER_MISSING,
+  MEMTIER_THREADS,
+  compareMemtier,
+  memtierAvailable,
+  memtierVersion,
+  type MemtierSummary,
+} from './lib/memtier';
 
 interface Options {
   quick: boolean;
@@ -51,6 +62,8 @@ interface Options {
   durationS: number;
   warmupS: number;
   crosscheck: 'yes' | 'no' | 'only';
+  /** memtier_benchmark rows: where installed (auto), never, or only them and the rows they are compared with. */
+  memtier: 'auto' | 'no' | 'only';
   /** Longest wait before a run for other programs to quieten down, seconds. */
   quietWaitS: number;
   /** Times a run disturbed by other programs is repeated. */
@@ -76,6 +89,9 @@ const USAGE = `usage: npm run bench -- [options]
   --warmup S            unmeasured seconds before each run (default 2, quick 0.5)
   --no-crosscheck       skip the memcaslap cross-check
   --crosscheck-only     run only the memcaslap cross-check
+  --memtier             run only the memtier_benchmark rows (MT1-MT4) and the loadgen rows they are compared
+                        with (W2, W3-16, W4, W6); memtier must be installed
+  --no-memtier          skip the memtier_benchmark rows (by default they run where memtier_benchmark is on the PATH)
   --nice N              niceness of servers and generators (default -20, where allowed: other programs yield to them)
   --quiet-wait S        before each run, wait up to S s for other programs to stop using CPU
                         (default 0 when the niceness was granted, else 30, quick 5)
@@ -97,6 +113,7 @@ function parseOptions(argv: string[]): Options {
     durationS: NaN,
     warmupS: NaN,
     crosscheck: 'yes',
+    memtier: 'auto',
     quietWaitS: NaN,
     retries: NaN,
     nice: -20,
@@ -184,6 +201,12 @@ function parseOptions(argv: string[]): Options {
       case '--threads':
         options.threads = Math.max(1, Math.round(number()));
         break;
+      case '--memtier':
+        options.memtier = 'only';
+        break;
+      case '--no-memtier':
+        options.memtier = 'no';
+        break;
       case '--help':
       case '-h':
         process.stdout.write(USAGE);
@@ -192,6 +215,11 @@ function parseOptions(argv: string[]): Options {
       default:
         throw new Error(`unknown option ${arg}\n${USAGE}`);
     }
+  }
+  // --memtier alone: the memtier rows beside their loadgen counterparts, nothing else.
+  if (options.memtier === 'only' && options.workloads === undefined) {
+    options.workloads = ['MT', ...MEMTIER_COMPARABLE_WORKLOADS].join(',');
+    options.crosscheck = 'no';
   }
   if (Number.isNaN(options.durationS)) options.durationS = options.quick ? 1.5 : 10;
   if (Number.isNaN(options.warmupS)) options.warmupS = options.quick ? 0.5 : 2;
@@ -306,7 +334,19 @@ async function main(): Promise<void> {
   // Which recordcache backends really run here: `stats settings` says which one started.
   const targets: TargetInfo[] = [{ label: 'memcached', kind: 'memcached', requestedBackend: null, runningBackend: null, available: true }];
   const compared: Target[] = [memcachedTarget()];
-  const workloads = options.crosscheck === 'only' ? [] : selectWorkloads(options.workloads);
+  let workloads = options.crosscheck === 'only' ? [] : selectWorkloads(options.workloads);
+  let memtierSkipped: string | null = null;
+  if (workloads.some((w) => w.tool === 'memtier')) {
+    if (options.memtier === 'no') memtierSkipped = 'skipped (--no-memtier)';
+    else if (!memtierAvailable()) {
+      if (options.memtier === 'only') throw new Error(`--memtier needs memtier_benchmark on the PATH: ${MEMTIER_HOWTO}`);
+      memtierSkipped = MEMTIER_MISSING;
+      settings.log(MEMTIER_MISSING);
+    }
+    if (memtierSkipped) workloads = workloads.filter((w) => w.tool !== 'memtier');
+  }
+  const memtierRan = workloads.some((w) => w.tool === 'memtier');
+  if (memtierRan) settings.log(`memtier rows: ${memtierVersion()}, ${MEMTIER_THREADS} thread × ${MEMTIER_CONNS / MEMTIER_THREADS} clients`);
   if (workloads.length) {
     for (const binary of options.otherMemcached) {
       const target = otherMemcachedTarget(binary);
@@ -382,7 +422,7 @@ async function main(): Promise<void> {
             : `${record.status}${record.error ? `: ${record.error.split('\n')[0]}` : ''}`;
         const cpu =
           record.status === 'ok' && typeof record.details.server_cpu_percent === 'number'
-            ? ` | server CPU ${Number(record.details.server_cpu_percent).toFixed(0)}%, loadgen CPU ${Number(record.details.loadgen_cpu_percent).toFixed(0)}%`
+            ? ` | server CPU ${Number(record.details.server_cpu_percent).toFixed(0)}%, ${workload.tool ?? 'loadgen'} CPU ${Number(record.details.loadgen_cpu_percent).toFixed(0)}%`
             : '';
         const failed = record.checks.filter((c) => !c.ok).map((c) => c.name);
         settings.log(
@@ -405,6 +445,17 @@ async function main(): Promise<void> {
     crosscheck = await runCrosscheck(settings, options.quick ? 1 : settings.runs);
   }
 
+  const figureSummary = summarise(results, targets);
+  const memtier: MemtierSummary | null =
+    memtierRan || memtierSkipped
+      ? {
+          version: memtierRan ? memtierVersion() : null,
+          skipped: memtierSkipped,
+          threads: MEMTIER_THREADS,
+          conns: MEMTIER_CONNS,
+          comparisons: compareMemtier(figureSummary),
+        }
+      : null;
   const report: BenchResults = {
     schema: 1,
     generated: new Date().toISOString(),
@@ -426,18 +477,25 @@ async function main(): Promise<void> {
     },
     targets,
     workloads: results,
-    summary: summarise(results, targets),
+    summary: figureSummary,
     crosscheck,
+    memtier,
   };
   const written = writeReport(options.out, report);
   settings.log(`\nwrote ${written.map((f) => path.relative(process.cwd(), f)).join(', ')} in ${formatDuration(report.wallSeconds)}`);
   const markdown = fs.readFileSync(written[1], 'utf8');
   const summary = markdown.slice(markdown.indexOf('## Summary'), markdown.indexOf('## Per run')).trim();
   settings.log(`\n${summary}`);
-  if (crosscheck) {
-    const cross = markdown.slice(markdown.indexOf('## Cross-check'), markdown.indexOf('## Plots')).trim();
-    settings.log(`\n${cross}`);
-  }
+  if (crosscheck) settings.log(`\n${markdownSection(markdown, '## Cross-check')}`);
+  if (memtier?.comparisons.length) settings.log(`\n${markdownSection(markdown, '## memtier_benchmark')}`);
+}
+
+/** A report section: from its heading to the next one. */
+function markdownSection(markdown: string, heading: string): string {
+  const start = markdown.indexOf(heading);
+  if (start < 0) return '';
+  const end = markdown.indexOf('\n## ', start + heading.length);
+  return markdown.slice(start, end < 0 ? undefined : end).trim();
 }
 
 function formatFigureForLog(value: number): string {

@@ -15,7 +15,8 @@ import { countsCheck, preload, runLoad, type BenchSettings, type RunContext } fr
 import { memcachedTarget, recordcacheTarget, runningBackend, startServer, type RunningServer, type Target } from '../bench/lib/servers';
 import { summarise, writeReport, type BenchResults, type RunRecord } from '../bench/lib/report';
 import { machineInfo, versions } from '../bench/lib/machine';
-import { W1 } from '../bench/lib/workloads';
+import { W1, selectWorkloads } from '../bench/lib/workloads';
+import { MEMTIER_MISSING, MEMTIER_WORKLOADS, compareMemtier, cpuPercentBetween, memtierAvailable } from '../bench/lib/memtier';
 import { benchCertificate } from '../bench/lib/tls';
 
 describe('bench smoke', function () {
@@ -122,6 +123,57 @@ describe('bench smoke', function () {
     });
   }
 
+  // The memtier rows: memtier_benchmark drives a server in place of loadgen (where it is installed).
+  it('drives memcached with memtier_benchmark and agrees with its stats', async function () {
+    if (!memtierAvailable()) this.skip();
+    const target = memcachedTarget();
+    const server = await startServer(target, { cpus: null, memoryMb: 64, maxConns: 1024 });
+    servers.push(server);
+    const ctx: RunContext = { settings: settings(), server, target, calibration: {} };
+    const measured = await MEMTIER_WORKLOADS[0].measure(ctx);
+    assert.ok(measured.figures.ops_per_s > 0, `memtier reported ops/s: ${measured.figures.ops_per_s}`);
+    for (const name of ['p50_us', 'p99_us', 'p999_us', 'server_cpu_percent', 'loadgen_cpu_percent'])
+      assert.ok(Number.isFinite(Number(measured.details[name])), `${name} is reported: ${measured.details[name]}`);
+    assert.ok(Number(measured.details.memtier_sets) > 0 && Number(measured.details.memtier_gets) > 0, 'both gets and sets completed');
+    for (const name of ['server stats = generator counts', 'no errors', 'every get hits']) {
+      const check = measured.checks.find((c) => c.name === name);
+      assert.ok(check?.ok, `${name}: ${check?.detail}`);
+    }
+    await server.stop();
+  });
+
+  it('selects the memtier rows as MT and compares their ratios with loadgen rows', () => {
+    assert.deepEqual(
+      selectWorkloads('MT').map((w) => w.id),
+      MEMTIER_WORKLOADS.map((w) => w.id),
+    );
+    assert.match(MEMTIER_MISSING, /memtier_benchmark/);
+    // The server's CPU over memtier's timed run, interpolated between samples: 0.75 CPU-s in 1 s.
+    const trace = [
+      { t: 0, cpu: 0 },
+      { t: 1000, cpu: 0.5 },
+      { t: 2000, cpu: 1.5 },
+    ];
+    assert.equal(cpuPercentBetween(trace, 500, 1500), 75);
+    assert.ok(Number.isNaN(cpuPercentBetween(trace, 500, 2500)), 'no figure beyond the samples');
+    const row = (workload: string, figure: string, ratio: number) => ({
+      workload,
+      candidate: 'recordcache/native',
+      figure: { id: figure },
+      ratio: { median: ratio },
+      serverCpuPercent: { memcached: 50 },
+      loadgenCpuPercent: { memcached: 100 },
+    });
+    const comparisons = compareMemtier([row('MT1', 'ops_per_s', 1.0), row('W4', 'ops_per_s', 1.3), row('MT2', 'ops_per_s', 1.1)]);
+    assert.deepEqual(
+      comparisons.map((c) => [c.memtierWorkload, c.loadgenWorkload, c.disagree]),
+      [
+        ['MT1', 'W4', true],
+        ['MT2', 'W2', null],
+      ],
+    );
+  });
+
   it('finds no meta protocol where `mn` is not answered with `MN`', async () => {
     // A server that answers every line as a text-protocol-only server does.
     const server = net.createServer((socket) => {
@@ -157,6 +209,7 @@ describe('bench smoke', function () {
       workloads,
       summary: summarise(workloads, targets),
       crosscheck: null,
+      memtier: { version: null, skipped: MEMTIER_MISSING, threads: 1, conns: 200, comparisons: [] },
     };
     assert.equal(results.summary.length, 1);
     assert.ok(Number.isFinite(results.summary[0].ratio.median), 'a ratio is computed');
@@ -165,6 +218,7 @@ describe('bench smoke', function () {
       const files = writeReport(dir, results);
       const markdown = fs.readFileSync(files[1], 'utf8');
       assert.match(markdown, /\| W1 small GET \| requests\/s \|/);
+      assert.ok(markdown.includes(`memtier rows: ${MEMTIER_MISSING}`), 'a run without memtier says how to get it');
       for (const svg of files.slice(2)) assert.match(fs.readFileSync(svg, 'utf8'), /^<svg [\s\S]*<\/svg>\n$/);
       assert.equal((JSON.parse(fs.readFileSync(files[0], 'utf8')) as BenchResults).summary.length, 1);
     } finally {

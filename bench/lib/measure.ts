@@ -127,7 +127,8 @@ export interface WindowFigures {
   loadgenWaitPercent: number;
 }
 
-class WindowProbe {
+/** Samples the server, the CPUs and other programs at the two edges of a measurement window. */
+export class WindowProbe {
   private t0 = NaN;
   private t1 = NaN;
   private serverCpu0 = NaN;

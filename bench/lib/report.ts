@@ -11,6 +11,7 @@ import type { Check } from './measure';
 import type { MachineInfo, Versions } from './machine';
 import type { CrosscheckResult } from './crosscheck';
 import { AGREEMENT, SATURATED_PERCENT } from './crosscheck';
+import { MEMTIER_AGREEMENT, type MemtierSummary } from './memtier';
 import { spread, type Spread } from './stats';
 import type { FigureSpec, Workload } from './workloads';
 
@@ -93,6 +94,8 @@ export interface BenchResults {
   workloads: WorkloadResult[];
   summary: FigureSummary[];
   crosscheck: CrosscheckResult | null;
+  /** memtier_benchmark rows against the project's own generator; absent in older results. */
+  memtier?: MemtierSummary | null;
 }
 
 export function workloadResult(workload: Workload, runs: RunRecord[]): WorkloadResult {
@@ -252,7 +255,7 @@ function renderMatrix(results: BenchResults, lines: string[]): void {
     lines.push('## Server and generator CPU (medians)', '');
     lines.push(
       "A throughput figure is the server's only if the server's CPU is saturated and the generator's is not. " +
-        'Server = the server process (all threads); busy = its pinned CPU from /proc/stat, softirqs included; generator = loadgen (getrusage).',
+        'Server = the server process (all threads); busy = its pinned CPU from /proc/stat, softirqs included; generator = loadgen (getrusage), or memtier in the MT rows (/proc, sampled every 100 ms).',
       '',
     );
     const targets = [...new Set(saturating.flatMap((w) => w.runs.map((r) => r.target)))];
@@ -273,7 +276,7 @@ function renderMatrix(results: BenchResults, lines: string[]): void {
   lines.push('## Per run', '');
   lines.push(
     'Server CPU is the server process (all threads) from /proc/<pid>/stat; "CPU busy" is the whole pinned CPU from /proc/stat, interrupts included. ' +
-      "Generator CPU is loadgen's own (getrusage). Waited = time the server's (generator's) threads were runnable but kept off their CPU " +
+      "Generator CPU is loadgen's own (getrusage), or memtier's in the MT rows (/proc, sampled every 100 ms). Waited = time the server's (generator's) threads were runnable but kept off their CPU " +
       '(/proc/<pid>/task/*/schedstat), share of the window. Other = CPU used by unrelated programs, on any CPU, during the window.',
     '',
   );
@@ -381,6 +384,8 @@ export function renderMarkdown(results: BenchResults): string {
     lines.push('');
   }
 
+  if (results.memtier) renderMemtier(results.memtier, lines);
+
   lines.push('## Plots', '', '![throughput ratio per workload](throughput.svg)', '', '![latency percentiles](latency.svg)', '');
   const failed = results.summary.filter((x) => !x.valid);
   if (failed.length) {
@@ -389,6 +394,48 @@ export function renderMarkdown(results: BenchResults): string {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** Where memtier_benchmark and loadgen agree on recordcache/memcached, and where they do not. */
+function renderMemtier(m: MemtierSummary, lines: string[]): void {
+  lines.push('## memtier_benchmark beside loadgen', '');
+  if (m.skipped) {
+    lines.push(`memtier rows: ${m.skipped}`, '');
+    return;
+  }
+  lines.push(
+    `The MT rows above are driven by ${m.version ?? 'memtier_benchmark'} (\`--protocol=memcache_text\`) instead of loadgen, ` +
+      `against the same servers, started, pinned and alternated the same way. memtier runs ${m.threads} thread × ${m.conns / m.threads} clients ` +
+      `(its default is 4 × 50: the same ${m.conns} connections, but on one CPU a second thread only takes turns with the first), ` +
+      'pinned to the generator CPU, keys preloaded with memtier itself; it has no warm-up, so its whole timed run is the window ' +
+      "(the server's CPU is taken over memtier's own start and finish times), and its figures are its own (ops/s and latency from `--json-out-file`).",
+    '',
+    "**memtier saturates its own CPU before memcached's on two cores**: where memtier's CPU is near 100% and the server's is not, " +
+      'memtier, not the server, sets the figure, both servers get about the same, and the ratio drifts toward 1.00. ' +
+      "Such rows fail the 'generator CPU' check by design.",
+    '',
+  );
+  if (m.comparisons.length === 0) {
+    lines.push('No recordcache target to compare.', '');
+    return;
+  }
+  lines.push(
+    `Each MT row is compared with the loadgen row of the closest shape; they disagree where the two ratios differ by more than ${MEMTIER_AGREEMENT * 100}%.`,
+    '',
+  );
+  lines.push(
+    '| memtier row | target | ratio under memtier | memcached / memtier CPU | loadgen row | ratio under loadgen | disagree | why that row |',
+  );
+  lines.push('|---|---|---|---|---|---|---|---|');
+  for (const c of m.comparisons) {
+    const verdict =
+      c.disagree === null ? 'n/a: row not run' : c.disagree ? `**yes** (${formatRatio(c.memtierRatio / c.loadgenRatio)})` : 'no';
+    lines.push(
+      `| ${c.memtierWorkload} ${c.memtierTitle} | ${c.candidate} | ${formatRatio(c.memtierRatio)} | ${formatPercent(c.memcachedCpuPercent)} / ${formatPercent(c.memtierCpuPercent)} | ` +
+        `${c.loadgenWorkload} | ${formatRatio(c.loadgenRatio)} | ${verdict} | ${c.why} |`,
+    );
+  }
+  lines.push('');
 }
 
 /* ---------- SVG ---------- */

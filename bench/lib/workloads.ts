@@ -22,6 +22,7 @@ import {
 } from './measure';
 import { processRssBytes } from './procfs';
 import { niceness, sleep } from './servers';
+import { MEMTIER_WORKLOADS } from './memtier';
 
 export interface FigureSpec {
   id: string;
@@ -44,6 +45,8 @@ export interface Workload {
   needsW1Max?: boolean;
   /** Every server serves TLS only (-Z with a certificate made for the run); the generators speak it. */
   tls?: boolean;
+  /** Driven by an outside generator instead of loadgen (its rows are optional). */
+  tool?: 'memtier';
   measure(ctx: RunContext): Promise<Measured>;
 }
 
@@ -457,11 +460,11 @@ const L1: Workload = {
   },
 };
 
-export const WORKLOADS: Workload[] = [W1, W2, W3_16, W3_50, W4, W5, W6, W6_TLS, W7, W7_TLS, W8, W9, W10, L1];
+export const WORKLOADS: Workload[] = [W1, W2, W3_16, W3_50, W4, W5, W6, W6_TLS, W7, W7_TLS, W8, W9, W10, L1, ...MEMTIER_WORKLOADS];
 
 /**
- * Resolves `W1,W3,L1` (a bare `W3` means both multigets, `TLS` every TLS variant) to
- * workloads, in matrix order. A bare `W6` is W6 alone, not W6-TLS.
+ * Resolves `W1,W3,L1` (a bare `W3` means both multigets, `TLS` every TLS variant, `MT` every
+ * memtier row) to workloads, in matrix order. A bare `W6` is W6 alone, not W6-TLS.
  */
 export function selectWorkloads(list: string | undefined): Workload[] {
   if (!list) return WORKLOADS;
@@ -470,8 +473,12 @@ export function selectWorkloads(list: string | undefined): Workload[] {
     .map((s) => s.trim().toUpperCase())
     .filter(Boolean);
   const matches = (wl: Workload, w: string): boolean =>
-    wl.id === w || (wl.id.startsWith(`${w}-`) && /^\d/.test(wl.id.slice(w.length + 1))) || (w === 'TLS' && wl.tls === true);
+    wl.id === w ||
+    (wl.id.startsWith(`${w}-`) && /^\d/.test(wl.id.slice(w.length + 1))) ||
+    (w === 'TLS' && wl.tls === true) ||
+    (w === 'MT' && wl.tool === 'memtier');
   const unknown = wanted.filter((w) => !WORKLOADS.some((wl) => matches(wl, w)));
-  if (unknown.length) throw new Error(`unknown workload(s) ${unknown.join(', ')}; known: ${WORKLOADS.map((w) => w.id).join(', ')}, TLS`);
+  if (unknown.length)
+    throw new Error(`unknown workload(s) ${unknown.join(', ')}; known: ${WORKLOADS.map((w) => w.id).join(', ')}, TLS, MT`);
   return WORKLOADS.filter((wl) => wanted.some((w) => matches(wl, w)));
 }
