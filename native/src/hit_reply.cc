@@ -250,7 +250,8 @@ uint32_t RenderHits(ReadIndex& index, int32_t now, const FramedRequests& request
           for (size_t i = 1; i < flag_length; i++) {
             if (f[i] <= 0x20 || f[i] == 0x7f) return false;
           }
-        } else if (flag_length != 1 || strchr("stcfkvq", letter) == nullptr) {
+        } else if (flag_length != 1 || letter == 0 || strchr("stcfkvq", letter) == nullptr) {
+          // (strchr finds the terminator: a NUL is no flag, and memcached's line ends there.)
           return false;
         }
         if (letter == 'v') with_value = true;
