@@ -22,3 +22,5 @@ clang -std=gnu11 -c "${sanitize[@]/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,
 clang++ -std=c++20 "${sanitize[@]}" -I../native/src -I../kmod hits/hits_fuzzer.cc \
   ../native/src/hit_reply.cc ../native/src/read_index.cc ../native/src/record.cc build/records_parse.o \
   -o build/hits_fuzzer
+# Jazzer.js (the decoders and commands fuzzers): its prebuilt fuzzer made to load here.
+bash jazzer-compat/patch.sh
