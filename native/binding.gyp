@@ -9,7 +9,7 @@
         "src/addon.cc", "src/engine_binding.cc", "src/record_binding.cc", "src/listen_binding.cc",
         "src/engine.cc", "src/loop.cc", "src/connection.cc", "src/out_queue.cc",
         "src/user_transport.cc", "src/kmod_transport.cc", "src/kmod.cc", "src/record.cc", "src/read_index.cc",
-        "src/serve_hits.cc", "../kmod/records_parse.c"
+        "src/serve_hits.cc", "src/hit_reply.cc", "../kmod/records_parse.c"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "../kmod/include/uapi", "../kmod"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

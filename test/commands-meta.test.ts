@@ -8,6 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { executeMeta, executeMetaError } from '../server/commands/meta';
+import { executeText } from '../server/commands/text';
 import { ReplyQueue } from '../server/connection/reply-queue';
 import { Op, type TextRequest } from '../server/protocol/text';
 import type { ServerContext } from '../server/context';
@@ -177,6 +178,15 @@ describe('meta commands', () => {
     assert.equal(run(`ms k ${big.length}\r\n${big}\r\n`), 'SERVER_ERROR object too large for cache\r\n');
     assert.equal(run('mg k v\r\n'), 'EN\r\n');
     assert.equal(ctx.store.counters.store_too_large, 1);
+  });
+
+  it('ma N after a delayed flush_all answers with the counter it made, which the flush then hides', () => {
+    // memcached 1.6.18 replied so; found by fuzz/commands (the reply was a bare CR LF).
+    const { ctx } = testContext();
+    const run = (line: string) => runText(ctx, line, executeText).text;
+    assert.equal(run('ma c N0 J5 v\r\nflush_all 1\r\n'), 'VA 1\r\n5\r\nOK\r\n');
+    assert.equal(run('ma c N0 J5 v t\r\n'), 'VA 1 t-1\r\n5\r\n');
+    assert.equal(run('mg c v\r\n'), 'EN\r\n');
   });
 
   it('a bad data chunk still counts as a set', () => {

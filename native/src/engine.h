@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "framer.h"
+#include "hit_reply.h"
 #include "read_index.h"
 #include "record.h"
 
@@ -107,13 +108,6 @@ class SmallVector {
   T* data_ = inline_;
   size_t size_ = 0;
   size_t capacity_ = N;
-};
-
-/* Part of a reply: a slice of a record, or (record null) of the reply's own bytes. */
-struct Piece {
-  Record* record;
-  uint64_t offset;
-  uint64_t length;
 };
 
 /*
@@ -322,10 +316,7 @@ class IoThread {
   std::vector<Conn*> doomed_;
   std::vector<uint8_t> scratch_;
   // serve_hits.cc: a reply being built, and the entries it holds.
-  std::vector<uint8_t> hit_bytes_;
-  std::vector<Piece> hit_pieces_;
-  std::vector<IndexEntry*> hit_entries_;
-  std::vector<uint64_t> hit_serials_;
+  HitReply hit_reply_;
   int64_t now_ms_ = 0;
   int64_t next_idle_check_ms_ = 0;
   int rcvlowat_cap_ = 0;

@@ -103,6 +103,13 @@ class Record {
   RecordStats* stats_ = nullptr;
 };
 
+/* Part of a reply: a slice of a record, or (record null) of the reply's own bytes. */
+struct Piece {
+  Record* record;
+  uint64_t offset;
+  uint64_t length;
+};
+
 }  // namespace recordcache
 
 #endif

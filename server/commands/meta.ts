@@ -276,7 +276,7 @@ function metaArith(ctx: ServerContext, req: MetaRequest, replies: ReplyQueue): v
         value = req.initial.toString();
         const stored = store.createCounter(req.key, req.initial, 0);
         if (stored === StoreResult.Stored) {
-          item = store.peek(req.key);
+          item = store.linkedItem(req.key);
           created = true;
         } else {
           status = 'NS';

@@ -122,6 +122,14 @@ export class Store extends LinkedItems {
     return item;
   }
 
+  /**
+   * The item linked under `key`, even one a pending flush_all already hides: what a store
+   * just made, for its reply (memcached answers with the item it created, flushed or not).
+   */
+  linkedItem(key: string): Item | null {
+    return this.table.get(key) ?? null;
+  }
+
   /** A fetch: counts a hit or miss, bumps the item in the LRU. */
   get(key: string): Item | null {
     this.counters.cmd_get++;
