@@ -64,10 +64,9 @@ class MessageReader {
   }
 }
 
-function connectTo(port: number, options: { rcvbuf?: number } = {}): Promise<net.Socket> {
+function connectTo(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
-    if (options.rcvbuf !== undefined) socket.once('lookup', () => undefined);
     socket.once('connect', () => resolve(socket));
     socket.once('error', reject);
   });

@@ -12,6 +12,7 @@ import path from 'node:path';
 import {
   type RunningServer,
   boostPriority,
+  canConnect,
   freePort,
   launchPrefix,
   memcachedTarget,
@@ -42,21 +43,10 @@ export function keyName(prefix: string, i: number): string {
   return `${prefix}${i}`;
 }
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 async function waitAccepting(port: number, what: string): Promise<void> {
   const deadline = Date.now() + 15000;
   while (Date.now() < deadline) {
-    if (await accepts(port)) return;
+    if (await canConnect(port)) return;
     await sleep(20);
   }
   throw new Error(`${what} did not accept connections on port ${port}`);

@@ -1,9 +1,8 @@
 // recordcache with its HTTP listener (-o http_port) for the HTTP cases: started on free
 // loopback ports, with a raw memcached client beside it and a reader of raw HTTP replies.
 import fs from 'node:fs';
-import net from 'node:net';
 import { WireConnection, type ReplyEnd } from './wire';
-import { assertBackend, freePort, startServer, type ServerProcess } from './servers';
+import { assertBackend, canConnect, freePort, startServer, type ServerProcess } from './servers';
 
 export interface HttpTarget {
   server: ServerProcess;
@@ -16,17 +15,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /** recordcache with `-o http_port=<free>,<suboptions>` and `flags`, once both listeners accept. */
 export async function startHttpServer(suboptions = '', flags: string[] = []): Promise<HttpTarget> {
   const httpPort = await freePort();
@@ -34,7 +22,7 @@ export async function startHttpServer(suboptions = '', flags: string[] = []): Pr
   const server = await startServer('recordcache', ['-o', list, ...flags]);
   await assertBackend(server);
   // The memcached port accepts first; the HTTP one opens just after it.
-  while (!(await accepts(httpPort))) {
+  while (!(await canConnect(httpPort))) {
     if (server.hasExited()) throw new Error(`recordcache exited:\n${server.output()}`);
     await sleep(20);
   }

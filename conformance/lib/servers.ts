@@ -99,7 +99,8 @@ function commandFor(kind: TargetKind, port: number, flags: string[], memcachedOn
   return [process.execPath, [RECORDCACHE_CLI, ...common, ...records, ...flags]];
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
     socket.once('connect', () => {
