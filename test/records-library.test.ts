@@ -181,6 +181,23 @@ for (const backend of ['js', 'native'] as const) {
       socket.destroy();
     });
 
+    it('keeps messages that arrive before messages() is called', async () => {
+      const { port } = await records.listen(0);
+      const peerReady = accepted(records, 1);
+      const socket = await connectTo(port);
+      await peerReady;
+      const sent = [message(payload(10, 1)), message(payload(300_000, 2))];
+      socket.write(Buffer.concat(sent));
+      // The bytes reach the engine before anything iterates: nothing may be dropped.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const got = records.messages();
+      for (const expected of sent) {
+        const { value } = await got.next();
+        assert.ok(value.data.equals(expected), `a message of ${expected.length} bytes`);
+      }
+      socket.destroy();
+    });
+
     it('sends one record of 200 KB to a group of 500 peers, each getting it exact', async () => {
       const { port } = await records.listen(0);
       const peersReady = accepted(records, 500);

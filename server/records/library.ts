@@ -316,7 +316,9 @@ export class Records extends EventEmitter {
       this.emit('message', message);
       const reader = this.readers.shift();
       if (reader !== undefined) reader({ value: message, done: false });
-      else if (this.iterating) this.queue.push(message);
+      // Kept for messages() when it is iterated, or will be: a peer may send before the
+      // application has called it (connect() resolves after the first bytes can arrive).
+      else if (this.iterating || this.listenerCount('message') === 0) this.queue.push(message);
     }
     return batch.count;
   }
