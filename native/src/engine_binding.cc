@@ -91,6 +91,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   options.ascii_auth = flag("asciiAuth", false);
   options.threads = static_cast<uint32_t>(std::max(1.0, number("threads", 1)));
   options.priority_within_connection = flag("priorityWithinConnection", false);
+  release_deliveries_ = flag("releaseDeliveries", false);
 
   // Memfd records hold a descriptor each; leave most descriptors to connections.
   rlimit files{};
@@ -127,6 +128,7 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
   }
   Napi::Buffer<uint8_t> shared = Napi::Buffer<uint8_t>::New(env, shared_size);
   Napi::Array own = Napi::Array::New(env);
+  SmallVector<napi_value, 4> released;
   Napi::Int32Array starts = Napi::Int32Array::New(env, d.starts.size());
   Napi::Int32Array lengths = Napi::Int32Array::New(env, d.lengths.size());
   uint64_t shared_at = 0;
@@ -156,6 +158,7 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
       at = 0;
       d.events[i + 4] = static_cast<int32_t>(own_count);
       own.Set(own_count++, buffer);
+      if (release_deliveries_) released.push_back(buffer);
     }
     // Copy runs of adjacent requests at once; swallowed bytes between them are skipped.
     uint32_t j = batch.first;
@@ -209,6 +212,8 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
   d.Clear();
   // An exception thrown by the handler stays pending and surfaces as an uncaught one.
   callback.Call({events, strings, shared, own, starts, lengths, fetched, Napi::Number::New(env, bytes_read)});
+  if (env.IsExceptionPending()) return;
+  for (napi_value buffer : released) Napi::Buffer<uint8_t>(env, buffer).ArrayBuffer().Detach();
 }
 
 void EngineWrap::Close() {

@@ -98,6 +98,13 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Bridge* bridge_ = nullptr;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
   Delivery delivery_;
+  /*
+   * Large request Buffers are detached once the handler returns, which frees their bytes
+   * now instead of at V8's next collection: the server copies what it keeps (items copy
+   * or become records), so nothing reads them later. Off for the records library, whose
+   * messages are the application's to keep.
+   */
+  bool release_deliveries_ = false;
   std::vector<RecordEntry> records_;
   std::vector<int32_t> free_record_ids_;
   uint64_t memfd_budget_ = 1024;

@@ -132,7 +132,12 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     if (options.framing !== undefined && backend === 'kmod') {
       throw new EngineUnavailableError('the kmod records engine frames memcached requests only; use native or js for other framings');
     }
-    this.native = new NativeEngine({ ...options, ...framing, kmod: backend === 'kmod' }, (...delivery) => this.onDelivery(...delivery));
+    // The server copies what it keeps of a request, so the addon may free large request
+    // Buffers as soon as a delivery is handled; the library's messages are the application's.
+    const releaseDeliveries = options.framing === undefined;
+    this.native = new NativeEngine({ ...options, ...framing, kmod: backend === 'kmod', releaseDeliveries }, (...delivery) =>
+      this.onDelivery(...delivery),
+    );
     this.readIndex = new NativeReadIndex(this, this.native);
     this.ioThreads = backend === 'kmod' ? 1 : Math.max(1, options.threads ?? 1);
   }
