@@ -20,7 +20,7 @@ clang -std=gnu11 "${sanitize[@]}" -I../kmod framer/framer_fuzzer.c -o build/fram
 clang -std=gnu11 -c "${sanitize[@]/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,}" ../kmod/records_parse.c \
   -o build/records_parse.o
 clang++ -std=c++20 "${sanitize[@]}" -I../native/src -I../kmod hits/hits_fuzzer.cc \
-  ../native/src/hit_reply.cc ../native/src/read_index.cc ../native/src/record.cc build/records_parse.o \
+  ../native/src/hit_reply.cc ../native/src/read_index.cc ../native/src/message_body.cc ../native/src/record.cc build/records_parse.o \
   -o build/hits_fuzzer
 # Jazzer.js (the decoders and commands fuzzers): its prebuilt fuzzer made to load here.
 bash jazzer-compat/patch.sh

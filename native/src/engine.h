@@ -265,6 +265,7 @@ class IoThread {
   void CloseConn(Conn* c);
   // serve_hits.cc: GET hits answered from the read index.
   uint32_t ServeHits(Conn* c, uint32_t first, uint32_t count, bool* budget_spent);
+  uint32_t ServeSingleGet(Conn* c, uint32_t first, int32_t now, bool* miss);
   // out_queue.cc: queued replies, written by priority.
   void MarkReady(Conn* c);
   void Enqueue(Conn* c, MessageBody* body);

@@ -10,11 +10,14 @@
 #include <cstring>
 #include <new>
 
+#include "engine.h"
+
 namespace recordcache {
 
 void IndexEntry::Unref() {
   if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (record != nullptr) record->Unref();
+  if (MessageBody* reply = get_reply.load(std::memory_order_acquire)) reply->Unref();
   this->~IndexEntry();
   free(this);
 }

@@ -27,6 +27,8 @@
 
 namespace recordcache {
 
+struct MessageBody;
+
 /* What an entry says about its item beyond its value. */
 enum EntryTraits : uint8_t {
   /* mg may be answered natively: the item is not stale and no recache token was sent. */
@@ -62,6 +64,11 @@ struct IndexEntry {
   /* The store's slot for the item (read-index.ts): reports name it with the serial. */
   int32_t handle = 0;
   uint64_t cas = 0;
+  /*
+   * The whole reply to a text `get <key>` of this entry, made by the first such hit and
+   * shared by every connection that asks after it (a reference held; serve_hits.cc).
+   */
+  std::atomic<MessageBody*> get_reply{nullptr};
   /* The value as a record (a reference held), or null when its bytes follow the header. */
   Record* record = nullptr;
   uint64_t record_serial = 0;
