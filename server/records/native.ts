@@ -26,6 +26,7 @@ import {
 } from './native-connection';
 import { DRAIN_GRACE_MS, IdPool, formatAddress, removeStaleSocket } from './shared';
 import { type MessageFraming, nativeFramingOptions } from './message-framing';
+import { NativeReadIndex } from './native-read-index';
 import { EngineUnavailableError } from '../errors';
 import type {
   EngineHandlers,
@@ -33,8 +34,6 @@ import type {
   ListenerInfo,
   RecordConnection,
   RecordHandle,
-  PublishedItem,
-  ReadIndex,
   RecordsEngine,
   RequestBatch,
   Segment,
@@ -554,59 +553,3 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-const TWO_32 = 2 ** 32;
-
-/** The native engine's read index: changes go out with the engine's outbox, in order with replies. */
-class NativeReadIndex implements ReadIndex {
-  onFetched: ((handle: number, serial: number) => void) | null = null;
-  constructor(
-    private readonly engine: NativeRecordsEngine,
-    private readonly native: NativeEngineHandle,
-  ) {}
-
-  publish(item: PublishedItem): void {
-    const record = item.record as NativeRecord | null;
-    // A record already released (or never sent) cannot be published; its item is not served here.
-    if (record !== null && record.id < 0) return;
-    const cas = item.cas;
-    this.engine.queueIndexOp(wire.ops.publish, record === null ? -1 : record.id, item.key, record === null ? item.data : null, [
-      item.dataLength,
-      item.flags | 0,
-      item.exptime | 0,
-      (cas % TWO_32) | 0,
-      Math.floor(cas / TWO_32) | 0,
-      item.serial | 0,
-      item.hitClass,
-      item.traits | (item.fetchState << 8),
-      item.handle | 0,
-    ]);
-  }
-
-  unpublish(key: string): void {
-    this.engine.queueIndexOp(wire.ops.unpublish, null, key, null, []);
-  }
-
-  clear(): void {
-    this.engine.queueIndexOp(wire.ops.clearIndex, null, null, null, []);
-  }
-
-  flushDue(second: number): void {
-    this.engine.queueIndexOp(wire.ops.flushDue, second | 0, null, null, []);
-  }
-
-  setClock(manual: number, originNs: number, start: number): void {
-    this.native.setClock(manual, originNs, start);
-  }
-
-  setServing(on: boolean): void {
-    this.native.setServing(on);
-  }
-
-  takeServed(): Float64Array {
-    const served = this.native.takeServed();
-    this.engine.servedRequests += served[4];
-    this.engine.servedHits += served[1];
-    return served;
-  }
-}
