@@ -155,7 +155,7 @@ describe('server process', function () {
     assert.equal(await exited, 0, 'SIGTERM exits 0');
   });
 
-  it('native: names its I/O threads, and runs the JavaScript thread 5 nice levels below them', async () => {
+  it('native: names its I/O threads, gives them a short slice, and runs the JavaScript thread 5 nice levels below them', async () => {
     server = await startServer('recordcache', ['--records=native', '-t', '3']);
     const pid = server.child.pid as number;
     const threads = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
@@ -169,6 +169,16 @@ describe('server process', function () {
     const main = threads.find((t) => t.tid === pid);
     assert.ok(main !== undefined);
     for (const t of io) assert.equal(main.nice - t.nice, 5, `${t.name} at nice ${t.nice}, the JavaScript thread at ${main.nice}`);
+    // Under EEVDF (se.slice in /proc/<tid>/sched, Linux 6.12 on) the I/O threads ask for the
+    // shortest slice, so a request preempts the JavaScript thread; older kernels have no slice.
+    const slice = (tid: number) => {
+      const m = /^se\.slice\s*:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/task/${tid}/sched`, 'utf8'));
+      return m === null ? null : Number(m[1]);
+    };
+    const mainSlice = slice(pid);
+    if (mainSlice !== null) {
+      for (const t of io) assert.equal(slice(t.tid), 100_000, `${t.name}'s slice, the JavaScript thread's ${mainSlice} ns`);
+    }
     await assertServing(server);
   });
 
