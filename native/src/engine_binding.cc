@@ -3,7 +3,8 @@
  * and dispose.
  *
  * JS reads no native memory after a call returns: request bytes are copied into JS Buffers
- * when a delivery is handed over, and reply bytes are copied out of JS Buffers when they
+ * when a delivery is handed over (the server's large batches are lent for the call and
+ * detached when it returns), and reply bytes are copied out of JS Buffers when they
  * are submitted, so no JS Buffer has to stay pinned while the kernel works. Errors cross
  * as data or as JS exceptions thrown here, never as C++ exceptions (built with them disabled).
  */
@@ -152,13 +153,36 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
       at = shared_at;
       shared_at += batch.bytes;
       d.events[i + 4] = -1;
+    } else if (release_deliveries_) {
+      /*
+       * A large batch is lent, not copied: the Buffer views the connection's input, which
+       * the I/O thread leaves alone until JS completes the batch, and is detached before
+       * this returns. A megabyte copied into fresh memory cost milliseconds of page faults.
+       */
+      uint64_t low = UINT64_MAX;
+      uint64_t high = 0;
+      for (uint32_t j = batch.first; j < batch.first + batch.count; j++) {
+        low = std::min<uint64_t>(low, d.starts[j]);
+        high = std::max<uint64_t>(high, d.starts[j] + d.lengths[j]);
+      }
+      if (batch.count == 0) low = high = 0;
+      Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, const_cast<uint8_t*>(batch.base) + low, high - low,
+                                                                [](Napi::Env, uint8_t*) {});
+      for (uint32_t j = batch.first; j < batch.first + batch.count; j++) {
+        starts[j] = static_cast<int32_t>(d.starts[j] - low);
+        lengths[j] = static_cast<int32_t>(d.lengths[j]);
+      }
+      d.events[i + 4] = static_cast<int32_t>(own_count);
+      own.Set(own_count++, buffer);
+      released.push_back(buffer);
+      i += 5;
+      continue;
     } else {
       Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, batch.bytes);
       dst = buffer.Data();
       at = 0;
       d.events[i + 4] = static_cast<int32_t>(own_count);
       own.Set(own_count++, buffer);
-      if (release_deliveries_) released.push_back(buffer);
     }
     // Copy runs of adjacent requests at once; swallowed bytes between them are skipped.
     uint32_t j = batch.first;
@@ -212,8 +236,13 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
   d.Clear();
   // An exception thrown by the handler stays pending and surfaces as an uncaught one.
   callback.Call({events, strings, shared, own, starts, lengths, fetched, Napi::Number::New(env, bytes_read)});
-  if (env.IsExceptionPending()) return;
-  for (napi_value buffer : released) Napi::Buffer<uint8_t>(env, buffer).ArrayBuffer().Detach();
+  // Detached even when the handler threw: a lent Buffer must not outlive this call.
+  for (napi_value buffer : released) {
+    napi_value array_buffer;
+    if (napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &array_buffer, nullptr) == napi_ok) {
+      napi_detach_arraybuffer(env, array_buffer);
+    }
+  }
 }
 
 void EngineWrap::Close() {

@@ -99,10 +99,10 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
   Delivery delivery_;
   /*
-   * Large request Buffers are detached once the handler returns, which frees their bytes
-   * now instead of at V8's next collection: the server copies what it keeps (items copy
-   * or become records), so nothing reads them later. Off for the records library, whose
-   * messages are the application's to keep.
+   * Large batches are lent to the handler as Buffers over the connection's input and
+   * detached once it returns, instead of copied into fresh memory V8 frees at its next
+   * collection: the server copies what it keeps (items copy or become records), so nothing
+   * reads them later. Off for the records library, whose messages are the application's.
    */
   bool release_deliveries_ = false;
   std::vector<RecordEntry> records_;
