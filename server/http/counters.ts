@@ -20,9 +20,12 @@ export class HttpCounters {
   refused = 0;
   currConnections = 0;
   totalConnections = 0;
+  /** Adds what was counted elsewhere (the native engine's answers) before the counters are read or reset. */
+  pull: (() => void) | null = null;
 
   /** stats reset: events only. */
   reset(): void {
+    this.pull?.();
     this.requests = 0;
     this.hits = 0;
     this.misses = 0;
@@ -35,6 +38,7 @@ export class HttpCounters {
   }
 
   statPairs(): [string, number][] {
+    this.pull?.();
     return [
       ['http_requests', this.requests],
       ['http_hits', this.hits],
