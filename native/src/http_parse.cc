@@ -172,8 +172,9 @@ void ParseHttpRequest(const HttpSettings& settings, const uint8_t* data, size_t 
       }
     }
     if (head_length > settings.head_limit) {
+      // 414 when the request line alone is past the limit, as Node's parser overflows in it (listener.ts).
       out->status = HttpParse::kRefused;
-      out->refusal = 431;
+      out->refusal = out->target.offset + out->target.length > settings.head_limit ? 414 : 431;
       return;
     }
     if (state.too_large) {

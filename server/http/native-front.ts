@@ -158,6 +158,7 @@ export class NativeHttpConnections implements EngineHandlers {
     const served = this.engine.takeHttpServed();
     const counters = this.counters;
     counters.requests += served[0];
+    counters.servedNatively += served[0];
     counters.hits += served[1];
     counters.notModified += served[2];
     counters.partial += served[3];
