@@ -138,7 +138,7 @@ const BIG = 1100 * 1024;
 
 describe('HTTP listener: native engine against js, writes and limits', function () {
   this.timeout(120000);
-  const options = 'http_writes';
+  const options = 'http_writes,idle_timeout=1';
   let js: HttpTarget | undefined;
   let native: HttpTarget | undefined;
 
@@ -189,6 +189,14 @@ describe('HTTP listener: native engine against js, writes and limits', function 
       const [fromJs, fromNative] = await Promise.all([exchange(js!, [request]), exchange(native!, [request])]);
       assert.ok(fromJs.length > 0, request.slice(0, 40));
       assert.equal(masked(fromNative), masked(fromJs), request.slice(0, 40));
+    }
+  });
+
+  it('answers a head that does not arrive in time with the same 408, then closes', async () => {
+    for (const request of ['', 'GET /w HTTP/1.1\r\nHost:']) {
+      const [fromJs, fromNative] = await Promise.all([exchange(js!, [request], 5000), exchange(native!, [request], 5000)]);
+      assert.match(fromJs.toString('latin1'), /^HTTP\/1\.1 408 /);
+      assert.equal(fromNative.toString('latin1'), fromJs.toString('latin1'));
     }
   });
 });

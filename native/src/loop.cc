@@ -383,6 +383,8 @@ void IoThread::AddConnection(int fd, bool is_unix, const std::string& label, con
   if (http) {
     c->http = std::make_unique<HttpConn>();
     c->http->settings = http;
+    // Its first request's head is due from now: a connection that sends nothing gets 408 (http_serve.cc).
+    c->http->head_since_ms = now_ms_;
   }
   // The module frames memcached's requests, not the authentication exchange that precedes them.
   const bool kernel = options_.kmod && !options_.ascii_auth && !is_unix && !http && AttachKernel(c);
@@ -408,7 +410,8 @@ void IoThread::CheckIdle() {
   if (options_.idle_timeout_seconds == 0) return;
   const int64_t limit = static_cast<int64_t>(options_.idle_timeout_seconds) * 1000;
   for (Conn* c : slots_) {
-    if (c == nullptr || c->closed() || c->in_flight) continue;
+    // HTTP connections have their own timeouts (CheckHttpTimeouts).
+    if (c == nullptr || c->closed() || c->in_flight || c->http) continue;
     if (now_ms_ - c->last_activity_ms >= limit) CloseConn(c);
   }
 }
