@@ -1,7 +1,8 @@
 # The native records engine (see src/engine.h). Built by `node-gyp rebuild` from this
 # directory; node-addon-api comes from the package's dependencies. Requests are framed by
 # the records module's parser, ../kmod/records_parse.c, compiled here as plain C; HTTP requests
-# by llhttp, generated from its npm package at configure time (tools/llhttp-generate.js).
+# by llhttp, generated from its npm package at configure time (tools/llhttp-generate.js); its
+# symbols stay hidden (-fvisibility=hidden), since the node binary exports an llhttp of its own.
 {
   "targets": [
     {
