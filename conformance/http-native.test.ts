@@ -135,6 +135,8 @@ describe('HTTP listener: native engine against js, byte for byte', function () {
 
 /** Over -I (1m): refused with 413, its body read and dropped. */
 const BIG = 1100 * 1024;
+/** One chunk of 600 KiB: two are over -I. */
+const CHUNK = `${(600 * 1024).toString(16)}\r\n${'c'.repeat(600 * 1024)}`;
 
 describe('HTTP listener: native engine against js, writes and limits', function () {
   this.timeout(120000);
@@ -164,6 +166,8 @@ describe('HTTP listener: native engine against js, writes and limits', function 
       `PUT /big HTTP/1.1\r\nContent-Length: ${BIG}\r\n\r\n${'x'.repeat(BIG)}`,
       'GET /big HTTP/1.1\r\n\r\n',
       'PUT /bad HTTP/1.1\r\nContent-Length: 1\r\nX-Memcached-Flags: -1\r\n\r\nx',
+      // Chunks past -I: 413, the rest of the body read and dropped, and the connection answers on.
+      `PUT /cbig HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n${CHUNK}\r\n${CHUNK}\r\n0\r\n\r\nGET /cbig HTTP/1.1\r\n\r\n`,
       'DELETE /w HTTP/1.1\r\n\r\n',
       'DELETE /w HTTP/1.1\r\n\r\n',
       'GET /w HTTP/1.1\r\n\r\n',

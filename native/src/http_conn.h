@@ -47,8 +47,14 @@ struct HttpSettings {
   HttpServedCounters counters;
 };
 
+/* A chunked body over -I being read and dropped (http_parse.cc). */
+struct HttpBodyDiscard;
+
 /* What an HTTP connection keeps beside its Conn. */
 struct HttpConn {
+  HttpConn();
+  ~HttpConn();
+
   std::shared_ptr<HttpSettings> settings;
   /* The batch in flight to JS: its requests as llhttp parsed them (AppendForJs). */
   std::vector<uint8_t> parsed;
@@ -56,6 +62,8 @@ struct HttpConn {
   int64_t head_since_ms = 0;
   /* The request at this input position was sent "100 Continue" (+1; 0 none). */
   size_t continued_at = 0;
+  /* The rest of a chunked body refused as too large, read and dropped; null when none is. */
+  std::unique_ptr<HttpBodyDiscard> discard;
 };
 
 }  // namespace recordcache

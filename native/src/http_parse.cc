@@ -129,7 +129,33 @@ void Append(std::vector<uint8_t>* out, const void* bytes, size_t length) {
 
 void AppendText(std::vector<uint8_t>* out, const char* text) { Append(out, text, strlen(text)); }
 
+int DiscardMessageComplete(llhttp_t* parser) { return HPE_PAUSED; }
+
 }  // namespace
+
+HttpConn::HttpConn() = default;
+HttpConn::~HttpConn() = default;
+
+std::unique_ptr<HttpBodyDiscard> StartBodyDiscard() {
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_complete = DiscardMessageComplete;
+    return s;
+  }();
+  auto discard = std::make_unique<HttpBodyDiscard>();
+  llhttp_init(&discard->parser, HTTP_REQUEST, &settings);
+  return discard;
+}
+
+int64_t FeedBodyDiscard(HttpBodyDiscard* discard, const uint8_t* data, size_t length, bool* done) {
+  const char* start = reinterpret_cast<const char*>(data);
+  const llhttp_errno_t error = llhttp_execute(&discard->parser, start, length);
+  *done = error == HPE_PAUSED;
+  if (error == HPE_OK) return static_cast<int64_t>(length);
+  if (error == HPE_PAUSED) return llhttp_get_error_pos(&discard->parser) - start;
+  return -1;
+}
 
 const char* HttpMethodName(uint8_t method) {
   switch (method) {
@@ -151,6 +177,7 @@ void ParseHttpRequest(const HttpSettings& settings, const uint8_t* data, size_t 
   out->expects_continue = false;
   out->too_large = 0;
   out->skip = 0;
+  out->discard_chunked = false;
   out->target = HttpSpan{};
   out->headers.clear();
   out->body.clear();
@@ -197,11 +224,11 @@ void ParseHttpRequest(const HttpSettings& settings, const uint8_t* data, size_t 
     return;
   }
   if (error == HPE_USER && state.too_large) {
-    // Chunks past -I: 413, and the connection closes rather than reading chunks on.
+    // Chunks past -I: 413 at once, and the rest of the body is read and dropped (listener.ts).
     out->status = HttpParse::kTooLarge;
     out->length = head_length;
     out->too_large = 1;
-    out->keep_alive = false;
+    out->discard_chunked = true;
     return;
   }
   if (error != HPE_OK) {

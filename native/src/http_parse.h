@@ -7,9 +7,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "http_conn.h"
+
+extern "C" {
+#include "llhttp.h"
+}
 
 namespace recordcache {
 
@@ -55,6 +60,8 @@ struct HttpRequest {
    */
   uint8_t too_large = 0;
   uint64_t skip = 0;
+  /* kTooLarge of a chunked body: the rest of it is to be read and dropped (StartBodyDiscard). */
+  bool discard_chunked = false;
   HttpSpan target;
   std::vector<HttpHeader> headers;
   /* The body: one span, or chunks. */
@@ -63,6 +70,17 @@ struct HttpRequest {
 
 /* Parses the request at the start of data[0, available) into *out. */
 void ParseHttpRequest(const HttpSettings& settings, const uint8_t* data, size_t available, HttpRequest* out);
+
+/*
+ * Reading and dropping a request's chunked body: a parser fed the request from its first
+ * byte. FeedBodyDiscard returns how many of the bytes were the request's (-1: not HTTP), and
+ * sets *done when it has ended.
+ */
+struct HttpBodyDiscard {
+  llhttp_t parser;
+};
+std::unique_ptr<HttpBodyDiscard> StartBodyDiscard();
+int64_t FeedBodyDiscard(HttpBodyDiscard* discard, const uint8_t* data, size_t length, bool* done);
 
 /* The method's name as llhttp spells it ("GET"). */
 const char* HttpMethodName(uint8_t method);

@@ -302,6 +302,20 @@ IoThread::Framed IoThread::FrameHttp(Conn* c) {
   bool close_now = false;
   bool partial_head = false;
   while (pos < end && count < kMaxHttpBatch) {
+    if (http.discard) {
+      bool done = false;
+      const int64_t used = FeedBodyDiscard(http.discard.get(), c->in + pos, end - pos, &done);
+      if (used < 0) {
+        // Not HTTP after all: nothing after it is read; the connection closes.
+        http.discard.reset();
+        pos = end;
+        close_now = true;
+        break;
+      }
+      pos += static_cast<size_t>(used);
+      if (done) http.discard.reset();
+      continue;
+    }
     if (c->swallow > 0) {
       // The body of a PUT refused as too large: read and dropped.
       const uint64_t skip = std::min<uint64_t>(c->swallow, end - pos);
@@ -337,6 +351,12 @@ IoThread::Framed IoThread::FrameHttp(Conn* c) {
       close_now = true;
       pos = end;
       break;
+    }
+    if (request.discard_chunked) {
+      // Fed the head now; the loop feeds it the body as it arrives.
+      bool done = false;
+      http.discard = StartBodyDiscard();
+      FeedBodyDiscard(http.discard.get(), c->in + pos, request.length, &done);
     }
     pos += request.length;
     if (request.status == HttpParse::kTooLarge && request.keep_alive) c->swallow = request.skip;
