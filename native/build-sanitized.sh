@@ -20,8 +20,16 @@ mkdir -p "$out"
 # The framer is the records module's parser, plain C.
 ${CC:-gcc} -std=gnu11 -c -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize="$1" \
   ../kmod/records_parse.c -o "$out/records_parse.o"
+# HTTP requests: llhttp, generated from its npm package (tools/llhttp-generate.js); hidden, as in
+# binding.gyp, or node's own llhttp (another version, exported by the node binary) is bound instead.
+llhttp_objects=()
+for source in $(node tools/llhttp-generate.js gen/llhttp); do
+	object="$out/llhttp_$(basename "$source" .c).o"
+	${CC:-gcc} -std=gnu11 -c -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize="$1" -fvisibility=hidden -Igen/llhttp "$source" -o "$object"
+	llhttp_objects+=("$object")
+done
 ${CXX:-g++} -std=c++20 -shared -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize="$1" -fno-exceptions \
   -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED \
-  -I"$node_include" -I"$addon_api" -I../kmod/include/uapi -I../kmod \
-  src/*.cc "$out/records_parse.o" \
+  -I"$node_include" -I"$addon_api" -I../kmod/include/uapi -I../kmod -Igen/llhttp \
+  src/*.cc "$out/records_parse.o" "${llhttp_objects[@]}" \
   -o "$out/recordcache_native.node"

@@ -29,7 +29,7 @@ describe('native addon wire numbers', function () {
         clearIndex: 12,
         flushDue: 13,
       },
-      events: { open: 1, requests: 2, close: 3 },
+      events: { open: 1, requests: 2, close: 3, openHttp: 4 },
       batchFlags: { completesData: 1, closes: 2, binary: 4 },
     });
   });

@@ -88,7 +88,10 @@ Napi::Object WireNumbers(Napi::Env env) {
                          {"unpublish", kOpUnpublish},
                          {"clearIndex", kOpClearIndex},
                          {"flushDue", kOpFlushDue}}));
-  wire.Set("events", group({{"open", kEventOpen}, {"requests", kEventRequests}, {"close", kEventClose}}));
+  wire.Set(
+      "events",
+      group(
+          {{"open", kEventOpen}, {"requests", kEventRequests}, {"close", kEventClose}, {"openHttp", kEventOpenHttp}}));
   wire.Set("batchFlags",
            group({{"completesData", kBatchCompletesData}, {"closes", kBatchCloses}, {"binary", kBatchBinary}}));
   return wire;

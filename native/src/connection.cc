@@ -77,6 +77,7 @@ void IoThread::ServiceInput(Conn* c) {
 }
 
 IoThread::Framed IoThread::FrameAndDeliver(Conn* c) {
+  if (c->http) return FrameHttp(c);
   const size_t available = c->in_tail - c->in_head;
   if (!c->reframe && c->needed > 0 && available < c->needed) {
     WaitForBytes(c, c->needed - available);
@@ -295,6 +296,7 @@ void IoThread::CloseConn(Conn* c) {
   const bool orderly = c->state == ConnState::kEnding;
   c->state = ConnState::kClosed;
   if (c->kernel) CloseKernel(c, orderly);
+  if (c->http && orderly) DiscardUnread(c);
   close(c->fd);
   c->fd = -1;
   for (OutMessage& message : c->out) Release(message);

@@ -103,6 +103,8 @@ struct Conn {
 
   /* kmod backend: the socket is attached to the records module; null when this engine reads and writes it. */
   std::unique_ptr<KernelConn> kernel;
+  /* Accepted on the HTTP listener (http_conn.h); null for memcached's protocols. */
+  std::unique_ptr<HttpConn> http;
 
   bool closed() const { return state >= ConnState::kClosed; }
   /* Not reading until its output drains, or ending once it has. */
@@ -118,6 +120,8 @@ struct Listener {
   std::string label;
   bool paused = false;
   int64_t resume_at_ms = 0;
+  /* The HTTP listener's settings; null for memcached's. */
+  std::shared_ptr<HttpSettings> http;
 };
 
 /* Room for `want` more bytes at in_tail, moving unconsumed bytes to the front if that helps. */

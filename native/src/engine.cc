@@ -55,7 +55,7 @@ void Delivery::Append(Delivery&& other) {
   const int32_t string_base = static_cast<int32_t>(strings.size());
   for (size_t i = 0; i < other.events.size();) {
     int32_t kind = other.events[i];
-    if (kind == kEventOpen) {
+    if (kind == kEventOpen || kind == kEventOpenHttp) {
       other.events[i + 2] += string_base;
       other.events[i + 3] += string_base;
       i += 4;
@@ -168,6 +168,7 @@ void Engine::Push(std::vector<Command>& commands) {
           copy.fd = command.fd;
           copy.is_unix = command.is_unix;
           copy.label = command.label;
+          copy.http = command.http;
           routed[k].push_back(std::move(copy));
         }
         break;

@@ -36,6 +36,7 @@
 
 #include "framer.h"
 #include "hit_reply.h"
+#include "http_conn.h"
 #include "read_index.h"
 #include "record.h"
 
@@ -137,6 +138,7 @@ enum EventKind : int32_t {
   kEventOpen = 1,      // slot, remote string index, local string index
   kEventRequests = 2,  // slot, count, BatchFlags, buffer index
   kEventClose = 3,     // slot
+  kEventOpenHttp = 4,  // as kEventOpen, for a connection of the HTTP listener (http_conn.h)
 };
 
 /* What a kEventRequests batch says about itself. */
@@ -207,11 +209,13 @@ struct Command {
   int fd = -1;                  // AddListener, AdoptConnection
   bool is_unix = false;
   std::string label;
+  std::shared_ptr<HttpSettings> http;  // AddListener: the HTTP listener's
   SyncResult* sync = nullptr;
 };
 
 struct Conn;
 struct Listener;
+struct HttpRequest;
 class Engine;
 
 /*
@@ -245,7 +249,8 @@ class IoThread {
   void ProcessCommands();
   void Apply(Command& command);
   void Accept(Listener* listener);
-  void AddConnection(int fd, bool is_unix, const std::string& label, const sockaddr_storage& peer);
+  void AddConnection(int fd, bool is_unix, const std::string& label, const sockaddr_storage& peer,
+                     const std::shared_ptr<HttpSettings>& http = nullptr);
   void CheckIdle();
   void Teardown();
   /* The open connection with this global slot, if this thread owns it. */
@@ -266,6 +271,11 @@ class IoThread {
   // serve_hits.cc: GET hits answered from the read index.
   uint32_t ServeHits(Conn* c, uint32_t first, uint32_t count, bool* budget_spent);
   uint32_t ServeSingleGet(Conn* c, uint32_t first, int32_t now, bool* miss);
+  // http_serve.cc: the HTTP listener's connections.
+  Framed FrameHttp(Conn* c);
+  bool RenderHttpHit(Conn* c, const uint8_t* data, const HttpRequest& request, int32_t now);
+  void CheckHttpTimeouts();
+  void DiscardUnread(Conn* c);
   // out_queue.cc: queued replies, written by priority.
   void MarkReady(Conn* c);
   void Enqueue(Conn* c, MessageBody* body);
@@ -321,6 +331,8 @@ class IoThread {
   int64_t now_ms_ = 0;
   int64_t next_idle_check_ms_ = 0;
   int rcvlowat_cap_ = 0;
+  /* An HTTP listener was added: its connections' timeouts are checked each second. */
+  bool http_listening_ = false;
   // kmod backend.
   int kmod_control_ = -1;
   std::vector<uint8_t> kmod_read_;

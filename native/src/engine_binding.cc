@@ -43,6 +43,7 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                          InstanceMethod<&EngineWrap::SetClock>("setClock"),
                          InstanceMethod<&EngineWrap::SetServing>("setServing"),
                          InstanceMethod<&EngineWrap::TakeServed>("takeServed"),
+                         InstanceMethod<&EngineWrap::TakeHttpServed>("takeHttpServed"),
                          InstanceMethod<&EngineWrap::Dispose>("dispose"),
                      });
 }
@@ -137,7 +138,7 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
   size_t batch_index = 0;
   for (size_t i = 0; i < d.events.size();) {
     const int32_t kind = d.events[i];
-    if (kind == kEventOpen) {
+    if (kind == kEventOpen || kind == kEventOpenHttp) {
       i += 4;
       continue;
     }

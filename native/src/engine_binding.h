@@ -6,6 +6,7 @@
  * engine_binding.cc: construction, deliveries, submit, unsend, stats, dispose.
  * record_binding.cc: initRecord, readRecord, and the messages submit builds from records.
  * listen_binding.cc: listening sockets.
+ * http_binding.cc: the HTTP listener's settings and counters.
  */
 #ifndef RECORDCACHE_ENGINE_BINDING_H
 #define RECORDCACHE_ENGINE_BINDING_H
@@ -89,9 +90,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   // listen_binding.cc
   Napi::Value ListenTcp(const Napi::CallbackInfo& info);
   Napi::Value ListenUnix(const Napi::CallbackInfo& info);
-  void AddListener(int fd, bool is_unix, std::string label);
+  void AddListener(int fd, bool is_unix, std::string label, std::shared_ptr<HttpSettings> http = nullptr);
   Napi::Value StopListening(const Napi::CallbackInfo& info);
   Napi::Value Adopt(const Napi::CallbackInfo& info);
+  // http_binding.cc
+  std::shared_ptr<HttpSettings> HttpSettingsFrom(Napi::Object options);
+  Napi::Value TakeHttpServed(const Napi::CallbackInfo& info);
 
   std::unique_ptr<Engine> engine_;
   DeliveryFunction delivery_fn_;
@@ -108,6 +112,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   std::vector<RecordEntry> records_;
   std::vector<int32_t> free_record_ids_;
   uint64_t memfd_budget_ = 1024;
+  /* The HTTP listeners' settings and counters (one for every -l address); null without them. */
+  std::shared_ptr<HttpSettings> http_settings_;
 };
 
 }  // namespace recordcache

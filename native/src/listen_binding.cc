@@ -28,13 +28,18 @@ Napi::Object ErrnoResult(Napi::Env env, int error, const char* syscall) {
 
 }  // namespace
 
-/* listenTcp(numericHost | "", port, backlog) -> { fd, address, port } | { errno, syscall } */
+/*
+ * listenTcp(numericHost | "", port, backlog, http?) -> { fd, address, port } | { errno, syscall };
+ * with `http` (http_binding.cc), the listener speaks HTTP (http_conn.h).
+ */
 Napi::Value EngineWrap::ListenTcp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   REQUIRE_ARGUMENT_STRING(info, 0, host);
   REQUIRE_ARGUMENT_INT32(info, 1, port);
   REQUIRE_ARGUMENT_INT32(info, 2, backlog);
   if (!Alive(env)) return env.Undefined();
+  std::shared_ptr<HttpSettings> http;
+  if (info.Length() > 3 && info[3].IsObject()) http = HttpSettingsFrom(info[3].As<Napi::Object>());
   sockaddr_storage address{};
   socklen_t length = 0;
   int family = AF_INET6;
@@ -96,7 +101,7 @@ Napi::Value EngineWrap::ListenTcp(const Napi::CallbackInfo& info) {
     inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
     bound_port = ntohs(in6->sin6_port);
   }
-  AddListener(fd, false, "");
+  AddListener(fd, false, "", std::move(http));
   Napi::Object result = Napi::Object::New(env);
   result.Set("address", Napi::String::New(env, text));
   result.Set("port", Napi::Number::New(env, bound_port));
@@ -157,11 +162,12 @@ Napi::Value EngineWrap::Adopt(const Napi::CallbackInfo& info) {
   return result;
 }
 
-void EngineWrap::AddListener(int fd, bool is_unix, std::string label) {
+void EngineWrap::AddListener(int fd, bool is_unix, std::string label, std::shared_ptr<HttpSettings> http) {
   Command command{CommandKind::AddListener};
   command.fd = fd;
   command.is_unix = is_unix;
   command.label = std::move(label);
+  command.http = std::move(http);
   std::vector<Command> one;
   one.push_back(std::move(command));
   engine_->Push(one);

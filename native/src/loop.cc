@@ -148,7 +148,7 @@ void IoThread::Run() {
       timeout = 0;
     } else {
       if (!kmod_watch_.empty()) timeout = static_cast<int>(std::max<int64_t>(0, next_kernel_watch_ms_ - now_ms_));
-      if (options_.idle_timeout_seconds > 0) {
+      if (options_.idle_timeout_seconds > 0 || http_listening_) {
         int wait = static_cast<int>(std::max<int64_t>(0, next_idle_check_ms_ - now_ms_));
         timeout = timeout < 0 ? wait : std::min(timeout, wait);
       }
@@ -230,7 +230,7 @@ void IoThread::Run() {
       WriteReady();
     }
 
-    if (options_.idle_timeout_seconds > 0 && now_ms_ >= next_idle_check_ms_) {
+    if ((options_.idle_timeout_seconds > 0 || http_listening_) && now_ms_ >= next_idle_check_ms_) {
       CheckIdle();
       next_idle_check_ms_ = now_ms_ + 1000;
     }
@@ -318,6 +318,8 @@ void IoThread::Apply(Command& command) {
       listener->fd = command.fd;
       listener->is_unix = command.is_unix;
       listener->label = command.label;
+      listener->http = command.http;
+      if (command.http) http_listening_ = true;
       size_t index = listeners_.size();
       epoll_event ev{};
       ev.events = EPOLLIN;
@@ -381,7 +383,7 @@ void IoThread::Accept(Listener* listener) {
       }
       return;
     }
-    AddConnection(fd, listener->is_unix, listener->label, peer);
+    AddConnection(fd, listener->is_unix, listener->label, peer, listener->http);
   }
 }
 
@@ -389,7 +391,8 @@ void IoThread::Accept(Listener* listener) {
  * A connected socket joins this thread: accepted, or adopted from the application
  * (records library). `label` names a unix socket's path; `peer` is a TCP peer's address.
  */
-void IoThread::AddConnection(int fd, bool is_unix, const std::string& label, const sockaddr_storage& peer) {
+void IoThread::AddConnection(int fd, bool is_unix, const std::string& label, const sockaddr_storage& peer,
+                             const std::shared_ptr<HttpSettings>& http) {
   std::string remote;
   std::string local;
   if (is_unix) {
@@ -419,8 +422,14 @@ void IoThread::AddConnection(int fd, bool is_unix, const std::string& label, con
     slots_[local_slot] = c;
   }
   c->slot = local_slot * thread_count_ + thread_index_;
+  if (http) {
+    c->http = std::make_unique<HttpConn>();
+    c->http->settings = http;
+    // Its first request's head is due from now: a connection that sends nothing gets 408 (http_serve.cc).
+    c->http->head_since_ms = now_ms_;
+  }
   // The module frames memcached's requests, not the authentication exchange that precedes them.
-  const bool kernel = options_.kmod && !options_.ascii_auth && !is_unix && AttachKernel(c);
+  const bool kernel = options_.kmod && !options_.ascii_auth && !is_unix && !http && AttachKernel(c);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = c->slot;
@@ -434,14 +443,17 @@ void IoThread::AddConnection(int fd, bool is_unix, const std::string& label, con
   int32_t remote_index = static_cast<int32_t>(staging_.strings.size());
   staging_.strings.push_back(std::move(remote));
   staging_.strings.push_back(std::move(local));
-  staging_.events.insert(staging_.events.end(),
-                         {kEventOpen, static_cast<int32_t>(c->slot), remote_index, remote_index + 1});
+  staging_.events.insert(staging_.events.end(), {http ? kEventOpenHttp : kEventOpen, static_cast<int32_t>(c->slot),
+                                                 remote_index, remote_index + 1});
 }
 
 void IoThread::CheckIdle() {
+  if (http_listening_) CheckHttpTimeouts();
+  if (options_.idle_timeout_seconds == 0) return;
   const int64_t limit = static_cast<int64_t>(options_.idle_timeout_seconds) * 1000;
   for (Conn* c : slots_) {
-    if (c == nullptr || c->closed() || c->in_flight) continue;
+    // HTTP connections have their own timeouts (CheckHttpTimeouts).
+    if (c == nullptr || c->closed() || c->in_flight || c->http) continue;
     if (now_ms_ - c->last_activity_ms >= limit) CloseConn(c);
   }
 }

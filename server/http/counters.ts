@@ -18,11 +18,16 @@ export class HttpCounters {
   deletes = 0;
   /** 400, 405, 408, 414, 431: requests refused before they reached the store (a 413 is counted by the store, as store_too_large). */
   refused = 0;
+  /** Of the requests, those the native engine answered on its I/O threads (hits), without JavaScript. */
+  servedNatively = 0;
   currConnections = 0;
   totalConnections = 0;
+  /** Adds what was counted elsewhere (the native engine's answers) before the counters are read or reset. */
+  pull: (() => void) | null = null;
 
   /** stats reset: events only. */
   reset(): void {
+    this.pull?.();
     this.requests = 0;
     this.hits = 0;
     this.misses = 0;
@@ -31,10 +36,12 @@ export class HttpCounters {
     this.puts = 0;
     this.deletes = 0;
     this.refused = 0;
+    this.servedNatively = 0;
     this.totalConnections = 0;
   }
 
   statPairs(): [string, number][] {
+    this.pull?.();
     return [
       ['http_requests', this.requests],
       ['http_hits', this.hits],
@@ -44,6 +51,7 @@ export class HttpCounters {
       ['http_puts', this.puts],
       ['http_deletes', this.deletes],
       ['http_refused', this.refused],
+      ['http_served_natively', this.servedNatively],
       ['http_curr_connections', this.currConnections],
       ['http_total_connections', this.totalConnections],
     ];

@@ -2,7 +2,8 @@
  * The HTTP/1.1 listener (-o http_port): Node's own HTTP server (llhttp) on the -l addresses,
  * answering from the same store as the memcached protocols (answer.ts). Keep-alive and
  * pipelining are Node's; this file adds memcached's limits (-c, -I, idle_timeout) and the
- * answers to requests the parser refuses.
+ * answers to requests the parser refuses. On the native engine the engine listens instead
+ * and answers hits on its I/O threads (native-front.ts), with the same limits and replies.
  */
 
 import http from 'node:http';
@@ -11,12 +12,12 @@ import type { ServerContext } from '../context';
 import { parseListenEntry } from '../command-line';
 import { HttpListenError, HttpUnsupportedError } from '../errors';
 import { HttpCounters } from './counters';
-import { type HttpAnswer, answerDelete, answerPut, answerRead, answerTooLarge, replyAnswer } from './answer';
+import { type HttpAnswer, answerPut, answerTooLarge } from './answer';
 import { type HttpReply, HttpReplies, closingMessage } from './replies';
 import { keyOfTarget } from './key';
+import { routeRequest } from './route';
+import { NativeHttpConnections, type NativeHttpEngine, type NativeHttpSettings, nativeHttpEngine } from './native-front';
 
-/** The longest request target answered; past it, 414 (nginx's large_client_header_buffers is 8k too). */
-export const REQUEST_TARGET_LIMIT = 8 * 1024;
 /**
  * What Node's parser may hold of one request's head (its maxHeaderSize: the target, header
  * names and values); past it, 431, or 414 when it overflowed in the request line.
@@ -62,6 +63,8 @@ export class HttpFront {
   readonly addresses: string[] = [];
   private readonly servers: http.Server[] = [];
   private readonly refusedSockets = new WeakSet<net.Socket>();
+  /** The engine listens and answers hits itself (native); null: Node's http serves (js, TLS beside native). */
+  private readonly native: NativeHttpEngine | null;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -75,11 +78,13 @@ export class HttpFront {
         '-o http_port: the HTTP listener does not run on the kmod records backend yet; use --records=native or js',
       );
     }
+    this.native = nativeHttpEngine(ctx.engine);
   }
 
   async start(): Promise<string[]> {
     const config = this.ctx.config;
     const hosts = config.listen.length === 0 ? [null] : [...new Set(config.listen.map((entry) => parseListenEntry(entry).host))];
+    if (this.native !== null) return this.startNative(this.native, hosts);
     for (const host of hosts) {
       const server = this.makeServer();
       this.servers.push(server);
@@ -93,6 +98,34 @@ export class HttpFront {
       const address = server.address() as net.AddressInfo;
       const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       this.addresses.push(`http:${shown}:${address.port}`);
+    }
+    return this.addresses;
+  }
+
+  private async startNative(engine: NativeHttpEngine, hosts: (string | null)[]): Promise<string[]> {
+    const config = this.ctx.config;
+    const idleMs = Math.max(0, config.idleTimeout) * 1000;
+    const keepAliveMs = idleMs > 0 ? idleMs : KEEP_ALIVE_TIMEOUT_MS;
+    const settings: NativeHttpSettings = {
+      contentType: config.httpContentType,
+      gzipFlag: config.httpGzipFlag >>> 0,
+      casEnabled: !config.disableCas,
+      keepAliveSeconds: Math.floor(keepAliveMs / 1000),
+      headTimeoutMs: idleMs > 0 ? idleMs : HEAD_TIMEOUT_MS,
+      itemSizeMax: config.itemSizeMax,
+      headLimit: HEAD_LIMIT,
+    };
+    const connections = new NativeHttpConnections(this.ctx, this.counters, engine, this.maxClients, settings.keepAliveSeconds);
+    this.counters.pull = () => connections.takeServed();
+    for (const host of hosts) {
+      try {
+        this.addresses.push(await engine.listenHttp(host, config.httpPort, config.backlog, settings, connections));
+      } catch (error) {
+        const where = host === null ? 'every interface' : host;
+        throw new HttpListenError(`failed to listen on HTTP port ${config.httpPort} of ${where}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
     }
     return this.addresses;
   }
@@ -185,29 +218,9 @@ export class HttpFront {
       res.destroy();
       return;
     }
-    const ctx = this.ctx;
-    const counters = this.counters;
-    counters.requests++;
-    const target = req.url ?? '';
-    if (target.length > REQUEST_TARGET_LIMIT) return this.refuse(res, HttpReplies.URI_TOO_LONG, req.method === 'HEAD', true);
-    const method = req.method ?? '';
-    const writes = ctx.config.httpWrites;
-    if (method !== 'GET' && method !== 'HEAD' && !(writes && (method === 'PUT' || method === 'DELETE'))) {
-      counters.refused++;
-      const allow = writes ? 'GET, HEAD, PUT, DELETE' : 'GET, HEAD';
-      // A body the method was not meant to carry is not read: the connection closes after the reply.
-      return write(res, replyAnswer(HttpReplies.METHOD_NOT_ALLOWED, false, { Allow: allow }), hasBody(req));
-    }
-    const key = keyOfTarget(target);
-    if (key === null) return this.refuse(res, HttpReplies.BAD_KEY, method === 'HEAD', method === 'PUT');
-    if (method === 'GET' || method === 'HEAD') return write(res, answerRead(ctx, counters, req, key), false);
-    if (method === 'DELETE') return write(res, answerDelete(ctx, counters, req, key), hasBody(req));
-    this.receivePut(req, res, key);
-  }
-
-  private refuse(res: http.ServerResponse, reply: HttpReply, headOnly: boolean, close: boolean): void {
-    this.counters.refused++;
-    write(res, replyAnswer(reply, headOnly), close);
+    const route = routeRequest(this.ctx, this.counters, req, req.url ?? '');
+    if ('putKey' in route) return this.receivePut(req, res, route.putKey);
+    write(res, route.answer, route.close);
   }
 
   /**
@@ -256,11 +269,6 @@ export class HttpFront {
     res.writeContinue();
     this.onRequest(req, res);
   }
-}
-
-function hasBody(req: http.IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 function write(res: http.ServerResponse, answer: HttpAnswer, close: boolean): void {

@@ -30,7 +30,7 @@ export interface WireNumbers {
     clearIndex: number;
     flushDue: number;
   };
-  events: { open: number; requests: number; close: number };
+  events: { open: number; requests: number; close: number; openHttp: number };
   batchFlags: { completesData: number; closes: number; binary: number };
 }
 
@@ -55,7 +55,7 @@ function checkWire(numbers: WireNumbers | undefined): WireNumbers {
       'clearIndex',
       'flushDue',
     ],
-    events: ['open', 'requests', 'close'],
+    events: ['open', 'requests', 'close', 'openHttp'],
     batchFlags: ['completesData', 'closes', 'binary'],
   };
   for (const [group, names] of Object.entries(expected) as [keyof WireNumbers, string[]][]) {
@@ -114,7 +114,8 @@ export interface NativeEngineHandle {
   readRecord(id: number): Buffer;
   submit(bytes: Buffer, ops: Int32Array, opsLength: number): void;
   unsend(recordId: number, slots: Int32Array, count: number): number;
-  listenTcp(host: string, port: number, backlog: number): { address: string; port: number } | NativeErrno;
+  /** With `http`, the listener speaks HTTP (native/src/http_binding.cc). */
+  listenTcp(host: string, port: number, backlog: number, http?: object): { address: string; port: number } | NativeErrno;
   listenUnix(path: string, backlog: number): { path: string } | NativeErrno;
   stopListening(): void;
   /** A connected socket's descriptor joins the engine (a duplicate is taken). */
@@ -125,6 +126,8 @@ export interface NativeEngineHandle {
   setClock(manual: number, originNs: number, start: number): void;
   setServing(on: boolean): void;
   takeServed(): Float64Array;
+  /** The HTTP listener's natively answered requests: [requests, hits, not modified, partial, refused]. */
+  takeHttpServed(): Float64Array;
   dispose(): void;
 }
 

@@ -39,6 +39,8 @@ export const enum ConnFlag {
   Closing = 4,
   /** The addon reported it closed. */
   Closed = 8,
+  /** Accepted on the HTTP listener: its requests go to the HTTP handlers (server/http/native-front.ts). */
+  Http = 16,
 }
 
 /**

@@ -25,8 +25,8 @@ import {
   connectionClass,
 } from './native-connection';
 import { DRAIN_GRACE_MS, IdPool, formatAddress, removeStaleSocket } from './shared';
-import { type MessageFraming, nativeFramingOptions } from './message-framing';
 import { NativeReadIndex } from './native-read-index';
+import { type MessageFraming, nativeFramingOptions } from './message-framing';
 import { EngineUnavailableError } from '../errors';
 import type {
   EngineHandlers,
@@ -90,6 +90,8 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   readonly initCopies = true;
   private readonly native: NativeEngineHandle;
   private handlers: EngineHandlers | null = null;
+  /** The HTTP listener's connections' handlers (listenHttp). */
+  private httpHandlers: EngineHandlers | null = null;
   /** Every connection JS has seen open and not close, refused ones included, by the addon's slot. */
   private readonly bySlot: (NativeConnection | undefined)[] = [];
   private readonly Connection: NativeConnectionClass = connectionClass(this);
@@ -282,6 +284,25 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   }
 
   /**
+   * An HTTP/1.1 listener (-o http_port) whose connections the engine owns: it parses their
+   * requests with llhttp and answers GET and HEAD hits itself; `handlers` get the rest.
+   * Returns the address, "http:host:port".
+   */
+  async listenHttp(host: string | null, port: number, backlog: number, settings: object, handlers: EngineHandlers): Promise<string> {
+    this.httpHandlers = handlers;
+    const numeric = host === null ? '' : net.isIP(host) !== 0 ? host : (await dns.lookup(host)).address;
+    const result = this.native.listenTcp(numeric, port, backlog, settings);
+    if ('errno' in result) throw systemError(result, `${host === null ? '::' : host}:${port}`);
+    this.listening = true;
+    this.updateRef();
+    return `http:${formatAddress(result.address, result.port)}`;
+  }
+
+  takeHttpServed(): Float64Array {
+    return this.native.takeHttpServed();
+  }
+
+  /**
    * A connected socket joins the engine as if accepted (the records library): the engine
    * takes a duplicate of its descriptor and the socket given is destroyed. Adopt a socket
    * before it has read anything; bytes Node already read are not seen by the engine.
@@ -306,7 +327,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   }
 
   *connections(): Iterable<RecordConnection> {
-    for (const conn of this.bySlot) if (conn !== undefined && !conn.refused) yield conn;
+    for (const conn of this.bySlot) if (conn !== undefined && (conn.flags & (ConnFlag.Refused | ConnFlag.Http)) === 0) yield conn;
   }
 
   async drain(graceMs = DRAIN_GRACE_MS): Promise<void> {
@@ -367,7 +388,17 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
       for (let i = 0; i < events.length; ) {
         switch (events[i]) {
           case wire.events.open:
-            this.opened(handlers, events[i + 1], (strings as string[])[events[i + 2]], (strings as string[])[events[i + 3]]);
+            this.opened(handlers, events[i + 1], (strings as string[])[events[i + 2]], (strings as string[])[events[i + 3]], 0);
+            i += 4;
+            break;
+          case wire.events.openHttp:
+            this.opened(
+              this.httpHandlers ?? handlers,
+              events[i + 1],
+              (strings as string[])[events[i + 2]],
+              (strings as string[])[events[i + 3]],
+              ConnFlag.Http | ConnFlag.Framed,
+            );
             i += 4;
             break;
           case wire.events.requests: {
@@ -390,9 +421,10 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     }
   }
 
-  private opened(handlers: EngineHandlers, slot: number, remote: string, local: string): void {
-    if (this.adopting > 0) this.adopting--;
+  private opened(handlers: EngineHandlers, slot: number, remote: string, local: string, flags: number): void {
+    if (this.adopting > 0 && flags === 0) this.adopting--;
     const conn = this.addresses.connection(this.Connection, slot, this.ids.take(), remote, local);
+    conn.flags |= flags;
     this.bySlot[slot] = conn;
     this.liveSlots++;
     this.updateRef();
@@ -419,7 +451,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   }
 
   private requests(
-    handlers: EngineHandlers,
+    memcachedHandlers: EngineHandlers,
     slot: number,
     count: number,
     flags: number,
@@ -429,6 +461,8 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     first: number,
   ): void {
     const conn = this.bySlot[slot];
+    const handlers =
+      conn !== undefined && (conn.flags & ConnFlag.Http) !== 0 && this.httpHandlers !== null ? this.httpHandlers : memcachedHandlers;
     let handled = count;
     if (conn !== undefined && (conn.flags & (ConnFlag.Refused | ConnFlag.Closing | ConnFlag.Closed)) === 0) {
       if (!conn.framed) {
@@ -468,7 +502,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.liveSlots--;
     if (!conn.refused) {
       this.ids.release(conn.id);
-      handlers.onClose(conn);
+      ((conn.flags & ConnFlag.Http) !== 0 && this.httpHandlers !== null ? this.httpHandlers : handlers).onClose(conn);
     }
     this.updateRef();
     if (this.liveSlots === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
