@@ -88,7 +88,14 @@ Napi::Object WireNumbers(Napi::Env env) {
                          {"unpublish", kOpUnpublish},
                          {"clearIndex", kOpClearIndex},
                          {"flushDue", kOpFlushDue}}));
-  wire.Set("events", group({{"open", kEventOpen}, {"requests", kEventRequests}, {"close", kEventClose}}));
+  wire.Set(
+      "events",
+      group({{"open", kEventOpen}, {"requests", kEventRequests}, {"close", kEventClose}, {"output", kEventOutput}}));
+  wire.Set("closeReasons", group({{"local", kCloseLocal},
+                                  {"peer", kClosePeer},
+                                  {"reset", kCloseReset},
+                                  {"queueLimit", kCloseQueueLimit},
+                                  {"framing", kCloseFraming}}));
   wire.Set("batchFlags",
            group({{"completesData", kBatchCompletesData}, {"closes", kBatchCloses}, {"binary", kBatchBinary}}));
   return wire;

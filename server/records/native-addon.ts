@@ -30,7 +30,9 @@ export interface WireNumbers {
     clearIndex: number;
     flushDue: number;
   };
-  events: { open: number; requests: number; close: number };
+  events: { open: number; requests: number; close: number; output: number };
+  /** Why a connection closed (the close event's second word). */
+  closeReasons: { local: number; peer: number; reset: number; queueLimit: number; framing: number };
   batchFlags: { completesData: number; closes: number; binary: number };
 }
 
@@ -55,7 +57,8 @@ function checkWire(numbers: WireNumbers | undefined): WireNumbers {
       'clearIndex',
       'flushDue',
     ],
-    events: ['open', 'requests', 'close'],
+    events: ['open', 'requests', 'close', 'output'],
+    closeReasons: ['local', 'peer', 'reset', 'queueLimit', 'framing'],
     batchFlags: ['completesData', 'closes', 'binary'],
   };
   for (const [group, names] of Object.entries(expected) as [keyof WireNumbers, string[]][]) {

@@ -27,8 +27,8 @@ import {
 import { DRAIN_GRACE_MS, IdPool, formatAddress, removeStaleSocket } from './shared';
 import { type MessageFraming, nativeFramingOptions } from './message-framing';
 import { NativeReadIndex } from './native-read-index';
-import { EngineUnavailableError } from '../errors';
 import type {
+  CloseReason,
   EngineHandlers,
   ListenOptions,
   ListenerInfo,
@@ -66,6 +66,10 @@ export interface NativeEngineOptions {
   framing?: MessageFraming;
   /** The records library: a higher priority goes before lower ones not yet started on a connection too. */
   priorityWithinConnection?: boolean;
+  /** The records library: unwritten bytes past which onOutput(conn, true) is called (0 or omitted: never). */
+  outHighWater?: number;
+  /** ... and at or below which, after that, onOutput(conn, false) (default half the high mark). */
+  outLowWater?: number;
 }
 
 export const DEFAULT_NATIVE_OPTIONS: NativeEngineOptions = {
@@ -128,9 +132,6 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.name = backend;
     const protocol = options.protocol === 'ascii' ? 1 : options.protocol === 'binary' ? 2 : 0;
     const framing = options.framing === undefined ? { protocol } : nativeFramingOptions(options.framing);
-    if (options.framing !== undefined && backend === 'kmod') {
-      throw new EngineUnavailableError('the kmod records engine frames memcached requests only; use native or js for other framings');
-    }
     // The server copies what it keeps of a request, so the addon may free large request
     // Buffers as soon as a delivery is handled; the library's messages are the application's.
     const releaseDeliveries = options.framing === undefined;
@@ -378,9 +379,15 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
             i += 5;
             break;
           }
+          case wire.events.output: {
+            const conn = this.bySlot[events[i + 1]];
+            if (conn !== undefined && !conn.refused) handlers.onOutput?.(conn, events[i + 2] === 1);
+            i += 3;
+            break;
+          }
           default:
-            this.closedBySlot(handlers, events[i + 1]);
-            i += 2;
+            this.closedBySlot(handlers, events[i + 1], events[i + 2]);
+            i += 3;
             break;
         }
       }
@@ -457,7 +464,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     ops[this.opsLength++] = handled;
   }
 
-  private closedBySlot(handlers: EngineHandlers, slot: number): void {
+  private closedBySlot(handlers: EngineHandlers, slot: number, reason: number): void {
     const conn = this.bySlot[slot];
     this.reserveOps(2);
     this.ops[this.opsLength++] = wire.ops.ackClose;
@@ -468,7 +475,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.liveSlots--;
     if (!conn.refused) {
       this.ids.release(conn.id);
-      handlers.onClose(conn);
+      handlers.onClose(conn, closeReason(reason));
     }
     this.updateRef();
     if (this.liveSlots === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
@@ -553,3 +560,17 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The close event's reason (the addon's CloseReason) as the library's code. */
+function closeReason(reason: number): CloseReason {
+  const r = wire.closeReasons;
+  return reason === r.peer
+    ? 'RC_PEER_CLOSED'
+    : reason === r.reset
+      ? 'RC_PEER_RESET'
+      : reason === r.queueLimit
+        ? 'RC_QUEUE_LIMIT'
+        : reason === r.framing
+          ? 'RC_FRAMING'
+          : 'RC_CLOSED';
+}
