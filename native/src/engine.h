@@ -311,7 +311,8 @@ class IoThread {
   bool SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, const uint8_t* affix, size_t prefix_length,
                   size_t suffix_length);
   bool FitsOneKernelSend(const MessageBody* body) const;
-  void PlaceKernelSend(Conn* c, const KernelSend& send);
+  bool KernelFrontStarted(Conn* c, int32_t priority);
+  void PlaceKernelSend(Conn* c, const KernelSend& send, bool front_started);
   bool SendKernelCopy(Conn* c, MessageBody* body);
   void RefreshKernel(Conn* c);
   void WatchKernel(Conn* c);

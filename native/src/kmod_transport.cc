@@ -202,14 +202,25 @@ void IoThread::EnqueueKernel(Conn* c, MessageBody* body) {
 }
 
 /*
- * Keeps `sends` in the order the module writes them, so the first ones are the finished
- * ones (RefreshKernel): by priority, as the module queues, but never ahead of the first,
- * which the module may have started.
+ * Whether the module may have started the first of the connection's sends, asked only
+ * before a send that would go ahead of it (the answer must come before that send is queued).
  */
-void IoThread::PlaceKernelSend(Conn* c, const KernelSend& send) {
+bool IoThread::KernelFrontStarted(Conn* c, int32_t priority) {
+  const auto& sends = c->kernel->sends;
+  if (sends.empty() || sends.front().priority >= priority) return true;
+  records_sock_info info;
+  return kmod::SockInfo(c->kernel->session, c->fd, &info) < 0 || info.tx_started != 0;
+}
+
+/*
+ * Keeps `sends` in the order the module writes them, so the first ones are the finished
+ * ones (RefreshKernel) and unsend finds what the module still holds: by priority, as the
+ * module queues, but behind the first if the module had started it.
+ */
+void IoThread::PlaceKernelSend(Conn* c, const KernelSend& send, bool front_started) {
   auto& sends = c->kernel->sends;
   size_t at = sends.size();
-  while (at > 1 && sends[at - 1].priority < send.priority) at--;
+  while (at > (front_started ? 1 : 0) && sends[at - 1].priority < send.priority) at--;
   sends.insert(sends.begin() + static_cast<ptrdiff_t>(at), send);
   c->kernel->last_placed = at;
 }
@@ -241,6 +252,7 @@ bool IoThread::SendKernelCopy(Conn* c, MessageBody* body) {
   }
   const int copy = kmod::CreateRecord(kmod_control_, kmod_affix_.data(), kmod_affix_.size());
   int err = copy;
+  const bool front_started = KernelFrontStarted(c, body->priority);
   if (copy >= 0) {
     const iovec none{nullptr, 0};
     err = kmod::Send(c->kernel->session, c->fd, copy, 0, RECORDS_WHOLE, none, none, body->priority);
@@ -251,7 +263,7 @@ bool IoThread::SendKernelCopy(Conn* c, MessageBody* body) {
     return false;
   }
   body->Ref();
-  PlaceKernelSend(c, KernelSend{body, nullptr, body->total, true, body->priority});
+  PlaceKernelSend(c, KernelSend{body, nullptr, body->total, true, body->priority}, front_started);
   c->kernel->bytes += body->total;
   c->out_bytes += body->total;
   return true;
@@ -269,6 +281,7 @@ bool IoThread::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece,
     const int record_fd = piece != nullptr ? piece->record->kernel_fd() : -1;
     // Memcached's replies keep request order; the library's messages go by priority (DESIGN.md).
     const int32_t priority = options_.priority_within_connection ? body->priority : 0;
+    const bool front_started = KernelFrontStarted(c, priority);
     const int err = kmod::Send(c->kernel->session, c->fd, record_fd, piece != nullptr ? piece->offset : 0,
                                piece != nullptr ? piece->length : 0, prefix, suffix, priority);
     if (err != 0) {
@@ -278,7 +291,8 @@ bool IoThread::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece,
     }
     const uint64_t length = before + after + (piece != nullptr ? piece->length : 0);
     body->Ref();
-    PlaceKernelSend(c, KernelSend{body, piece != nullptr ? piece->record : nullptr, length, false, priority});
+    PlaceKernelSend(c, KernelSend{body, piece != nullptr ? piece->record : nullptr, length, false, priority},
+                    front_started);
     c->kernel->bytes += length;
     c->out_bytes += length;
     return true;
