@@ -181,6 +181,7 @@ long records_sock_info(struct records_session *sess, struct records_sock_info __
 extern const struct strp_callbacks records_strp_cb;
 void records_rx_init(struct records_sock *rsk, const struct records_attach *a);
 u32 records_rx_max_msg(const struct records_sock *rsk);
+bool records_rx_check_messages(const struct records_attach *a);
 void records_rx_data_ready(struct records_sock *rsk);
 void records_rx_check_eof(struct records_sock *rsk);
 void records_rx_purge(struct records_sock *rsk);

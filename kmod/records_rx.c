@@ -24,6 +24,7 @@
 
 #define RECORDS_ITEM_DEFAULT	(1U << 20)
 #define RECORDS_LINE_DEFAULT	(1U << 20)
+#define RECORDS_MESSAGE_DEFAULT	(1U << 20)
 #define RECORDS_RX_LIMIT	(4U << 20)
 #define RECORDS_RX_MSGS		4096
 
@@ -42,7 +43,26 @@ static struct records_rx_cb *records_rx_cb(struct sk_buff *skb)
 /* Any context: the largest request the parser can frame, which sk_rcvbuf must allow. */
 u32 records_rx_max_msg(const struct records_sock *rsk)
 {
-	return rsk->parser.lim.item_size_max + rsk->parser.lim.max_line + RP_BIN_HEAD_MAX + 65536;
+	u32 body = max(rsk->parser.lim.item_size_max, rsk->parser.lim.message_max);
+
+	return body + rsk->parser.lim.max_line + RP_BIN_HEAD_MAX + 65536;
+}
+
+/* Any context: whether @a's message framing settings are impossible (-EINVAL). */
+bool records_rx_check_messages(const struct records_attach *a)
+{
+	u32 max_msg = a->message_max ?: RECORDS_MESSAGE_DEFAULT;
+	u32 w = a->prefix_width;
+
+	if (a->reserved)
+		return true;
+	if (!(a->flags & (RECORDS_ATTACH_LENGTH | RECORDS_ATTACH_LINE)))
+		return a->message_max || a->prefix_offset || w || (a->flags & RECORDS_ATTACH_LE);
+	if (max_msg > RECORDS_ITEM_MAX)
+		return true;
+	if (a->flags & RECORDS_ATTACH_LINE)
+		return a->prefix_offset || w || (a->flags & RECORDS_ATTACH_LE);
+	return (w != 1 && w != 2 && w != 4 && w != 8) || a->prefix_offset > max_msg - w;
 }
 
 /* Process context, before the socket is hooked. */
@@ -66,6 +86,16 @@ void records_rx_init(struct records_sock *rsk, const struct records_attach *a)
 		choice = RP_PROTO_TEXT;
 	else if (a->flags & RECORDS_ATTACH_BINARY)
 		choice = RP_PROTO_BINARY;
+	if (a->flags & (RECORDS_ATTACH_LENGTH | RECORDS_ATTACH_LINE)) {
+		/* Application messages: memcached's limits do not apply. */
+		choice = a->flags & RECORDS_ATTACH_LENGTH ? RP_PROTO_LENGTH : RP_PROTO_LINE;
+		lim.item_size_max = 0;
+		lim.max_line = 0;
+		lim.message_max = a->message_max ?: RECORDS_MESSAGE_DEFAULT;
+		lim.prefix_offset = a->prefix_offset;
+		lim.prefix_width = a->prefix_width;
+		lim.prefix_le = a->flags & RECORDS_ATTACH_LE;
+	}
 	rp_init(&rsk->parser, choice, &lim);
 	rsk->rx_limit = a->rx_limit ?: RECORDS_RX_LIMIT;
 	atomic_set(&rsk->rx_msgs, 0);

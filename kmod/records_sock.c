@@ -16,6 +16,7 @@
  * tx_work; the worker takes the socket lock and continues (net/kcm, net/tls).
  */
 
+#include <linux/bitops.h>
 #include <linux/bvec.h>
 #include <linux/file.h>
 #include <linux/module.h>
@@ -587,9 +588,12 @@ int records_sock_attach(struct records_session *sess, struct records_attach __us
 		return -EFAULT;
 	if (a.flags & ~RECORDS_ATTACH_FLAGS)
 		return -EINVAL;
-	if ((a.flags & RECORDS_ATTACH_TEXT) && (a.flags & RECORDS_ATTACH_BINARY))
+	if (hweight32(a.flags & (RECORDS_ATTACH_TEXT | RECORDS_ATTACH_BINARY |
+				 RECORDS_ATTACH_LENGTH | RECORDS_ATTACH_LINE)) > 1)
 		return -EINVAL;
 	if (a.item_size_max > RECORDS_ITEM_MAX || a.max_line > RECORDS_ITEM_MAX)
+		return -EINVAL;
+	if (records_rx_check_messages(&a))
 		return -EINVAL;
 	rx = a.flags & RECORDS_ATTACH_RECV;
 

@@ -29,7 +29,8 @@ describe('native addon wire numbers', function () {
         clearIndex: 12,
         flushDue: 13,
       },
-      events: { open: 1, requests: 2, close: 3, openHttp: 4 },
+      events: { open: 1, requests: 2, close: 3, openHttp: 4, output: 5 },
+      closeReasons: { local: 1, peer: 2, reset: 3, queueLimit: 4, framing: 5 },
       batchFlags: { completesData: 1, closes: 2, binary: 4 },
     });
   });

@@ -2,16 +2,26 @@
  * The records library (server/records/library.ts, the package's entry point) on every
  * backend this machine runs: messages framed as the C framer and TypeScript agree, a record
  * sent to 500 peers arrives exact, priorities and unsend observed on the wire, deleted
- * records still arriving whole, adopted and connected sockets working as accepted ones.
+ * records still arriving whole, adopted and connected sockets working as accepted ones, and
+ * what happens to peers (backpressure, resets, closes, queues past their limit, messages
+ * the framing refuses) reported as events with codes.
+ *
+ * js and native run on the host (npm test); kmod runs where the records module is loaded,
+ * in the qemu guest of kmod/test.sh, which runs this file's compiled copy (dist/test) for
+ * kmod alone: the other two are proven on the host.
  */
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { type Frame, FrameStatus, newFrame } from '../server/framing';
 import { type MessageFraming, messageFramer } from '../server/records/message-framing';
 import { loadNativeBinding } from '../server/records/native-addon';
-import { type Peer, type Records, RecordsLibraryError, openRecords } from '../server/records/library';
+import { RECORDS_DEVICE } from '../server/records/kmod';
+import { type Peer, type PeerError, type Records, RecordsLibraryError, openRecords } from '../server/records/library';
+import type { CloseReason } from '../server/records/types';
 import { missing } from '../conformance/lib/required';
 
 /** Why the native addon cannot be loaded here, or null. */
@@ -143,24 +153,49 @@ describe('records library: framings', () => {
   it('refuses framings that cannot be framed', () => {
     assert.throws(() => messageFramer({ kind: 'length', width: 3 as 4 }), RangeError);
     assert.throws(() => messageFramer({ kind: 'length', width: 4, offset: 10, maxMessage: 12 }), RangeError);
-    assert.throws(
-      () => openRecords({ framing: LENGTH4, backend: 'kmod' }),
-      (err: RecordsLibraryError) => err.code === 'RC_FRAMING_UNSUPPORTED',
-    );
+    for (const backend of ['native', 'kmod'] as const) {
+      assert.throws(
+        () => openRecords({ framing: () => 0, backend }),
+        (err: RecordsLibraryError) => err.code === 'RC_FRAMING_UNSUPPORTED',
+      );
+    }
+    assert.throws(() => openRecords({ framing: LENGTH4, highWaterMark: 10, lowWaterMark: 20 }), RangeError);
   });
 });
 
-for (const backend of ['js', 'native'] as const) {
+/** The peer's close, with its reason, and the peerError before it if any. */
+function closeOf(records: Records, peer: Peer): Promise<{ reason: CloseReason; errors: PeerError[] }> {
+  const errors: PeerError[] = [];
+  const onError = (e: PeerError) => {
+    if (e.peer === peer) errors.push(e);
+  };
+  records.on('peerError', onError);
+  return new Promise((resolve) => {
+    const onClose = (closed: Peer, reason: CloseReason) => {
+      if (closed !== peer) return;
+      records.off('close', onClose);
+      records.off('peerError', onError);
+      resolve({ reason, errors });
+    };
+    records.on('close', onClose);
+  });
+}
+
+const inGuest = fs.existsSync(RECORDS_DEVICE);
+const BACKENDS = inGuest ? (['kmod'] as const) : (['js', 'native'] as const);
+
+for (const backend of BACKENDS) {
   describe(`records library on ${backend}`, function () {
-    this.timeout(60000);
+    this.timeout(inGuest ? 600000 : 60000);
     let records: Records;
+    let options = {};
 
     before(function () {
-      const why = backend === 'native' ? nativeUnavailable() : null;
+      const why = backend !== 'js' ? nativeUnavailable() : null;
       if (why !== null) missing(this, 'native', why);
     });
     beforeEach(() => {
-      records = openRecords({ backend, framing: LENGTH4 });
+      records = openRecords({ backend, framing: LENGTH4, ...options });
       assert.equal(records.backend, backend);
     });
     afterEach(async () => {
@@ -238,6 +273,151 @@ for (const backend of ['js', 'native'] as const) {
       server.close();
     });
 
+    /** A listening engine with one accepted peer and the client's socket. */
+    async function onePeer(): Promise<{ peer: Peer; socket: net.Socket }> {
+      const { port } = await records.listen(0);
+      const peerReady = accepted(records, 1);
+      const socket = await connectTo(port);
+      const [peer] = await peerReady;
+      return { peer, socket };
+    }
+
+    describe('peer events', () => {
+      before(() => {
+        options = { highWaterMark: 256 * 1024, lowWaterMark: 64 * 1024, maxQueuedBytes: 256 << 20 };
+      });
+      after(() => {
+        options = {};
+      });
+
+      it("reports a peer that stops reading once ('backpressure'), and once when it drains ('drain')", async () => {
+        const { peer, socket } = await onePeer();
+        socket.pause();
+        const events: string[] = [];
+        records.on('backpressure', (p: Peer) => p === peer && events.push('backpressure'));
+        records.on('drain', (p: Peer) => p === peer && events.push('drain'));
+        const block = records.initRecord(message(payload(1 << 20, 5)));
+        for (let i = 0; i < 8; i++) records.sendRecord(block, peer);
+        records.delRecord(block);
+        while (events.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+        assert.deepEqual(events, ['backpressure']);
+        const reader = new MessageReader(socket);
+        socket.resume();
+        await reader.waitFor(8);
+        while (events.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+        assert.deepEqual(events, ['backpressure', 'drain']);
+        for (const m of reader.messages) assert.ok(m.equals(payload(1 << 20, 5)));
+        socket.destroy();
+      });
+    });
+
+    describe('a queue limit', () => {
+      before(() => {
+        options = { maxQueuedBytes: 2 << 20 };
+      });
+      after(() => {
+        options = {};
+      });
+
+      it('closes a peer whose queued bytes pass maxQueuedBytes, with RC_QUEUE_LIMIT; the others go on', async () => {
+        const { port } = await records.listen(0);
+        const peersReady = accepted(records, 2);
+        const slow = await connectTo(port);
+        const fast = await connectTo(port);
+        const peers = await peersReady;
+        const slowPeer = peers.find((p) => p.remote.endsWith(`:${slow.localPort}`)) as Peer;
+        const fastPeer = peers.find((p) => p !== slowPeer) as Peer;
+        slow.pause();
+        slow.on('error', () => undefined);
+        const closed = closeOf(records, slowPeer);
+        const reader = new MessageReader(fast);
+        const block = records.initRecord(message(payload(512 * 1024, 9)));
+        for (let i = 0; i < 64; i++) {
+          records.sendRecord(block, [slowPeer]);
+          // The reading peer keeps up: its queue never nears the limit.
+          if (i % 8 === 0) {
+            records.sendRecord(block, [fastPeer]);
+            await reader.waitFor(i / 8 + 1);
+          }
+        }
+        records.delRecord(block);
+        const { reason, errors } = await closed;
+        assert.equal(reason, 'RC_QUEUE_LIMIT');
+        assert.deepEqual(
+          errors.map((e) => e.code),
+          ['RC_QUEUE_LIMIT'],
+        );
+        assert.equal(reader.messages.length, 8);
+        for (const m of reader.messages) assert.ok(m.equals(payload(512 * 1024, 9)));
+        slow.destroy();
+        fast.destroy();
+      });
+    });
+
+    it('reports a reset (RC_PEER_RESET) with peerError, a peer that ends (RC_PEER_CLOSED) and a local close (RC_CLOSED) without', async () => {
+      const reset = await onePeer();
+      const resetClosed = closeOf(records, reset.peer);
+      reset.socket.resetAndDestroy();
+      const r = await resetClosed;
+      assert.equal(r.reason, 'RC_PEER_RESET');
+      assert.deepEqual(
+        r.errors.map((e) => e.code),
+        ['RC_PEER_RESET'],
+      );
+
+      const ended = await onePeer();
+      const endClosed = closeOf(records, ended.peer);
+      ended.socket.end();
+      const e = await endClosed;
+      assert.equal(e.reason, 'RC_PEER_CLOSED');
+      assert.deepEqual(e.errors, []);
+
+      const local = await onePeer();
+      const localClosed = closeOf(records, local.peer);
+      local.peer.destroy();
+      const l = await localClosed;
+      assert.equal(l.reason, 'RC_CLOSED');
+      assert.deepEqual(l.errors, []);
+      local.socket.destroy();
+    });
+
+    it('closes a peer whose message is longer than maxMessage, with RC_FRAMING, after the whole ones before it', async () => {
+      const { peer, socket } = await onePeer();
+      const closed = closeOf(records, peer);
+      const got = records.messages();
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(2 << 20);
+      socket.write(Buffer.concat([message(Buffer.from('fine')), head, Buffer.alloc(100)]));
+      const first = await got.next();
+      assert.equal(first.value.data.subarray(4).toString(), 'fine');
+      const { reason, errors } = await closed;
+      assert.equal(reason, 'RC_FRAMING');
+      assert.deepEqual(
+        errors.map((x) => x.code),
+        ['RC_FRAMING'],
+      );
+      socket.destroy();
+    });
+
+    it('refuses to send a record after delRecord (RC_RECORD_DELETED); sends queued before still arrive whole', async () => {
+      const { peer, socket } = await onePeer();
+      const reader = new MessageReader(socket);
+      const record = records.initRecord(message(payload(300_000, 4)));
+      records.sendRecord(record, peer);
+      records.delRecord(record);
+      assert.throws(
+        () => records.sendRecord(record, peer),
+        (err: RecordsLibraryError) => err.code === 'RC_RECORD_DELETED',
+      );
+      assert.throws(
+        () => records.sendRecord([{ record, offset: 0, length: 4 }], peer),
+        (err: RecordsLibraryError) => err.code === 'RC_RECORD_DELETED',
+      );
+      await reader.waitFor(1);
+      assert.ok(reader.messages[0].equals(payload(300_000, 4)));
+      socket.destroy();
+    });
+
     if (backend === 'js') {
       it('refuses priorities and unsend, which a net.Socket cannot honour, with codes', async () => {
         const record = records.initRecord(message(Buffer.from('x')));
@@ -301,7 +481,9 @@ for (const backend of ['js', 'native'] as const) {
   });
 }
 
-describe('records library: the broadcast example', function () {
+// The guest packs no examples (kmod/harness/stage-app.sh): the example runs on the host.
+const EXAMPLE = path.resolve(__dirname, '..', 'examples', 'broadcast.js');
+(inGuest ? () => undefined : describe)('records library: the broadcast example', function () {
   this.timeout(120000);
   for (const backend of ['js', 'native'] as const) {
     it(`runs on ${backend} through the package's public entry point`, function () {
@@ -309,7 +491,7 @@ describe('records library: the broadcast example', function () {
         const why = nativeUnavailable();
         if (why !== null) missing(this, 'native', why);
       }
-      const run = spawnSync(process.execPath, ['examples/broadcast.js', '4', '3', backend], { encoding: 'utf8', timeout: 100000 });
+      const run = spawnSync(process.execPath, [EXAMPLE, '4', '3', backend], { encoding: 'utf8', timeout: 100000 });
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout, new RegExp(`^${backend}: 3 blocks of 1 MB to 4 validators in .* every validator saw 3 commits$`, 'm'));
     });

@@ -16,6 +16,7 @@
 #   /app/package.json
 #   /app/dist/server/...                    node dist/server/cli.js
 #   /app/dist/test/records-contract.test.js the records contract suite
+#   /app/dist/test/records-library.test.js  the records library's, for kmod
 #   /app/native/build/Release/*.node        the addon, where the server looks for it
 #   /app/conformance/{lib,*.test.js}        from dist/conformance: servers.js finds the
 #                                           CLI at ../../dist/server/cli.js, as in the repo
@@ -77,9 +78,10 @@ for f in $E2E_FILES; do
 	[ "$REPO/conformance/$f.test.ts" -nt "$js" ] && log "warning: $js is older than its source"
 	cp "$js" "$app/conformance/"
 done
-# The records contract suite: against js, native and, with /dev/records there, kmod.
+# The records contract suite: against js, native and, with /dev/records there, kmod; and
+# the records library's contract tests, which run for kmod alone where /dev/records is.
 mkdir -p "$app/dist/test"
-cp "$REPO/dist/test/records-contract.test.js" "$app/dist/test/"
+cp "$REPO/dist/test/records-contract.test.js" "$REPO/dist/test/records-library.test.js" "$app/dist/test/"
 
 # mocha and the npm clients, and what they require, resolved the way node resolves them
 # (nested copies too).

@@ -4,7 +4,8 @@
  * (memcached text, meta and binary), the session wakes only for whole requests, and
  * read(2) returns whole requests only.  Pipelined requests in one segment, one
  * request over many segments, a 1 MB value, values too large to keep, garbage and
- * oversized lines: correct requests or a clean error, never a hang.
+ * oversized lines: correct requests or a clean error, never a hang.  The records
+ * library's message framings (length-prefixed, lines) too.
  */
 
 #include <pthread.h>
@@ -323,6 +324,85 @@ TEST_F(recv, oversized_line_is_an_error)
 	/* Then nothing: the server closes such a connection. */
 	send_all(_metadata, self->cli, "get b\r\n", 7);
 	ASSERT_EQ(2, collect(self, 3, 300));
+}
+
+static int attach_messages(int dev, int sock, __u32 flags, __u32 message_max, __u32 offset,
+			   __u32 width)
+{
+	struct records_attach a = {
+		.sock_fd = sock, .flags = RECORDS_ATTACH_RECV | flags, .cookie = 7,
+		.message_max = message_max, .prefix_offset = offset, .prefix_width = width,
+	};
+
+	return ioctl(dev, RECORDS_IOC_ATTACH, &a);
+}
+
+/* The records library's framing: a type byte, a 2-byte little-endian length, then the bytes. */
+TEST_F(recv, length_prefixed_messages_byte_by_byte)
+{
+	static const unsigned char stream[] = {
+		'B', 3, 0, 'a', 'b', 'c',
+		'V', 0, 0,
+		'C', 1, 0, 'z',
+	};
+	size_t i;
+
+	ASSERT_SYS(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LENGTH | RECORDS_ATTACH_LE,
+				   300, 1, 2));
+	for (i = 0; i < sizeof(stream); i++) {
+		send_all(_metadata, self->cli, stream + i, 1);
+		usleep(2000);
+	}
+	ASSERT_EQ(3, collect(self, 3, 5000));
+	ASSERT_EQ(6, self->got[0].hdr.len);
+	ASSERT_EQ(0, memcmp(self->got[0].data, stream, 6));
+	ASSERT_EQ(3, self->got[1].hdr.len);
+	ASSERT_EQ(0, memcmp(self->got[1].data, stream + 6, 3));
+	ASSERT_EQ(4, self->got[2].hdr.len);
+	ASSERT_EQ(0, memcmp(self->got[2].data, stream + 9, 4));
+	ASSERT_EQ(7, self->got[2].hdr.cookie);
+}
+
+TEST_F(recv, message_longer_than_message_max_is_an_error)
+{
+	static const unsigned char stream[] = { 0, 0, 0, 2, 'h', 'i', 0, 0, 1, 0, 'x' };
+
+	ASSERT_SYS(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LENGTH, 100, 0, 4));
+	send_all(_metadata, self->cli, stream, sizeof(stream));
+	ASSERT_EQ(2, collect(self, 2, 5000));
+	ASSERT_EQ(RECORDS_MSG_REQUEST, self->got[0].hdr.type);
+	ASSERT_EQ(6, self->got[0].hdr.len);
+	ASSERT_EQ(RECORDS_MSG_ERROR, self->got[1].hdr.type);
+	ASSERT_EQ(-EMSGSIZE, self->got[1].hdr.error);
+}
+
+TEST_F(recv, lines)
+{
+	ASSERT_SYS(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LINE, 0, 0, 0));
+	send_all(_metadata, self->cli, "vote 1\nvote", 11);
+	usleep(20000);
+	send_all(_metadata, self->cli, " 2\n\n", 4);
+	ASSERT_EQ(3, collect(self, 3, 5000));
+	EXPECT_REQ(0, "vote 1\n");
+	EXPECT_REQ(1, "vote 2\n");
+	EXPECT_REQ(2, "\n");
+}
+
+TEST_F(recv, impossible_message_framings_are_refused)
+{
+	ASSERT_ERRNO(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LENGTH, 0, 0, 3), EINVAL);
+	ASSERT_ERRNO(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LENGTH, 10, 8, 4), EINVAL);
+	ASSERT_ERRNO(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LENGTH | RECORDS_ATTACH_LINE,
+				     0, 0, 4), EINVAL);
+	ASSERT_ERRNO(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LINE | RECORDS_ATTACH_TEXT,
+				     0, 0, 0), EINVAL);
+	ASSERT_ERRNO(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LINE, 0, 0, 4), EINVAL);
+	ASSERT_ERRNO(attach_messages(self->dev, self->srv, 0, 100, 0, 0), EINVAL);
+	ASSERT_ERRNO(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LE, 0, 0, 0), EINVAL);
+	ASSERT_ERRNO(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LENGTH, 1U << 30, 0, 4),
+		     EINVAL);
+	/* And the socket is still free to attach. */
+	ASSERT_SYS(attach_messages(self->dev, self->srv, RECORDS_ATTACH_LENGTH, 0, 0, 8));
 }
 
 /* What one blocked reader's first read(2) returned: messages and whether an error ended it. */

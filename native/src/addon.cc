@@ -88,10 +88,16 @@ Napi::Object WireNumbers(Napi::Env env) {
                          {"unpublish", kOpUnpublish},
                          {"clearIndex", kOpClearIndex},
                          {"flushDue", kOpFlushDue}}));
-  wire.Set(
-      "events",
-      group(
-          {{"open", kEventOpen}, {"requests", kEventRequests}, {"close", kEventClose}, {"openHttp", kEventOpenHttp}}));
+  wire.Set("events", group({{"open", kEventOpen},
+                            {"requests", kEventRequests},
+                            {"close", kEventClose},
+                            {"openHttp", kEventOpenHttp},
+                            {"output", kEventOutput}}));
+  wire.Set("closeReasons", group({{"local", kCloseLocal},
+                                  {"peer", kClosePeer},
+                                  {"reset", kCloseReset},
+                                  {"queueLimit", kCloseQueueLimit},
+                                  {"framing", kCloseFraming}}));
   wire.Set("batchFlags",
            group({{"completesData", kBatchCompletesData}, {"closes", kBatchCloses}, {"binary", kBatchBinary}}));
   return wire;

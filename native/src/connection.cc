@@ -138,6 +138,7 @@ IoThread::Framed IoThread::FrameAndDeliver(Conn* c) {
     if (count == kMaxBatch || bytes >= kMaxBatchBytes) break;
   }
   if (c->kernel && c->kernel->close_at_end && pos == end && c->needed == 0) close_now = true;
+  if (close_now) c->close_reason = kCloseFraming;
   if (count == 0) {
     c->in_head = pos;
     if (c->in_head == c->in_tail) FreeInput(c);
@@ -291,8 +292,10 @@ void IoThread::EndConn(Conn* c) {
   AfterOutputChange(c);
 }
 
-void IoThread::CloseConn(Conn* c) {
+void IoThread::CloseConn(Conn* c, CloseReason reason) {
   if (c->closed()) return;
+  if (c->close_reason == kCloseLocal)
+    c->close_reason = reason != kCloseLocal ? reason : c->peer_closed ? kClosePeer : kCloseLocal;
   const bool orderly = c->state == ConnState::kEnding;
   c->state = ConnState::kClosed;
   if (c->kernel) CloseKernel(c, orderly);
@@ -303,7 +306,7 @@ void IoThread::CloseConn(Conn* c) {
   c->out.clear();
   c->out_bytes = 0;
   FreeInput(c);
-  staging_.events.insert(staging_.events.end(), {kEventClose, static_cast<int32_t>(c->slot)});
+  staging_.events.insert(staging_.events.end(), {kEventClose, static_cast<int32_t>(c->slot), c->close_reason});
 }
 
 }  // namespace recordcache

@@ -52,6 +52,8 @@ struct KernelConn {
   // Sends in the module's queue of this socket, oldest first, and their bytes.
   std::vector<KernelSend> sends;
   uint64_t bytes = 0;
+  /* Where PlaceKernelSend put the latest send. */
+  size_t last_placed = 0;
   /* Where requests start in `in` whose data the module saw arrive after their line. */
   std::vector<size_t> splits;
   /* Where each request the module framed ends in `in`: the engine does not frame them again. */
@@ -98,6 +100,10 @@ struct Conn {
 
   OutQueue out;
   uint64_t out_bytes = 0;
+  /* kEventOutput said its output is past the high-water mark, and not yet that it drained. */
+  bool over_high_water = false;
+  /* Why it is closing, when known before CloseConn (kEventClose). */
+  CloseReason close_reason = kCloseLocal;
   int64_t last_activity_ms = 0;
   ConnState state = ConnState::kReading;
 

@@ -62,7 +62,7 @@ void Delivery::Append(Delivery&& other) {
     } else if (kind == kEventRequests) {
       i += 5;
     } else {
-      i += 2;
+      i += 3;  // kEventClose, kEventOutput
     }
   }
   events.insert(events.end(), other.events.begin(), other.events.end());

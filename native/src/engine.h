@@ -67,6 +67,13 @@ struct EngineOptions {
    * same connection (the records library). Off for memcached, whose replies keep request order.
    */
   bool priority_within_connection = false;
+  /*
+   * The records library's backpressure events (kEventOutput): reported once when a
+   * connection's unwritten output passes the high mark, and again once it is back at or
+   * below the low mark. 0: not reported.
+   */
+  uint64_t out_high_water = 0;
+  uint64_t out_low_water = 0;
 };
 
 /*
@@ -137,8 +144,23 @@ struct MessageBody {
 enum EventKind : int32_t {
   kEventOpen = 1,      // slot, remote string index, local string index
   kEventRequests = 2,  // slot, count, BatchFlags, buffer index
-  kEventClose = 3,     // slot
+  kEventClose = 3,     // slot, CloseReason
   kEventOpenHttp = 4,  // as kEventOpen, for a connection of the HTTP listener (http_conn.h)
+  kEventOutput = 5,    // slot, 1 past the high-water mark or 0 back at the low one
+};
+
+/* Why a connection closed, as kEventClose reports it. */
+enum CloseReason : int32_t {
+  /* JS ended or destroyed it, the server stopped, or it was idle too long. */
+  kCloseLocal = 1,
+  /* The peer closed its side. */
+  kClosePeer = 2,
+  /* A reset or another error of the socket. */
+  kCloseReset = 3,
+  /* Its unwritten output passed out_limit_hard (or the module's queue for it filled). */
+  kCloseQueueLimit = 4,
+  /* It sent what the framing closes on (a line or message too long). */
+  kCloseFraming = 5,
 };
 
 /* What a kEventRequests batch says about itself. */
@@ -214,6 +236,7 @@ struct Command {
 };
 
 struct Conn;
+struct KernelSend;
 struct Listener;
 struct HttpRequest;
 class Engine;
@@ -267,7 +290,8 @@ class IoThread {
   void Complete(Conn* c, uint32_t handled);
   void FreeInput(Conn* c);
   void EndConn(Conn* c);
-  void CloseConn(Conn* c);
+  /* Closes now; `reason` is reported unless an earlier one was noted (Conn::close_reason). */
+  void CloseConn(Conn* c, CloseReason reason = kCloseLocal);
   // serve_hits.cc: GET hits answered from the read index.
   uint32_t ServeHits(Conn* c, uint32_t first, uint32_t count, bool* budget_spent);
   uint32_t ServeSingleGet(Conn* c, uint32_t first, int32_t now, bool* miss);
@@ -282,6 +306,8 @@ class IoThread {
   void WriteReady();
   void Advance(Conn* c, uint64_t n);
   void AfterOutputChange(Conn* c);
+  /* kEventOutput when the connection's unwritten output crossed a water mark. */
+  void NoteOutputLevel(Conn* c);
   int64_t Unsend(uint64_t serial, const std::vector<uint32_t>& slots);
   // user_transport.cc: plain sockets (transport.h).
   void ReadSocket(Conn* c);
@@ -294,6 +320,10 @@ class IoThread {
   void EnqueueKernel(Conn* c, MessageBody* body);
   bool SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, const uint8_t* affix, size_t prefix_length,
                   size_t suffix_length);
+  bool FitsOneKernelSend(const MessageBody* body) const;
+  bool KernelFrontStarted(Conn* c, int32_t priority);
+  void PlaceKernelSend(Conn* c, const KernelSend& send, bool front_started);
+  bool SendKernelCopy(Conn* c, MessageBody* body);
   void RefreshKernel(Conn* c);
   void WatchKernel(Conn* c);
   void ServiceKernelWatch();

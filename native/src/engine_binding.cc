@@ -94,6 +94,8 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   options.threads = static_cast<uint32_t>(std::max(1.0, number("threads", 1)));
   options.priority_within_connection = flag("priorityWithinConnection", false);
   release_deliveries_ = flag("releaseDeliveries", false);
+  options.out_high_water = static_cast<uint64_t>(number("outHighWater", 0));
+  options.out_low_water = static_cast<uint64_t>(number("outLowWater", static_cast<double>(options.out_high_water / 2)));
 
   // Memfd records hold a descriptor each; leave most descriptors to connections.
   rlimit files{};
@@ -142,8 +144,8 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
       i += 4;
       continue;
     }
-    if (kind == kEventClose) {
-      i += 2;
+    if (kind == kEventClose || kind == kEventOutput) {
+      i += 3;
       continue;
     }
     const BatchRef& batch = d.batches[batch_index++];

@@ -36,11 +36,14 @@ int Attach(int session, int sock, uint64_t cookie, const AttachLimits& limits) {
   attach.cookie = cookie;
   attach.item_size_max = limits.item_size_max;
   attach.max_line = limits.max_line;
+  attach.message_max = limits.message_max;
+  attach.prefix_offset = limits.prefix_offset;
+  attach.prefix_width = limits.prefix_width;
   return Result(ioctl(session, RECORDS_IOC_ATTACH, &attach));
 }
 
 int Send(int session, int sock, int record_fd, uint64_t offset, uint64_t length, const iovec& prefix,
-         const iovec& suffix) {
+         const iovec& suffix, int32_t priority) {
   records_dest dest{};
   dest.sock_fd = sock;
   dest.prefix = Pointer(prefix.iov_base);
@@ -49,7 +52,7 @@ int Send(int session, int sock, int record_fd, uint64_t offset, uint64_t length,
   dest.suffix_len = static_cast<uint32_t>(suffix.iov_len);
   records_send send{};
   send.record_fd = record_fd;
-  send.priority = 0;
+  send.priority = priority;
   send.offset = record_fd >= 0 ? offset : 0;
   send.length = record_fd >= 0 ? length : 0;
   send.ndests = 1;

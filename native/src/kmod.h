@@ -33,6 +33,10 @@ struct AttachLimits {
   uint32_t flags;  // RECORDS_ATTACH_*
   uint32_t item_size_max;
   uint32_t max_line;
+  // RECORDS_ATTACH_LENGTH, RECORDS_ATTACH_LINE: the records library's message framings.
+  uint32_t message_max;
+  uint32_t prefix_offset;
+  uint32_t prefix_width;
 };
 
 int Attach(int session, int sock, uint64_t cookie, const AttachLimits& limits);
@@ -42,7 +46,7 @@ int Attach(int session, int sock, uint64_t cookie, const AttachLimits& limits);
  * record_fd is -1. prefix.iov_len + suffix.iov_len <= RECORDS_AFFIX_MAX.
  */
 int Send(int session, int sock, int record_fd, uint64_t offset, uint64_t length, const iovec& prefix,
-         const iovec& suffix);
+         const iovec& suffix, int32_t priority);
 
 /* RECORDS_IOC_UNSEND on one socket: how many sends were removed, or -errno. */
 int Unsend(int session, int sock, int record_fd);

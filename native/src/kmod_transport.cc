@@ -48,6 +48,19 @@ bool IoThread::AttachKernel(Conn* c) {
   if (options_.limits.cas) limits.flags |= RECORDS_ATTACH_CAS;
   limits.item_size_max = options_.limits.item_size_max + kKernelItemSizeSlack;
   limits.max_line = kKernelMaxLine;
+  if (options_.protocol == RP_PROTO_LENGTH || options_.protocol == RP_PROTO_LINE) {
+    // The records library's messages, framed by the same rp_length/rp_line in the module.
+    limits.flags =
+        RECORDS_ATTACH_RECV | (options_.protocol == RP_PROTO_LENGTH ? RECORDS_ATTACH_LENGTH : RECORDS_ATTACH_LINE);
+    if (options_.protocol == RP_PROTO_LENGTH && options_.limits.prefix_le) limits.flags |= RECORDS_ATTACH_LE;
+    limits.item_size_max = 0;
+    limits.max_line = 0;
+    limits.message_max = options_.limits.message_max;
+    if (options_.protocol == RP_PROTO_LENGTH) {
+      limits.prefix_offset = options_.limits.prefix_offset;
+      limits.prefix_width = options_.limits.prefix_width;
+    }
+  }
   epoll_event in{};
   in.events = EPOLLIN | EPOLLET;
   in.data.u64 = c->slot;
@@ -81,12 +94,13 @@ void IoThread::ReadKernel(Conn* c) {
       continue;
     }
     if (errno == EMSGSIZE &&
-        kmod_read_.size() < kKernelMaxLine + options_.limits.item_size_max + 2 * kKernelItemSizeSlack) {
+        kmod_read_.size() < kKernelMaxLine + std::max(options_.limits.item_size_max, options_.limits.message_max) +
+                                2 * kKernelItemSizeSlack) {
       kmod_read_.resize(kmod_read_.size() * 2);
       continue;
     }
     c->can_read = false;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) CloseConn(c);
+    if (errno != EAGAIN && errno != EWOULDBLOCK) CloseConn(c, kCloseReset);
     return;
   }
   if (n == 0) {
@@ -112,7 +126,7 @@ void IoThread::ReadKernel(Conn* c) {
     } else if (msg.type == RECORDS_MSG_EOF && msg.error == 0) {
       c->peer_closed = true;
     } else if (msg.type == RECORDS_MSG_EOF) {
-      CloseConn(c);
+      CloseConn(c, kCloseReset);
       return;
     } else {
       // Framing failed: nothing more comes from this socket. A line too long closes the
@@ -141,6 +155,18 @@ void IoThread::EnqueueKernel(Conn* c, MessageBody* body) {
     if (c->closed()) return;
   }
   stats_.sends.fetch_add(body->record_serials.size(), std::memory_order_relaxed);
+  if (options_.priority_within_connection && !FitsOneKernelSend(body)) {
+    // The module orders each send by priority on its own: a message in several sends could
+    // have a higher-priority one between its parts. One send of a copy keeps it whole.
+    if (!SendKernelCopy(c, body)) return;
+    WatchKernel(c);
+    if (c->out_bytes > options_.out_limit_hard) {
+      CloseConn(c, kCloseQueueLimit);
+      return;
+    }
+    NoteOutputLevel(c);
+    return;
+  }
   // Bytes around each record piece the module holds become its prefix and suffix.
   kmod_affix_.clear();
   const Piece* record_piece = nullptr;
@@ -164,13 +190,83 @@ void IoThread::EnqueueKernel(Conn* c, MessageBody* body) {
   if (!SendKernel(c, body, record_piece, kmod_affix_.data(), prefix_length, kmod_affix_.size() - prefix_length)) {
     return;
   }
-  if (c->kernel->sends.size() > sends_before) c->kernel->sends.back().last = true;
+  if (c->kernel->sends.size() > sends_before) c->kernel->sends[c->kernel->last_placed].last = true;
   // Its records are released once the module says the sends are done: look again soon.
   WatchKernel(c);
   if (c->out_bytes > options_.out_limit_hard) {
     // A client that asks for more than it will ever read: let it go rather than hold it all.
-    CloseConn(c);
+    CloseConn(c, kCloseQueueLimit);
+    return;
   }
+  NoteOutputLevel(c);
+}
+
+/*
+ * Whether the module may have started the first of the connection's sends, asked only
+ * before a send that would go ahead of it (the answer must come before that send is queued).
+ */
+bool IoThread::KernelFrontStarted(Conn* c, int32_t priority) {
+  const auto& sends = c->kernel->sends;
+  if (sends.empty() || sends.front().priority >= priority) return true;
+  records_sock_info info;
+  return kmod::SockInfo(c->kernel->session, c->fd, &info) < 0 || info.tx_started != 0;
+}
+
+/*
+ * Keeps `sends` in the order the module writes them, so the first ones are the finished
+ * ones (RefreshKernel) and unsend finds what the module still holds: by priority, as the
+ * module queues, but behind the first if the module had started it.
+ */
+void IoThread::PlaceKernelSend(Conn* c, const KernelSend& send, bool front_started) {
+  auto& sends = c->kernel->sends;
+  size_t at = sends.size();
+  while (at > (front_started ? 1 : 0) && sends[at - 1].priority < send.priority) at--;
+  sends.insert(sends.begin() + static_cast<ptrdiff_t>(at), send);
+  c->kernel->last_placed = at;
+}
+
+/* Whether the message goes to the module as one send: one record at most, and bytes that fit beside it. */
+bool IoThread::FitsOneKernelSend(const MessageBody* body) const {
+  size_t records = 0;
+  uint64_t bytes = 0;
+  for (const Piece& piece : body->pieces) {
+    if (piece.record != nullptr && piece.record->kernel_fd() >= 0) {
+      records++;
+    } else {
+      bytes += piece.length;
+    }
+  }
+  return records <= 1 && bytes <= RECORDS_AFFIX_MAX;
+}
+
+/*
+ * The whole message copied into a record of its own in the module, queued as one send; the
+ * record's fd is closed at once (the send keeps its pages). Such a message is not found by
+ * unsendRecord: the module knows it by the copy.
+ */
+bool IoThread::SendKernelCopy(Conn* c, MessageBody* body) {
+  kmod_affix_.clear();
+  for (const Piece& piece : body->pieces) {
+    const uint8_t* data = body->Data(piece);
+    kmod_affix_.insert(kmod_affix_.end(), data, data + piece.length);
+  }
+  const int copy = kmod::CreateRecord(kmod_control_, kmod_affix_.data(), kmod_affix_.size());
+  int err = copy;
+  const bool front_started = KernelFrontStarted(c, body->priority);
+  if (copy >= 0) {
+    const iovec none{nullptr, 0};
+    err = kmod::Send(c->kernel->session, c->fd, copy, 0, RECORDS_WHOLE, none, none, body->priority);
+    close(copy);
+  }
+  if (err != 0) {
+    CloseConn(c, err == -ENOBUFS || err == -ENOMEM ? kCloseQueueLimit : kCloseReset);
+    return false;
+  }
+  body->Ref();
+  PlaceKernelSend(c, KernelSend{body, nullptr, body->total, true, body->priority}, front_started);
+  c->kernel->bytes += body->total;
+  c->out_bytes += body->total;
+  return true;
 }
 
 /*
@@ -183,16 +279,20 @@ bool IoThread::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece,
     const iovec prefix{const_cast<uint8_t*>(bytes), before};
     const iovec suffix{const_cast<uint8_t*>(bytes + before), after};
     const int record_fd = piece != nullptr ? piece->record->kernel_fd() : -1;
+    // Memcached's replies keep request order; the library's messages go by priority (DESIGN.md).
+    const int32_t priority = options_.priority_within_connection ? body->priority : 0;
+    const bool front_started = KernelFrontStarted(c, priority);
     const int err = kmod::Send(c->kernel->session, c->fd, record_fd, piece != nullptr ? piece->offset : 0,
-                               piece != nullptr ? piece->length : 0, prefix, suffix);
+                               piece != nullptr ? piece->length : 0, prefix, suffix, priority);
     if (err != 0) {
       // -ENOBUFS: the module's queue for this socket is full; like out_limit_hard, let it go.
-      CloseConn(c);
+      CloseConn(c, err == -ENOBUFS ? kCloseQueueLimit : kCloseReset);
       return false;
     }
     const uint64_t length = before + after + (piece != nullptr ? piece->length : 0);
     body->Ref();
-    c->kernel->sends.push_back(KernelSend{body, piece != nullptr ? piece->record : nullptr, length, false});
+    PlaceKernelSend(c, KernelSend{body, piece != nullptr ? piece->record : nullptr, length, false, priority},
+                    front_started);
     c->kernel->bytes += length;
     c->out_bytes += length;
     return true;
@@ -225,7 +325,7 @@ void IoThread::RefreshKernel(Conn* c) {
   }
   records_sock_info info;
   if (kmod::SockInfo(c->kernel->session, c->fd, &info) < 0 || info.tx_error != 0) {
-    CloseConn(c);
+    CloseConn(c, kCloseReset);
     return;
   }
   const size_t outstanding = static_cast<size_t>(info.tx_queued) + info.tx_started;

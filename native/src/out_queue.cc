@@ -41,9 +41,10 @@ void IoThread::Enqueue(Conn* c, MessageBody* body) {
   stats_.sends.fetch_add(body->record_serials.size(), std::memory_order_relaxed);
   if (c->out_bytes > options_.out_limit_hard) {
     // A client that asks for more than it will ever read: let it go rather than hold it all.
-    CloseConn(c);
+    CloseConn(c, kCloseQueueLimit);
     return;
   }
+  NoteOutputLevel(c);
   MarkReady(c);
 }
 
@@ -98,6 +99,7 @@ void IoThread::AfterOutputChange(Conn* c) {
     RefreshKernel(c);
     if (c->closed()) return;
   }
+  NoteOutputLevel(c);
   if (c->state == ConnState::kEnding) {
     if (c->out.empty() && (!c->kernel || c->kernel->sends.empty()) && !c->in_flight) {
       CloseConn(c);
@@ -113,6 +115,14 @@ void IoThread::AfterOutputChange(Conn* c) {
   } else if (c->kernel && waiting) {
     WatchKernel(c);
   }
+}
+
+void IoThread::NoteOutputLevel(Conn* c) {
+  if (options_.out_high_water == 0) return;
+  const bool over = c->over_high_water ? c->out_bytes > options_.out_low_water : c->out_bytes > options_.out_high_water;
+  if (over == c->over_high_water) return;
+  c->over_high_water = over;
+  staging_.events.insert(staging_.events.end(), {kEventOutput, static_cast<int32_t>(c->slot), over ? 1 : 0});
 }
 
 int64_t IoThread::Unsend(uint64_t serial, const std::vector<uint32_t>& slots) {

@@ -38,6 +38,7 @@ struct KernelSend {
   Record* record;  // the record it sends by reference, or null (bytes only)
   uint64_t length;
   bool last;  // the message's last send: completing it completes the message
+  int32_t priority;
 };
 
 }  // namespace recordcache

@@ -93,7 +93,7 @@ void IoThread::ReadSocket(Conn* c) {
     return;
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-  CloseConn(c);
+  CloseConn(c, kCloseReset);
 }
 
 /*
@@ -163,7 +163,7 @@ void IoThread::WriteConn(Conn* c) {
         c->can_write = false;
         return;
       }
-      CloseConn(c);
+      CloseConn(c, kCloseReset);
       return;
     }
     c->last_activity_ms = now_ms_;

@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import { FrameStatus, newFrame, type Framer } from '../framing';
 import { DRAIN_GRACE_MS, IdPool, formatAddress, removeStaleSocket } from './shared';
 import type {
+  CloseReason,
   EngineHandlers,
   ListenOptions,
   ListenerInfo,
@@ -62,6 +63,10 @@ class JsConnection implements RecordConnection {
   closing = false;
   /** The server is stopping: answer the requests already received, read no more, then close. */
   draining = false;
+  /** Why it is closing, once known (the close event's reason). */
+  closeReason: CloseReason | null = null;
+  /** onOutput(true) was called and onOutput(false) not yet. */
+  overHighWater = false;
   readonly batch: RequestBatch = { buf: Buffer.alloc(0), starts: [], lengths: [], count: 0, firstCompletesData: false, closes: false };
 
   constructor(
@@ -98,9 +103,23 @@ export class JsRecordsEngine implements RecordsEngine {
   private handlers: EngineHandlers | null = null;
   private readonly frame = newFrame();
   private idleTimeoutMs = 0;
+  private highWater = 0;
+  private lowWater = 0;
+  private maxQueued = Infinity;
 
   setIdleTimeout(seconds: number): void {
     this.idleTimeoutMs = seconds * 1000;
+  }
+
+  /**
+   * The records library's backpressure: onOutput past `highWater` bytes queued on a socket
+   * (0: never) and again at or below `lowWater`; past `maxQueued` the connection is closed.
+   * Both marks count the socket's own buffer (writableLength).
+   */
+  setOutputLimits(highWater: number, lowWater: number, maxQueued: number): void {
+    this.highWater = highWater;
+    this.lowWater = lowWater;
+    this.maxQueued = maxQueued;
   }
 
   initRecord(bytes: Buffer): RecordHandle {
@@ -155,6 +174,23 @@ export class JsRecordsEngine implements RecordsEngine {
         conn.socket.uncork();
       }
       this.handlers?.onBytesWritten(total);
+      if (this.highWater > 0 || this.maxQueued !== Infinity) this.checkOutput(conn);
+    }
+  }
+
+  /** After a write: past the limit the connection goes; past the high-water mark, say so once. */
+  private checkOutput(conn: JsConnection): void {
+    const queued = conn.socket.writableLength;
+    if (queued > this.maxQueued) {
+      conn.closeReason ??= 'RC_QUEUE_LIMIT';
+      conn.destroy();
+      return;
+    }
+    // 'drain' (which says the socket's buffer emptied) only comes once a write was refused,
+    // that is past the socket's own mark.
+    if (!conn.overHighWater && this.highWater > 0 && queued > Math.max(this.highWater, conn.socket.writableHighWaterMark)) {
+      conn.overHighWater = true;
+      this.handlers?.onOutput?.(conn, true);
     }
   }
 
@@ -238,13 +274,24 @@ export class JsRecordsEngine implements RecordsEngine {
       socket.setTimeout(this.idleTimeoutMs, () => socket.destroy());
     }
     socket.on('data', (chunk: Buffer) => this.receive(conn, chunk));
-    socket.on('drain', () => this.unblock(conn));
-    socket.on('error', () => undefined);
+    socket.on('drain', () => {
+      this.unblock(conn);
+      if (conn.overHighWater && !socket.destroyed && socket.writableLength <= this.lowWater) {
+        conn.overHighWater = false;
+        handlers.onOutput?.(conn, false);
+      }
+    });
+    socket.on('end', () => {
+      if (!conn.closing) conn.closeReason ??= 'RC_PEER_CLOSED';
+    });
+    socket.on('error', () => {
+      conn.closeReason ??= 'RC_PEER_RESET';
+    });
     socket.on('close', () => {
       this.open.delete(conn);
       this.ids.release(conn.id);
       conn.pending = [];
-      handlers.onClose(conn);
+      handlers.onClose(conn, conn.closeReason ?? 'RC_CLOSED');
     });
   }
 
@@ -318,6 +365,7 @@ export class JsRecordsEngine implements RecordsEngine {
     if (conn.closing) return;
     if (resumeAt !== -1) return this.block(conn, buf, resumeAt);
     if (close) {
+      conn.closeReason ??= 'RC_FRAMING';
       conn.end();
       return;
     }

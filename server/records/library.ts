@@ -6,6 +6,11 @@
  *
  * Every backend keeps every promise or refuses: js cannot reorder or take back bytes once
  * handed to a net.Socket, so a priority other than 0 and unsendRecord throw there.
+ *
+ * What happens to a peer is an event with a code, never an exception: 'backpressure' and
+ * 'drain' around the high- and low-water marks of its queued bytes, 'peerError' for a reset,
+ * a queue past maxQueuedBytes (the peer is closed) or a message the framing refuses, and
+ * 'close' with the reason.
  */
 
 import { EventEmitter } from 'node:events';
@@ -14,10 +19,12 @@ import { RecordcacheError } from '../errors';
 import { type Frame, FrameStatus, type Framer } from '../framing';
 import { JsRecordsEngine } from './js';
 import { type MessageFraming, checkFraming, messageFramer } from './message-framing';
+import { KmodRecordsEngine } from './kmod';
 import { DEFAULT_NATIVE_OPTIONS, NativeRecordsEngine } from './native';
 import { formatAddress } from './shared';
 import type {
   BackendName,
+  CloseReason,
   EngineHandlers,
   ListenerInfo,
   RecordConnection,
@@ -28,20 +35,63 @@ import type {
 } from './types';
 
 export type { MessageFraming } from './message-framing';
-export type { BackendName, RecordHandle } from './types';
+export type { BackendName, CloseReason, RecordHandle } from './types';
 
 /** An application's own framing (js only): the whole message's length, 0 for "need more", -1 to close. */
 export type CustomFramer = (buf: Buffer, start: number, end: number) => number;
 
 export interface OpenOptions {
-  /** 'auto' (default): native where its addon loads, else js. kmod frames memcached only. */
+  /** 'auto' (default): native where its addon loads, else js; kmod only when asked for. */
   backend?: 'auto' | BackendName;
   framing: MessageFraming | CustomFramer;
-  /** native: I/O threads (default 1). */
+  /** native: I/O threads (default 1; kmod runs one). */
   threads?: number;
-  /** native: unwritten bytes past which a peer's messages wait, and past which it is closed. */
+  /** Bytes queued for a peer past which 'backpressure' is emitted (default 1 MiB; 0: never). */
+  highWaterMark?: number;
+  /** ... and at or below which 'drain' follows (default half the high-water mark). */
+  lowWaterMark?: number;
+  /** Bytes queued for a peer past which it is closed, with 'peerError' RC_QUEUE_LIMIT (default 64 MiB). */
+  maxQueuedBytes?: number;
+  /** native, kmod: unwritten bytes past which a peer's own messages are not read until it drains (default 1 MiB). */
   outLimitSoft?: number;
-  outLimitHard?: number;
+}
+
+export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
+export const DEFAULT_MAX_QUEUED_BYTES = 64 << 20;
+
+/** A peer's trouble: its code, and what happened, in words. */
+export interface PeerError {
+  peer: Peer;
+  code: 'RC_PEER_RESET' | 'RC_QUEUE_LIMIT' | 'RC_FRAMING';
+  message: string;
+}
+
+const PEER_ERRORS: Partial<Record<CloseReason, string>> = {
+  RC_PEER_RESET: 'the connection was reset, or its socket failed',
+  RC_QUEUE_LIMIT: 'more bytes were queued for the peer than maxQueuedBytes: it was closed',
+  RC_FRAMING: 'the peer sent what the framing refuses (a message longer than maxMessage): it was closed',
+};
+
+interface OutputLimits {
+  high: number;
+  low: number;
+  max: number;
+}
+
+function outputLimits(options: OpenOptions): OutputLimits {
+  const high = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+  const low = options.lowWaterMark ?? Math.floor(high / 2);
+  const max = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+  for (const [name, value] of [
+    ['highWaterMark', high],
+    ['lowWaterMark', low],
+    ['maxQueuedBytes', max],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a byte count, not ${value}`);
+  }
+  if (low > high) throw new RangeError(`lowWaterMark (${low}) must not be above highWaterMark (${high})`);
+  if (max < 1) throw new RangeError('maxQueuedBytes must be at least 1');
+  return { high, low, max };
 }
 
 /** Errors of the library, with stable codes. */
@@ -124,32 +174,43 @@ function customFramer(fn: CustomFramer): Framer {
   };
 }
 
-function openEngine(options: OpenOptions): RecordsEngine {
+function openEngine(options: OpenOptions, limits: OutputLimits): RecordsEngine {
   const wanted = options.backend ?? 'auto';
   const custom = typeof options.framing === 'function';
-  if (wanted === 'kmod') {
-    throw new RecordsLibraryError('RC_FRAMING_UNSUPPORTED', 'the kmod backend frames memcached requests only; use native or js');
+  if (wanted === 'js' || (wanted === 'auto' && (custom || process.platform !== 'linux'))) {
+    const engine = new JsRecordsEngine();
+    engine.setOutputLimits(limits.high, limits.low, limits.max);
+    return engine;
   }
-  if (wanted === 'js' || (wanted === 'auto' && (custom || process.platform !== 'linux'))) return new JsRecordsEngine();
   if (custom) throw new RecordsLibraryError('RC_FRAMING_UNSUPPORTED', 'a framer function runs on the js backend only');
+  const nativeOptions = {
+    ...DEFAULT_NATIVE_OPTIONS,
+    framing: options.framing as MessageFraming,
+    priorityWithinConnection: true,
+    threads: options.threads ?? 1,
+    outLimitSoft: options.outLimitSoft ?? DEFAULT_NATIVE_OPTIONS.outLimitSoft,
+    outLimitHard: limits.max,
+    outHighWater: limits.high,
+    outLowWater: limits.low,
+  };
+  // The module's absence (no /dev/records) is the engine's error: kmod is never chosen by 'auto'.
+  if (wanted === 'kmod') return new KmodRecordsEngine(nativeOptions);
   try {
-    return new NativeRecordsEngine({
-      ...DEFAULT_NATIVE_OPTIONS,
-      framing: options.framing as MessageFraming,
-      priorityWithinConnection: true,
-      threads: options.threads ?? 1,
-      outLimitSoft: options.outLimitSoft ?? DEFAULT_NATIVE_OPTIONS.outLimitSoft,
-      outLimitHard: options.outLimitHard ?? DEFAULT_NATIVE_OPTIONS.outLimitHard,
-    });
+    return new NativeRecordsEngine(nativeOptions);
   } catch (err) {
     if (wanted === 'native') throw err;
-    return new JsRecordsEngine();
+    const engine = new JsRecordsEngine();
+    engine.setOutputLimits(limits.high, limits.low, limits.max);
+    return engine;
   }
 }
 
 /**
- * An engine with its connections. Events: 'connection' (peer), 'message' (message), 'close'
- * (peer). Messages also come through messages(), an async iterator.
+ * An engine with its connections. Events: 'connection' (peer), 'message' (message),
+ * 'backpressure' (peer): more than highWaterMark bytes are queued for it, once until
+ * 'drain' (peer): at or below lowWaterMark again; 'peerError' (PeerError): a reset, a queue
+ * past maxQueuedBytes or a message the framing refuses, each closing the peer; 'close'
+ * (peer, reason). Messages also come through messages(), an async iterator.
  */
 export class Records extends EventEmitter {
   readonly backend: BackendName;
@@ -161,12 +222,14 @@ export class Records extends EventEmitter {
   private readonly queue: Message[] = [];
   private readers: ((result: IteratorResult<Message>) => void)[] = [];
   private closed = false;
+  /** Records released by delRecord: sending them again is refused (RC_RECORD_DELETED). */
+  private readonly deleted = new WeakSet<RecordHandle>();
 
   constructor(options: OpenOptions) {
     super();
     if (typeof options.framing !== 'function') checkFraming(options.framing);
     this.framer = typeof options.framing === 'function' ? customFramer(options.framing) : messageFramer(options.framing);
-    this.engine = openEngine(options);
+    this.engine = openEngine(options, outputLimits(options));
     this.backend = this.engine.name;
   }
 
@@ -206,8 +269,12 @@ export class Records extends EventEmitter {
     return this.engine.initRecord(bytes);
   }
 
-  /** Releases the handle; sends already queued still go out whole. */
+  /**
+   * Releases the handle; sends already queued still go out whole (the engine keeps the bytes
+   * until the last of them is written). Sending it again throws RC_RECORD_DELETED.
+   */
   delRecord(record: RecordHandle): void {
+    this.deleted.add(record);
     this.engine.delRecord(record);
   }
 
@@ -229,6 +296,10 @@ export class Records extends EventEmitter {
     if (!Number.isInteger(priority) || priority < -(2 ** 31) || priority >= 2 ** 31)
       throw new RangeError(`priority must be a 32-bit integer, not ${priority}`);
     const segments = Array.isArray(message) ? (message as readonly Segment[]) : [message as RecordHandle];
+    for (const segment of segments) {
+      if (!Buffer.isBuffer(segment) && this.deleted.has(segment.record))
+        throw new RecordsLibraryError('RC_RECORD_DELETED', 'sendRecord of a record released by delRecord');
+    }
     this.engine.sendRecord(segments, targets(to), priority);
   }
 
@@ -289,15 +360,18 @@ export class Records extends EventEmitter {
       },
       framerFor: () => this.framer,
       onRequests: (conn, batch) => this.deliver(conn.state as Peer, batch),
-      onClose: (conn) => {
+      onClose: (conn, reason = 'RC_CLOSED') => {
         const peer = conn.state as Peer;
         for (const ref of this.groups) {
           const group = ref.deref();
           if (group === undefined) this.groups.delete(ref);
           else group.delete(peer);
         }
-        this.emit('close', peer);
+        const problem = PEER_ERRORS[reason];
+        if (problem !== undefined) this.emit('peerError', { peer, code: reason, message: problem } as PeerError);
+        this.emit('close', peer, reason);
       },
+      onOutput: (conn, over) => this.emit(over ? 'backpressure' : 'drain', conn.state as Peer),
       onBytesRead: () => undefined,
       onBytesWritten: () => undefined,
     };

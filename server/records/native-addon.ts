@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import { EngineUnavailableError } from '../errors';
+import type { CloseReason } from './types';
 
 /**
  * The numbers of the addon's wire: operations JS submits, events it delivers, and a batch's
@@ -30,7 +31,9 @@ export interface WireNumbers {
     clearIndex: number;
     flushDue: number;
   };
-  events: { open: number; requests: number; close: number; openHttp: number };
+  events: { open: number; requests: number; close: number; openHttp: number; output: number };
+  /** Why a connection closed (the close event's second word). */
+  closeReasons: { local: number; peer: number; reset: number; queueLimit: number; framing: number };
   batchFlags: { completesData: number; closes: number; binary: number };
 }
 
@@ -55,7 +58,8 @@ function checkWire(numbers: WireNumbers | undefined): WireNumbers {
       'clearIndex',
       'flushDue',
     ],
-    events: ['open', 'requests', 'close', 'openHttp'],
+    events: ['open', 'requests', 'close', 'openHttp', 'output'],
+    closeReasons: ['local', 'peer', 'reset', 'queueLimit', 'framing'],
     batchFlags: ['completesData', 'closes', 'binary'],
   };
   for (const [group, names] of Object.entries(expected) as [keyof WireNumbers, string[]][]) {
@@ -195,4 +199,18 @@ export function systemError(result: NativeErrno, where: string): NodeJS.ErrnoExc
   err.errno = -result.errno;
   err.syscall = result.syscall;
   return err;
+}
+
+/** The close event's reason (the addon's CloseReason) as the library's code. */
+export function closeReason(reason: number): CloseReason {
+  const r = wire.closeReasons;
+  return reason === r.peer
+    ? 'RC_PEER_CLOSED'
+    : reason === r.reset
+      ? 'RC_PEER_RESET'
+      : reason === r.queueLimit
+        ? 'RC_QUEUE_LIMIT'
+        : reason === r.framing
+          ? 'RC_FRAMING'
+          : 'RC_CLOSED';
 }

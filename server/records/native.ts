@@ -14,7 +14,15 @@ import * as dns from 'node:dns/promises';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Protocol } from '../config';
-import { type DeliveryHandler, type NativeEngineHandle, type RecordStats, loadNativeBinding, systemError, wire } from './native-addon';
+import {
+  type DeliveryHandler,
+  type NativeEngineHandle,
+  type RecordStats,
+  closeReason,
+  loadNativeBinding,
+  systemError,
+  wire,
+} from './native-addon';
 import {
   AddressNames,
   ConnFlag,
@@ -27,7 +35,6 @@ import {
 import { DRAIN_GRACE_MS, IdPool, formatAddress, removeStaleSocket } from './shared';
 import { NativeReadIndex } from './native-read-index';
 import { type MessageFraming, nativeFramingOptions } from './message-framing';
-import { EngineUnavailableError } from '../errors';
 import type {
   EngineHandlers,
   ListenOptions,
@@ -66,6 +73,10 @@ export interface NativeEngineOptions {
   framing?: MessageFraming;
   /** The records library: a higher priority goes before lower ones not yet started on a connection too. */
   priorityWithinConnection?: boolean;
+  /** The records library: unwritten bytes past which onOutput(conn, true) is called (0 or omitted: never). */
+  outHighWater?: number;
+  /** ... and at or below which, after that, onOutput(conn, false) (default half the high mark). */
+  outLowWater?: number;
 }
 
 export const DEFAULT_NATIVE_OPTIONS: NativeEngineOptions = {
@@ -130,9 +141,6 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.name = backend;
     const protocol = options.protocol === 'ascii' ? 1 : options.protocol === 'binary' ? 2 : 0;
     const framing = options.framing === undefined ? { protocol } : nativeFramingOptions(options.framing);
-    if (options.framing !== undefined && backend === 'kmod') {
-      throw new EngineUnavailableError('the kmod records engine frames memcached requests only; use native or js for other framings');
-    }
     // The server copies what it keeps of a request, so the addon may free large request
     // Buffers as soon as a delivery is handled; the library's messages are the application's.
     const releaseDeliveries = options.framing === undefined;
@@ -409,9 +417,15 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
             i += 5;
             break;
           }
+          case wire.events.output: {
+            const conn = this.bySlot[events[i + 1]];
+            if (conn !== undefined && !conn.refused) handlers.onOutput?.(conn, events[i + 2] === 1);
+            i += 3;
+            break;
+          }
           default:
-            this.closedBySlot(handlers, events[i + 1]);
-            i += 2;
+            this.closedBySlot(handlers, events[i + 1], events[i + 2]);
+            i += 3;
             break;
         }
       }
@@ -435,15 +449,8 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     const head = this.opsLength;
     this.reserveOps(8);
     this.reserveBytes(refusal.length);
-    const ops = this.ops;
-    ops[head] = wire.ops.send;
-    ops[head + 1] = 0;
-    ops[head + 2] = 1;
-    ops[head + 3] = 1;
-    ops[head + 4] = -1;
-    ops[head + 5] = this.bytesLength;
-    ops[head + 6] = refusal.length;
-    ops[head + 7] = slot;
+    // One send (priority 0, one segment of bytes, to one slot): the refusal line.
+    this.ops.set([wire.ops.send, 0, 1, 1, -1, this.bytesLength, refusal.length, slot], head);
     refusal.copy(this.bytes, this.bytesLength);
     this.bytesLength += refusal.length;
     this.opsLength = head + 8;
@@ -491,7 +498,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     ops[this.opsLength++] = handled;
   }
 
-  private closedBySlot(handlers: EngineHandlers, slot: number): void {
+  private closedBySlot(handlers: EngineHandlers, slot: number, reason: number): void {
     const conn = this.bySlot[slot];
     this.reserveOps(2);
     this.ops[this.opsLength++] = wire.ops.ackClose;
@@ -502,7 +509,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     this.liveSlots--;
     if (!conn.refused) {
       this.ids.release(conn.id);
-      ((conn.flags & ConnFlag.Http) !== 0 && this.httpHandlers !== null ? this.httpHandlers : handlers).onClose(conn);
+      ((conn.flags & ConnFlag.Http) !== 0 && this.httpHandlers !== null ? this.httpHandlers : handlers).onClose(conn, closeReason(reason));
     }
     this.updateRef();
     if (this.liveSlots === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();

@@ -56,6 +56,13 @@ export interface RecordConnection {
   authenticated?(): void;
 }
 
+/**
+ * Why a connection closed: the application (or the server) closed it, the peer closed its
+ * side, a reset or socket error, its queued output passed the limit, or it sent what the
+ * framing refuses.
+ */
+export type CloseReason = 'RC_CLOSED' | 'RC_PEER_CLOSED' | 'RC_PEER_RESET' | 'RC_QUEUE_LIMIT' | 'RC_FRAMING';
+
 /** Whole requests of one batch: request i is at buf[starts[i], starts[i] + lengths[i]). */
 export interface RequestBatch {
   buf: Buffer;
@@ -96,7 +103,13 @@ export interface EngineHandlers {
    * connection's output has drained (so a client that does not read stops being served).
    */
   onRequests(conn: RecordConnection, batch: RequestBatch): number;
-  onClose(conn: RecordConnection): void;
+  /** The connection closed; `reason` says why, where the engine knows (the records library reports it). */
+  onClose(conn: RecordConnection, reason?: CloseReason): void;
+  /**
+   * The connection's unwritten output passed the high-water mark (true), or is back at or
+   * below the low-water mark after that (false). Only engines given water marks call it.
+   */
+  onOutput?(conn: RecordConnection, overHighWater: boolean): void;
   /** Bytes read from clients (for stats bytes_read). */
   onBytesRead(n: number): void;
   onBytesWritten(n: number): void;

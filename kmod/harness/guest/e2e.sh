@@ -8,9 +8,9 @@
 # and binary cases, close paths, ASCII auth, UDP, TLS, the command line, memccapable,
 # the real clients, and the seeded random sequences; each describe starts Debian's
 # memcached and `node dist/server/cli.js --records=$RECORDS_E2E_BACKEND` on loopback
-# ports and compares their replies byte for byte) with mocha, and the records contract
+# ports and compares their replies byte for byte) with mocha, the records contract
 # suite (/app/dist/test), which runs the records API against the js, native and kmod
-# engines directly.  Afterwards every records object is gone and the module unloads.
+# engines directly, and the records library's contract tests on kmod.  Afterwards every records object is gone and the module unloads.
 # Exit status 0 only if all of that held: no case failed and none was left pending
 # (a pending case is one that found something missing in the guest).
 #
@@ -93,7 +93,7 @@ else
 	set -- "$@" --grep "$EXCLUDE" --invert
 fi
 say "backend $backend; node $(node --version); $(memcached -V)"
-say "files: $(cd conformance && ls -- *.test.js | sed 's/\.test\.js$//' | tr '\n' ' ')+ records-contract"
+say "files: $(cd conformance && ls -- *.test.js | sed 's/\.test\.js$//' | tr '\n' ' ')+ records-contract records-library"
 export CONFORMANCE_SEQUENCES=${RECORDS_E2E_SEQUENCES:-200}
 export CONFORMANCE_MIXED_SEQUENCES=${RECORDS_E2E_SEQUENCES:-200}
 [ -n "${RECORDS_E2E_SEED:-}" ] && export CONFORMANCE_SEED=$RECORDS_E2E_SEED

@@ -88,7 +88,11 @@ struct records_unsend {
 #define RECORDS_ATTACH_TEXT	(1U << 1)	/* memcached text/meta protocol only */
 #define RECORDS_ATTACH_BINARY	(1U << 2)	/* memcached binary protocol only */
 #define RECORDS_ATTACH_CAS	(1U << 3)	/* items carry a CAS (memcached without -C) */
-#define RECORDS_ATTACH_FLAGS	0xfU
+/* Application messages instead of memcached requests (at most one of TEXT, BINARY, these): */
+#define RECORDS_ATTACH_LENGTH	(1U << 4)	/* a length field, then that many bytes */
+#define RECORDS_ATTACH_LINE	(1U << 5)	/* bytes up to and including a newline */
+#define RECORDS_ATTACH_LE	(1U << 6)	/* LENGTH: the field is little-endian */
+#define RECORDS_ATTACH_FLAGS	0x7fU
 
 /*
  * RECORDS_IOC_ATTACH: attach a connected TCP socket to the session.  The socket may
@@ -106,6 +110,12 @@ struct records_unsend {
  *                  (4 MiB): TCP's window then closes on the client
  *   tx_limit       sends queued on the socket before RECORDS_IOC_SEND answers -ENOBUFS
  *                  for it (65536; also past 16 MiB of queued prefix and suffix bytes)
+ *
+ * With RECORDS_ATTACH_LENGTH or RECORDS_ATTACH_LINE, messages are framed instead: a
+ * message is @prefix_offset bytes, a @prefix_width byte length field (1, 2, 4 or 8;
+ * big-endian unless RECORDS_ATTACH_LE) and that many bytes, or a line; one longer than
+ * @message_max (default 1 MiB, at most 512 MiB) ends the stream with -EMSGSIZE.
+ * item_size_max and max_line do not apply.
  */
 struct records_attach {
 	__s32 sock_fd;
@@ -115,6 +125,10 @@ struct records_attach {
 	__u32 max_line;
 	__u32 rx_limit;
 	__u32 tx_limit;
+	__u32 message_max;	/* LENGTH, LINE */
+	__u32 prefix_offset;	/* LENGTH */
+	__u32 prefix_width;	/* LENGTH */
+	__u32 reserved;		/* 0 */
 };
 
 /*
