@@ -49,7 +49,7 @@ const KEYS = 2000;
 const VALUE_SIZES = [10, 100, 1000, 4096, 20000, 40000, 200000];
 
 /** The value stored under key i, version v: its bytes say which, so a fetch can be checked. */
-function valueOf(i: number, version: number): Buffer {
+function storedValue(i: number, version: number): Buffer {
   const size = VALUE_SIZES[i % VALUE_SIZES.length];
   const head = Buffer.from(`${i}:${version}:`);
   const value = Buffer.alloc(size, 0x61 + (i % 26));
@@ -68,7 +68,7 @@ let nextVersion = 1;
 function valueIsPlausible(i: number, value: Buffer): boolean {
   const known = versions.get(i);
   if (!known) return false;
-  for (const version of known) if (valueOf(i, version).equals(value)) return true;
+  for (const version of known) if (storedValue(i, version).equals(value)) return true;
   return false;
 }
 
@@ -188,7 +188,7 @@ async function textClient(conn: Conn): Promise<void> {
   const roll = Math.random();
   if (roll < 0.25) {
     const version = nextVersion++;
-    const value = valueOf(i, version);
+    const value = storedValue(i, version);
     stored(i, version);
     conn.write(Buffer.concat([Buffer.from(`set ${keyOf(i)} 0 0 ${value.length}\r\n`), value, Buffer.from('\r\n')]));
     const line = (await conn.read(textReplyLength)).toString('latin1');
@@ -212,7 +212,7 @@ async function metaClient(conn: Conn): Promise<void> {
   const i = randomKey();
   if (Math.random() < 0.25) {
     const version = nextVersion++;
-    const value = valueOf(i, version);
+    const value = storedValue(i, version);
     stored(i, version);
     conn.write(Buffer.concat([Buffer.from(`ms ${keyOf(i)} ${value.length} T0\r\n`), value, Buffer.from('\r\n')]));
     const line = (await conn.read(textReplyLength)).toString('latin1');
@@ -251,7 +251,7 @@ async function binaryClient(conn: Conn): Promise<void> {
   const i = randomKey();
   if (Math.random() < 0.25) {
     const version = nextVersion++;
-    const value = valueOf(i, version);
+    const value = storedValue(i, version);
     stored(i, version);
     conn.write(binaryRequest(0x01, keyOf(i), Buffer.alloc(8), value));
     const reply = await conn.read(binaryReplyLength);
