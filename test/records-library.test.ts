@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import { type Frame, FrameStatus, newFrame } from '../server/framing';
 import { type MessageFraming, messageFramer } from '../server/records/message-framing';
 import { loadNativeBinding } from '../server/records/native-addon';
-import { type Peer, type Records, RecordsLibraryError, openRecords } from '../server/records/library';
+import { type Peer, type Records, type RecordsLibraryError, openRecords } from '../server/records/library';
 import { missing } from '../conformance/lib/required';
 
 /** Why the native addon cannot be loaded here, or null. */
