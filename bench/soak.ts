@@ -75,7 +75,7 @@ function valueIsPlausible(i: number, value: Buffer): boolean {
 /** A reply not complete this long after its request counts as a timeout, and its connection is dropped. */
 const REPLY_TIMEOUT_MS = 10000;
 
-const counts = { timeouts: 0, ops: 0, wrong: 0, errors: 0, vanished: 0, slowReads: 0, http: 0 };
+const counts = { timeouts: 0, unclosed: 0, ops: 0, wrong: 0, errors: 0, vanished: 0, slowReads: 0, http: 0 };
 const wrongExamples: string[] = [];
 
 function wrong(what: string): void {
@@ -327,7 +327,7 @@ async function vanishingClient(port: number, httpPort: number): Promise<void> {
     const socket = net.connect({ port: target, host: '127.0.0.1' });
     socket.resume(); // whatever the server answers is dropped; 'close' needs it read
     const stuck = setTimeout(() => {
-      counts.timeouts++;
+      counts.unclosed++;
       socket.destroy();
     }, REPLY_TIMEOUT_MS);
     socket.on('close', () => clearTimeout(stuck));
@@ -397,7 +397,7 @@ function summary(options: Options, samples: Sample[], server: RunningServer): st
     'Descriptors other than sockets are mostly the memfds of records (one per value of 32 KiB and more), bounded by `-m`.',
     '',
     `Requests answered: ${counts.ops} memcached (text, meta, binary), ${counts.http} HTTP; ${counts.slowReads} slow readers, ${counts.vanished} clients that vanished mid-request.`,
-    `Wrong replies: ${counts.wrong}; replies not complete within ${REPLY_TIMEOUT_MS / 1000} s: ${counts.timeouts}${wrongExamples.length ? ` (${wrongExamples.join('; ')})` : ''}. Client-side errors: ${counts.errors}.`,
+    `Wrong replies: ${counts.wrong}; replies not complete within ${REPLY_TIMEOUT_MS / 1000} s: ${counts.timeouts}; vanishing clients the server had not closed on within ${REPLY_TIMEOUT_MS / 1000} s: ${counts.unclosed}${wrongExamples.length ? ` (${wrongExamples.join('; ')})` : ''}. Client-side errors: ${counts.errors}.`,
     `Server still running at the end: ${server.hasExited() ? 'no' : 'yes'}.`,
     '',
   ];
