@@ -406,7 +406,8 @@ function summary(options: Options, samples: Sample[], server: RunningServer): st
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  setNiceness(19);
+  // The server runs at the niceness the soak is started with (`nice -n 19 npm run soak`), in its session.
+  setNiceness(0);
   const httpPort = await freePort();
   const server = await startServer(recordcacheTarget(`${options.backend}+http_port=${httpPort}`), {
     cpus: null,
