@@ -11,7 +11,7 @@
 set -euo pipefail
 
 need_install=0
-for program in memcached memccapable memccp nutcracker saslpasswd2 curl; do
+for program in memcached memccapable memccp nutcracker saslpasswd2 curl faketime; do
   if ! command -v "$program" >/dev/null 2>&1; then
     need_install=1
   fi
@@ -41,7 +41,7 @@ fi
 remove_policy() { if [ "$added_policy" -eq 1 ]; then rm -f "$policy"; fi; }
 trap remove_policy EXIT
 
-packages=(curl memcached libmemcached-tools python3-pymemcache python3-pylibmc nutcracker sasl2-bin libsasl2-modules libsasl2-modules-db)
+packages=(curl memcached libmemcached-tools python3-pymemcache python3-pylibmc nutcracker sasl2-bin libsasl2-modules libsasl2-modules-db faketime)
 # apt's and dpkg's output goes to a log, not the test output: one line here, the log's
 # last lines if it fails.
 log=$(cd "$(dirname "$0")" && pwd)/setup.log

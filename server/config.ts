@@ -3,6 +3,13 @@
  * `parseArgs` (server/command-line/) fills a Config from memcached's command line.
  */
 
+/**
+ * Default -o input_mem_limit. memcached 1.6.18 grows a connection's buffer for an ASCII
+ * multiget without bound (50 connections sending 15 MB of `get` keys: 742 MB); this bounds
+ * what unfinished requests may hold in all, well above what legitimate requests need at once.
+ */
+export const DEFAULT_INPUT_MEM_LIMIT = 256 * 1024 * 1024;
+
 export type Protocol = 'auto' | 'ascii' | 'binary';
 export type RecordsBackendName = 'auto' | 'js' | 'native' | 'kmod';
 
@@ -92,6 +99,12 @@ export interface Config {
    */
   outLimitSoft: number | null;
   outLimitHard: number | null;
+  /**
+   * -o input_mem_limit, bytes: the most input (request lines and values not yet whole) held
+   * across all connections; a connection that takes it past this is answered memcached's
+   * `SERVER_ERROR out of memory reading request` and closed. 0: no limit.
+   */
+  inputMemLimit: number;
   /** --records: which records backend to use. */
   records: RecordsBackendName;
   /**
@@ -165,6 +178,7 @@ export function defaultConfig(): Config {
     suboptions: new Map(),
     outLimitSoft: null,
     outLimitHard: null,
+    inputMemLimit: DEFAULT_INPUT_MEM_LIMIT,
     records: 'auto',
     recordsMinSize: DEFAULT_RECORDS_MIN_SIZE,
     recordsMinHits: DEFAULT_RECORDS_MIN_HITS,

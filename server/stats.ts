@@ -287,6 +287,7 @@ export function settingsStatPairs(ctx: ServerContext): StatPairs {
     ['records_backend', ctx.engine.name],
     ['records_min_size', cfg.recordsMinSize],
     ['records_min_hits', cfg.recordsMinHits],
+    ['input_mem_limit', cfg.inputMemLimit],
     ...(cfg.httpPort === 0
       ? []
       : ([

@@ -125,7 +125,7 @@ function headerDump(prefix: string, header: Buffer, at: number): string {
 
 /** What proto_bin.c prints for a request before it runs it: its header, then a line for some commands. */
 export function binaryRequestText(fd: number, buf: Buffer, start: number): string {
-  let text = `<${fd} Read binary protocol data:${headerDump(`<${fd}   `, buf, start)}`;
+  const text = `<${fd} Read binary protocol data:${headerDump(`<${fd}   `, buf, start)}`;
   const opcode = buf[start + 1];
   const keyLength = buf.readUInt16BE(start + 2);
   const extrasLength = buf[start + 4];

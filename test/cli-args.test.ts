@@ -467,6 +467,12 @@ describe('parseArgs', () => {
       fails(['-o', 'out_limit_hard=-1'], 'Invalid value for out_limit_hard: "-1" (expected bytes, with an optional k, m or g suffix)');
     });
 
+    it('reads input_mem_limit in bytes, 256m by default, 0 for none', () => {
+      assert.equal(run().inputMemLimit, 256 * 1024 * 1024);
+      assert.equal(run('-o', 'input_mem_limit=64m').inputMemLimit, 64 * 1024 * 1024);
+      assert.equal(run('-o', 'input_mem_limit=0').inputMemLimit, 0);
+    });
+
     it('reads records_min_size and records_min_hits', () => {
       const config = run('-o', 'records_min_size=64k,records_min_hits=2');
       assert.equal(config.recordsMinSize, 64 * 1024);
@@ -508,6 +514,7 @@ describe('parseArgs', () => {
         out_limit_hard: '256m',
         records_min_size: '64k',
         records_min_hits: '2',
+        input_mem_limit: '64m',
         http_port: '8080',
         http_content_type: 'text/plain',
         http_gzip_flag: '2',
@@ -1076,7 +1083,7 @@ async function memcachedOutcome(argv: string[], index: number): Promise<Outcome>
 
 /** Options and suboptions of recordcache's own, which memcached does not know. */
 const OWN_OPTIONS =
-  /^--rec|^--records|(^|,|=)(records_min_size|records_min_hits|out_limit_soft|out_limit_hard|http_port|http_writes|http_content_type|http_gzip_flag)\b/;
+  /^--rec|^--records|(^|,|=)(records_min_size|records_min_hits|input_mem_limit|out_limit_soft|out_limit_hard|http_port|http_writes|http_content_type|http_gzip_flag)\b/;
 
 /**
  * Where recordcache ends a command line differently from memcached on purpose: what memcached

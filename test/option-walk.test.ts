@@ -294,6 +294,7 @@ const SUBOPTION_WALK: Record<string, () => Promise<void>> = {
   },
   records_min_size: shows(['-o', 'records_min_size=1k'], 'records_min_size', '1024'),
   records_min_hits: shows(['-o', 'records_min_hits=3'], 'records_min_hits', '3'),
+  input_mem_limit: shows(['-o', 'input_mem_limit=1m'], 'input_mem_limit', '1048576'),
   watcher_logbuf_size: shows(['-o', 'watcher_logbuf_size=512'], 'watcher_logbuf_size', '524288'),
   // The HTTP listener answers on its port; with http_writes, PUT stores instead of 405.
   http_port: async () => {

@@ -20,7 +20,7 @@ import { type Frame, FrameStatus, newFrame } from '../server/framing';
 import { type MessageFraming, messageFramer } from '../server/records/message-framing';
 import { loadNativeBinding } from '../server/records/native-addon';
 import { RECORDS_DEVICE } from '../server/records/kmod';
-import { type Peer, type PeerError, type Records, RecordsLibraryError, openRecords } from '../server/records/library';
+import { type Peer, type PeerError, type Records, type RecordsLibraryError, openRecords } from '../server/records/library';
 import type { CloseReason } from '../server/records/types';
 import { missing } from '../conformance/lib/required';
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -31,6 +32,16 @@ constexpr uint32_t kMaxBatch = 1024;
 constexpr uint64_t kMaxBatchBytes = 64ull * 1024 * 1024;
 /* Batches of hits one connection may have answered in a turn before the others have theirs. */
 constexpr int kServedRoundsPerTurn = 4;
+/*
+ * A connection holding at most this much unfinished input is never cut off by the input
+ * limit: memcached's READ_BUFFER_SIZE, what any connection may hold for a request line.
+ */
+constexpr size_t kInputCutOffFloor = 16384;
+/* memcached's reply when it cannot grow a connection's read buffer, before it closes it. */
+constexpr char kInputCutOffReply[] = "SERVER_ERROR out of memory reading request\r\n";
+
+/* Input buffer bytes held by every connection of every I/O thread. */
+std::atomic<uint64_t> input_bytes_held{0};
 
 }  // namespace
 
@@ -55,6 +66,7 @@ void IoThread::ServiceInput(Conn* c) {
   for (;;) {
     const Framed framed = FrameAndDeliver(c);
     if (framed == Framed::kDelivered || c->closed()) return;
+    if (framed == Framed::kNone && CutOffInput(c)) return;
     if (framed == Framed::kServed) {
       if (c->state != ConnState::kReading) return;
       // Hits answered here: frame what is left, but let other connections and the writes
@@ -202,6 +214,7 @@ void ReserveInput(Conn* c, size_t want) {
     c->in_cap = std::max<size_t>(want, 64);
     c->in = static_cast<uint8_t*>(malloc(c->in_cap));
     if (c->in == nullptr) abort();
+    input_bytes_held.fetch_add(c->in_cap, std::memory_order_relaxed);
     c->in_head = c->in_tail = 0;
   }
   if (c->in_head == c->in_tail) {
@@ -231,6 +244,7 @@ void ReserveInput(Conn* c, size_t want) {
       size_t cap = std::max(c->in_cap * 2, c->in_tail + want);
       uint8_t* grown = static_cast<uint8_t*>(realloc(c->in, cap));
       if (grown == nullptr) abort();
+      input_bytes_held.fetch_add(cap - c->in_cap, std::memory_order_relaxed);
       c->in = grown;
       c->in_cap = cap;
     }
@@ -280,10 +294,39 @@ void IoThread::FreeInput(Conn* c) {
     std::vector<size_t>().swap(c->kernel->ends);
   }
   std::vector<size_t>().swap(c->batch_starts);
+  ReleaseInputBuffer(c);
+}
+
+void ReleaseInputBuffer(Conn* c) {
+  input_bytes_held.fetch_sub(c->in_cap, std::memory_order_relaxed);
   free(c->in);
   c->in = nullptr;
   c->in_cap = 0;
   c->in_head = c->in_tail = 0;
+}
+
+uint64_t InputBytesHeld() { return input_bytes_held.load(std::memory_order_relaxed); }
+
+/*
+ * Past -o input_mem_limit, a connection whose unfinished request holds more than a read
+ * buffer gets memcached's reply for a read buffer it cannot grow and is closed, its input
+ * dropped: so many clients sending endless `get` lines hold the limit at most, in all.
+ */
+bool IoThread::CutOffInput(Conn* c) {
+  if (options_.input_mem_limit == 0 || c->in_tail - c->in_head <= kInputCutOffFloor) return false;
+  if (InputBytesHeld() <= options_.input_mem_limit) return false;
+  c->in_head = c->in_tail;
+  c->swallow = 0;
+  c->needed = 0;
+  FreeInput(c);
+  MessageBody* body = MessageBody::Create(sizeof(kInputCutOffReply) - 1);
+  memcpy(body->bytes, kInputCutOffReply, sizeof(kInputCutOffReply) - 1);
+  body->pieces.push_back(Piece{nullptr, 0, sizeof(kInputCutOffReply) - 1});
+  body->total = sizeof(kInputCutOffReply) - 1;
+  Enqueue(c, body);
+  body->Unref();
+  EndConn(c);
+  return true;
 }
 
 void IoThread::EndConn(Conn* c) {

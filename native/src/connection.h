@@ -132,6 +132,10 @@ struct Listener {
 
 /* Room for `want` more bytes at in_tail, moving unconsumed bytes to the front if that helps. */
 void ReserveInput(Conn* c, size_t want);
+/* Frees a connection's input buffer (its bytes leave InputBytesHeld). */
+void ReleaseInputBuffer(Conn* c);
+/* Bytes of input buffers all connections of every engine in the process hold (-o input_mem_limit). */
+uint64_t InputBytesHeld();
 
 }  // namespace recordcache
 

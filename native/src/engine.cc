@@ -347,7 +347,7 @@ void IoThread::ReleaseConnections() {
     if (c->kernel) {
       for (KernelSend& send : c->kernel->sends) send.body->Unref();
     }
-    free(c->in);
+    ReleaseInputBuffer(c);
     delete c;
   }
   slots_.clear();

@@ -52,6 +52,8 @@ struct EngineOptions {
   uint64_t out_limit_soft = 1024 * 1024;
   /* Past this much unwritten output, close the connection. */
   uint64_t out_limit_hard = 256ull * 1024 * 1024;
+  /* -o input_mem_limit: input buffers across all connections before one is cut off; 0 none. */
+  uint64_t input_mem_limit = 0;
   /* Records at least this long go into a sealed memfd (see record.h). */
   size_t memfd_threshold = kMemfdRecordThreshold;
   /* TCP_NOTSENT_LOWAT of every TCP connection (loop.cc kNotSentLowat); 0 leaves the kernel's. */
@@ -289,6 +291,7 @@ class IoThread {
   void ReadSome(Conn* c);
   void Complete(Conn* c, uint32_t handled);
   void FreeInput(Conn* c);
+  bool CutOffInput(Conn* c);
   void EndConn(Conn* c);
   /* Closes now; `reason` is reported unless an earlier one was noted (Conn::close_reason). */
   void CloseConn(Conn* c, CloseReason reason = kCloseLocal);

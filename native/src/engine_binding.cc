@@ -87,6 +87,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   options.idle_timeout_seconds = static_cast<uint32_t>(number("idleTimeoutSeconds", 0));
   options.out_limit_soft = static_cast<uint64_t>(number("outLimitSoft", static_cast<double>(options.out_limit_soft)));
   options.out_limit_hard = static_cast<uint64_t>(number("outLimitHard", static_cast<double>(options.out_limit_hard)));
+  options.input_mem_limit = static_cast<uint64_t>(number("inputMemLimit", 0));
   options.memfd_threshold = static_cast<size_t>(number("memfdThreshold", static_cast<double>(options.memfd_threshold)));
   options.notsent_lowat = static_cast<int>(number("notSentLowat", -1));
   options.kmod = flag("kmod", false);

@@ -64,6 +64,8 @@ export function usageText(): string {
     "                          as in memcached (slab classes, and what 'stats' reports)",
     '   - out_limit_soft, out_limit_hard: stop reading, then close, a connection whose replies',
     '                          are unread past this many bytes (native engine; default 1m, 256m)',
+    '   - input_mem_limit:     input held across all connections for unfinished requests; past it',
+    `                          a connection gets SERVER_ERROR and is closed (default: ${d.inputMemLimit / 1048576}m, 0 none)`,
     '   - records_min_size, records_min_hits: which values become records (default 32k, 1)',
     '   - http_port:           an HTTP/1.1 listener on the -l addresses answering GET and HEAD /<key>',
     '                          from the same items (default: 0, off)',

@@ -261,6 +261,8 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
       state.config.outLimitHard = byteSizeSub('out_limit_hard', value);
     },
   ],
+  // recordcache's own: a bound on the input held across all connections (see Config.inputMemLimit).
+  ['input_mem_limit', (value, state) => void (state.config.inputMemLimit = byteSizeSub('input_mem_limit', value))],
   // recordcache's own: which values become records.
   ['records_min_size', (value, state) => void (state.config.recordsMinSize = byteSizeSub('records_min_size', value))],
   [
@@ -344,7 +346,7 @@ const SUBOPTIONS: ReadonlyMap<string, SuboptionHandler> = new Map<string, Subopt
     (value, state) => {
       // 0, memcached's default, is no limit, as in recordcache.
       if (subUnsigned('read_buf_mem_limit', value, 'Missing read_buf_mem_limit argument') !== 0) {
-        refuse(state, '-o read_buf_mem_limit: recordcache does not limit the memory of read buffers; remove it');
+        refuse(state, '-o read_buf_mem_limit: recordcache bounds all buffered input with -o input_mem_limit instead; remove it');
       }
     },
   ],

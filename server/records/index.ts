@@ -34,12 +34,16 @@ export function nativeOptions(config: Config | undefined): NativeEngineOptions {
     idleTimeoutSeconds: Math.max(0, config.idleTimeout),
     outLimitSoft: config.outLimitSoft ?? DEFAULT_NATIVE_OPTIONS.outLimitSoft,
     outLimitHard: config.outLimitHard ?? DEFAULT_NATIVE_OPTIONS.outLimitHard,
+    inputMemLimit: config.inputMemLimit,
   };
 }
 
 function jsEngine(config: Config | undefined): JsRecordsEngine {
   const engine = new JsRecordsEngine();
-  if (config !== undefined) engine.setIdleTimeout(Math.max(0, config.idleTimeout));
+  if (config !== undefined) {
+    engine.setIdleTimeout(Math.max(0, config.idleTimeout));
+    engine.setInputMemLimit(config.inputMemLimit);
+  }
   return engine;
 }
 

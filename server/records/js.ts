@@ -29,6 +29,13 @@ const COPY_LIMIT = 4096;
 const OUTPUT_HIGH_WATER = 1024 * 1024;
 /** Deliver at most this many requests per batch, so one pipeline cannot starve the rest. */
 const MAX_BATCH = 1024;
+/**
+ * A connection holding at most this much unfinished input is never cut off by the input limit
+ * (memcached's READ_BUFFER_SIZE: what every connection may hold for a request line anyway).
+ */
+export const INPUT_CUT_OFF_FLOOR = 16384;
+/** memcached's reply when it cannot grow a connection's read buffer, before it closes the connection. */
+export const INPUT_CUT_OFF_REPLY = 'SERVER_ERROR out of memory reading request\r\n';
 
 export class JsRecord implements RecordHandle {
   readonly offset = 0;
@@ -56,6 +63,8 @@ class JsConnection implements RecordConnection {
   pendingLength = 0;
   /** When nonzero, the length the pending request is known to need. */
   needed = 0;
+  /** The pending length when it was last framed into a line without its newline; 0 otherwise. */
+  lineFramedAt = 0;
   /** Bytes still to discard (the data of an item too large to store). */
   swallow = 0;
   /** Reading is paused until the socket drains. */
@@ -106,6 +115,9 @@ export class JsRecordsEngine implements RecordsEngine {
   private highWater = 0;
   private lowWater = 0;
   private maxQueued = Infinity;
+  /** -o input_mem_limit (0: none), and the unframed input all connections hold now. */
+  private inputMemLimit = 0;
+  private inputHeld = 0;
 
   setIdleTimeout(seconds: number): void {
     this.idleTimeoutMs = seconds * 1000;
@@ -120,6 +132,47 @@ export class JsRecordsEngine implements RecordsEngine {
     this.highWater = highWater;
     this.lowWater = lowWater;
     this.maxQueued = maxQueued;
+  }
+
+  setInputMemLimit(bytes: number): void {
+    this.inputMemLimit = bytes;
+  }
+
+  /**
+   * A long line still without its newline is framed again only once it has doubled, not on
+   * every chunk: each framing copies the whole line into one Buffer, and an endless `get`
+   * line would otherwise make garbage quadratic in its length. Lines up to 64 KiB are framed
+   * on every chunk, so the framers' close of a line too long (2048 bytes) stays exact.
+   */
+  private lineStillOpen(conn: JsConnection, chunk: Buffer): boolean {
+    return (
+      conn.needed === 0 &&
+      conn.lineFramedAt > 0 &&
+      conn.pendingLength > 65536 &&
+      conn.pendingLength < 2 * conn.lineFramedAt &&
+      chunk.indexOf(0x0a) === -1
+    );
+  }
+
+  /** The connection's unframed input is now `length` bytes: kept in the total across connections. */
+  private setPendingLength(conn: JsConnection, length: number): void {
+    this.inputHeld += length - conn.pendingLength;
+    conn.pendingLength = length;
+  }
+
+  /**
+   * Past the input limit, the connection whose unfinished request took it there (holding more
+   * than a read buffer) gets memcached's reply for a read buffer it cannot grow, and is closed.
+   */
+  private overInputLimit(conn: JsConnection): boolean {
+    if (this.inputMemLimit === 0 || this.inputHeld <= this.inputMemLimit || conn.pendingLength <= INPUT_CUT_OFF_FLOOR) return false;
+    conn.pending = [];
+    this.setPendingLength(conn, 0);
+    // What it sends from here on is not read into memory at all.
+    conn.socket.pause();
+    conn.socket.write(INPUT_CUT_OFF_REPLY);
+    conn.end();
+    return true;
   }
 
   initRecord(bytes: Buffer): RecordHandle {
@@ -291,6 +344,7 @@ export class JsRecordsEngine implements RecordsEngine {
       this.open.delete(conn);
       this.ids.release(conn.id);
       conn.pending = [];
+      this.setPendingLength(conn, 0);
       handlers.onClose(conn, conn.closeReason ?? 'RC_CLOSED');
     });
   }
@@ -308,8 +362,11 @@ export class JsRecordsEngine implements RecordsEngine {
         chunk = chunk.subarray(skip);
       }
       conn.pending.push(chunk);
-      conn.pendingLength += chunk.length;
-      if (conn.blocked || (conn.needed > 0 && conn.pendingLength < conn.needed)) return;
+      this.setPendingLength(conn, conn.pendingLength + chunk.length);
+      if (conn.blocked || (conn.needed > 0 && conn.pendingLength < conn.needed) || this.lineStillOpen(conn, chunk)) {
+        this.overInputLimit(conn);
+        return;
+      }
     }
     if (conn.pendingLength === 0) {
       if (conn.draining) conn.end();
@@ -317,8 +374,9 @@ export class JsRecordsEngine implements RecordsEngine {
     }
     const buf = conn.pending.length === 1 ? conn.pending[0] : Buffer.concat(conn.pending, conn.pendingLength);
     const completesData = conn.needed > 0;
+    conn.lineFramedAt = 0;
     conn.pending = [];
-    conn.pendingLength = 0;
+    this.setPendingLength(conn, 0);
     conn.needed = 0;
     this.process(conn, buf, completesData);
   }
@@ -373,7 +431,9 @@ export class JsRecordsEngine implements RecordsEngine {
       // Keep only the unframed tail, copied if small so the whole chunk is not retained.
       const rest = end - off < 65536 ? Buffer.from(buf.subarray(off)) : buf.subarray(off);
       conn.pending.push(rest);
-      conn.pendingLength = rest.length;
+      this.setPendingLength(conn, rest.length);
+      conn.lineFramedAt = conn.needed === 0 ? rest.length : 0;
+      if (this.overInputLimit(conn)) return;
     }
     if (conn.draining) {
       conn.end();
@@ -394,7 +454,7 @@ export class JsRecordsEngine implements RecordsEngine {
     if (off < buf.length) {
       const rest = buf.subarray(off);
       conn.pending.unshift(rest);
-      conn.pendingLength += rest.length;
+      this.setPendingLength(conn, conn.pendingLength + rest.length);
     }
     // Without a pending 'drain' (the kernel took everything), give other connections a turn.
     if (!conn.socket.writableNeedDrain) setImmediate(() => this.unblock(conn));

@@ -63,6 +63,8 @@ export interface NativeEngineOptions {
   threads?: number;
   outLimitSoft: number;
   outLimitHard: number;
+  /** -o input_mem_limit: input held across all connections before one is cut off; 0 no limit. */
+  inputMemLimit?: number;
   /** Records at least this long go into a sealed memfd; the addon's measured default when omitted. */
   memfdThreshold?: number;
   /** TCP_NOTSENT_LOWAT of every TCP connection; the addon's default when omitted, 0 for the kernel's. */
