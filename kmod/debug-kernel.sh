@@ -8,7 +8,7 @@
 #  1. install the build dependencies and linux-source-6.1 (Debian's 6.1 source, with
 #     Debian's patches) when missing;
 #  2. configure it: x86_64_defconfig with harness/debug-kernel.config merged over it;
-#  3. build it under .cache/debug-kernel/build (about 30 min on 2 cores; skipped when
+#  3. build it under .cache/debug-kernel/build (about an hour on 2 busy cores; skipped when
 #     the image is newer than its configuration);
 #  4. build records.ko against it, failing on any warning, and the selftests;
 #  5. boot it under qemu and run the selftests, the stress rounds, the no-leak check and
