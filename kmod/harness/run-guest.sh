@@ -80,7 +80,7 @@ if grep -q '^records-guest: RESULT .* FAIL' "$logf"; then
 fi
 
 # The kernel must not have complained about anything.
-bad='(^|[^A-Za-z_])(BUG:|WARNING:|Oops|KASAN|UBSAN|kernel BUG|general protection fault|Call Trace:|refcount_t:|list_(add|del) corruption|soft lockup|hard LOCKUP|rcu_sched self-detected stall|rcu: INFO|blocked for more than|Kernel panic|unreferenced object)'
+bad='(^|[^A-Za-z_])(BUG:|WARNING:|Oops|KASAN|UBSAN|kernel BUG|general protection fault|Call Trace:|refcount_t:|list_(add|del) corruption|ODEBUG:|possible (circular|recursive) locking|inconsistent lock state|suspected memory leak|soft lockup|hard LOCKUP|rcu_sched self-detected stall|rcu: INFO|blocked for more than|Kernel panic|unreferenced object)'
 if grep -E "$bad" "$logf" >&2; then
 	log "$KABI: the kernel log above has a BUG, WARNING, Oops or similar"
 	fail=1
