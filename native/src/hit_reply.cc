@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "framer.h"
+#include "reply_bytes.h"
 
 namespace recordcache {
 
@@ -36,23 +37,6 @@ bool PlainKey(const uint8_t* key, size_t length) {
     if (key[i] <= 0x20 || key[i] == 0x7f) return false;
   }
   return true;
-}
-
-void Append(std::vector<uint8_t>& out, const void* bytes, size_t length) {
-  const uint8_t* p = static_cast<const uint8_t*>(bytes);
-  out.insert(out.end(), p, p + length);
-}
-
-void AppendText(std::vector<uint8_t>& out, const char* text) { Append(out, text, strlen(text)); }
-
-void AppendDecimal(std::vector<uint8_t>& out, uint64_t value) {
-  char digits[24];
-  size_t n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value != 0);
-  while (n > 0) out.push_back(static_cast<uint8_t>(digits[--n]));
 }
 
 void AppendBig16(std::vector<uint8_t>& out, uint16_t v) {

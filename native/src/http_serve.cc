@@ -24,6 +24,7 @@
 #include "engine.h"
 #include "hit_reply.h"
 #include "http_parse.h"
+#include "reply_bytes.h"
 
 extern "C" {
 #include "llhttp.h"
@@ -48,19 +49,6 @@ struct ServeScratch {
 };
 
 thread_local ServeScratch scratch;
-
-void Append(std::vector<uint8_t>& out, const void* bytes, size_t length) {
-  const uint8_t* p = static_cast<const uint8_t*>(bytes);
-  out.insert(out.end(), p, p + length);
-}
-
-void AppendText(std::vector<uint8_t>& out, const char* text) { Append(out, text, strlen(text)); }
-
-void AppendDecimal(std::vector<uint8_t>& out, uint64_t value) {
-  char digits[24];
-  const int n = snprintf(digits, sizeof(digits), "%llu", static_cast<unsigned long long>(value));
-  Append(out, digits, static_cast<size_t>(n));
-}
 
 /* "Sun, 06 Nov 1994 08:49:37 GMT", as Node's utcDate (Date.prototype.toUTCString). */
 const char* DateHeader() {

@@ -1,0 +1,34 @@
+/*
+ * Appending reply bytes: what the GET hit replies (hit_reply.cc) and the HTTP replies
+ * (http_serve.cc) are rendered with.
+ */
+#ifndef RECORDCACHE_REPLY_BYTES_H
+#define RECORDCACHE_REPLY_BYTES_H
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace recordcache {
+
+inline void Append(std::vector<uint8_t>& out, const void* bytes, size_t length) {
+  const uint8_t* p = static_cast<const uint8_t*>(bytes);
+  out.insert(out.end(), p, p + length);
+}
+
+inline void AppendText(std::vector<uint8_t>& out, const char* text) { Append(out, text, strlen(text)); }
+
+/* value in decimal, without a sign or leading zeros. */
+inline void AppendDecimal(std::vector<uint8_t>& out, uint64_t value) {
+  char digits[24];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0);
+  while (n > 0) out.push_back(static_cast<uint8_t>(digits[--n]));
+}
+
+}  // namespace recordcache
+
+#endif
