@@ -25,6 +25,7 @@ COPY docker/tsconfig.json docker/
 COPY server server
 COPY bin bin
 COPY native/binding.gyp native/
+COPY native/tools native/tools
 COPY native/src native/src
 COPY kmod/include/uapi kmod/include/uapi
 COPY kmod/records_parse.c kmod/records_parse.h kmod/
