@@ -17,6 +17,7 @@
 //   to now, rounded to 100 s).
 import assert from 'node:assert/strict';
 import { CLOCK_TOLERANCE_S } from './transcript';
+import { isRecordcacheOwn } from './stats';
 
 export interface MetadumpFields {
   key: string;
@@ -151,11 +152,11 @@ export function parseToolTable(stdout: string): { header: string; rows: [string,
 
 /**
  * A memcached-tool table as comparable text: the header, every name (sorted), and the
- * values `compareValue` selects. Names starting with `records` are recordcache's own.
+ * values `compareValue` selects, recordcache's own names left out (isRecordcacheOwn).
  */
 export function renderToolTable(stdout: string, compareValue: (name: string) => boolean): string {
   const { header, rows } = parseToolTable(stdout);
-  const kept = rows.filter(([name]) => !name.startsWith('records'));
+  const kept = rows.filter(([name]) => !isRecordcacheOwn(name));
   const names = kept.map(([name]) => name);
   // memcached-tool prints the rows sorted by name: the order is compared too.
   const values = kept.filter(([name]) => compareValue(name)).map(([name, value]) => `${name} = ${value}`);

@@ -2,7 +2,7 @@
 // two correct servers (process id, clock, memory addresses and sizes, ports,
 // file descriptors, resource usage), so the comparison keeps the set of stat
 // names and only those values that follow from the traffic and the flags.
-// Names starting with "records" are recordcache's own and are left out.
+// recordcache's own names (isRecordcacheOwn) are left out.
 
 export interface StatLine {
   name: string;
@@ -23,11 +23,13 @@ export function parseStats(reply: Buffer): { stats: StatLine[]; other: string[] 
 }
 
 /**
- * recordcache's own additions (its records backend, shown in `stats
- * settings` by design), which memcached does not have.
+ * recordcache's own additions, which memcached does not have: its records backend's
+ * counters and settings, the HTTP listener's settings (-o http_port and the rest) and the
+ * bound on input held across connections (-o input_mem_limit), all shown in `stats` or
+ * `stats settings` by design.
  */
-function isRecordcacheOwn(name: string): boolean {
-  return name.startsWith('records');
+export function isRecordcacheOwn(name: string): boolean {
+  return name.startsWith('records') || name.startsWith('http_') || name === 'input_mem_limit';
 }
 
 /**
