@@ -47,7 +47,7 @@ describe('lru_crawler: replies to its subcommands and to bad arguments', functio
         step('lru_crawler crawl all\r\n'),
         step('lru_crawler crawl 1\r\n', 1, { pauseMs: 500 }),
         step('lru_crawler crawl 1,2,63\r\n', 1, { pauseMs: 500 }),
-        step('lru_crawler crawl hash\r\n'),
+        step('lru_crawler crawl hash\r\n', 1, { pauseMs: 500 }),
         step('lru_crawler crawl ,\r\n'),
       ],
     },
