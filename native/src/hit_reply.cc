@@ -20,7 +20,6 @@ namespace recordcache {
 
 namespace {
 
-constexpr uint32_t kKeyMax = 250;
 /* memcached's longest `O` opaque token, the O included (protocol/meta.ts META_MAX_OPAQUE_LENGTH). */
 constexpr size_t kOpaqueMax = 32;
 
@@ -29,15 +28,6 @@ constexpr uint8_t kBinGetQ = 0x09;
 constexpr uint8_t kBinNoop = 0x0a;
 constexpr uint8_t kBinGetK = 0x0c;
 constexpr uint8_t kBinGetKQ = 0x0d;
-
-/* A key memcached and the JS decoder take as it is: 1 to 250 bytes, none a control or space. */
-bool PlainKey(const uint8_t* key, size_t length) {
-  if (length == 0 || length > kKeyMax) return false;
-  for (size_t i = 0; i < length; i++) {
-    if (key[i] <= 0x20 || key[i] == 0x7f) return false;
-  }
-  return true;
-}
 
 void AppendBig16(std::vector<uint8_t>& out, uint16_t v) {
   out.push_back(static_cast<uint8_t>(v >> 8));
@@ -81,6 +71,14 @@ bool DropsUnwritten(const uint8_t* req, uint32_t length, uint8_t protocol) {
 }
 
 }  // namespace
+
+bool PlainKey(const uint8_t* key, size_t length) {
+  if (length == 0 || length > kKeyMax) return false;
+  for (size_t i = 0; i < length; i++) {
+    if (key[i] <= 0x20 || key[i] == 0x7f) return false;
+  }
+  return true;
+}
 
 uint32_t RenderHits(ReadIndex& index, int32_t now, const FramedRequests& requests, HitReply* reply,
                     bool* budget_spent) {

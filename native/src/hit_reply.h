@@ -9,6 +9,7 @@
 #ifndef RECORDCACHE_HIT_REPLY_H
 #define RECORDCACHE_HIT_REPLY_H
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -38,6 +39,12 @@ struct HitReply {
   /* The records the reply references (Record serials, for unsend). */
   std::vector<uint64_t> serials;
 };
+
+/* memcached's longest key (KEY_MAX_LENGTH). */
+constexpr uint32_t kKeyMax = 250;
+
+/* A key memcached and the JS decoder take as it is: 1 to 250 bytes, none a control or space. */
+bool PlainKey(const uint8_t* key, size_t length);
 
 /* Reply bytes rendered for one connection in one turn before the rest of its requests wait. */
 constexpr uint64_t kServedOutputBudget = 4 * 1024 * 1024;

@@ -36,7 +36,6 @@ namespace {
 
 /* Requests per batch to JS (connection.cc kMaxBatch). */
 constexpr uint32_t kMaxHttpBatch = 1024;
-constexpr uint32_t kKeyMax = 250;
 
 struct ServeScratch {
   HttpRequest request;
@@ -379,12 +378,7 @@ IoThread::Framed IoThread::FrameHttp(Conn* c) {
     body->Unref();
   }
   if (count == 0) {
-    c->in_head = pos;
-    if (c->in_head == c->in_tail) FreeInput(c);
-    if (close_now) {
-      EndConn(c);
-      return Framed::kDelivered;
-    }
+    if (SettleEmptyPass(c, pos, close_now)) return Framed::kDelivered;
     return served > 0 ? Framed::kServed : Framed::kNone;
   }
   c->in_flight = true;

@@ -21,9 +21,6 @@ namespace recordcache {
 
 namespace {
 
-/* memcached's longest key (KEY_MAX_LENGTH). */
-constexpr uint32_t kKeyMax = 250;
-
 /*
  * The key of a request that is exactly `get <key>` and a line end, the commonest GET, or
  * null. The key is checked as RenderHits checks one (PlainKey).
@@ -31,10 +28,7 @@ constexpr uint32_t kKeyMax = 250;
 const uint8_t* SingleGetKey(const uint8_t* req, uint32_t length, uint32_t* key_length) {
   if (length < 6 || memcmp(req, "get ", 4) != 0 || req[length - 1] != '\n') return nullptr;
   const uint32_t end = length - (req[length - 2] == '\r' ? 2 : 1);
-  if (end <= 4 || end - 4 > kKeyMax) return nullptr;
-  for (uint32_t i = 4; i < end; i++) {
-    if (req[i] <= 0x20 || req[i] == 0x7f) return nullptr;
-  }
+  if (end <= 4 || !PlainKey(req + 4, end - 4)) return nullptr;
   *key_length = end - 4;
   return req + 4;
 }
