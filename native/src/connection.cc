@@ -152,12 +152,7 @@ IoThread::Framed IoThread::FrameAndDeliver(Conn* c) {
   if (c->kernel && c->kernel->close_at_end && pos == end && c->needed == 0) close_now = true;
   if (close_now) c->close_reason = kCloseFraming;
   if (count == 0) {
-    c->in_head = pos;
-    if (c->in_head == c->in_tail) FreeInput(c);
-    if (close_now) {
-      EndConn(c);
-      return Framed::kDelivered;
-    }
+    if (SettleEmptyPass(c, pos, close_now)) return Framed::kDelivered;
     if (c->needed > 0) WaitForBytes(c, c->needed - (c->in_tail - c->in_head));
     return Framed::kNone;
   }
@@ -284,6 +279,19 @@ void IoThread::Complete(Conn* c, uint32_t handled) {
   if (c->in_head == c->in_tail) FreeInput(c);
   AfterOutputChange(c);
   MarkInput(c);
+}
+
+/*
+ * After a framing pass that gave JavaScript nothing: keeps the input from `pos` on (freeing
+ * the buffer once it is all consumed), and ends the connection if framing said to close.
+ * True when it ended.
+ */
+bool IoThread::SettleEmptyPass(Conn* c, size_t pos, bool close_now) {
+  c->in_head = pos;
+  if (c->in_head == c->in_tail) FreeInput(c);
+  if (!close_now) return false;
+  EndConn(c);
+  return true;
 }
 
 void IoThread::FreeInput(Conn* c) {

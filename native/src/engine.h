@@ -291,6 +291,7 @@ class IoThread {
   void ReadSome(Conn* c);
   void Complete(Conn* c, uint32_t handled);
   void FreeInput(Conn* c);
+  bool SettleEmptyPass(Conn* c, size_t pos, bool close_now);
   bool CutOffInput(Conn* c);
   void EndConn(Conn* c);
   /* Closes now; `reason` is reported unless an earlier one was noted (Conn::close_reason). */
