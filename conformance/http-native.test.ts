@@ -76,35 +76,38 @@ const REQUESTS: string[] = [
   'GET /small HTTP/1.1\r\nConnection: close\r\n\r\n',
 ];
 
+/** The same HTTP options on `js` and on `native`, started before a suite and stopped after it. */
+function useHttpPair(options: string, prepare?: (target: HttpTarget) => Promise<void>): { js: HttpTarget; native: HttpTarget } {
+  const pair = {} as { js: HttpTarget; native: HttpTarget };
+  before(async function () {
+    this.timeout(90000);
+    pair.js = await startHttpServer(options, ['--records=js']);
+    pair.native = await startHttpServer(options, ['--records=native']);
+    await prepare?.(pair.js);
+    await prepare?.(pair.native);
+  });
+  after(async function () {
+    await pair.js?.server.stop();
+    await pair.native?.server.stop();
+  });
+  return pair;
+}
+
 describe('HTTP listener: native engine against js, byte for byte', function () {
   this.timeout(120000);
   const options = 'http_content_type=text/plain,http_gzip_flag=2';
-  let js: HttpTarget | undefined;
-  let native: HttpTarget | undefined;
-
-  before(async function () {
-    this.timeout(90000);
-    js = await startHttpServer(options, ['--records=js']);
-    native = await startHttpServer(options, ['--records=native']);
-    await populate(js);
-    await populate(native);
-  });
-
-  after(async function () {
-    await js?.server.stop();
-    await native?.server.stop();
-  });
+  const pair = useHttpPair(options, populate);
 
   it('answers each request alike, one connection per request', async () => {
     for (const request of REQUESTS) {
-      const [fromJs, fromNative] = await Promise.all([exchange(js!, [request], 300), exchange(native!, [request], 300)]);
+      const [fromJs, fromNative] = await Promise.all([exchange(pair.js, [request], 300), exchange(pair.native, [request], 300)]);
       assert.ok(fromJs.length > 0, request);
       assert.equal(masked(fromNative), masked(fromJs), request);
     }
   });
 
   it('answers them alike pipelined on one connection, hits and the rest in request order', async () => {
-    const [fromJs, fromNative] = await Promise.all([exchange(js!, REQUESTS), exchange(native!, REQUESTS)]);
+    const [fromJs, fromNative] = await Promise.all([exchange(pair.js, REQUESTS), exchange(pair.native, REQUESTS)]);
     assert.match(fromJs.toString('latin1'), /Connection: close\r\n/);
     assert.equal(masked(fromNative), masked(fromJs));
   });
@@ -112,24 +115,24 @@ describe('HTTP listener: native engine against js, byte for byte', function () {
   it('answers HTTP/1.0 alike, and closes after it', async () => {
     const requests = ['GET /small HTTP/1.0\r\n\r\n', 'GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /large HTTP/1.0\r\n\r\n'];
     for (const request of requests) {
-      const [fromJs, fromNative] = await Promise.all([exchange(js!, [request]), exchange(native!, [request])]);
+      const [fromJs, fromNative] = await Promise.all([exchange(pair.js, [request]), exchange(pair.native, [request])]);
       assert.equal(masked(fromNative), masked(fromJs), request);
     }
   });
 
   it('answers hits on native without JavaScript, and on js with it', async () => {
     const requests = Array.from({ length: 20 }, () => 'GET /small HTTP/1.1\r\n\r\n');
-    const before = { js: await stat(js!, 'http_served_natively'), native: await stat(native!, 'http_served_natively') };
-    const requestsBefore = await stat(native!, 'http_requests');
-    await exchange(js!, requests, 300);
-    await exchange(native!, requests, 300);
-    assert.equal((await stat(js!, 'http_served_natively')) - before.js, 0);
-    assert.equal((await stat(native!, 'http_served_natively')) - before.native, 20);
-    assert.equal((await stat(native!, 'http_requests')) - requestsBefore, 20);
+    const before = { js: await stat(pair.js, 'http_served_natively'), native: await stat(pair.native, 'http_served_natively') };
+    const requestsBefore = await stat(pair.native, 'http_requests');
+    await exchange(pair.js, requests, 300);
+    await exchange(pair.native, requests, 300);
+    assert.equal((await stat(pair.js, 'http_served_natively')) - before.js, 0);
+    assert.equal((await stat(pair.native, 'http_served_natively')) - before.native, 20);
+    assert.equal((await stat(pair.native, 'http_requests')) - requestsBefore, 20);
     // A miss and a request with a header left to JS are answered by JavaScript, and counted too.
-    await exchange(native!, ['GET /missing HTTP/1.1\r\n\r\nGET /small HTTP/1.1\r\nIf-Range: "1"\r\n\r\n'], 300);
-    assert.equal((await stat(native!, 'http_served_natively')) - before.native, 20);
-    assert.equal((await stat(native!, 'http_requests')) - requestsBefore, 22);
+    await exchange(pair.native, ['GET /missing HTTP/1.1\r\n\r\nGET /small HTTP/1.1\r\nIf-Range: "1"\r\n\r\n'], 300);
+    assert.equal((await stat(pair.native, 'http_served_natively')) - before.native, 20);
+    assert.equal((await stat(pair.native, 'http_requests')) - requestsBefore, 22);
   });
 });
 
@@ -141,19 +144,7 @@ const CHUNK = `${(600 * 1024).toString(16)}\r\n${'c'.repeat(600 * 1024)}`;
 describe('HTTP listener: native engine against js, writes and limits', function () {
   this.timeout(120000);
   const options = 'http_writes,idle_timeout=1';
-  let js: HttpTarget | undefined;
-  let native: HttpTarget | undefined;
-
-  before(async function () {
-    this.timeout(90000);
-    js = await startHttpServer(options, ['--records=js']);
-    native = await startHttpServer(options, ['--records=native']);
-  });
-
-  after(async function () {
-    await js?.server.stop();
-    await native?.server.stop();
-  });
+  const pair = useHttpPair(options);
 
   it('stores, conditions, deletes and refuses alike', async () => {
     const sequence = [
@@ -175,7 +166,7 @@ describe('HTTP listener: native engine against js, writes and limits', function 
     ];
     // One at a time: Node's http answers a request pipelined after a PUT before the PUT's body is stored.
     for (const request of sequence) {
-      const [fromJs, fromNative] = await Promise.all([exchange(js!, [request], 300), exchange(native!, [request], 300)]);
+      const [fromJs, fromNative] = await Promise.all([exchange(pair.js, [request], 300), exchange(pair.native, [request], 300)]);
       assert.ok(fromJs.length > 0, request.slice(0, 40));
       assert.equal(masked(fromNative), masked(fromJs), request.slice(0, 40));
     }
@@ -190,7 +181,7 @@ describe('HTTP listener: native engine against js, writes and limits', function 
       `GET /x HTTP/1.1\r\n${'X-Filler: 0123456789abcdef\r\n'.repeat(1000)}\r\n`,
     ];
     for (const request of requests) {
-      const [fromJs, fromNative] = await Promise.all([exchange(js!, [request]), exchange(native!, [request])]);
+      const [fromJs, fromNative] = await Promise.all([exchange(pair.js, [request]), exchange(pair.native, [request])]);
       assert.ok(fromJs.length > 0, request.slice(0, 40));
       assert.equal(masked(fromNative), masked(fromJs), request.slice(0, 40));
     }
@@ -198,7 +189,7 @@ describe('HTTP listener: native engine against js, writes and limits', function 
 
   it('answers a head that does not arrive in time with the same 408, then closes', async () => {
     for (const request of ['', 'GET /w HTTP/1.1\r\nHost:']) {
-      const [fromJs, fromNative] = await Promise.all([exchange(js!, [request], 5000), exchange(native!, [request], 5000)]);
+      const [fromJs, fromNative] = await Promise.all([exchange(pair.js, [request], 5000), exchange(pair.native, [request], 5000)]);
       assert.match(fromJs.toString('latin1'), /^HTTP\/1\.1 408 /);
       assert.equal(fromNative.toString('latin1'), fromJs.toString('latin1'));
     }
