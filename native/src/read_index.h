@@ -65,8 +65,8 @@ struct IndexEntry {
   int32_t handle = 0;
   uint64_t cas = 0;
   /*
-   * The whole reply to a text `get <key>` of this entry, made by the first such hit and
-   * shared by every connection that asks after it (a reference held; serve_hits.cc).
+   * When the value is a record: the whole reply to a text `get <key>`, made by the first such
+   * hit and shared by every connection that asks after it (a reference held; serve_hits.cc).
    */
   std::atomic<MessageBody*> get_reply{nullptr};
   /* The value as a record (a reference held), or null when its bytes follow the header. */

@@ -61,9 +61,9 @@ MessageBody* RenderGetReply(IndexEntry* entry) {
 }  // namespace
 
 /*
- * A lone `get <key>` that hits is answered with the entry's cached reply: rendered once,
- * then one reference per connection, so a hot key costs a queue slot, not a copy of its
- * reply, on each connection that asks. Returns 1 when answered, 0 otherwise (a miss, or
+ * A lone `get <key>` that hits a record is answered with the entry's cached reply: rendered
+ * once, then one reference per connection, so a hot large value costs a queue slot, not a
+ * render, on each connection that asks. Returns 1 when answered, 0 otherwise (a miss, or
  * another shape of request, which RenderHits then takes).
  */
 uint32_t IoThread::ServeSingleGet(Conn* c, uint32_t first, int32_t now, bool* miss) {
@@ -77,7 +77,10 @@ uint32_t IoThread::ServeSingleGet(Conn* c, uint32_t first, int32_t now, bool* mi
     *miss = true;
     return 0;
   }
-  MessageBody* body = entry->get_reply.load(std::memory_order_acquire);
+  // A short value's reply is rendered for each request and freed once written: kept, it
+  // would cost every key ever read a second copy of itself.
+  const bool cached = entry->record != nullptr && entry->data_length >= kInlineRecordLimit;
+  MessageBody* body = cached ? entry->get_reply.load(std::memory_order_acquire) : RenderGetReply(entry);
   if (body == nullptr) {
     MessageBody* made = RenderGetReply(entry);
     // Another thread may have made it first: keep theirs.
@@ -90,8 +93,9 @@ uint32_t IoThread::ServeSingleGet(Conn* c, uint32_t first, int32_t now, bool* mi
   ServedCounters& counters = index.counters();
   counters.requests.fetch_add(1, std::memory_order_relaxed);
   counters.bytes_written.fetch_add(body->total, std::memory_order_relaxed);
-  // The entry's reference on the body lasts while the entry does; Enqueue takes its own.
+  // A cached body's reference lasts while the entry does; Enqueue takes its own.
   Enqueue(c, body);
+  if (!cached) body->Unref();
   if (index.CountHit(entry, now)) {
     staging_.fetched.push_back(entry);  // the reference goes with the report
   } else {
