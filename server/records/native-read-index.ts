@@ -20,6 +20,8 @@ const TWO_32 = 2 ** 32;
 /** The native engine's read index: changes go out with the engine's outbox, in order with replies. */
 export class NativeReadIndex implements ReadIndex {
   onFetched: ((handle: number, serial: number) => void) | null = null;
+  // A publication's words, filled for each call (queueIndexOp copies them out at once).
+  private readonly words = [0, 0, 0, 0, 0, 0, 0, 0, 0];
   constructor(
     private readonly engine: IndexOutbox,
     private readonly native: NativeEngineHandle,
@@ -30,17 +32,17 @@ export class NativeReadIndex implements ReadIndex {
     // A record already released (or never sent) cannot be published; its item is not served here.
     if (record !== null && record.id < 0) return;
     const cas = item.cas;
-    this.engine.queueIndexOp(wire.ops.publish, record === null ? -1 : record.id, item.key, record === null ? item.data : null, [
-      item.dataLength,
-      item.flags | 0,
-      item.exptime | 0,
-      (cas % TWO_32) | 0,
-      Math.floor(cas / TWO_32) | 0,
-      item.serial | 0,
-      item.hitClass,
-      item.traits | (item.fetchState << 8),
-      item.handle | 0,
-    ]);
+    const words = this.words;
+    words[0] = item.dataLength;
+    words[1] = item.flags | 0;
+    words[2] = item.exptime | 0;
+    words[3] = (cas % TWO_32) | 0;
+    words[4] = Math.floor(cas / TWO_32) | 0;
+    words[5] = item.serial | 0;
+    words[6] = item.hitClass;
+    words[7] = item.traits | (item.fetchState << 8);
+    words[8] = item.handle | 0;
+    this.engine.queueIndexOp(wire.ops.publish, record === null ? -1 : record.id, item.key, record === null ? item.data : null, words);
   }
 
   unpublish(key: string): void {

@@ -132,6 +132,11 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   private bytesLength = 0;
   private ops = new Int32Array(4096);
   private opsLength = 0;
+  // The last op queued, when it was an unpublish: where it starts and ends, and its key.
+  private unpublishStart = -1;
+  private unpublishEnd = -1;
+  private unpublishBytes = 0;
+  private unpublishKey = '';
   private pendingDeletes: NativeRecord[] = [];
   private inDelivery = false;
   private flushScheduled = false;
@@ -544,12 +549,22 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     const length = this.opsLength;
     this.opsLength = 0;
     this.bytesLength = 0;
+    this.unpublishEnd = -1;
     this.native.submit(this.bytes, this.ops, length);
   }
 
   /** A read index change, in order with the replies around it (engine_binding.cc ApplyIndexOp). */
   queueIndexOp(op: number, lead: number | null, key: string | null, data: Buffer | null, words: readonly number[]): void {
     if (this.disposed) return;
+    // An overwrite unpublishes the old item, then publishes the new one under the same key:
+    // the publication alone replaces the entry, so the removal just queued is taken back.
+    if (op === wire.ops.publish && this.opsLength === this.unpublishEnd && key === this.unpublishKey) {
+      this.opsLength = this.unpublishStart;
+      this.bytesLength = this.unpublishBytes;
+    }
+    this.unpublishEnd = -1;
+    const opsStart = this.opsLength;
+    const bytesStart = this.bytesLength;
     const keyLength = key === null ? 0 : key.length;
     const dataLength = data === null ? 0 : data.length;
     this.reserveOps(2 + words.length + (key === null ? 0 : 2));
@@ -567,7 +582,13 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
         this.bytesLength += dataLength;
       }
     }
-    for (const word of words) ops[this.opsLength++] = word;
+    for (let i = 0; i < words.length; i++) ops[this.opsLength++] = words[i];
+    if (op === wire.ops.unpublish) {
+      this.unpublishStart = opsStart;
+      this.unpublishEnd = this.opsLength;
+      this.unpublishBytes = bytesStart;
+      this.unpublishKey = key as string;
+    }
     this.scheduleFlush();
   }
 
