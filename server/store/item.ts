@@ -4,6 +4,9 @@
 
 import { itemTotal } from '../memcached/item';
 
+/** The chunks of an item that holds none (not yet allocated, or moved to another item). */
+export const NO_CHUNKS: readonly number[] = Object.freeze([]);
+
 export class Item {
   /** Relative time the item was linked or last bumped by a fetch (memcached's it->time). */
   time: number;
@@ -34,7 +37,7 @@ export class Item {
   serves = 0;
   /** The slab class whose LRU holds the item, and the class of each chunk of its memory. */
   lruClass = 0;
-  chunks: number[] = [];
+  chunks: readonly number[] = NO_CHUNKS;
   /** The expiry second the sweep files it under (0: none). */
   expiryBucket = 0;
   /** In the store's table under its key (memcached's ITEM_LINKED). */

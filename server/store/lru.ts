@@ -7,7 +7,7 @@
 
 import type { Clock } from './clock';
 import { StoreCounters } from './counters';
-import type { Item } from './item';
+import { type Item, NO_CHUNKS } from './item';
 import { LruList } from './lru-list';
 import type { StoreMode } from '../memcached/item';
 import { SlabMemory } from './slabs';
@@ -130,6 +130,13 @@ export abstract class LinkedItems {
    */
   protected allocate(item: Item): StoreResult {
     const layout = this.slabs.layout(item.size, item.key.length, item.flags, item.dataLength, this.options.casEnabled);
+    if (layout.chunks.length === 1) {
+      // The common case: one chunk, and the layout's shared list of it.
+      if (!this.takeChunk(layout.lruClass)) return StoreResult.NoMemory;
+      item.lruClass = layout.lruClass;
+      item.chunks = layout.chunks;
+      return StoreResult.Stored;
+    }
     const taken: number[] = [];
     for (let i = 0; i < layout.chunks.length; i++) {
       let id = layout.chunks[i];
@@ -219,7 +226,7 @@ export abstract class LinkedItems {
   protected relink(old: Item, next: Item): void {
     next.lruClass = old.lruClass;
     next.chunks = old.chunks;
-    old.chunks = [];
+    old.chunks = NO_CHUNKS;
     if (old.linked) this.unlinkLinked(old, true);
     next.linked = true;
     this.table.set(next.key, next);

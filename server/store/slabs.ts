@@ -47,7 +47,8 @@ export interface SlabSettings {
 /** Where an item's memory sits: the class whose LRU it is on, and each chunk's class. */
 export interface ItemLayout {
   lruClass: number;
-  chunks: number[];
+  /** Shared when the item fits one chunk: never written. */
+  chunks: readonly number[];
 }
 
 export class SlabMemory {
@@ -60,6 +61,8 @@ export class SlabMemory {
   /** Bytes of pages handed out. */
   malloced = 0;
   private readonly largest: number;
+  /** The layout of an item that fits one chunk of each class, made once (index = class id). */
+  private readonly oneChunk: ItemLayout[];
 
   constructor(private readonly settings: SlabSettings) {
     this.sizes = slabClassSizes(settings.chunkSize, settings.factor, settings.slabChunkMax, settings.sizes ?? null);
@@ -67,6 +70,7 @@ export class SlabMemory {
     this.perPage = [0, ...this.sizes.map((size) => Math.max(1, Math.floor(SLAB_PAGE_SIZE / size)))];
     this.pages = new Array(this.sizes.length + 1).fill(0);
     this.used = new Array(this.sizes.length + 1).fill(0);
+    this.oneChunk = this.perPage.map((_, id) => ({ lruClass: id, chunks: [id] }));
   }
 
   /** memcached's slabs_clsid: the smallest class whose chunks hold `size` bytes. */
@@ -90,7 +94,7 @@ export class SlabMemory {
   layout(ntotal: number, nkey: number, flags: number, nbytes: number, casEnabled: boolean): ItemLayout {
     const chunkMax = this.settings.slabChunkMax;
     const lruClass = this.classOf(ntotal);
-    if (ntotal <= chunkMax) return { lruClass, chunks: [lruClass] };
+    if (ntotal <= chunkMax) return this.oneChunk[lruClass];
     const headerBytes = nkey + 1 + (flags === 0 ? 0 : 4) + ITEM_HEADER + CHUNK_HEADER + (casEnabled ? 8 : 0);
     const chunks = [this.classOf(headerBytes)];
     let remain = nbytes;
