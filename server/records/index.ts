@@ -8,7 +8,8 @@ import type { Config, RecordsBackendName } from '../config';
 import { TlsCompositeEngine } from './composite';
 import { JsRecordsEngine } from './js';
 import { KmodRecordsEngine, RECORDS_DEVICE } from './kmod';
-import { DEFAULT_NATIVE_OPTIONS, NativeRecordsEngine, type NativeEngineOptions } from './native';
+import { NativeRecordsEngine } from './native';
+import { DEFAULT_NATIVE_OPTIONS, type NativeEngineOptions } from './native-options';
 import type { RecordsEngine } from './types';
 
 export { RECORDS_DEVICE };

@@ -8,7 +8,8 @@
  */
 
 import type { RecordStats } from './native-addon';
-import { DEFAULT_NATIVE_OPTIONS, NativeRecordsEngine, type NativeEngineOptions } from './native';
+import { NativeRecordsEngine } from './native';
+import { DEFAULT_NATIVE_OPTIONS, type NativeEngineOptions } from './native-options';
 
 /** Where the records kernel module is loaded (kmod/). */
 export const RECORDS_DEVICE = '/dev/records';

@@ -20,7 +20,8 @@ import { type Frame, FrameStatus, type Framer } from '../framing';
 import { JsRecordsEngine } from './js';
 import { type MessageFraming, checkFraming, messageFramer } from './message-framing';
 import { KmodRecordsEngine } from './kmod';
-import { DEFAULT_NATIVE_OPTIONS, NativeRecordsEngine } from './native';
+import { NativeRecordsEngine } from './native';
+import { DEFAULT_NATIVE_OPTIONS } from './native-options';
 import { formatAddress } from './shared';
 import type {
   BackendName,

@@ -13,7 +13,6 @@
 import * as dns from 'node:dns/promises';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import type { Protocol } from '../config';
 import {
   type DeliveryHandler,
   type NativeEngineHandle,
@@ -33,8 +32,9 @@ import {
   connectionClass,
 } from './native-connection';
 import { DRAIN_GRACE_MS, IdPool, formatAddress, removeStaleSocket } from './shared';
+import { DEFAULT_NATIVE_OPTIONS, type NativeEngineOptions } from './native-options';
 import { NativeReadIndex } from './native-read-index';
-import { type MessageFraming, nativeFramingOptions } from './message-framing';
+import { nativeFramingOptions } from './message-framing';
 import type {
   EngineHandlers,
   ListenOptions,
@@ -45,52 +45,6 @@ import type {
   RequestBatch,
   Segment,
 } from './types';
-
-/** Default -o out_limit_soft: past this much unwritten output a connection's requests wait. */
-export const DEFAULT_OUT_LIMIT_SOFT = 1024 * 1024;
-/** Default -o out_limit_hard: past this much unwritten output a connection is closed. */
-export const DEFAULT_OUT_LIMIT_HARD = 256 * 1024 * 1024;
-
-export interface NativeEngineOptions {
-  protocol: Protocol;
-  itemSizeMax: number;
-  casEnabled: boolean;
-  slabChunkMax: number;
-  sasl: boolean;
-  /** Seconds without traffic before a connection is closed; 0 never. */
-  idleTimeoutSeconds: number;
-  /** -t: I/O threads (the kmod engine runs one); 1 when omitted. */
-  threads?: number;
-  outLimitSoft: number;
-  outLimitHard: number;
-  /** -o input_mem_limit: input held across all connections before one is cut off; 0 no limit. */
-  inputMemLimit?: number;
-  /** Records at least this long go into a sealed memfd; the addon's measured default when omitted. */
-  memfdThreshold?: number;
-  /** TCP_NOTSENT_LOWAT of every TCP connection; the addon's default when omitted, 0 for the kernel's. */
-  notSentLowat?: number;
-  /** -Y: text connections authenticate before anything else (protocol/auth.ts). */
-  asciiAuth?: boolean;
-  /** The records library: connections carry these messages instead of memcached's requests. */
-  framing?: MessageFraming;
-  /** The records library: a higher priority goes before lower ones not yet started on a connection too. */
-  priorityWithinConnection?: boolean;
-  /** The records library: unwritten bytes past which onOutput(conn, true) is called (0 or omitted: never). */
-  outHighWater?: number;
-  /** ... and at or below which, after that, onOutput(conn, false) (default half the high mark). */
-  outLowWater?: number;
-}
-
-export const DEFAULT_NATIVE_OPTIONS: NativeEngineOptions = {
-  protocol: 'auto',
-  itemSizeMax: 1024 * 1024,
-  casEnabled: true,
-  slabChunkMax: 512 * 1024,
-  sasl: false,
-  idleTimeoutSeconds: 0,
-  outLimitSoft: DEFAULT_OUT_LIMIT_SOFT,
-  outLimitHard: DEFAULT_OUT_LIMIT_HARD,
-};
 
 /**
  * Which engine the addon runs: 'kmod' attaches TCP connections to the records kernel module
