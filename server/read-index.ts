@@ -32,7 +32,7 @@ export function publishItems(ctx: ServerContext, index: ReadIndex, clock: Clock)
     item.serial = serial;
     index.publish({
       key: item.key,
-      data: item.record === null ? item.data : null,
+      data: item.record === null ? item.dataToCopy : null,
       record: item.record as never,
       dataLength: item.dataLength,
       flags: item.flags,

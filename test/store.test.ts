@@ -258,11 +258,88 @@ describe('store', () => {
     const gone: string[] = [];
     store.onUnlink = (item) => gone.push(item.key);
     store.store(StoreMode.Set, 'a', 0, 0, crlf('1'));
-    store.store(StoreMode.Set, 'a', 0, 0, crlf('2'));
+    // A value of another length is a new item; the old one leaves.
+    store.store(StoreMode.Set, 'a', 0, 0, crlf('22'));
     store.store(StoreMode.Set, 'b', 0, 1, crlf('1'));
     store.delete('a');
     clock.advance(1);
     store.sweep();
     assert.deepEqual(gone, ['a', 'a', 'b']);
+  });
+
+  it('a set over an item whose bytes nothing else has seen rewrites it, ending as a new item would', () => {
+    // Two stores run one random sequence. In `linked`, every item's bytes are handed out
+    // after each command, so each of its sets links a new item, as memcached does; in
+    // `rewritten` a set of a value as long as the old one may rewrite the old item.
+    // Small memory, so allocation evicts and -M refuses in both.
+    for (const noEvict of [false, true]) {
+      const rewritten = newStore({ maxBytes: 2 * MB, noEvict });
+      const linked = newStore({ maxBytes: 2 * MB, noEvict });
+      let seed = 12345;
+      const random = (n: number) => {
+        seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+        return seed % n;
+      };
+      let kept = 0;
+      for (let i = 0; i < 30000; i++) {
+        const key = `k${random(400)}`;
+        const op = random(100);
+        const length = [8, 8, 8, 9, 1500, 30000][random(6)];
+        const data = crlf(String(i % 10).repeat(length));
+        const flags = random(10) === 0 ? 5 : 0;
+        const exptime = random(5) === 0 ? 2 : 0;
+        const wrongCas = BigInt(random(2));
+        const before = rewritten.store.linkedItem(key);
+        const results = [rewritten, linked].map(({ store, clock }) => {
+          if (op < 70) return store.store(StoreMode.Set, key, flags, exptime, data);
+          if (op < 75) {
+            const cas = BigInt(store.linkedItem(key)?.cas ?? 0) + wrongCas;
+            return store.store(StoreMode.Cas, key, flags, exptime, data, cas);
+          }
+          if (op < 78) return store.store(StoreMode.Replace, key, flags, exptime, data);
+          if (op < 90) return store.get(key)?.cas ?? -1;
+          if (op < 95) return store.delete(key);
+          if (op < 97) return store.flushAll(0);
+          clock.advance(1);
+          return store.sweep();
+        });
+        assert.deepEqual(results[0], results[1], `command ${i}`);
+        if (before !== null && before === rewritten.store.linkedItem(key) && op < 78) kept++;
+        void linked.store.linkedItem(key)?.data;
+      }
+      const state = ({ store }: ReturnType<typeof newStore>) => ({
+        counters: { ...store.counters },
+        pages: [...store.slabs.pages],
+        used: [...store.slabs.used],
+        lrus: store.slabs.sizes.map((_, i) =>
+          [...store.lruItems(i + 1)].map((it) => [
+            it.key,
+            it.flags,
+            it.exptime,
+            it.cas,
+            it.time,
+            it.fetched,
+            it.active,
+            it.dataToCopy.toString('latin1'),
+          ]),
+        ),
+      });
+      assert.deepEqual(state(rewritten), state(linked));
+      // The sequence did take the rewrite (an item kept its object across a set).
+      assert.ok(kept > 1000, `${kept} sets rewrote their item`);
+    }
+  });
+
+  it('never writes over bytes it has handed out', () => {
+    const { store } = newStore();
+    store.store(StoreMode.Set, 'k', 0, 0, crlf('old'));
+    const handedOut = (store.peek('k') as NonNullable<ReturnType<Store['peek']>>).data;
+    store.store(StoreMode.Set, 'k', 0, 0, crlf('new'));
+    assert.equal(handedOut.toString('latin1'), 'old\r\n');
+    assert.equal(value(store, 'k'), 'new');
+    // Handed out again by value(): the next set must not write over those either.
+    const again = store.peek('k')?.data as Buffer;
+    store.store(StoreMode.Set, 'k', 0, 0, crlf('3rd'));
+    assert.equal(again.toString('latin1'), 'new\r\n');
   });
 });

@@ -185,7 +185,7 @@ export const enum EntryTraits {
 /** One item as a GET would answer it, for ReadIndex.publish. */
 export interface PublishedItem {
   key: string;
-  /** The value's bytes with CR LF when it is not a record. */
+  /** The value's bytes with CR LF when it is not a record; copied before publish returns. */
   data: Buffer | null;
   record: RecordHandle | null;
   /** The value's length with its CR LF. */

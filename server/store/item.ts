@@ -26,6 +26,11 @@ export class Item {
   record: unknown = null;
   /** The value and its CR LF while the item holds them; null once they live in `record`. */
   private bytes: Buffer | null;
+  /**
+   * `bytes` are the item's own copy and nothing outside the store was handed them: only
+   * then may a store of a value as long write over them (rewrite).
+   */
+  private bytesUnshared = false;
   private readRecord: (() => Buffer) | null = null;
   /** Length of the value and its CR LF. */
   readonly dataLength: number;
@@ -48,7 +53,7 @@ export class Item {
 
   constructor(
     readonly key: string,
-    readonly flags: number,
+    public flags: number,
     /** Relative expiry time; 0 never expires. */
     public exptime: number,
     /** The value followed by CR LF. Never written after the item is linked. */
@@ -69,11 +74,44 @@ export class Item {
     const copy = Buffer.allocUnsafe(bytes.length);
     bytes.copy(copy);
     this.bytes = copy;
+    this.bytesUnshared = true;
   }
 
-  /** The value followed by CR LF: the item's own bytes, or read from its record. */
+  /**
+   * The value followed by CR LF: the item's own bytes, or read from its record. Whoever
+   * asks may keep them (a queued reply, a js record), so they are never written over after.
+   */
   get data(): Buffer {
+    this.bytesUnshared = false;
     return this.bytes ?? (this.readRecord as () => Buffer)();
+  }
+
+  /** The value followed by CR LF, for a caller that copies them before it returns. */
+  get dataToCopy(): Buffer {
+    return this.bytes ?? (this.readRecord as () => Buffer)();
+  }
+
+  /** Whether rewrite can take a value of this length (with its CR LF) into the item's own bytes. */
+  canRewrite(dataLength: number): boolean {
+    return this.bytesUnshared && this.record === null && (this.bytes as Buffer).length === dataLength;
+  }
+
+  /**
+   * Makes this item the one a store would have linked in its place (same key, same size):
+   * the new value copied over its bytes, and every other trait the new item's.
+   */
+  rewrite(flags: number, exptime: number, data: Buffer, cas: number, now: number, keyBinary: boolean): void {
+    data.copy(this.bytes as Buffer);
+    this.flags = flags;
+    this.exptime = exptime;
+    this.cas = cas;
+    this.time = now;
+    this.fetched = false;
+    this.active = false;
+    this.stale = false;
+    this.tokenSent = false;
+    this.keyBinary = keyBinary;
+    this.serves = 0;
   }
 
   /**
@@ -84,6 +122,7 @@ export class Item {
     this.record = record;
     this.readRecord = readRecord;
     this.bytes = null;
+    this.bytesUnshared = false;
   }
 
   /** The value's length without its CR LF. */

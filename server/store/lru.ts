@@ -9,7 +9,7 @@ import type { Clock } from './clock';
 import { StoreCounters } from './counters';
 import { type Item, NO_CHUNKS } from './item';
 import { LruList } from './lru-list';
-import type { StoreMode } from '../memcached/item';
+import { itemTotal, type StoreMode } from '../memcached/item';
 import { SlabMemory } from './slabs';
 import { StoreResult, type StoreOptions } from './types';
 
@@ -220,6 +220,29 @@ export abstract class LinkedItems {
     if (item.exptime !== 0) this.expireAt(item);
     this.lastStoredCas = item.cas;
     return StoreResult.Stored;
+  }
+
+  /**
+   * A store over a linked item, done where it is. memcached links a new item in the old
+   * one's place; when the new item has the old one's size and a chunk is free for it (so
+   * allocating it would evict nothing), the cache ends exactly as if it had, and the set
+   * makes no object and no buffer. False when that does not hold: the caller links a new item.
+   */
+  protected rewriteLinked(old: Item, flags: number, exptime: number, data: Buffer, keyBinary: boolean): boolean {
+    if (old.chunks.length !== 1 || !old.canRewrite(data.length)) return false;
+    if (itemTotal(old.key.length, flags, data.length, this.options.casEnabled) !== old.size) return false;
+    // The new item's chunk (a page may come with it, as it would), and the old one's given back.
+    if (!this.slabs.tryTake(old.chunks[0])) return false;
+    this.slabs.give(old.chunks[0]);
+    this.countSize(old, -1);
+    this.unexpire(old);
+    old.rewrite(flags, exptime, data, this.newCas(), this.clock.now(), keyBinary);
+    this.lrus[old.lruClass].moveToNewest(old);
+    this.countSize(old, 1);
+    this.counters.total_items++;
+    if (old.exptime !== 0) this.expireAt(old);
+    this.lastStoredCas = old.cas;
+    return true;
   }
 
   /** Puts `next` in `old`'s place, in the same memory (an in-place rewrite). */

@@ -3,8 +3,9 @@
  * lazy expiry on access plus a sweep that reclaims expired items, and memcached's item
  * counters. Pure cache semantics over an injected clock: no sockets, no wire formats.
  *
- * An item's data is immutable once stored (it may be queued on many connections as a
- * record); every mutation links a new data buffer.
+ * An item's data is immutable once anything outside the store has it (a queued reply, a
+ * record): a set over an item whose bytes nothing else has seen may copy the new value
+ * over them (Item.rewrite); every other mutation links a new data buffer.
  *
  * This file is the commands' semantics (get, set, cas, incr, touch, flush_all, the sweep),
  * counted as memcached counts them. Where an item is linked, its memory and its eviction
@@ -272,6 +273,11 @@ export class Store extends LinkedItems {
         default:
           break;
       }
+    }
+    if (old !== null && !stale && this.rewriteLinked(old, flags, this.realtime(exptime), data, keyBinary)) {
+      this.keepValue?.(old);
+      this.changed(old);
+      return StoreResult.Stored;
     }
     // `data` is the request's: the item borrows it until it is linked, then keeps it.
     const item = new Item(key, flags, this.realtime(exptime), data, this.newCas(), this.clock.now(), this.casEnabled);
