@@ -11,7 +11,7 @@
         "src/addon.cc", "src/engine_binding.cc", "src/record_binding.cc", "src/listen_binding.cc",
         "src/engine.cc", "src/loop.cc", "src/connection.cc", "src/out_queue.cc", "src/message_body.cc",
         "src/user_transport.cc", "src/kmod_transport.cc", "src/kmod.cc", "src/record.cc", "src/read_index.cc",
-        "src/serve_hits.cc", "src/hit_reply.cc", "src/http_parse.cc", "src/http_serve.cc", "src/http_binding.cc",
+        "src/serve_hits.cc", "src/key_hints.cc", "src/hit_reply.cc", "src/http_parse.cc", "src/http_serve.cc", "src/http_binding.cc",
         "../kmod/records_parse.c",
         "<!@(node tools/llhttp-generate.js gen/llhttp)"
       ],

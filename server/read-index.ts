@@ -21,6 +21,7 @@ export function publishItems(ctx: ServerContext, index: ReadIndex, clock: Clock)
   // Published items by handle, so a fetch report finds its item without a key lookup.
   const published: (Item | undefined)[] = [];
   const freeHandles: number[] = [];
+  store.itemsByHandle = published;
   store.onChange = (item: Item) => {
     // A long value that is not yet a record (records_min_hits) is served by JS until it is.
     if (item.record === null && item.valueLength >= recordsMinSize) return;

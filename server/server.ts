@@ -267,6 +267,8 @@ export class Server {
     let handled = 0;
     let replyBytes = 0;
     const perEvent = this.config.reqsPerEvent;
+    const store = ctx.store;
+    const keyHandles = batch.keyHandles;
     while (handled < batch.count) {
       const start = batch.starts[handled];
       const length = batch.lengths[handled];
@@ -284,6 +286,7 @@ export class Server {
         continue;
       }
       replies.earlier = handled;
+      if (keyHandles !== undefined) store.keyHint = keyHandles[handled];
       if (verbose !== null && binary !== undefined) {
         verbose.binaryRequest(conn.id, batch.buf, start);
         after = executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);
@@ -302,6 +305,7 @@ export class Server {
             ? executeText(ctx, decodeText(batch.buf, start, length, limits), replies)
             : executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);
       }
+      store.keyHint = -1;
       handled++;
       if (after !== After.Continue) break;
       // Where memcached would have written its replies out (see ReplyQueue): after a data

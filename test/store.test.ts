@@ -342,4 +342,30 @@ describe('store', () => {
     store.store(StoreMode.Set, 'k', 0, 0, crlf('3rd'));
     assert.equal(again.toString('latin1'), 'new\r\n');
   });
+
+  it("checks the engine's key hint against the key, and uses it up", () => {
+    const { store } = newStore();
+    store.store(StoreMode.Set, 'a', 0, 0, crlf('1'));
+    store.store(StoreMode.Set, 'b', 0, 0, crlf('2'));
+    const a = store.linkedItem('a');
+    const b = store.linkedItem('b');
+    const byHandle = [a ?? undefined, b ?? undefined];
+    store.itemsByHandle = byHandle;
+    // The right hint, a hint naming another key, one past the table, and none.
+    for (const hint of [0, 1, 7, -1]) {
+      store.keyHint = hint;
+      assert.equal(store.peek('a'), a, `hint ${hint}`);
+      assert.equal(store.keyHint, -1);
+    }
+    // A hint naming an item no longer linked under the key: the key table decides.
+    store.store(StoreMode.Set, 'a', 0, 0, crlf('longer'));
+    store.keyHint = 0;
+    assert.equal(value(store, 'a'), 'longer');
+    store.delete('b');
+    store.keyHint = 1;
+    assert.equal(store.peek('b'), null);
+    store.keyHint = 1;
+    assert.equal(store.store(StoreMode.Add, 'b', 0, 0, crlf('3')), StoreResult.Stored);
+    assert.equal(value(store, 'b'), '3');
+  });
 });

@@ -136,6 +136,8 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
   SmallVector<napi_value, 4> released;
   Napi::Int32Array starts = Napi::Int32Array::New(env, d.starts.size());
   Napi::Int32Array lengths = Napi::Int32Array::New(env, d.lengths.size());
+  Napi::Int32Array key_handles = Napi::Int32Array::New(env, d.starts.size());
+  FindStoredKeys(d, key_handles.Data());
   uint64_t shared_at = 0;
   uint32_t own_count = 0;
   size_t batch_index = 0;
@@ -239,7 +241,8 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
   }
   d.Clear();
   // An exception thrown by the handler stays pending and surfaces as an uncaught one.
-  callback.Call({events, strings, shared, own, starts, lengths, fetched, Napi::Number::New(env, bytes_read)});
+  callback.Call(
+      {events, strings, shared, own, starts, lengths, fetched, Napi::Number::New(env, bytes_read), key_handles});
   // Detached even when the handler threw: a lent Buffer must not outlive this call.
   for (napi_value buffer : released) {
     napi_value array_buffer;

@@ -67,6 +67,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   /* Runs on the JS thread when the I/O thread has delivered something. */
   void Deliver(Napi::Env env, Napi::Function callback);
+  void FindStoredKeys(const Delivery& d, int32_t* handles) const;
 
  private:
   // engine_binding.cc

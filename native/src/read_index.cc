@@ -142,6 +142,16 @@ void ReadIndex::Remove(const uint8_t* key_bytes, uint32_t key_length) {
   old->Unref();
 }
 
+// JS thread. It is the only writer, so it reads the table without the shards' locks.
+int32_t ReadIndex::HandleOf(const uint8_t* key_bytes, uint32_t key_length) const {
+  const std::string_view key(reinterpret_cast<const char*>(key_bytes), key_length);
+  const uint64_t hash = Hash(key);
+  const Shard& shard = ShardOf(hash);
+  if (shard.count == 0) return -1;
+  const IndexEntry* entry = shard.slots[Probe(shard, hash, key)].entry;
+  return entry == nullptr ? -1 : entry->handle;
+}
+
 // JS thread (and the destructor).
 void ReadIndex::Clear() {
   for (Shard& shard : shards_) {

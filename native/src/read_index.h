@@ -130,6 +130,8 @@ class ReadIndex {
   /* Whether hits are answered natively at all (off under `stats detail on`). */
   void SetServing(bool on) { serving_.store(on, std::memory_order_release); }
   size_t size() const { return size_.load(std::memory_order_relaxed); }
+  /* The store's handle of key's entry, or -1: a hint for the store's own lookup (Deliver). */
+  int32_t HandleOf(const uint8_t* key, uint32_t key_length) const;
 
   // Any thread.
   /* The entry for key with a reference, if it may be answered natively at `now`. */
@@ -155,6 +157,7 @@ class ReadIndex {
   };
   static uint64_t Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
   Shard& ShardOf(uint64_t hash) { return shards_[(hash >> 58) % kShards]; }
+  const Shard& ShardOf(uint64_t hash) const { return shards_[(hash >> 58) % kShards]; }
   /* Where key is in the shard, or where it would go; the shard's mutex is held. */
   static size_t Probe(const Shard& shard, uint64_t hash, std::string_view key);
   static void Grow(Shard& shard);

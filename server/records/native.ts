@@ -77,6 +77,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     count: 0,
     firstCompletesData: false,
     closes: false,
+    keyHandles: [],
   };
   private drainWaiters: (() => void)[] = [];
   private disposed = false;
@@ -343,7 +344,9 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   }
 
   /** The addon's delivery (native-addon.ts DeliveryHandler says what each part is). */
-  private onDelivery(...[events, strings, shared, own, starts, lengths, fetched, bytesRead]: Parameters<DeliveryHandler>): void {
+  private onDelivery(
+    ...[events, strings, shared, own, starts, lengths, fetched, bytesRead, keyHandles]: Parameters<DeliveryHandler>
+  ): void {
     const handlers = this.handlers;
     if (handlers === null || this.disposed) return;
     this.inDelivery = true;
@@ -373,7 +376,17 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
           case wire.events.requests: {
             const count = events[i + 2];
             const index = events[i + 4];
-            this.requests(handlers, events[i + 1], count, events[i + 3], index < 0 ? shared : own[index], starts, lengths, request);
+            this.requests(
+              handlers,
+              events[i + 1],
+              count,
+              events[i + 3],
+              index < 0 ? shared : own[index],
+              starts,
+              lengths,
+              keyHandles,
+              request,
+            );
             request += count;
             i += 5;
             break;
@@ -426,6 +439,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     buf: Buffer,
     starts: Int32Array,
     lengths: Int32Array,
+    keyHandles: Int32Array,
     first: number,
   ): void {
     const conn = this.bySlot[slot];
@@ -445,9 +459,11 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
       batch.closes = (flags & wire.batchFlags.closes) !== 0;
       const batchStarts = batch.starts;
       const batchLengths = batch.lengths;
+      const batchKeyHandles = batch.keyHandles as number[];
       for (let k = 0; k < count; k++) {
         batchStarts[k] = starts[first + k];
         batchLengths[k] = lengths[first + k];
+        batchKeyHandles[k] = keyHandles[first + k];
       }
       handled = handlers.onRequests(conn, batch);
       batch.buf = EMPTY;

@@ -77,6 +77,11 @@ export interface RequestBatch {
   firstCompletesData: boolean;
   /** The connection closes after this batch (memcached's framing closes it at the next request). */
   closes: boolean;
+  /**
+   * For each request, where the engine found the key a storage request names in its read
+   * index (the store's handle, Store.keyHint), or -1; absent when the engine does not say.
+   */
+  keyHandles?: number[];
 }
 
 export interface ListenerInfo {

@@ -70,6 +70,14 @@ export abstract class LinkedItems {
   onChange: ((item: Item) => void) | null = null;
   /** flush_all: called with the relative second from which items stored so far are gone, and with 0 once the sweep reclaimed them. */
   onFlushDue: ((second: number) => void) | null = null;
+  /** Published items by their read-index handle (Item.indexHandle), kept by read-index.ts. */
+  itemsByHandle: readonly (Item | undefined)[] | null = null;
+  /**
+   * Where the records engine found the key of the request being run in its read index (an
+   * item's handle), or -1. The next lookup checks that item first and uses the hint up:
+   * a wrong or stale hint only costs the check.
+   */
+  keyHint = -1;
   /** Told of lookups, stores and evictions while someone watches them (`watch`, -vvv); null otherwise. */
   observer: StoreObserver | null = null;
 

@@ -100,7 +100,7 @@ export class Store extends LinkedItems {
    * Does not count a fetch; `get` does.
    */
   peek(key: string): Item | null {
-    const item = this.table.get(key);
+    const item = this.hinted(key) ?? this.table.get(key);
     const observer = this.observer;
     if (item === undefined) {
       if (observer !== null) observer.lookup(key, LookupResult.NotFound, null);
@@ -121,6 +121,15 @@ export class Store extends LinkedItems {
     }
     if (observer !== null) observer.lookup(key, LookupResult.Found, item);
     return item;
+  }
+
+  /** The item keyHint names, when it is the one linked under key; the hint is used up. */
+  private hinted(key: string): Item | undefined {
+    const hint = this.keyHint;
+    if (hint < 0) return undefined;
+    this.keyHint = -1;
+    const item = this.itemsByHandle?.[hint];
+    return item !== undefined && item.linked && item.key === key ? item : undefined;
   }
 
   /**
