@@ -56,7 +56,7 @@ export class Item {
     public flags: number,
     /** Relative expiry time; 0 never expires. */
     public exptime: number,
-    /** The value followed by CR LF. Never written after the item is linked. */
+    /** The value followed by CR LF. Written over only by rewrite, while nothing outside the store has it. */
     data: Buffer,
     public cas: number,
     now: number,
