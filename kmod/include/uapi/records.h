@@ -167,11 +167,11 @@ struct records_msg {
  * tx_done); sends complete in the order the socket writes them.  @error is the send
  * error that broke the socket and dropped its queue (-EPIPE, -ECONNRESET ...), else 0.
  * Reports coalesce: a read returns at most one SENT per socket, with the latest total,
- * however many sends completed since the last.  A socket's SENT comes before its
- * requests, so a read(2) of RECORDS_MSG_SIZE(8) bytes takes the report without
- * taking requests longer than 8 bytes (it fails with EMSGSIZE when there is no report
- * and the first request is longer).  A new report wakes poll(2) even while requests
- * wait unread.
+ * however many sends completed since the last (a total may also come twice).  A
+ * socket's SENT comes before its requests, so a read(2) of RECORDS_MSG_SIZE(8) bytes
+ * takes the report without taking requests longer than 8 bytes (it fails with
+ * EMSGSIZE when there is no report and the first request is longer).  A new report
+ * wakes poll(2) even while requests wait unread.
  */
 #define RECORDS_MSG_SENT	4
 
