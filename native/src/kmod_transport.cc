@@ -86,73 +86,80 @@ bool IoThread::AttachKernel(Conn* c) {
  * holds the client back (one no longer than the report's payload may come with it).
  */
 void IoThread::ReadKernel(Conn* c, bool reports_only) {
-  ssize_t n;
-  for (;;) {
-    n = read(c->kernel->session, kmod_read_.data(), reports_only ? kKernelReportRead : kmod_read_.size());
-    if (n >= 0 || errno == EINTR) {
-      if (n >= 0) break;
-      continue;
-    }
-    // No report: a request comes first, larger than the read.
-    if (errno == EMSGSIZE && reports_only) return;
-    if (errno == EMSGSIZE &&
-        kmod_read_.size() < kKernelMaxLine + std::max(options_.limits.item_size_max, options_.limits.message_max) +
-                                2 * kKernelItemSizeSlack) {
-      kmod_read_.resize(kmod_read_.size() * 2);
-      continue;
-    }
-    c->can_read = false;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) CloseConn(c, kCloseReset);
-    return;
-  }
-  if (n == 0) {
-    c->can_read = false;
-    return;
-  }
-  c->last_activity_ms = now_ms_;
-  size_t at = 0;
-  while (at + sizeof(records_msg) <= static_cast<size_t>(n)) {
-    records_msg msg;
-    memcpy(&msg, kmod_read_.data() + at, sizeof(msg));
-    const uint8_t* payload = kmod_read_.data() + at + sizeof(msg);
-    at += RECORDS_MSG_SIZE(msg.len);
-    if (msg.type == RECORDS_MSG_REQUEST) {
-      ReserveInput(c, msg.len);
-      if (msg.flags & RECORDS_MSGF_SPLIT) c->kernel->splits.push_back(c->in_tail);
-      memcpy(c->in + c->in_tail, payload, msg.len);
-      c->in_tail += msg.len;
-      c->kernel->ends.push_back(c->in_tail);
-      staging_.bytes_read += msg.len;
-      // The module dropped the data of a value too large to store, as memcached swallows it.
-      if (msg.flags & RECORDS_MSGF_DISCARD) staging_.bytes_read += msg.discard;
-    } else if (msg.type == RECORDS_MSG_SENT) {
-      uint64_t total;
-      memcpy(&total, payload, sizeof(total));
-      RetireKernelSends(c, total, msg.error);
-      if (c->closed()) return;
-    } else if (msg.type == RECORDS_MSG_EOF && msg.error == 0) {
-      c->peer_closed = true;
-    } else if (msg.type == RECORDS_MSG_EOF) {
-      CloseConn(c, kCloseReset);
-      return;
-    } else {
-      // Framing failed: nothing more comes from this socket. A line too long closes the
-      // connection as the engine's framer would. A header without the request magic is
-      // handed on as one (its bytes zeroed): memcached drops the replies it has not yet
-      // written when it meets one, and the application decides that from the request.
-      if (msg.error == -EPROTO) {
-        ReserveInput(c, kBinaryHeaderBytes);
-        memset(c->in + c->in_tail, 0, kBinaryHeaderBytes);
-        c->in_tail += kBinaryHeaderBytes;
-        c->kernel->ends.push_back(c->in_tail);
-      } else {
-        // As the engine's own framer's close: the requests before it are answered up to what
-        // memcached would already have written, then the connection closes.
-        c->kernel->close_at_end = true;
+  bool only_reports;
+  do {
+    ssize_t n;
+    for (;;) {
+      n = read(c->kernel->session, kmod_read_.data(), reports_only ? kKernelReportRead : kmod_read_.size());
+      if (n >= 0 || errno == EINTR) {
+        if (n >= 0) break;
+        continue;
       }
-      c->peer_closed = true;
+      // No report: a request comes first, larger than the read.
+      if (errno == EMSGSIZE && reports_only) return;
+      if (errno == EMSGSIZE &&
+          kmod_read_.size() < kKernelMaxLine + std::max(options_.limits.item_size_max, options_.limits.message_max) +
+                                  2 * kKernelItemSizeSlack) {
+        kmod_read_.resize(kmod_read_.size() * 2);
+        continue;
+      }
+      c->can_read = false;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) CloseConn(c, kCloseReset);
+      return;
     }
-  }
+    if (n == 0) {
+      c->can_read = false;
+      return;
+    }
+    c->last_activity_ms = now_ms_;
+    only_reports = true;
+    size_t at = 0;
+    while (at + sizeof(records_msg) <= static_cast<size_t>(n)) {
+      records_msg msg;
+      memcpy(&msg, kmod_read_.data() + at, sizeof(msg));
+      const uint8_t* payload = kmod_read_.data() + at + sizeof(msg);
+      at += RECORDS_MSG_SIZE(msg.len);
+      if (msg.type != RECORDS_MSG_SENT) only_reports = false;
+      if (msg.type == RECORDS_MSG_REQUEST) {
+        ReserveInput(c, msg.len);
+        if (msg.flags & RECORDS_MSGF_SPLIT) c->kernel->splits.push_back(c->in_tail);
+        memcpy(c->in + c->in_tail, payload, msg.len);
+        c->in_tail += msg.len;
+        c->kernel->ends.push_back(c->in_tail);
+        staging_.bytes_read += msg.len;
+        // The module dropped the data of a value too large to store, as memcached swallows it.
+        if (msg.flags & RECORDS_MSGF_DISCARD) staging_.bytes_read += msg.discard;
+      } else if (msg.type == RECORDS_MSG_SENT) {
+        uint64_t total;
+        memcpy(&total, payload, sizeof(total));
+        RetireKernelSends(c, total, msg.error);
+        if (c->closed()) return;
+      } else if (msg.type == RECORDS_MSG_EOF && msg.error == 0) {
+        c->peer_closed = true;
+      } else if (msg.type == RECORDS_MSG_EOF) {
+        CloseConn(c, kCloseReset);
+        return;
+      } else {
+        // Framing failed: nothing more comes from this socket. A line too long closes the
+        // connection as the engine's framer would. A header without the request magic is
+        // handed on as one (its bytes zeroed): memcached drops the replies it has not yet
+        // written when it meets one, and the application decides that from the request.
+        if (msg.error == -EPROTO) {
+          ReserveInput(c, kBinaryHeaderBytes);
+          memset(c->in + c->in_tail, 0, kBinaryHeaderBytes);
+          c->in_tail += kBinaryHeaderBytes;
+          c->kernel->ends.push_back(c->in_tail);
+        } else {
+          // As the engine's own framer's close: the requests before it are answered up to what
+          // memcached would already have written, then the connection closes.
+          c->kernel->close_at_end = true;
+        }
+        c->peer_closed = true;
+      }
+    }
+    // A read that brought the report alone left what follows it in the module (no room
+    // beside it): no new edge will announce that, so read on.
+  } while (only_reports && !reports_only);
 }
 
 void IoThread::EnqueueKernel(Conn* c, MessageBody* body) {
