@@ -112,6 +112,7 @@ enum {
 	RSK_RX_EOF,			/* the peer is done sending */
 	RSK_RX_ERR,			/* framing failed */
 	RSK_RX_REPORTED,		/* EOF or error handed to the reader */
+	RSK_TX_REPORT,			/* completed sends not yet reported (TX_REPORT) */
 };
 
 struct records_sock {
@@ -143,7 +144,7 @@ struct records_sock {
 	struct records_entry *tx_cur;	/* started: written whole before any other */
 	bool tx_running;		/* in records_tx() (lower sock lock) */
 	int tx_err;
-	u64 tx_done;
+	u64 tx_done;			/* reported by RECORDS_MSG_SENT */
 	struct delayed_work tx_work;
 
 	/* Receiving (lower sock lock, except the queue and counters). */
@@ -185,6 +186,7 @@ bool records_rx_check_messages(const struct records_attach *a);
 void records_rx_data_ready(struct records_sock *rsk);
 void records_rx_check_eof(struct records_sock *rsk);
 void records_rx_purge(struct records_sock *rsk);
+void records_rx_report_tx(struct records_sock *rsk);
 ssize_t records_session_read(struct records_session *sess, struct iov_iter *to, bool nonblock);
 bool records_session_readable(struct records_session *sess);
 

@@ -13,6 +13,11 @@
  * Backpressure: past rx_limit bytes (or RECORDS_RX_MSGS requests) unread, the
  * strparser is paused, the socket's receive queue fills and TCP closes the window.
  * read(2) resumes it below half of that.
+ *
+ * A socket attached with RECORDS_ATTACH_TX_REPORT also reports its completed sends
+ * here: records_tx() marks a report pending (RSK_TX_REPORT) and readies the socket, and
+ * the next read carries one RECORDS_MSG_SENT with the running total, ahead of the
+ * socket's requests.
  */
 
 #include <linux/poll.h>
@@ -103,20 +108,40 @@ void records_rx_init(struct records_sock *rsk, const struct records_attach *a)
 	strp_init(&rsk->strp, rsk->sk, &records_strp_cb);
 }
 
-/* Softirq or process context (under a lower sock lock, or with the socket owned). */
-static void records_rx_ready(struct records_sock *rsk)
+/*
+ * Softirq or process context (under a lower sock lock, or with the socket owned): puts
+ * @rsk on the session's ready list and wakes the readers if it was not there, or
+ * always with @wake (something new that a reader holding requests back still wants).
+ */
+static void records_rx_ready(struct records_sock *rsk, bool wake)
 {
 	struct records_session *sess = rsk->sess;
-	bool wake = false;
 
 	spin_lock_bh(&sess->lock);
-	if (list_empty(&rsk->ready_node) && !test_bit(RSK_DEAD, &rsk->flags)) {
+	if (test_bit(RSK_DEAD, &rsk->flags)) {
+		wake = false;
+	} else if (list_empty(&rsk->ready_node)) {
 		list_add_tail(&rsk->ready_node, &sess->ready);
 		wake = true;
 	}
 	spin_unlock_bh(&sess->lock);
 	if (wake)
 		wake_up_interruptible_poll(&sess->wait, EPOLLIN | EPOLLRDNORM);
+}
+
+/*
+ * Process context, lower sock lock held (records_tx): sends completed, or the queue was
+ * dropped on an error.  One pending report stands for any number of them, so a reader
+ * is woken once per report it takes, not once per send.
+ */
+void records_rx_report_tx(struct records_sock *rsk)
+{
+	if (!(rsk->attach_flags & RECORDS_ATTACH_TX_REPORT))
+		return;
+	/* Fully ordered: the tx_done it reports was updated before (under tx_lock). */
+	if (test_and_set_bit(RSK_TX_REPORT, &rsk->flags))
+		return;
+	records_rx_ready(rsk, true);
 }
 
 /* skb_copy_bits() for rp_frame(); the strparser's head skb holds the message. */
@@ -192,7 +217,7 @@ static void records_rx_publish(struct records_sock *rsk, int end_bit, int err)
 		set_bit(end_bit, &rsk->flags);
 	}
 	spin_unlock_irqrestore(&rsk->rx_queue.lock, flags);
-	records_rx_ready(rsk);
+	records_rx_ready(rsk, false);
 }
 
 /* Lower sock lock held: framing failed (or the assembly timer, SO_RCVTIMEO, fired). */
@@ -273,20 +298,71 @@ static bool records_rx_pending(struct records_sock *rsk)
 {
 	if (!skb_queue_empty_lockless(&rsk->rx_queue))
 		return true;
+	if (test_bit(RSK_TX_REPORT, &rsk->flags) && !test_bit(RSK_DEAD, &rsk->flags))
+		return true;
 	return (test_bit(RSK_RX_EOF, &rsk->flags) || test_bit(RSK_RX_ERR, &rsk->flags)) &&
 	       !test_bit(RSK_RX_REPORTED, &rsk->flags);
 }
 
 /*
- * Process context, session->read_mutex held: copies @rsk's requests, then its end of
- * stream, into @to.  Returns the bytes copied, or -errno when nothing was; *@full when
- * @to ran out of room.
+ * Process context, session->read_mutex held; takes rsk->tx_lock: copies @rsk's pending
+ * RECORDS_MSG_SENT into @to.  Returns the bytes copied (0 when none is pending), or
+ * -errno; *@full when @to has no room for it.
+ */
+static ssize_t records_rx_copy_report(struct records_sock *rsk, struct iov_iter *to, bool *full)
+{
+	struct records_msg hdr = {
+		.cookie	= rsk->cookie,
+		.len	= sizeof(u64),
+		.type	= RECORDS_MSG_SENT,
+	};
+	const size_t size = RECORDS_MSG_SIZE(sizeof(u64));
+	u64 done;
+
+	BUILD_BUG_ON(RECORDS_MSG_SIZE(sizeof(done)) != sizeof(hdr) + sizeof(done));
+	if (!test_bit(RSK_TX_REPORT, &rsk->flags))
+		return 0;
+	if (size > iov_iter_count(to)) {
+		*full = true;
+		return -EMSGSIZE;
+	}
+	/* Fully ordered: a send completed after this sets the bit again. */
+	if (!test_and_clear_bit(RSK_TX_REPORT, &rsk->flags))
+		return 0;
+	/* Detach dropped the queue: nothing is reported of a dead socket. */
+	if (test_bit(RSK_DEAD, &rsk->flags))
+		return 0;
+
+	spin_lock(&rsk->tx_lock);
+	done = rsk->tx_done;
+	hdr.error = rsk->tx_err;
+	spin_unlock(&rsk->tx_lock);
+	if (copy_to_iter(&hdr, sizeof(hdr), to) != sizeof(hdr) ||
+	    copy_to_iter(&done, sizeof(done), to) != sizeof(done)) {
+		set_bit(RSK_TX_REPORT, &rsk->flags);
+		return -EFAULT;
+	}
+	RECORDS_STATS_INCR(tx_reports);
+	return size;
+}
+
+/*
+ * Process context, session->read_mutex held: copies @rsk's report of completed sends,
+ * then its requests, then its end of stream, into @to.  Returns the bytes copied, or
+ * -errno when nothing was; *@full when @to ran out of room.
  */
 static ssize_t records_rx_copy(struct records_sock *rsk, struct iov_iter *to, bool *full)
 {
 	struct records_msg hdr = { .cookie = rsk->cookie };
 	struct sk_buff *skb;
-	size_t copied = 0;
+	size_t copied;
+	ssize_t ret;
+
+	/* First, so that a reader holding requests back can still take it. */
+	ret = records_rx_copy_report(rsk, to, full);
+	if (ret < 0)
+		return ret;
+	copied = ret;
 
 again:
 	while ((skb = skb_dequeue(&rsk->rx_queue))) {

@@ -212,11 +212,15 @@ static bool records_tx_pending(const struct records_sock *rsk)
 	return READ_ONCE(rsk->tx_cur) || READ_ONCE(rsk->tx_nr);
 }
 
-/* Lower sock lock held: writes queued sends until the socket is full. */
+/*
+ * Lower sock lock held (process context: the sender, or records_wq): writes queued
+ * sends until the socket is full, and reports the ones it completed.
+ */
 static void records_tx(struct records_sock *rsk)
 {
 	struct sock *sk = rsk->sk;
 	struct records_entry *e;
+	bool done = false;
 	int err = 0;
 
 	if (test_bit(RSK_DEAD, &rsk->flags) || READ_ONCE(rsk->tx_err))
@@ -247,6 +251,7 @@ static void records_tx(struct records_sock *rsk)
 		spin_unlock(&rsk->tx_lock);
 		records_entry_free(e);
 		RECORDS_STATS_INCR(entries_done);
+		done = true;
 	}
 	WRITE_ONCE(rsk->tx_running, false);
 
@@ -272,7 +277,10 @@ static void records_tx(struct records_sock *rsk)
 		/* The connection is broken (reset, shut down): nothing more can be sent. */
 		RECORDS_STATS_INCR(tx_errors);
 		records_tx_purge(rsk, err);
+		done = true;
 	}
+	if (done)
+		records_rx_report_tx(rsk);
 }
 
 /* Process context (records_wq); takes the lower sock lock. */

@@ -52,13 +52,17 @@ void IoThread::MarkInput(Conn* c) {
 }
 
 void IoThread::ServiceInput(Conn* c) {
-  if (c->in_flight || c->state != ConnState::kReading) return;
+  if (c->in_flight) return;
+  if (c->state != ConnState::kReading) {
+    // Waiting on its output: the module's report of it comes on the session, read alone.
+    if (c->kernel && c->can_read && c->waits_on_output()) ReadKernel(c, true);
+    return;
+  }
   if (c->out_bytes > options_.out_limit_soft) {
-    if (c->kernel) RefreshKernel(c);
-    if (c->closed()) return;
+    if (c->kernel && c->can_read) ReadKernel(c, true);
+    if (c->closed() || c->state != ConnState::kReading) return;
     if (c->out_bytes > options_.out_limit_soft) {
       c->state = ConnState::kPaused;
-      if (c->kernel) WatchKernel(c);
       return;
     }
   }

@@ -48,10 +48,11 @@ struct KernelConn {
   int session = -1;
   /* The module stopped framing at a line memcached closes on; the bytes before it end in a close. */
   bool close_at_end = false;
-  bool watched = false;
   // Sends in the module's queue of this socket, oldest first, and their bytes.
   std::vector<KernelSend> sends;
   uint64_t bytes = 0;
+  /* Sends the module has reported complete (RECORDS_MSG_SENT's running total). */
+  uint64_t retired = 0;
   /* Where PlaceKernelSend put the latest send. */
   size_t last_placed = 0;
   /* Where requests start in `in` whose data the module saw arrive after their line. */

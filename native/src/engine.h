@@ -264,8 +264,6 @@ class IoThread {
   /* What an epoll event's data.u64 names: one of these, or else a connection's slot. */
   static constexpr uint64_t kListenerTag = uint64_t{1} << 63;
   static constexpr uint64_t kWakeTag = uint64_t{1} << 62;
-  /* kmod backend: the socket of a connection whose session carries the connection's slot. */
-  static constexpr uint64_t kKernelSocketTag = uint64_t{1} << 61;
 
   void FlushDelivery();
   void ReleaseConnections();
@@ -320,7 +318,7 @@ class IoThread {
   void WriteConn(Conn* c);
   // kmod_transport.cc: the records module (transport.h).
   bool AttachKernel(Conn* c);
-  void ReadKernel(Conn* c);
+  void ReadKernel(Conn* c, bool reports_only = false);
   void EnqueueKernel(Conn* c, MessageBody* body);
   bool SendKernel(Conn* c, MessageBody* body, const Piece* record_piece, const uint8_t* affix, size_t prefix_length,
                   size_t suffix_length);
@@ -328,9 +326,7 @@ class IoThread {
   bool KernelFrontStarted(Conn* c, int32_t priority);
   void PlaceKernelSend(Conn* c, const KernelSend& send, bool front_started);
   bool SendKernelCopy(Conn* c, MessageBody* body);
-  void RefreshKernel(Conn* c);
-  void WatchKernel(Conn* c);
-  void ServiceKernelWatch();
+  void RetireKernelSends(Conn* c, uint64_t total, int32_t error);
   int64_t UnsendKernel(Conn* c, uint64_t serial);
   void CloseKernel(Conn* c, bool orderly);
 
@@ -371,8 +367,6 @@ class IoThread {
   int kmod_control_ = -1;
   std::vector<uint8_t> kmod_read_;
   std::vector<uint8_t> kmod_affix_;
-  std::vector<Conn*> kmod_watch_;
-  int64_t next_kernel_watch_ms_ = 0;
 };
 
 /*

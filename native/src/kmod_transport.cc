@@ -1,7 +1,7 @@
 /*
  * The kmod transport: the records module (kmod/, kmod.h) frames a connection's requests
- * and sends its replies; the engine reads whole requests from the connection's session and
- * asks the module how far its sends got.
+ * and sends its replies; the engine reads whole requests from the connection's session,
+ * and with them the module's reports of how many of its sends have completed.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -30,8 +30,8 @@ constexpr uint32_t kKernelItemSizeSlack = 64 * 1024;
 constexpr uint32_t kKernelMaxLine = RP_GET_LINE_MAX;
 /* A binary request header (the framer frames one without the magic as 24 bytes). */
 constexpr size_t kBinaryHeaderBytes = RP_BIN_HEADER;
-/* Sends a connection may have in the module before the engine asks which are done. */
-constexpr size_t kKernelSendsBeforeRefresh = 32;
+/* A read with room for a RECORDS_MSG_SENT and no request longer than its payload. */
+constexpr size_t kKernelReportRead = RECORDS_MSG_SIZE(sizeof(uint64_t));
 
 }  // namespace
 
@@ -42,7 +42,8 @@ bool IoThread::AttachKernel(Conn* c) {
     return false;
   }
   kmod::AttachLimits limits{};
-  limits.flags = RECORDS_ATTACH_RECV;
+  // The module says on the session when sends complete: the engine never has to ask.
+  limits.flags = RECORDS_ATTACH_RECV | RECORDS_ATTACH_TX_REPORT;
   if (options_.protocol == RP_PROTO_TEXT) limits.flags |= RECORDS_ATTACH_TEXT;
   if (options_.protocol == RP_PROTO_BINARY) limits.flags |= RECORDS_ATTACH_BINARY;
   if (options_.limits.cas) limits.flags |= RECORDS_ATTACH_CAS;
@@ -50,8 +51,8 @@ bool IoThread::AttachKernel(Conn* c) {
   limits.max_line = kKernelMaxLine;
   if (options_.protocol == RP_PROTO_LENGTH || options_.protocol == RP_PROTO_LINE) {
     // The records library's messages, framed by the same rp_length/rp_line in the module.
-    limits.flags =
-        RECORDS_ATTACH_RECV | (options_.protocol == RP_PROTO_LENGTH ? RECORDS_ATTACH_LENGTH : RECORDS_ATTACH_LINE);
+    limits.flags = RECORDS_ATTACH_RECV | RECORDS_ATTACH_TX_REPORT |
+                   (options_.protocol == RP_PROTO_LENGTH ? RECORDS_ATTACH_LENGTH : RECORDS_ATTACH_LINE);
     if (options_.protocol == RP_PROTO_LENGTH && options_.limits.prefix_le) limits.flags |= RECORDS_ATTACH_LE;
     limits.item_size_max = 0;
     limits.max_line = 0;
@@ -64,11 +65,7 @@ bool IoThread::AttachKernel(Conn* c) {
   epoll_event in{};
   in.events = EPOLLIN | EPOLLET;
   in.data.u64 = c->slot;
-  epoll_event out{};
-  out.events = EPOLLOUT | EPOLLET;
-  out.data.u64 = kKernelSocketTag | c->slot;
-  if (kmod::Attach(session, c->fd, c->slot, limits) < 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, session, &in) != 0 ||
-      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c->fd, &out) != 0) {
+  if (kmod::Attach(session, c->fd, c->slot, limits) < 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, session, &in) != 0) {
     // Served by the engine itself instead (the socket is detached when its session closes).
     close(session);
     stats_.kernel_refused.fetch_add(1, std::memory_order_relaxed);
@@ -83,83 +80,94 @@ bool IoThread::AttachKernel(Conn* c) {
 /*
  * read(2) on the connection's session: whole requests, appended to its input with where
  * each ends, so the engine takes the module's boundaries (the same C framer decided them)
- * instead of framing the bytes again.
+ * instead of framing the bytes again; and the module's report of the sends it completed.
+ * `reports_only`, for a connection waiting on its output: a read with room for the report
+ * alone, which the module puts first; the requests stay in the module, whose rx_limit then
+ * holds the client back (one no longer than the report's payload may come with it).
  */
-void IoThread::ReadKernel(Conn* c) {
-  ssize_t n;
-  for (;;) {
-    n = read(c->kernel->session, kmod_read_.data(), kmod_read_.size());
-    if (n >= 0 || errno == EINTR) {
-      if (n >= 0) break;
-      continue;
-    }
-    if (errno == EMSGSIZE &&
-        kmod_read_.size() < kKernelMaxLine + std::max(options_.limits.item_size_max, options_.limits.message_max) +
-                                2 * kKernelItemSizeSlack) {
-      kmod_read_.resize(kmod_read_.size() * 2);
-      continue;
-    }
-    c->can_read = false;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) CloseConn(c, kCloseReset);
-    return;
-  }
-  if (n == 0) {
-    c->can_read = false;
-    return;
-  }
-  c->last_activity_ms = now_ms_;
-  size_t at = 0;
-  while (at + sizeof(records_msg) <= static_cast<size_t>(n)) {
-    records_msg msg;
-    memcpy(&msg, kmod_read_.data() + at, sizeof(msg));
-    const uint8_t* payload = kmod_read_.data() + at + sizeof(msg);
-    at += RECORDS_MSG_SIZE(msg.len);
-    if (msg.type == RECORDS_MSG_REQUEST) {
-      ReserveInput(c, msg.len);
-      if (msg.flags & RECORDS_MSGF_SPLIT) c->kernel->splits.push_back(c->in_tail);
-      memcpy(c->in + c->in_tail, payload, msg.len);
-      c->in_tail += msg.len;
-      c->kernel->ends.push_back(c->in_tail);
-      staging_.bytes_read += msg.len;
-      // The module dropped the data of a value too large to store, as memcached swallows it.
-      if (msg.flags & RECORDS_MSGF_DISCARD) staging_.bytes_read += msg.discard;
-    } else if (msg.type == RECORDS_MSG_EOF && msg.error == 0) {
-      c->peer_closed = true;
-    } else if (msg.type == RECORDS_MSG_EOF) {
-      CloseConn(c, kCloseReset);
-      return;
-    } else {
-      // Framing failed: nothing more comes from this socket. A line too long closes the
-      // connection as the engine's framer would. A header without the request magic is
-      // handed on as one (its bytes zeroed): memcached drops the replies it has not yet
-      // written when it meets one, and the application decides that from the request.
-      if (msg.error == -EPROTO) {
-        ReserveInput(c, kBinaryHeaderBytes);
-        memset(c->in + c->in_tail, 0, kBinaryHeaderBytes);
-        c->in_tail += kBinaryHeaderBytes;
-        c->kernel->ends.push_back(c->in_tail);
-      } else {
-        // As the engine's own framer's close: the requests before it are answered up to what
-        // memcached would already have written, then the connection closes.
-        c->kernel->close_at_end = true;
+void IoThread::ReadKernel(Conn* c, bool reports_only) {
+  bool only_reports;
+  do {
+    ssize_t n;
+    for (;;) {
+      n = read(c->kernel->session, kmod_read_.data(), reports_only ? kKernelReportRead : kmod_read_.size());
+      if (n >= 0 || errno == EINTR) {
+        if (n >= 0) break;
+        continue;
       }
-      c->peer_closed = true;
+      // No report: a request comes first, larger than the read.
+      if (errno == EMSGSIZE && reports_only) return;
+      if (errno == EMSGSIZE &&
+          kmod_read_.size() < kKernelMaxLine + std::max(options_.limits.item_size_max, options_.limits.message_max) +
+                                  2 * kKernelItemSizeSlack) {
+        kmod_read_.resize(kmod_read_.size() * 2);
+        continue;
+      }
+      c->can_read = false;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) CloseConn(c, kCloseReset);
+      return;
     }
-  }
+    if (n == 0) {
+      c->can_read = false;
+      return;
+    }
+    c->last_activity_ms = now_ms_;
+    only_reports = true;
+    size_t at = 0;
+    while (at + sizeof(records_msg) <= static_cast<size_t>(n)) {
+      records_msg msg;
+      memcpy(&msg, kmod_read_.data() + at, sizeof(msg));
+      const uint8_t* payload = kmod_read_.data() + at + sizeof(msg);
+      at += RECORDS_MSG_SIZE(msg.len);
+      if (msg.type != RECORDS_MSG_SENT) only_reports = false;
+      if (msg.type == RECORDS_MSG_REQUEST) {
+        ReserveInput(c, msg.len);
+        if (msg.flags & RECORDS_MSGF_SPLIT) c->kernel->splits.push_back(c->in_tail);
+        memcpy(c->in + c->in_tail, payload, msg.len);
+        c->in_tail += msg.len;
+        c->kernel->ends.push_back(c->in_tail);
+        staging_.bytes_read += msg.len;
+        // The module dropped the data of a value too large to store, as memcached swallows it.
+        if (msg.flags & RECORDS_MSGF_DISCARD) staging_.bytes_read += msg.discard;
+      } else if (msg.type == RECORDS_MSG_SENT) {
+        uint64_t total;
+        memcpy(&total, payload, sizeof(total));
+        RetireKernelSends(c, total, msg.error);
+        if (c->closed()) return;
+      } else if (msg.type == RECORDS_MSG_EOF && msg.error == 0) {
+        c->peer_closed = true;
+      } else if (msg.type == RECORDS_MSG_EOF) {
+        CloseConn(c, kCloseReset);
+        return;
+      } else {
+        // Framing failed: nothing more comes from this socket. A line too long closes the
+        // connection as the engine's framer would. A header without the request magic is
+        // handed on as one (its bytes zeroed): memcached drops the replies it has not yet
+        // written when it meets one, and the application decides that from the request.
+        if (msg.error == -EPROTO) {
+          ReserveInput(c, kBinaryHeaderBytes);
+          memset(c->in + c->in_tail, 0, kBinaryHeaderBytes);
+          c->in_tail += kBinaryHeaderBytes;
+          c->kernel->ends.push_back(c->in_tail);
+        } else {
+          // As the engine's own framer's close: the requests before it are answered up to what
+          // memcached would already have written, then the connection closes.
+          c->kernel->close_at_end = true;
+        }
+        c->peer_closed = true;
+      }
+    }
+    // A read that brought the report alone left what follows it in the module (no room
+    // beside it): no new edge will announce that, so read on.
+  } while (only_reports && !reports_only);
 }
 
 void IoThread::EnqueueKernel(Conn* c, MessageBody* body) {
-  // Finished sends are only learnt by asking; ask now and then so few are held here.
-  if (c->kernel->sends.size() >= kKernelSendsBeforeRefresh) {
-    RefreshKernel(c);
-    if (c->closed()) return;
-  }
   stats_.sends.fetch_add(body->record_serials.size(), std::memory_order_relaxed);
   if (options_.priority_within_connection && !FitsOneKernelSend(body)) {
     // The module orders each send by priority on its own: a message in several sends could
     // have a higher-priority one between its parts. One send of a copy keeps it whole.
     if (!SendKernelCopy(c, body)) return;
-    WatchKernel(c);
     if (c->out_bytes > options_.out_limit_hard) {
       CloseConn(c, kCloseQueueLimit);
       return;
@@ -190,9 +198,8 @@ void IoThread::EnqueueKernel(Conn* c, MessageBody* body) {
   if (!SendKernel(c, body, record_piece, kmod_affix_.data(), prefix_length, kmod_affix_.size() - prefix_length)) {
     return;
   }
+  // Its records are released once the module reports the sends done (RetireKernelSends).
   if (c->kernel->sends.size() > sends_before) c->kernel->sends[c->kernel->last_placed].last = true;
-  // Its records are released once the module says the sends are done: look again soon.
-  WatchKernel(c);
   if (c->out_bytes > options_.out_limit_hard) {
     // A client that asks for more than it will ever read: let it go rather than hold it all.
     CloseConn(c, kCloseQueueLimit);
@@ -214,7 +221,7 @@ bool IoThread::KernelFrontStarted(Conn* c, int32_t priority) {
 
 /*
  * Keeps `sends` in the order the module writes them, so the first ones are the finished
- * ones (RefreshKernel) and unsend finds what the module still holds: by priority, as the
+ * ones (RetireKernelSends) and unsend finds what the module still holds: by priority, as the
  * module queues, but behind the first if the module had started it.
  */
 void IoThread::PlaceKernelSend(Conn* c, const KernelSend& send, bool front_started) {
@@ -317,56 +324,32 @@ bool IoThread::SendKernel(Conn* c, MessageBody* body, const Piece* record_piece,
   return true;
 }
 
-/* Asks the module how far the socket's queue got; retires the sends it finished. */
-void IoThread::RefreshKernel(Conn* c) {
-  if (c->kernel->sends.empty()) {
-    c->out_bytes = 0;
-    return;
+/*
+ * The module's report (RECORDS_MSG_SENT): `total` sends of the socket have completed since
+ * it was attached, in the order `sends` keeps, so the first of those not yet retired are
+ * done; their messages are released. A send error means the connection is broken.
+ */
+void IoThread::RetireKernelSends(Conn* c, uint64_t total, int32_t error) {
+  KernelConn& k = *c->kernel;
+  const size_t done =
+      static_cast<size_t>(std::min<uint64_t>(total > k.retired ? total - k.retired : 0, k.sends.size()));
+  k.retired = std::max(k.retired, total);
+  for (size_t i = 0; i < done; i++) {
+    KernelSend& send = k.sends[i];
+    k.bytes -= send.length;
+    if (send.last) stats_.sends_completed.fetch_add(send.body->record_serials.size(), std::memory_order_relaxed);
+    send.body->Unref();
   }
-  records_sock_info info;
-  if (kmod::SockInfo(c->kernel->session, c->fd, &info) < 0 || info.tx_error != 0) {
+  k.sends.erase(k.sends.begin(), k.sends.begin() + static_cast<ptrdiff_t>(done));
+  // Bytes of a send under way count until it completes: the module reports whole sends.
+  c->out_bytes = k.bytes;
+  if (error != 0) {
     CloseConn(c, kCloseReset);
     return;
   }
-  const size_t outstanding = static_cast<size_t>(info.tx_queued) + info.tx_started;
-  if (c->kernel->sends.size() > outstanding) {
-    const size_t done = c->kernel->sends.size() - outstanding;
-    for (size_t i = 0; i < done; i++) {
-      KernelSend& send = c->kernel->sends[i];
-      c->kernel->bytes -= send.length;
-      if (send.last) {
-        stats_.sends_completed.fetch_add(send.body->record_serials.size(), std::memory_order_relaxed);
-      }
-      send.body->Unref();
-    }
-    c->kernel->sends.erase(c->kernel->sends.begin(), c->kernel->sends.begin() + static_cast<ptrdiff_t>(done));
-    c->last_activity_ms = now_ms_;
-  }
-  c->out_bytes = c->kernel->bytes - (info.tx_started ? std::min<uint64_t>(info.tx_started_sent, c->kernel->bytes) : 0);
-}
-
-/*
- * Looks at the connection again soon (or, when it waits on its output, at the socket's
- * next EPOLLOUT edge), until the module has finished every send queued on it.
- */
-void IoThread::WatchKernel(Conn* c) {
-  if (c->closed() || c->kernel->watched) return;
-  c->kernel->watched = true;
-  kmod_watch_.push_back(c);
-}
-
-void IoThread::ServiceKernelWatch() {
-  std::vector<Conn*> watched;
-  watched.swap(kmod_watch_);
-  for (Conn* c : watched) {
-    // A closed connection has given its KernelConn back.
-    if (c->closed()) continue;
-    c->kernel->watched = false;
-    // AfterOutputChange asks the module itself when the connection waits on its output.
-    if (!c->waits_on_output()) RefreshKernel(c);
-    AfterOutputChange(c);
-    if (!c->closed() && !c->kernel->sends.empty()) WatchKernel(c);
-  }
+  if (done > 0) c->last_activity_ms = now_ms_;
+  // A connection waiting on its output reads again, or closes once its replies are out.
+  AfterOutputChange(c);
 }
 
 /* unsendRecord on one connection: the module drops the record's sends that have not started. */

@@ -1,7 +1,7 @@
 /*
  * The I/O thread's loop: epoll over the wake eventfd, the listening sockets and the
  * connections; the commands JS queued; accepting; and the timers (idle connections,
- * paused listeners, connections waiting on the records module).
+ * paused listeners).
  *
  * Each turn reads and frames every connection with input (connection.cc), then writes
  * every connection with output, by priority (out_queue.cc), then reads again the
@@ -147,10 +147,8 @@ void IoThread::Run() {
     if (!input_pending_.empty() || !ready_.empty()) {
       timeout = 0;
     } else {
-      if (!kmod_watch_.empty()) timeout = static_cast<int>(std::max<int64_t>(0, next_kernel_watch_ms_ - now_ms_));
       if (options_.idle_timeout_seconds > 0 || http_listening_) {
-        int wait = static_cast<int>(std::max<int64_t>(0, next_idle_check_ms_ - now_ms_));
-        timeout = timeout < 0 ? wait : std::min(timeout, wait);
+        timeout = static_cast<int>(std::max<int64_t>(0, next_idle_check_ms_ - now_ms_));
       }
       for (auto& listener : listeners_) {
         if (listener && listener->paused) {
@@ -163,7 +161,6 @@ void IoThread::Run() {
     if (n < 0 && errno != EINTR) break;
     now_ms_ = MonotonicMs();
     bool woken = false;
-    bool kernel_progress = false;
     for (int i = 0; i < n; i++) {
       const uint64_t tag = events[i].data.u64;
       const uint32_t flags = events[i].events;
@@ -174,12 +171,6 @@ void IoThread::Run() {
       if (tag & kListenerTag) {
         size_t index = static_cast<size_t>(tag & ~kListenerTag);
         if (index < listeners_.size() && listeners_[index]) Accept(listeners_[index].get());
-        continue;
-      }
-      if (tag & kKernelSocketTag) {
-        // The socket has room again: the module moved on; see how far (ServiceKernelWatch).
-        Conn* c = Lookup(static_cast<uint32_t>(tag & ~kKernelSocketTag));
-        if (c != nullptr && c->kernel && c->kernel->watched && c->waits_on_output()) kernel_progress = true;
         continue;
       }
       Conn* c = Lookup(static_cast<uint32_t>(tag));
@@ -201,10 +192,6 @@ void IoThread::Run() {
       (void)ignored;
     }
     ProcessCommands();
-    if (!kmod_watch_.empty() && (kernel_progress || now_ms_ >= next_kernel_watch_ms_)) {
-      ServiceKernelWatch();
-      next_kernel_watch_ms_ = now_ms_ + kKernelWatchMs;
-    }
     for (auto& listener : listeners_) {
       if (listener && listener->paused && now_ms_ >= listener->resume_at_ms) {
         listener->paused = false;
@@ -240,7 +227,6 @@ void IoThread::Run() {
       auto gone = [](Conn* c) { return c->state == ConnState::kAcked; };
       input_pending_.erase(std::remove_if(input_pending_.begin(), input_pending_.end(), gone), input_pending_.end());
       ready_.erase(std::remove_if(ready_.begin(), ready_.end(), gone), ready_.end());
-      kmod_watch_.erase(std::remove_if(kmod_watch_.begin(), kmod_watch_.end(), gone), kmod_watch_.end());
       for (Conn* c : doomed_) {
         // JS has acknowledged the close: it reads nothing of this connection any more.
         c->in_flight = false;

@@ -94,17 +94,13 @@ void IoThread::Advance(Conn* c, uint64_t n) {
 
 void IoThread::AfterOutputChange(Conn* c) {
   if (c->closed()) return;
-  const bool waiting = c->waits_on_output();
-  if (c->kernel && waiting) {
-    RefreshKernel(c);
-    if (c->closed()) return;
-  }
   NoteOutputLevel(c);
   if (c->state == ConnState::kEnding) {
     if (c->out.empty() && (!c->kernel || c->kernel->sends.empty()) && !c->in_flight) {
       CloseConn(c);
-    } else if (c->kernel) {
-      WatchKernel(c);
+    } else if (c->kernel && c->can_read) {
+      // A report of its sends may already wait on the session, its edge taken.
+      MarkInput(c);
     }
     return;
   }
@@ -112,8 +108,8 @@ void IoThread::AfterOutputChange(Conn* c) {
       c->out_bytes <= options_.out_limit_soft / 2) {
     c->state = ConnState::kReading;
     MarkInput(c);
-  } else if (c->kernel && waiting) {
-    WatchKernel(c);
+  } else if (c->kernel && c->can_read && c->waits_on_output()) {
+    MarkInput(c);
   }
 }
 

@@ -7,7 +7,7 @@
  *   wait for a value  WaitForBytes: SO_RCVLOWAT (user)    | nothing: the module sends whole requests
  *   queue a reply     Enqueue -> the OutQueue (user)      | EnqueueKernel -> SendKernel (kmod)
  *   write             WriteConn: sendmsg/sendfile (user)  | the module, from its write-space callback
- *   output progress   Advance as bytes go (user)          | RefreshKernel, WatchKernel (kmod: asked)
+ *   output progress   Advance as bytes go (user)          | RetireKernelSends on the module's reports (kmod)
  *   unsend            Unsend on the OutQueue (user)       | UnsendKernel (kmod)
  *   close             close the socket (user)             | CloseKernel, then the socket (kmod)
  *
@@ -26,11 +26,6 @@ namespace recordcache {
 
 /* The first read(2) buffer of a session; grown when a message does not fit (EMSGSIZE). */
 constexpr size_t kKernelReadSize = 256 * 1024;
-/*
- * How often a connection waiting on the module's queue (to read again, or to close once its
- * replies are out) asks the module how far it got, when no EPOLLOUT edge said so first.
- */
-constexpr int kKernelWatchMs = 10;
 
 /* A send queued in the records module (kmod backend); each holds a reference on its message. */
 struct KernelSend {

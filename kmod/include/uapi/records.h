@@ -14,6 +14,8 @@
  *   unsendRecord  RECORDS_IOC_UNSEND drop queued sends of a record that have not started.
  *   recvRecord    RECORDS_IOC_ATTACH with RECORDS_ATTACH_RECV, then read(2) or poll(2)
  *                                    the session: whole requests only.
+ *   (progress)    RECORDS_ATTACH_TX_REPORT: read(2) also says how many sends of the
+ *                                    socket have completed (RECORDS_MSG_SENT).
  *   delRecord     close(2) on the record fd; queued and in-flight sends keep their pages.
  *
  * A socket is attached to one session (RECORDS_IOC_ATTACH) before anything is sent to
@@ -92,7 +94,8 @@ struct records_unsend {
 #define RECORDS_ATTACH_LENGTH	(1U << 4)	/* a length field, then that many bytes */
 #define RECORDS_ATTACH_LINE	(1U << 5)	/* bytes up to and including a newline */
 #define RECORDS_ATTACH_LE	(1U << 6)	/* LENGTH: the field is little-endian */
-#define RECORDS_ATTACH_FLAGS	0x7fU
+#define RECORDS_ATTACH_TX_REPORT (1U << 7)	/* report completed sends (RECORDS_MSG_SENT) */
+#define RECORDS_ATTACH_FLAGS	0xffU
 
 /*
  * RECORDS_IOC_ATTACH: attach a connected TCP socket to the session.  The socket may
@@ -116,6 +119,10 @@ struct records_unsend {
  * big-endian unless RECORDS_ATTACH_LE) and that many bytes, or a line; one longer than
  * @message_max (default 1 MiB, at most 512 MiB) ends the stream with -EMSGSIZE.
  * item_size_max and max_line do not apply.
+ *
+ * With RECORDS_ATTACH_TX_REPORT (with or without RECV) read(2) on the session also
+ * tells when the socket's sends complete, so that a caller need not ask
+ * RECORDS_IOC_SOCK_INFO: see RECORDS_MSG_SENT.
  */
 struct records_attach {
 	__s32 sock_fd;
@@ -141,7 +148,7 @@ struct records_msg {
 	__u32 len;		/* bytes following this header */
 	__u16 type;		/* RECORDS_MSG_* */
 	__u16 flags;		/* RECORDS_MSGF_* */
-	__s32 error;		/* 0 or -errno (RECORDS_MSG_EOF, RECORDS_MSG_ERROR) */
+	__s32 error;		/* 0 or -errno (RECORDS_MSG_EOF, _ERROR, _SENT) */
 	__u32 discard;		/* RECORDS_MSGF_DISCARD: data bytes dropped in the kernel */
 };
 
@@ -153,6 +160,20 @@ struct records_msg {
 #define RECORDS_MSG_REQUEST	1	/* one whole request */
 #define RECORDS_MSG_EOF		2
 #define RECORDS_MSG_ERROR	3
+
+/*
+ * SENT (sockets attached with RECORDS_ATTACH_TX_REPORT): the payload is a __u64, the
+ * number of sends completed on the socket since it was attached (records_sock_info's
+ * tx_done); sends complete in the order the socket writes them.  @error is the send
+ * error that broke the socket and dropped its queue (-EPIPE, -ECONNRESET ...), else 0.
+ * Reports coalesce: a read returns at most one SENT per socket, with the latest total,
+ * however many sends completed since the last (a total may also come twice).  A
+ * socket's SENT comes before its requests, so a read(2) of RECORDS_MSG_SIZE(8) bytes
+ * takes the report without taking requests longer than 8 bytes (it fails with
+ * EMSGSIZE when there is no report and the first request is longer).  A new report
+ * wakes poll(2) even while requests wait unread.
+ */
+#define RECORDS_MSG_SENT	4
 
 /*
  * The request's data block was too large to store (memcached's "SERVER_ERROR object
@@ -235,7 +256,8 @@ struct records_record_info {
 	X(rx_discarded_bytes)	\
 	X(rx_errors)		\
 	X(rx_eofs)		\
-	X(rx_pauses)
+	X(rx_pauses)		\
+	X(tx_reports)
 
 struct records_stats {
 #define RECORDS_STATS_FIELD(name) __u64 name;
