@@ -197,6 +197,26 @@ struct Delivery {
   bool empty() const { return events.empty() && fetched.empty(); }
   void Append(Delivery&& other);
   void Clear();
+
+  /*
+   * Calls visit(at, batch) for each requests event, in order: `at` is where the event
+   * starts in `events` (kind, slot, count, flags, buffer), `batch` its requests.
+   */
+  template <typename Visit>
+  void ForEachBatch(Visit&& visit) const {
+    size_t batch_index = 0;
+    for (size_t i = 0; i < events.size();) {
+      const int32_t kind = events[i];
+      if (kind == kEventOpen || kind == kEventOpenHttp) {
+        i += 4;
+      } else if (kind == kEventClose || kind == kEventOutput) {
+        i += 3;
+      } else {
+        visit(i, batches[batch_index++]);
+        i += 5;
+      }
+    }
+  }
 };
 
 /* Operations the JS thread queues for the I/O thread. */

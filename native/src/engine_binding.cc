@@ -140,18 +140,7 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
   FindStoredKeys(d, key_handles.Data());
   uint64_t shared_at = 0;
   uint32_t own_count = 0;
-  size_t batch_index = 0;
-  for (size_t i = 0; i < d.events.size();) {
-    const int32_t kind = d.events[i];
-    if (kind == kEventOpen || kind == kEventOpenHttp) {
-      i += 4;
-      continue;
-    }
-    if (kind == kEventClose || kind == kEventOutput) {
-      i += 3;
-      continue;
-    }
-    const BatchRef& batch = d.batches[batch_index++];
+  d.ForEachBatch([&](size_t i, const BatchRef& batch) {
     uint8_t* dst;
     uint64_t at;
     if (batch.bytes <= kSharedBlockBatchLimit) {
@@ -181,8 +170,7 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
       d.events[i + 4] = static_cast<int32_t>(own_count);
       own.Set(own_count++, buffer);
       released.push_back(buffer);
-      i += 5;
-      continue;
+      return;
     } else {
       Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, batch.bytes);
       dst = buffer.Data();
@@ -210,8 +198,7 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
       }
       memcpy(dst + run_at, batch.base + run_start, run_end - run_start);
     }
-    i += 5;
-  }
+  });
   Napi::Int32Array events = Napi::Int32Array::New(env, d.events.size());
   if (!d.events.empty()) memcpy(events.Data(), d.events.data(), d.events.size() * sizeof(int32_t));
   Napi::Value strings = env.Null();

@@ -45,26 +45,14 @@ const uint8_t* StoredKey(const uint8_t* req, uint32_t length, uint32_t* key_leng
 void EngineWrap::FindStoredKeys(const Delivery& d, int32_t* handles) const {
   const ReadIndex& index = engine_->index();
   const bool any = index.size() > 0;
-  size_t batch_index = 0;
-  for (size_t i = 0; i < d.events.size();) {
-    const int32_t kind = d.events[i];
-    if (kind == kEventOpen || kind == kEventOpenHttp) {
-      i += 4;
-      continue;
-    }
-    if (kind == kEventClose || kind == kEventOutput) {
-      i += 3;
-      continue;
-    }
-    const BatchRef& batch = d.batches[batch_index++];
-    const bool text = (d.events[i + 3] & kBatchBinary) == 0;
+  d.ForEachBatch([&](size_t at, const BatchRef& batch) {
+    const bool text = (d.events[at + 3] & kBatchBinary) == 0;
     for (uint32_t j = batch.first; j < batch.first + batch.count; j++) {
       uint32_t key_length = 0;
       const uint8_t* key = any && text ? StoredKey(batch.base + d.starts[j], d.lengths[j], &key_length) : nullptr;
       handles[j] = key == nullptr ? -1 : index.HandleOf(key, key_length);
     }
-    i += 5;
-  }
+  });
 }
 
 }  // namespace recordcache
