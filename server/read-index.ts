@@ -26,7 +26,8 @@ export function publishItems(ctx: ServerContext, index: ReadIndex, clock: Clock)
     // A long value that is not yet a record (records_min_hits) is served by JS until it is.
     if (item.record === null && item.valueLength >= recordsMinSize) return;
     serial = (serial + 1) & SERIAL_MASK || 1;
-    if (item.serial === 0) {
+    const previousSerial = item.serial;
+    if (previousSerial === 0) {
       item.indexHandle = freeHandles.pop() ?? published.length;
       published[item.indexHandle] = item;
     }
@@ -41,6 +42,7 @@ export function publishItems(ctx: ServerContext, index: ReadIndex, clock: Clock)
       cas: item.cas,
       serial,
       handle: item.indexHandle,
+      previousSerial,
       hitClass: store.slabs.classOf(item.size),
       traits: (item.stale || item.tokenSent ? 0 : EntryTraits.MetaPlain) | (item.keyBinary ? EntryTraits.KeyBinary : 0),
       fetchState: item.active ? 2 : item.fetched ? 1 : 0,

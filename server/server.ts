@@ -240,6 +240,7 @@ export class Server {
       onBytesRead: (n) => {
         counters.bytesRead += n;
       },
+      onKeyHints: (hints) => ctx.store.prefetchHinted(hints),
       onBytesWritten: (n) => {
         counters.bytesWritten += n;
       },
@@ -268,7 +269,7 @@ export class Server {
     let replyBytes = 0;
     const perEvent = this.config.reqsPerEvent;
     const store = ctx.store;
-    const keyHandles = batch.keyHandles;
+    const keyHints = batch.keyHints;
     while (handled < batch.count) {
       const start = batch.starts[handled];
       const length = batch.lengths[handled];
@@ -286,7 +287,7 @@ export class Server {
         continue;
       }
       replies.earlier = handled;
-      if (keyHandles !== undefined) store.keyHint = keyHandles[handled];
+      if (keyHints !== undefined) store.setKeyHint(keyHints[2 * handled], keyHints[2 * handled + 1]);
       if (verbose !== null && binary !== undefined) {
         verbose.binaryRequest(conn.id, batch.buf, start);
         after = executeBinary(ctx, decodeBinary(batch.buf, start, length, this.binaryLimits as BinaryLimits), replies, binary);

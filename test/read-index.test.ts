@@ -119,15 +119,18 @@ function binaryDone(got: Buffer): boolean {
   return last >= 0 && at === got.length && got[last + 1] === 0x0a && got.readUInt32BE(last + 12) === 0xffffffff;
 }
 
-/** One random pipelined sequence over a few keys, text and meta: writes, reads, deletes. */
+/**
+ * One random pipelined sequence over a few keys, text and meta: writes, reads, deletes.
+ * 'YQ==' is also 'a' in base64, which `ms YQ== ... b` stores under 'a'.
+ */
 function textSequence(random: Random): Buffer {
-  const keys = ['a', 'b', 'c', 'long'];
+  const keys = ['a', 'b', 'c', 'long', 'YQ=='];
   const parts: string[] = [];
   const n = 1 + random.below(8);
   for (let i = 0; i < n; i++) {
     const key = random.pick(keys);
     const value = key === 'long' ? 'L'.repeat(200 + random.below(3000)) : 'v'.repeat(random.below(12));
-    switch (random.below(12)) {
+    switch (random.below(13)) {
       case 0:
       case 1:
         parts.push(`set ${key} ${random.below(5)} 0 ${value.length}\r\n${value}\r\n`);
@@ -158,6 +161,9 @@ function textSequence(random: Random): Buffer {
         break;
       case 10:
         parts.push(`touch ${key} ${random.below(3) * 100}\r\n`);
+        break;
+      case 11:
+        parts.push(`ms YQ== ${value.length} T0 b\r\n${value}\r\n`);
         break;
       default:
         parts.push(`get ${key}\r\n`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { REALTIME_MAXDELTA, Store } from '../server/store/store';
+import { type Item, REALTIME_MAXDELTA, Store } from '../server/store/store';
 import { ArithStatus, StoreResult, type StoreOptions } from '../server/store/types';
 import { StoreMode } from '../server/memcached/item';
 import { ManualClock } from '../server/store/clock';
@@ -343,29 +343,42 @@ describe('store', () => {
     assert.equal(again.toString('latin1'), 'new\r\n');
   });
 
-  it("checks the engine's key hint against the key, and uses it up", () => {
+  it("takes the engine's key hint only while the item carries the hinted serial, and uses it up", () => {
     const { store } = newStore();
     store.store(StoreMode.Set, 'a', 0, 0, crlf('1'));
     store.store(StoreMode.Set, 'b', 0, 0, crlf('2'));
-    const a = store.linkedItem('a');
-    const b = store.linkedItem('b');
-    const byHandle = [a ?? undefined, b ?? undefined];
-    store.itemsByHandle = byHandle;
-    // The right hint, a hint naming another key, one past the table, and none.
-    for (const hint of [0, 1, 7, -1]) {
-      store.keyHint = hint;
-      assert.equal(store.peek('a'), a, `hint ${hint}`);
+    const a = store.linkedItem('a') as Item;
+    const b = store.linkedItem('b') as Item;
+    // What read-index.ts keeps: items by handle, each with its publication's serial.
+    store.itemsByHandle = [a, b];
+    a.serial = 10;
+    b.serial = 11;
+    // A matching serial is trusted without reading the key (the engine compared it), so a
+    // hint for 'a' handed to a store of 'zz' shows it is taken: the add finds 'a'.
+    store.setKeyHint(0, 10);
+    assert.equal(store.store(StoreMode.Add, 'zz', 0, 0, crlf('x')), StoreResult.NotStored);
+    assert.equal(store.keyHint, -1, 'used up');
+    assert.equal(store.peek('zz'), null);
+    // A stale serial, one past the table, none: the key table decides.
+    for (const [handle, serial] of [
+      [0, 9],
+      [7, 10],
+      [-1, 0],
+    ]) {
+      store.setKeyHint(handle, serial);
+      assert.equal(store.store(StoreMode.Add, 'zz', 0, 0, crlf('x')), StoreResult.Stored, `hint ${handle}/${serial}`);
       assert.equal(store.keyHint, -1);
+      store.delete('zz');
     }
-    // A hint naming an item no longer linked under the key: the key table decides.
-    store.store(StoreMode.Set, 'a', 0, 0, crlf('longer'));
-    store.keyHint = 0;
-    assert.equal(value(store, 'a'), 'longer');
+    // A hint whose item has been unlinked (its serial cleared, as read-index.ts does): not taken.
     store.delete('b');
-    store.keyHint = 1;
-    assert.equal(store.peek('b'), null);
-    store.keyHint = 1;
+    b.serial = 0;
+    store.setKeyHint(1, 0);
     assert.equal(store.store(StoreMode.Add, 'b', 0, 0, crlf('3')), StoreResult.Stored);
     assert.equal(value(store, 'b'), '3');
+    // Only a store takes a hint: a lookup of another key is not answered from it.
+    store.setKeyHint(0, 10);
+    assert.equal(store.peek('c'), null);
+    assert.equal(store.keyHint, 0);
   });
 });

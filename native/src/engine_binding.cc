@@ -136,8 +136,8 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
   SmallVector<napi_value, 4> released;
   Napi::Int32Array starts = Napi::Int32Array::New(env, d.starts.size());
   Napi::Int32Array lengths = Napi::Int32Array::New(env, d.lengths.size());
-  Napi::Int32Array key_handles = Napi::Int32Array::New(env, d.starts.size());
-  FindStoredKeys(d, key_handles.Data());
+  Napi::Int32Array key_hints = Napi::Int32Array::New(env, d.starts.size() * 2);
+  FindStoredKeys(d, key_hints.Data());
   uint64_t shared_at = 0;
   uint32_t own_count = 0;
   d.ForEachBatch([&](size_t i, const BatchRef& batch) {
@@ -229,7 +229,7 @@ void EngineWrap::Deliver(Napi::Env env, Napi::Function callback) {
   d.Clear();
   // An exception thrown by the handler stays pending and surfaces as an uncaught one.
   callback.Call(
-      {events, strings, shared, own, starts, lengths, fetched, Napi::Number::New(env, bytes_read), key_handles});
+      {events, strings, shared, own, starts, lengths, fetched, Napi::Number::New(env, bytes_read), key_hints});
   // Detached even when the handler threw: a lent Buffer must not outlive this call.
   for (napi_value buffer : released) {
     napi_value array_buffer;
@@ -304,7 +304,7 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
       continue;
     }
     if (op >= kOpPublish && op <= kOpFlushDue) {
-      const size_t words = op == kOpPublish ? 13 : op == kOpUnpublish ? 3 : op == kOpFlushDue ? 2 : 1;
+      const size_t words = op == kOpPublish ? 14 : op == kOpUnpublish ? 3 : op == kOpFlushDue ? 2 : 1;
       if (i + words > n) {
         error = "truncated index operation";
         break;
@@ -398,6 +398,19 @@ void EngineWrap::ApplyIndexOp(int32_t op, const int32_t* args, const Napi::Buffe
   }
   const int32_t record_id = args[0];
   const uint64_t data_length = static_cast<uint32_t>(args[3]);
+  const int32_t handle = args[11];
+  // A republication names its key by the entry the store's handle has (its serial checked).
+  const IndexEntry* current = nullptr;
+  if (key_length == 0) {
+    current = index.Published(handle);
+    if (current == nullptr || current->serial != static_cast<uint32_t>(args[12])) {
+      *error = "republished item not in the index";
+      return;
+    }
+  } else if (handle < 0 || handle > kMaxIndexHandle) {
+    *error = "index handle out of range";
+    return;
+  }
   const RecordEntry* record = record_id >= 0 ? LookupRecord(record_id) : nullptr;
   if (record_id >= 0 && record == nullptr) {
     *error = "unknown record";
@@ -409,8 +422,8 @@ void EngineWrap::ApplyIndexOp(int32_t op, const int32_t* args, const Napi::Buffe
     return;
   }
   PublishedItem item{};
-  item.key = bytes.Data() + offset;
-  item.key_length = static_cast<uint32_t>(key_length);
+  item.key = current != nullptr ? current->key() : bytes.Data() + offset;
+  item.key_length = current != nullptr ? current->key_length : static_cast<uint32_t>(key_length);
   item.data = record == nullptr ? bytes.Data() + offset + key_length : nullptr;
   item.data_length = static_cast<uint32_t>(data_length);
   item.record = record != nullptr ? record->record : nullptr;
@@ -423,7 +436,7 @@ void EngineWrap::ApplyIndexOp(int32_t op, const int32_t* args, const Napi::Buffe
   item.lru_class = static_cast<uint8_t>(args[9]);
   item.traits = static_cast<uint8_t>(args[10] & 0xff);
   item.fetch_state = static_cast<uint8_t>((args[10] >> 8) & 0xff);
-  item.handle = args[11];
+  item.handle = handle;
   index.Publish(item);
 }
 

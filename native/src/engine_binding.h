@@ -36,8 +36,9 @@ enum SubmitOp : int32_t {
   kOpAuthenticated = 9,  // slot
   /* The read index (read_index.h), changed before the replies after it in the same submission. */
   kOpPublish = 10,     // record id | -1, bytes offset, key length, data length, flags, exptime, cas low, cas
-                       // high, serial, hit class, traits | fetch state << 8, handle (key, then data unless
-                       // a record)
+                       // high, serial, hit class, traits | fetch state << 8, handle, previous serial (key,
+                       // then data unless a record; key length 0: the key of the handle's entry, which
+                       // must carry the previous serial)
   kOpUnpublish = 11,   // bytes offset, key length
   kOpClearIndex = 12,  //
   kOpFlushDue = 13,    // relative second from which nothing is answered natively, 0 none
@@ -67,7 +68,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
 
   /* Runs on the JS thread when the I/O thread has delivered something. */
   void Deliver(Napi::Env env, Napi::Function callback);
-  void FindStoredKeys(const Delivery& d, int32_t* handles) const;
+  void FindStoredKeys(const Delivery& d, int32_t* hints);
 
  private:
   // engine_binding.cc
@@ -110,6 +111,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
    * reads them later. Off for the records library, whose messages are the application's.
    */
   bool release_deliveries_ = false;
+  /* The storage requests of the delivery FindStoredKeys is looking at (key_hints.cc). */
+  struct StoredKeyRef {
+    const uint8_t* key;
+    uint32_t key_length;
+    uint32_t request;
+    uint64_t hash;
+  };
+  std::vector<StoredKeyRef> stored_keys_;
   std::vector<RecordEntry> records_;
   std::vector<int32_t> free_record_ids_;
   uint64_t memfd_budget_ = 1024;

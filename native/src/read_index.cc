@@ -5,12 +5,12 @@
 
 #include <time.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "engine.h"
+#include "reply_bytes.h"
 
 namespace recordcache {
 
@@ -28,9 +28,13 @@ ReadIndex::~ReadIndex() { Clear(); }
 
 // JS thread: builds the new entry outside any lock, then swaps it in.
 void ReadIndex::Publish(const PublishedItem& item) {
-  char header[64 + 256];
   // "VALUE " key " " flags " " bytes: the key is copied after, between the two parts.
-  const int tail = snprintf(header, sizeof(header), " %u %u", static_cast<unsigned>(item.flags), item.data_length - 2);
+  uint8_t header[2 + 2 * 20];
+  size_t tail = 0;
+  header[tail++] = ' ';
+  tail += WriteDecimal(header + tail, item.flags);
+  header[tail++] = ' ';
+  tail += WriteDecimal(header + tail, item.data_length - 2);
   const uint32_t header_length = 6 + item.key_length + static_cast<uint32_t>(tail);
   const uint32_t inline_length = item.record != nullptr ? 0 : item.data_length;
   const size_t size = offsetof(IndexEntry, bytes) + item.key_length + header_length + inline_length;
@@ -54,7 +58,7 @@ void ReadIndex::Publish(const PublishedItem& item) {
   at += item.key_length;
   memcpy(at, "VALUE ", 6);
   memcpy(at + 6, item.key, item.key_length);
-  memcpy(at + 6 + item.key_length, header, static_cast<size_t>(tail));
+  memcpy(at + 6 + item.key_length, header, tail);
   at += header_length;
   if (item.record != nullptr) {
     item.record->Ref();
@@ -78,6 +82,9 @@ void ReadIndex::Publish(const PublishedItem& item) {
       size_.fetch_add(1, std::memory_order_relaxed);
     }
   }
+  if (old != nullptr) Forget(old);
+  if (static_cast<size_t>(item.handle) >= by_handle_.size()) by_handle_.resize(item.handle + 1, nullptr);
+  by_handle_[item.handle] = entry;
   if (old != nullptr) old->Unref();
 }
 
@@ -139,21 +146,23 @@ void ReadIndex::Remove(const uint8_t* key_bytes, uint32_t key_length) {
     EraseAt(shard, at);
     size_.fetch_sub(1, std::memory_order_relaxed);
   }
+  Forget(old);
   old->Unref();
 }
 
 // JS thread. It is the only writer, so it reads the table without the shards' locks.
-int32_t ReadIndex::HandleOf(const uint8_t* key_bytes, uint32_t key_length) const {
+void ReadIndex::FindHint(const uint8_t* key_bytes, uint32_t key_length, uint64_t hash, int32_t* handle,
+                         int32_t* serial) const {
   const std::string_view key(reinterpret_cast<const char*>(key_bytes), key_length);
-  const uint64_t hash = Hash(key);
   const Shard& shard = ShardOf(hash);
-  if (shard.count == 0) return -1;
-  const IndexEntry* entry = shard.slots[Probe(shard, hash, key)].entry;
-  return entry == nullptr ? -1 : entry->handle;
+  const IndexEntry* entry = shard.count == 0 ? nullptr : shard.slots[Probe(shard, hash, key)].entry;
+  *handle = entry == nullptr ? -1 : entry->handle;
+  *serial = entry == nullptr ? 0 : static_cast<int32_t>(entry->serial);
 }
 
 // JS thread (and the destructor).
 void ReadIndex::Clear() {
+  by_handle_.clear();
   for (Shard& shard : shards_) {
     std::vector<Slot> gone;
     {

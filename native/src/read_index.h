@@ -43,6 +43,9 @@ constexpr int32_t kItemUpdateInterval = 60;
 /* memcached's slab classes top out at 63 (MAX_NUMBER_OF_SLAB_CLASSES - 1). */
 constexpr uint32_t kIndexClasses = 64;
 
+/* The store's handles are dense array indices (read-index.ts); past this one is a bug. */
+constexpr int32_t kMaxIndexHandle = (1 << 28) - 1;
+
 struct IndexEntry {
   std::atomic<uint32_t> refs{1};
   /* Fetches the store knows of: 0 none, 1 fetched, 2 active (Store.bump). */
@@ -130,8 +133,27 @@ class ReadIndex {
   /* Whether hits are answered natively at all (off under `stats detail on`). */
   void SetServing(bool on) { serving_.store(on, std::memory_order_release); }
   size_t size() const { return size_.load(std::memory_order_relaxed); }
-  /* The store's handle of key's entry, or -1: a hint for the store's own lookup (Deliver). */
-  int32_t HandleOf(const uint8_t* key, uint32_t key_length) const;
+  /*
+   * The store's handle and serial of key's entry (handle -1 when there is none): a hint for
+   * the store's own lookup (key_hints.cc).
+   */
+  void FindHint(const uint8_t* key, uint32_t key_length, uint64_t hash, int32_t* handle, int32_t* serial) const;
+  static uint64_t HashOf(const uint8_t* key, uint32_t key_length) {
+    return Hash(std::string_view(reinterpret_cast<const char*>(key), key_length));
+  }
+  /* Start loading the slot where a key of this hash would be found, then the entry in it. */
+  void PrefetchSlot(uint64_t hash) const {
+    const Shard& shard = ShardOf(hash);
+    if (!shard.slots.empty()) __builtin_prefetch(&shard.slots[hash & (shard.slots.size() - 1)]);
+  }
+  void PrefetchEntry(uint64_t hash) const {
+    const Shard& shard = ShardOf(hash);
+    if (!shard.slots.empty()) __builtin_prefetch(shard.slots[hash & (shard.slots.size() - 1)].entry);
+  }
+  /* The entry published under the store's handle, or null. */
+  const IndexEntry* Published(int32_t handle) const {
+    return handle >= 0 && static_cast<size_t>(handle) < by_handle_.size() ? by_handle_[handle] : nullptr;
+  }
 
   // Any thread.
   /* The entry for key with a reference, if it may be answered natively at `now`. */
@@ -162,8 +184,15 @@ class ReadIndex {
   static size_t Probe(const Shard& shard, uint64_t hash, std::string_view key);
   static void Grow(Shard& shard);
   static void EraseAt(Shard& shard, size_t at);
+  /* old leaves the table: it no longer answers for its handle. */
+  void Forget(const IndexEntry* old) {
+    if (static_cast<size_t>(old->handle) < by_handle_.size() && by_handle_[old->handle] == old)
+      by_handle_[old->handle] = nullptr;
+  }
 
   Shard shards_[kShards];
+  /* The entry in the table under each store handle (JS thread only: it alone writes the table). */
+  std::vector<const IndexEntry*> by_handle_;
   std::atomic<size_t> size_{0};
   std::atomic<int32_t> flush_due_{0};
   std::atomic<bool> serving_{true};

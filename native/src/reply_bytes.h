@@ -18,15 +18,22 @@ inline void Append(std::vector<uint8_t>& out, const void* bytes, size_t length) 
 
 inline void AppendText(std::vector<uint8_t>& out, const char* text) { Append(out, text, strlen(text)); }
 
-/* value in decimal, without a sign or leading zeros. */
-inline void AppendDecimal(std::vector<uint8_t>& out, uint64_t value) {
-  char digits[24];
+/* Writes value in decimal, without a sign or leading zeros (at most 20 bytes); returns the length. */
+inline size_t WriteDecimal(uint8_t* out, uint64_t value) {
+  uint8_t digits[20];
   size_t n = 0;
   do {
-    digits[n++] = static_cast<char>('0' + value % 10);
+    digits[n++] = static_cast<uint8_t>('0' + value % 10);
     value /= 10;
   } while (value != 0);
-  while (n > 0) out.push_back(static_cast<uint8_t>(digits[--n]));
+  for (size_t i = 0; i < n; i++) out[i] = digits[n - 1 - i];
+  return n;
+}
+
+/* value in decimal, without a sign or leading zeros. */
+inline void AppendDecimal(std::vector<uint8_t>& out, uint64_t value) {
+  uint8_t digits[20];
+  Append(out, digits, WriteDecimal(digits, value));
 }
 
 }  // namespace recordcache

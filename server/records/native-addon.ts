@@ -111,8 +111,8 @@ export type DeliveryHandler = (
   /** Fetches the engine answered that the store is to hear of: handle, serial, handle, serial... */
   fetched: Int32Array | null,
   bytesRead: number,
-  /** For each request, its stored key's read-index handle, or -1 (RequestBatch.keyHandles). */
-  keyHandles: Int32Array,
+  /** For each request, its stored key's read-index handle and serial, or -1 and 0 (RequestBatch.keyHints). */
+  keyHints: Int32Array,
 ) => void;
 
 export interface NativeEngineHandle {

@@ -10,6 +10,7 @@ import type { PublishedItem, ReadIndex } from './types';
 
 /** What the index needs of its engine: the outbox, and where served counts add up. */
 export interface IndexOutbox {
+  /** key null: none, or for a publication, the key the index has under the handle. */
   queueIndexOp(op: number, lead: number | null, key: string | null, data: Buffer | null, words: readonly number[]): void;
   servedRequests: number;
   servedHits: number;
@@ -21,7 +22,7 @@ const TWO_32 = 2 ** 32;
 export class NativeReadIndex implements ReadIndex {
   onFetched: ((handle: number, serial: number) => void) | null = null;
   // A publication's words, filled for each call (queueIndexOp copies them out at once).
-  private readonly words = [0, 0, 0, 0, 0, 0, 0, 0, 0];
+  private readonly words = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
   constructor(
     private readonly engine: IndexOutbox,
     private readonly native: NativeEngineHandle,
@@ -42,7 +43,11 @@ export class NativeReadIndex implements ReadIndex {
     words[6] = item.hitClass;
     words[7] = item.traits | (item.fetchState << 8);
     words[8] = item.handle | 0;
-    this.engine.queueIndexOp(wire.ops.publish, record === null ? -1 : record.id, item.key, record === null ? item.data : null, words);
+    words[9] = item.previousSerial | 0;
+    // A republication sends no key: the engine has it under the handle (reading the item's
+    // key string again would cost a cache miss a store).
+    const key = item.previousSerial === 0 ? item.key : null;
+    this.engine.queueIndexOp(wire.ops.publish, record === null ? -1 : record.id, key, record === null ? item.data : null, words);
   }
 
   unpublish(key: string): void {

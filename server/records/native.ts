@@ -77,7 +77,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     count: 0,
     firstCompletesData: false,
     closes: false,
-    keyHandles: [],
+    keyHints: [],
   };
   private drainWaiters: (() => void)[] = [];
   private disposed = false;
@@ -344,14 +344,13 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
   }
 
   /** The addon's delivery (native-addon.ts DeliveryHandler says what each part is). */
-  private onDelivery(
-    ...[events, strings, shared, own, starts, lengths, fetched, bytesRead, keyHandles]: Parameters<DeliveryHandler>
-  ): void {
+  private onDelivery(...[events, strings, shared, own, starts, lengths, fetched, bytesRead, keyHints]: Parameters<DeliveryHandler>): void {
     const handlers = this.handlers;
     if (handlers === null || this.disposed) return;
     this.inDelivery = true;
     try {
       if (bytesRead > 0) handlers.onBytesRead(bytesRead);
+      if (keyHints.length > 0 && handlers.onKeyHints !== undefined) handlers.onKeyHints(keyHints);
       const onFetched = this.readIndex.onFetched;
       if (fetched !== null && onFetched !== null) {
         for (let k = 0; k < fetched.length; k += 2) onFetched(fetched[k], fetched[k + 1]);
@@ -384,7 +383,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
               index < 0 ? shared : own[index],
               starts,
               lengths,
-              keyHandles,
+              keyHints,
               request,
             );
             request += count;
@@ -439,7 +438,7 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     buf: Buffer,
     starts: Int32Array,
     lengths: Int32Array,
-    keyHandles: Int32Array,
+    keyHints: Int32Array,
     first: number,
   ): void {
     const conn = this.bySlot[slot];
@@ -459,11 +458,12 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
       batch.closes = (flags & wire.batchFlags.closes) !== 0;
       const batchStarts = batch.starts;
       const batchLengths = batch.lengths;
-      const batchKeyHandles = batch.keyHandles as number[];
+      const batchKeyHints = batch.keyHints as number[];
       for (let k = 0; k < count; k++) {
         batchStarts[k] = starts[first + k];
         batchLengths[k] = lengths[first + k];
-        batchKeyHandles[k] = keyHandles[first + k];
+        batchKeyHints[2 * k] = keyHints[2 * (first + k)];
+        batchKeyHints[2 * k + 1] = keyHints[2 * (first + k) + 1];
       }
       handled = handlers.onRequests(conn, batch);
       batch.buf = EMPTY;
@@ -537,16 +537,21 @@ export class NativeRecordsEngine implements RecordsEngine, SlotOperations {
     const bytesStart = this.bytesLength;
     const keyLength = key === null ? 0 : key.length;
     const dataLength = data === null ? 0 : data.length;
-    this.reserveOps(2 + words.length + (key === null ? 0 : 2));
+    // Bytes (offset and key length, then the key and data) go with a key, and always with a
+    // publication, whose key length 0 means the key the index has under the item's handle.
+    const withBytes = key !== null || op === wire.ops.publish;
+    this.reserveOps(2 + words.length + (withBytes ? 2 : 0));
     this.reserveBytes(keyLength + dataLength);
     const ops = this.ops;
     ops[this.opsLength++] = op;
     if (lead !== null) ops[this.opsLength++] = lead;
-    if (key !== null) {
+    if (withBytes) {
       ops[this.opsLength++] = this.bytesLength;
       ops[this.opsLength++] = keyLength;
-      this.bytes.write(key, this.bytesLength, 'latin1');
-      this.bytesLength += keyLength;
+      if (key !== null) {
+        this.bytes.write(key, this.bytesLength, 'latin1');
+        this.bytesLength += keyLength;
+      }
       if (data !== null) {
         data.copy(this.bytes, this.bytesLength);
         this.bytesLength += dataLength;

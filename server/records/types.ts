@@ -78,10 +78,11 @@ export interface RequestBatch {
   /** The connection closes after this batch (memcached's framing closes it at the next request). */
   closes: boolean;
   /**
-   * For each request, where the engine found the key a storage request names in its read
-   * index (the store's handle, Store.keyHint), or -1; absent when the engine does not say.
+   * For each request two numbers: which item the engine's read index holds under the key a
+   * storage request names (the store's handle and the publication's serial, Store.keyHint),
+   * or -1 and 0; absent when the engine does not say.
    */
-  keyHandles?: number[];
+  keyHints?: number[];
 }
 
 export interface ListenerInfo {
@@ -117,6 +118,11 @@ export interface EngineHandlers {
   onOutput?(conn: RecordConnection, overHighWater: boolean): void;
   /** Bytes read from clients (for stats bytes_read). */
   onBytesRead(n: number): void;
+  /**
+   * Before a delivery's requests run: the key hints of all of them (RequestBatch.keyHints,
+   * two numbers a request), so the store can touch the items they name ahead of time.
+   */
+  onKeyHints?(hints: Int32Array): void;
   onBytesWritten(n: number): void;
 }
 
@@ -203,6 +209,11 @@ export interface PublishedItem {
   serial: number;
   /** The store's number for the item while it is published; fetch reports name it. */
   handle: number;
+  /**
+   * The serial of the item's publication the index holds, or 0 when it holds none. A
+   * republication keeps the handle and key, so the index takes the key from its entry.
+   */
+  previousSerial: number;
   /** The slab class its hits are counted in. */
   hitClass: number;
   traits: number;

@@ -125,6 +125,14 @@ export class Item {
     this.bytesUnshared = false;
   }
 
+  /** Reads a word of the item's LRU neighbours and of its bytes, to bring them into cache (Store.prefetchHinted). */
+  touchNeighbours(): number {
+    const prev = this.lruPrev;
+    const next = this.lruNext;
+    const bytes = this.bytes;
+    return (prev === null ? 0 : prev.time) + (next === null ? 0 : next.time) + (bytes === null ? 0 : bytes[0]);
+  }
+
   /** The value's length without its CR LF. */
   get valueLength(): number {
     return this.dataLength - 2;

@@ -74,10 +74,12 @@ export abstract class LinkedItems {
   itemsByHandle: readonly (Item | undefined)[] | null = null;
   /**
    * Where the records engine found the key of the request being run in its read index (an
-   * item's handle), or -1. The next lookup checks that item first and uses the hint up:
-   * a wrong or stale hint only costs the check.
+   * item's handle), or -1, and the serial of the publication it found there. The next
+   * lookup takes that item if it still carries the serial, and uses the hint up: a stale
+   * hint only costs the check.
    */
   keyHint = -1;
+  keyHintSerial = 0;
   /** Told of lookups, stores and evictions while someone watches them (`watch`, -vvv); null otherwise. */
   observer: StoreObserver | null = null;
 

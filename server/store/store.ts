@@ -100,7 +100,11 @@ export class Store extends LinkedItems {
    * Does not count a fetch; `get` does.
    */
   peek(key: string): Item | null {
-    const item = this.hinted(key) ?? this.table.get(key);
+    return this.live(key, this.table.get(key));
+  }
+
+  /** item (what the key table or a key hint holds under key) if it is live; else null. */
+  private live(key: string, item: Item | undefined): Item | null {
     const observer = this.observer;
     if (item === undefined) {
       if (observer !== null) observer.lookup(key, LookupResult.NotFound, null);
@@ -123,13 +127,47 @@ export class Store extends LinkedItems {
     return item;
   }
 
-  /** The item keyHint names, when it is the one linked under key; the hint is used up. */
-  private hinted(key: string): Item | undefined {
+  /**
+   * Touches the items a delivery's storage requests will change (hints: handle, serial, ...
+   * as setKeyHint takes them), and their LRU neighbours and bytes. Each load here is
+   * independent of the others, so the processor waits for their cache misses together,
+   * where the requests themselves would wait for each in turn.
+   */
+  prefetchHinted(hints: Int32Array): void {
+    const items = this.itemsByHandle;
+    if (items === null) return;
+    let touched = 0;
+    for (let k = 0; k < hints.length; k += 2) {
+      const handle = hints[k];
+      if (handle < 0) continue;
+      const item = items[handle];
+      if (item !== undefined) touched += item.touchNeighbours();
+    }
+    this.prefetchSum = touched;
+  }
+
+  /** What prefetchHinted read, kept so the compiler does not drop its loads. */
+  prefetchSum = 0;
+
+  /** Where the engine's read index found the next lookup's key: an item's handle and serial (keyHint). */
+  setKeyHint(handle: number, serial: number): void {
+    this.keyHint = handle;
+    this.keyHintSerial = serial;
+  }
+
+  /**
+   * The item keyHint names, when it is still the publication the engine found under the
+   * storage request's key; the hint is used up. Only the request's own store takes it
+   * (storeItem). Serials are unique among the publications one batch can see (they wrap
+   * only after 2^31), an item's key never changes, and unlinking clears its serial, so a
+   * matching serial is the item linked under the key, found without reading the key.
+   */
+  private hinted(): Item | undefined {
     const hint = this.keyHint;
     if (hint < 0) return undefined;
     this.keyHint = -1;
     const item = this.itemsByHandle?.[hint];
-    return item !== undefined && item.linked && item.key === key ? item : undefined;
+    return item !== undefined && item.serial === this.keyHintSerial && item.serial !== 0 ? item : undefined;
   }
 
   /**
@@ -229,7 +267,7 @@ export class Store extends LinkedItems {
     if (!this.fits(key.length, flags, data.length)) return this.refuseTooLarge(mode, key);
     this.counters.cmd_set++;
     this.countClass(itemTotal(key.length, flags, data.length, this.options.casEnabled), 'cmd_set');
-    const old = this.peek(key);
+    const old = this.live(key, this.hinted() ?? this.table.get(key));
     let stale = false;
     if (old !== null) {
       const casMatch = cas !== 0n && cas === BigInt(old.cas);
