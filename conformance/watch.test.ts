@@ -32,10 +32,28 @@ async function runScript(server: ServerProcess, script: Script): Promise<string[
   return [];
 }
 
+/**
+ * Waits until the watcher is the server's only client. An earlier connection (the check
+ * that the server is up) may be closed on another worker thread after the watcher attaches,
+ * and its close would be logged to it, on memcached as on recordcache.
+ */
+async function waitAlone(watcher: WireConnection, server: ServerProcess): Promise<void> {
+  const deadline = Date.now() + REPLY_TIMEOUT_MS;
+  for (;;) {
+    await watcher.send(['stats conns\r\n']);
+    const reply = await watcher.read((buf) => (buf.indexOf('END\r\n') === -1 ? -1 : buf.indexOf('END\r\n') + 5), REPLY_TIMEOUT_MS);
+    const clients = reply.bytes.toString('latin1').split(':listen_addr ').length - 1;
+    if (clients <= 1) return;
+    assert.ok(Date.now() < deadline, `${server.kind}: ${clients} clients still open`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Attaches a watcher, runs the script on another connection, and returns what the watcher got. */
 async function watchScript(server: ServerProcess, kinds: string, script: Script): Promise<string> {
   const watcher = await WireConnection.open(server.port);
   try {
+    await waitAlone(watcher, server);
     await watcher.send([`watch ${kinds}\r\n`]);
     const ok = await watcher.read((buf) => (buf.indexOf('\r\n') === -1 ? -1 : buf.indexOf('\r\n') + 2), REPLY_TIMEOUT_MS);
     assert.equal(ok.bytes.toString('latin1'), 'OK\r\n', `${server.kind}: watch did not answer OK`);
